@@ -1,0 +1,106 @@
+// The configuration schema: every section typed, defaults built in, unknown keys rejected. No I/O here.
+import { z } from 'zod';
+import { sinkKinds } from '../sinks/index.ts';
+import { duration, size } from './units.ts';
+
+const MiB = 1024 * 1024;
+
+export const DEFAULT_AUDIT_PATH = '/var/log/kubernetes/kubernetes.audit';
+
+const auditSourceSchema = z.strictObject({
+  kind: z.literal('audit'),
+  /** The live audit log; rotated backups beside it (`<name>-<time>.<ext>[.gz]`) are read too. */
+  path: z.string().min(1).default(DEFAULT_AUDIT_PATH),
+  /** Where to start in files never seen before when the agent has no checkpoint at all: `head` reads everything. */
+  read_from: z.enum(['head', 'tail']).default('head'),
+  /** Lines longer than this are cut, flagged and sent to the dead-letter file. */
+  max_line_bytes: size.default(4 * MiB),
+  /** How much is read from a file at a time. */
+  read_chunk_bytes: size.default(1 * MiB),
+  /** Rescan interval; file system events trigger a scan sooner. */
+  poll_interval: duration.default(1000),
+  /** NDJSON file for lines that are not audit events. Unset: counted and logged only. */
+  dead_letter: z.string().min(1).optional(),
+});
+
+export const sourceSchema = z.discriminatedUnion('kind', [auditSourceSchema], {
+  error: (iss) => `unknown source kind ${JSON.stringify((iss.input as { kind?: unknown })?.kind)}; expected one of: audit`,
+});
+
+export type AuditSourceConfig = z.infer<typeof auditSourceSchema>;
+export type SourceConfig = z.infer<typeof sourceSchema>;
+
+/** Fields every sink has; the delivery layer (buffer, batching, retry) uses them, the sink never sees them. */
+const deliveryFields = {
+  /** Source names (and `alarms`) whose records this sink receives; `*` is everything. */
+  inputs: z.array(z.string().min(1)).min(1).default(['*']),
+  buffer: z.strictObject({
+    max_bytes: size.default(256 * MiB),
+    /** `block` stops reading the sources (the files are still there); `drop_newest` drops and counts. */
+    when_full: z.enum(['block', 'drop_newest']).default('block'),
+    segment_bytes: size.default(16 * MiB),
+  }).prefault({}),
+  batch: z.strictObject({
+    max_events: z.number().int().positive().default(1000),
+    max_bytes: size.default(4 * MiB),
+    max_wait: duration.default(1000),
+  }).prefault({}),
+  retry: z.strictObject({
+    initial_backoff: duration.default(500),
+    max_backoff: duration.default(60_000),
+  }).prefault({}),
+  /** Batches in flight at once. */
+  concurrency: z.number().int().min(1).max(64).default(2),
+  /** NDJSON file receiving batches the backend rejected, with the reason. Default: `<state_dir>/dead-letter/<sink>.ndjson`. */
+  dead_letter: z.string().min(1).optional(),
+};
+
+const sinkVariants = Object.entries(sinkKinds).map(([kind, def]) =>
+  z.strictObject({ kind: z.literal(kind), ...deliveryFields, ...def.options.shape }),
+);
+
+export const sinkSchema = z.discriminatedUnion('kind', sinkVariants as unknown as [typeof sinkVariants[number]], {
+  error: (iss) =>
+    `unknown sink kind ${JSON.stringify((iss.input as { kind?: unknown })?.kind)}; expected one of: ${Object.keys(sinkKinds).join(', ')}`,
+});
+
+export type SinkConfig = z.infer<typeof sinkSchema>;
+export type DeliveryConfig = Pick<SinkConfig, 'inputs' | 'buffer' | 'batch' | 'retry' | 'concurrency' | 'dead_letter'>;
+
+const redactionSchema = z.strictObject({
+  /** Values of Secret `data` / `stringData` (and kubectl's last-applied copy of them). */
+  secrets: z.boolean().default(true),
+  /** `status.token` of TokenRequests (serviceaccounts/token). */
+  token_requests: z.boolean().default(true),
+  /** Further dot paths to blank in every event, e.g. `requestObject.spec.password`; `[*]` walks arrays. */
+  paths: z.array(z.string().regex(/^[A-Za-z0-9_$-]+(\[\*\])?(\.[A-Za-z0-9_$-]+(\[\*\])?)*$/, 'expected a dot path such as requestObject.spec.password')).default([]),
+});
+
+export type RedactionConfig = z.infer<typeof redactionSchema>;
+
+export const configSchema = z.strictObject({
+  log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Checkpoints, disk buffers and dead-letter files live here. */
+  state_dir: z.string().min(1).default('/var/lib/kaudit'),
+  cluster: z.strictObject({
+    name: z.string().default('default'),
+    id: z.string().default(''),
+  }).prefault({}),
+  /** Health and metrics endpoint: /healthz, /readyz, /metrics. `null` turns it off. */
+  http: z.strictObject({
+    listen: z.string().regex(/^.*:\d+$/, 'expected host:port').default('0.0.0.0:9808'),
+  }).nullable().prefault({}),
+  /** Parse-and-detect threads beside the main thread; 0 runs everything on the main thread. */
+  workers: z.number().int().min(0).max(16).default(1),
+  /** Time SIGTERM/SIGINT gives in-flight batches before exit. */
+  shutdown_grace: duration.default(10_000),
+  /** How often acknowledged read positions are written to the state directory. */
+  checkpoint_interval: duration.default(1000),
+  sources: z.record(z.string().regex(/^[a-z0-9_-]+$/, 'source names use a-z 0-9 _ -'), sourceSchema)
+    .prefault({ audit: { kind: 'audit' } }),
+  redaction: redactionSchema.prefault({}),
+  sinks: z.record(z.string().regex(/^[a-z0-9_-]+$/, 'sink names use a-z 0-9 _ -'), sinkSchema)
+    .prefault({ stdout: { kind: 'stdout' } }),
+});
+
+export type Config = z.infer<typeof configSchema>;

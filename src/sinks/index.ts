@@ -1,0 +1,11 @@
+// The sink registry: config `kind` → sink kind. Adding a sink is adding its file and one line here.
+import { fileSink } from './file.ts';
+import { stdoutSink } from './stdout.ts';
+import type { SinkKind } from './types.ts';
+
+export const sinkKinds = {
+  stdout: stdoutSink,
+  file: fileSink,
+} satisfies Record<string, SinkKind<any>>;
+
+export type SinkKindName = keyof typeof sinkKinds;

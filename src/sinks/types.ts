@@ -1,0 +1,35 @@
+// The contract between the delivery layer and one sink kind: encode and send, nothing else.
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import type { OutRecord } from '../delivery/record.ts';
+
+/**
+ * What a backend said about one batch. The delivery layer acts on it:
+ * `delivered` releases the batch from the buffer, `retry` backs off (honouring `afterMs`,
+ * from Retry-After) and sends the same batch again, `reject` moves it to the dead-letter file.
+ */
+export type SendVerdict =
+  | { kind: 'delivered' }
+  | { kind: 'retry'; reason: string; afterMs?: number }
+  | { kind: 'reject'; reason: string };
+
+export interface Sink {
+  /** Sends one batch. Must not throw for backend failures: those are verdicts. */
+  send(batch: readonly OutRecord[], signal: AbortSignal): Promise<SendVerdict>;
+  close(): Promise<void>;
+}
+
+export interface SinkContext {
+  /** The sink's name in the config (`sinks.<name>`). */
+  name: string;
+  logger: Logger;
+  /** A directory the sink may keep files in. */
+  stateDir: string;
+}
+
+/** One sink kind: its config schema (kind-specific fields only) and a factory that does the I/O. */
+export interface SinkKind<S extends z.ZodObject = z.ZodObject> {
+  /** The kind-specific fields; the delivery fields (inputs, buffer, batch, retry) are added by the config layer. */
+  options: S;
+  create(options: z.infer<S>, ctx: SinkContext): Promise<Sink>;
+}
