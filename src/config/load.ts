@@ -19,7 +19,23 @@ export class ConfigError extends Error {
 export function parseConfig(raw: unknown, file?: string): Config {
   const result = configSchema.safeParse(raw ?? {}, { reportInput: true });
   if (!result.success) throw new ConfigError(result.error.issues.map(describeIssue), file);
+  const problems = crossCheck(result.data);
+  if (problems.length > 0) throw new ConfigError(problems, file);
   return result.data;
+}
+
+/** Checks that span sections: sink inputs name real sources. */
+function crossCheck(config: Config): string[] {
+  const problems: string[] = [];
+  const known = new Set([...Object.keys(config.sources), 'alarms', '*']);
+  for (const [name, sink] of Object.entries(config.sinks)) {
+    sink.inputs.forEach((input, i) => {
+      if (!known.has(input)) {
+        problems.push(`sinks.${name}.inputs[${i}]: expected a source name, alarms or *, found "${input}" (sources: ${Object.keys(config.sources).join(', ') || 'none'})`);
+      }
+    });
+  }
+  return problems;
 }
 
 export async function loadConfig(file?: string): Promise<Config> {

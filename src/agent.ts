@@ -1,0 +1,128 @@
+// Builds the running agent from a validated config: sinks with their buffers, processors, sources; and stops it.
+import { access, constants, mkdir } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Config } from './config/schema.ts';
+import { CheckpointStore } from './delivery/checkpoint.ts';
+import { DeadLetterFile } from './delivery/dead-letter.ts';
+import { DiskBuffer } from './delivery/buffer.ts';
+import { SinkDriver } from './delivery/driver.ts';
+import { Metrics } from './observe/metrics.ts';
+import { startHealthServer } from './observe/server.ts';
+import { createProcessor, type ChunkProcessor } from './parse/workers.ts';
+import { SourcePipeline } from './pipeline.ts';
+import { sinkKinds } from './sinks/index.ts';
+import type { SinkKind } from './sinks/types.ts';
+import { FileSet } from './sources/file-set.ts';
+
+export interface RunningAgent {
+  readonly metrics: Metrics;
+  ready(): boolean;
+  /** Stops reading, lets in-flight records reach the buffers, drains sinks within the grace period, saves state. */
+  stop(): Promise<void>;
+}
+
+export class StartupError extends Error {
+  readonly code = 'KAUDIT_STARTUP';
+}
+
+export async function startAgent(config: Config, logger: Logger): Promise<RunningAgent> {
+  await prepareStateDir(config.state_dir);
+  const metrics = new Metrics();
+
+  // Sinks first: sources must not read before there is somewhere durable to put records.
+  const drivers: SinkDriver[] = [];
+  for (const [name, sinkConfig] of Object.entries(config.sinks)) {
+    const kind = sinkKinds[sinkConfig.kind as keyof typeof sinkKinds] as SinkKind;
+    const sinkLog = logger.child({ sink: name });
+    let sink;
+    try {
+      sink = await kind.create(sinkConfig as never, { name, logger: sinkLog, stateDir: join(config.state_dir, 'sinks', name) });
+    } catch (err) {
+      throw new StartupError(`sinks.${name}: ${(err as Error).message}`);
+    }
+    const buffer = await DiskBuffer.open(join(config.state_dir, 'buffers', name), {
+      maxBytes: sinkConfig.buffer.max_bytes,
+      segmentBytes: sinkConfig.buffer.segment_bytes,
+      whenFull: sinkConfig.buffer.when_full,
+    }, (message, details) => sinkLog.warn(details, message));
+    const driver = new SinkDriver({
+      name, sink, buffer,
+      deadLetter: new DeadLetterFile(sinkConfig.dead_letter ?? join(config.state_dir, 'dead-letter', `${name}.ndjson`)),
+      delivery: sinkConfig,
+      events: metrics.sink(name, () => buffer.stats().bytesOnDisk),
+      logger: sinkLog,
+    });
+    drivers.push(driver);
+  }
+
+  const processor: ChunkProcessor = createProcessor(config.workers, { redaction: config.redaction });
+  const sources: Array<{ name: string; files: FileSet; pipeline: SourcePipeline; store: CheckpointStore; deadLetter?: DeadLetterFile }> = [];
+  for (const [name, src] of Object.entries(config.sources)) {
+    const store = await CheckpointStore.open(join(config.state_dir, 'checkpoints', `${name}.json`));
+    const deadLetter = src.dead_letter ? new DeadLetterFile(src.dead_letter) : undefined;
+    const sourceMetrics = metrics.source(name);
+    const routed = drivers.filter((d) => d.accepts(name));
+    if (routed.length === 0) logger.warn({ source: name }, 'no sink takes this source; its events are read and dropped');
+    const pipeline = new SourcePipeline({ source: name, processor, drivers, metrics: sourceMetrics, deadLetter, logger });
+    const srcLog = logger.child({ source: name });
+    const files = new FileSet({
+      source: name, path: src.path, readFrom: src.read_from, maxLineBytes: src.max_line_bytes,
+      chunkBytes: src.read_chunk_bytes, pollMs: src.poll_interval,
+    }, store, pipeline.submit, {
+      bytesRead: sourceMetrics.bytesRead,
+      fileOpened: (path, offset, reason) => srcLog.info({ path, offset, reason }, 'reading file'),
+      fileFinished: (path) => srcLog.debug({ path }, 'finished file'),
+      problem: (message, details) => srcLog.warn(details, message),
+    });
+    metrics.checkpointLag(name, () => files.lag());
+    sources.push({ name, files, pipeline, store, deadLetter });
+  }
+
+  for (const d of drivers) d.start();
+  for (const s of sources) s.files.start();
+  const checkpointTimer = setInterval(() => {
+    for (const s of sources) s.store.flush().catch((err) => logger.error({ source: s.name, err: String(err) }, 'cannot write checkpoint'));
+  }, config.checkpoint_interval);
+  checkpointTimer.unref();
+
+  let ready = true;
+  let server: Server | undefined;
+  const agent: RunningAgent = {
+    metrics,
+    ready: () => ready,
+    async stop() {
+      ready = false;
+      clearInterval(checkpointTimer);
+      // 1. Stop reading; 2. what was read reaches the buffers and is acknowledged; 3. save checkpoints.
+      await Promise.all(sources.map((s) => s.files.stop()));
+      await Promise.all(sources.map((s) => s.pipeline.drained()));
+      await Promise.all(sources.map((s) => s.store.flush()));
+      // 4. Sinks drain their buffers for at most the grace period; the rest waits on disk for the next start.
+      await Promise.all(drivers.map((d) => d.stop(config.shutdown_grace)));
+      await Promise.all(sources.map((s) => s.deadLetter?.close()));
+      await processor.close();
+      server?.close();
+    },
+  };
+  if (config.http) {
+    try {
+      server = await startHealthServer(config.http.listen, metrics, { ready: () => ready });
+    } catch (err) {
+      await agent.stop();
+      throw new StartupError(`http.listen ${config.http.listen}: ${(err as Error).message}`);
+    }
+  }
+  logger.info({ sources: sources.map((s) => s.name), sinks: drivers.map((d) => d.name), stateDir: config.state_dir }, 'kaudit started');
+  return agent;
+}
+
+async function prepareStateDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await access(dir, constants.W_OK);
+  } catch (err) {
+    throw new StartupError(`state_dir ${dir} is not a writable directory (${(err as NodeJS.ErrnoException).code ?? String(err)}); set state_dir in the config or mount a volume there`);
+  }
+}

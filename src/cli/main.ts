@@ -1,0 +1,83 @@
+// The kaudit command line: run, scan, check-config, --version, --help.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config/load.ts';
+import { runCommand } from './run.ts';
+import { scanCommand } from './scan.ts';
+import { checkConfigCommand } from './check-config.ts';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const HELP = `kaudit ${pkg.version}: Kubernetes audit-log agent (collect, redact, detect, deliver at least once)
+
+Usage:
+  kaudit run [--config FILE]        tail the audit log and deliver to the configured sinks
+                                    (no --config: built-in defaults, /var/log/kubernetes/kubernetes.audit to stdout)
+  kaudit scan [--config FILE] FILE...
+                                    read audit files once (plain or .gz) through parse, redaction and
+                                    detection, and print a summary
+  kaudit check-config FILE          validate a config file and print the effective config (secrets masked)
+  kaudit --version | --help
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage or invalid config.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      output: { type: 'string', short: 'o' },
+      version: { type: 'boolean', short: 'v' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.version) {
+    process.stdout.write(`kaudit ${pkg.version}\n`);
+    return 0;
+  }
+  const [command, ...args] = positionals;
+  if (values.help || command === undefined || command === 'help') {
+    process.stdout.write(HELP);
+    return values.help || command === 'help' ? 0 : 2;
+  }
+  switch (command) {
+    case 'run':
+      if (args.length > 0) return usage(`run takes no arguments (found ${args.join(' ')})`);
+      return runCommand(await loadConfig(values.config));
+    case 'scan':
+      if (args.length === 0) return usage('scan needs at least one FILE');
+      return scanCommand(await loadConfig(values.config), args, values.output ?? 'text');
+    case 'check-config': {
+      const file = args[0] ?? values.config;
+      if (!file) return usage('check-config needs a FILE');
+      return checkConfigCommand(await loadConfig(file));
+    }
+    default:
+      return usage(`unknown command "${command}"`);
+  }
+}
+
+function usage(message: string): number {
+  process.stderr.write(`kaudit: ${message}\nRun kaudit --help for usage.\n`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`kaudit: invalid config: ${err.message}\n`);
+      process.exitCode = 2;
+    } else if ((err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      process.exitCode = usage((err as Error).message);
+    } else {
+      process.stderr.write(`kaudit: ${(err as Error).message}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

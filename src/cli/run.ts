@@ -1,0 +1,25 @@
+// `kaudit run`: start the agent, stop it cleanly on SIGTERM/SIGINT.
+import { startAgent } from '../agent.ts';
+import type { Config } from '../config/schema.ts';
+import { createLogger } from '../observe/logger.ts';
+
+export async function runCommand(config: Config): Promise<number> {
+  const logger = createLogger(config.log_level);
+  const agent = await startAgent(config, logger);
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      logger.info({ signal }, 'stopping: no more reading, flushing in-flight records');
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      // A second signal while stopping exits at once; state on disk is consistent at any instant.
+      process.once('SIGTERM', () => process.exit(1));
+      process.once('SIGINT', () => process.exit(1));
+      resolve();
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  await agent.stop();
+  logger.info('stopped');
+  return 0;
+}

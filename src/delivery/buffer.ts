@@ -1,0 +1,537 @@
+// The per-sink disk buffer: records appended durably (group commit), read in batches, released on ack.
+//
+// Invariants:
+// 1. Segment files `<seq>.seg` are append-only and bounded by `segmentBytes`; only the writer creates
+//    them and only the acknowledger deletes them.
+// 2. Every record carries a CRC-32 of its body. `append` resolves only after the bytes are fsynced,
+//    so whatever a caller was told is in the buffer survives kill -9.
+// 3. `ack.json` holds the position below which every record was acknowledged by the backend. It is
+//    written after the acks it records, never ahead of them; after a restart everything from there on
+//    is sent again (at least once; duplicates possible).
+// 4. A segment is deleted only when every record in it is acknowledged and the writer has moved on.
+// 5. A torn or corrupt record (an unclean stop during a write, a damaged disk) is skipped and counted;
+//    it never stops the reader. The writer always starts a fresh segment after a restart, so a torn
+//    tail is never appended to.
+// 6. Bytes on disk are capped at `maxBytes`; when full, `block` makes appends wait for acks and
+//    `drop_newest` refuses the records (the caller counts them).
+import { crc32 } from 'node:zlib';
+import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { OutRecord, RecordKind } from './record.ts';
+
+const MAGIC = 0x4b415231; // "KAR1"
+const HEADER = 13; // magic u32, body length u32, crc u32, kind u8
+const KINDS: RecordKind[] = ['log', 'alarm'];
+
+export interface BufferOptions {
+  maxBytes: number;
+  segmentBytes: number;
+  whenFull: 'block' | 'drop_newest';
+  /** How often the ack position is persisted (ms). Lower: fewer duplicates after a crash. */
+  ackFlushInterval?: number;
+}
+
+export interface BufferPosition {
+  segment: number;
+  offset: number;
+}
+
+export interface BufferBatch {
+  records: OutRecord[];
+  bytes: number;
+  /** Position just past the last record of the batch. */
+  end: BufferPosition;
+}
+
+export interface BufferStats {
+  bytesOnDisk: number;
+  segments: number;
+  corruptRecords: number;
+  skippedBytes: number;
+}
+
+/** A problem the buffer reports instead of throwing (torn records after an unclean stop, for instance). */
+export type BufferWarning = (message: string, details: Record<string, unknown>) => void;
+
+interface Pending {
+  records: readonly OutRecord[];
+  resolve: (result: 'ok') => void;
+  reject: (err: Error) => void;
+}
+
+interface Outstanding {
+  end: BufferPosition;
+  acked: boolean;
+}
+
+export class DiskBuffer {
+  readonly dir: string;
+  private readonly opts: Required<BufferOptions>;
+  private readonly warn: BufferWarning;
+
+  /** Sizes of the segments on disk, by sequence number, oldest first. */
+  private readonly segments = new Map<number, number>();
+  private writeSeq = 0;
+  private writeHandle: FileHandle | undefined;
+  private bytesOnDisk = 0;
+
+  private readPos: BufferPosition = { segment: 0, offset: 0 };
+  private readHandle: { seq: number; fh: FileHandle } | undefined;
+  private ackPos: BufferPosition = { segment: 0, offset: 0 };
+  private ackDirty = false;
+  private ackTimer: NodeJS.Timeout | undefined;
+  private readonly outstanding: Outstanding[] = [];
+
+  private pending: Pending[] = [];
+  private writing = false;
+  private closed = false;
+  private dataWaiters: Array<() => void> = [];
+  private spaceWaiters: Array<() => void> = [];
+  private readChain: Promise<unknown> = Promise.resolve();
+
+  private corruptRecords = 0;
+  private skippedBytes = 0;
+
+  private constructor(dir: string, opts: BufferOptions, warn: BufferWarning) {
+    this.dir = dir;
+    // Segments small against the cap, so acknowledged data is released well before the cap is reached.
+    const segmentBytes = Math.min(opts.segmentBytes, Math.max(Math.floor(opts.maxBytes / 8), 64 * 1024));
+    this.opts = { ackFlushInterval: 500, ...opts, segmentBytes };
+    this.warn = warn;
+  }
+
+  static async open(dir: string, opts: BufferOptions, warn: BufferWarning = () => {}): Promise<DiskBuffer> {
+    const buf = new DiskBuffer(dir, opts, warn);
+    await buf.init();
+    return buf;
+  }
+
+  private async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    for (const name of await readdir(this.dir)) {
+      if (name.endsWith('.tmp')) await rm(join(this.dir, name), { force: true });
+    }
+    const seqs = (await readdir(this.dir))
+      .map((n) => /^(\d{10})\.seg$/.exec(n))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => Number(m[1]))
+      .sort((a, b) => a - b);
+    this.ackPos = await this.loadAck(seqs[0] ?? 1);
+    for (const seq of seqs) {
+      if (seq < this.ackPos.segment) {
+        await rm(this.segmentPath(seq), { force: true });
+        continue;
+      }
+      const { size } = await stat(this.segmentPath(seq));
+      this.segments.set(seq, size);
+      this.bytesOnDisk += size;
+    }
+    // Never append to a segment written before this start: its tail may be torn.
+    this.writeSeq = Math.max(this.ackPos.segment, ...seqs, 0) + 1;
+    await this.openWriteSegment();
+    this.readPos = { ...this.ackPos };
+    if (!this.segments.has(this.readPos.segment)) this.readPos = { segment: this.firstSegment(), offset: 0 };
+  }
+
+  private async loadAck(fallbackSeq: number): Promise<BufferPosition> {
+    try {
+      const data = JSON.parse(await readFile(join(this.dir, 'ack.json'), 'utf8')) as { version: number; segment: number; offset: number };
+      if (data.version === 1 && Number.isInteger(data.segment) && Number.isInteger(data.offset)) {
+        return { segment: data.segment, offset: data.offset };
+      }
+      this.warn('buffer ack file has an unknown format; re-sending everything in the buffer', { dir: this.dir });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.warn('buffer ack file unreadable; re-sending everything in the buffer', { dir: this.dir, error: String(err) });
+      }
+    }
+    return { segment: fallbackSeq, offset: 0 };
+  }
+
+  private segmentPath(seq: number): string {
+    return join(this.dir, `${String(seq).padStart(10, '0')}.seg`);
+  }
+
+  private firstSegment(): number {
+    let first = this.writeSeq;
+    for (const seq of this.segments.keys()) first = Math.min(first, seq);
+    return first;
+  }
+
+  private async openWriteSegment(): Promise<void> {
+    this.writeHandle = await open(this.segmentPath(this.writeSeq), 'a');
+    this.segments.set(this.writeSeq, 0);
+    await syncDir(this.dir);
+  }
+
+  stats(): BufferStats {
+    return {
+      bytesOnDisk: this.bytesOnDisk,
+      segments: this.segments.size,
+      corruptRecords: this.corruptRecords,
+      skippedBytes: this.skippedBytes,
+    };
+  }
+
+  /**
+   * Appends records durably. Resolves `ok` once they are fsynced, or `dropped` when the buffer is
+   * full and the policy is `drop_newest`. With `block`, waits until acks free enough space.
+   */
+  async append(records: readonly OutRecord[]): Promise<'ok' | 'dropped'> {
+    if (this.closed) throw new Error(`buffer ${this.dir} is closed`);
+    if (records.length === 0) return 'ok';
+    const size = encodedSize(records);
+    while (this.bytesOnDisk + this.pendingBytes() + size > this.opts.maxBytes && this.canFreeSpace()) {
+      if (this.opts.whenFull === 'drop_newest') return 'dropped';
+      await new Promise<void>((resolve) => this.spaceWaiters.push(resolve));
+      if (this.closed) throw new Error(`buffer ${this.dir} closed while waiting for space`);
+    }
+    return new Promise<'ok'>((resolve, reject) => {
+      this.pending.push({ records, resolve, reject });
+      void this.flushPending();
+    });
+  }
+
+  /**
+   * Whether waiting can free space: unacknowledged records, or acknowledged segments the writer has left.
+   * When only the acknowledged write segment remains, an append goes ahead (overshooting by one batch)
+   * rather than waiting forever.
+   */
+  private canFreeSpace(): boolean {
+    if (this.segments.size > 1) return true;
+    const writeEnd = this.segments.get(this.writeSeq) ?? 0;
+    return this.ackPos.segment < this.writeSeq || this.ackPos.offset < writeEnd;
+  }
+
+  private pendingBytes(): number {
+    let n = 0;
+    for (const p of this.pending) n += encodedSize(p.records);
+    return n;
+  }
+
+  /** Group commit: everything queued while the previous fsync ran goes out in one write + one fsync. */
+  private async flushPending(): Promise<void> {
+    if (this.writing) return;
+    this.writing = true;
+    try {
+      while (this.pending.length > 0) {
+        const group = this.pending;
+        this.pending = [];
+        try {
+          const bytes = encodeRecords(group.flatMap((p) => p.records));
+          const fh = this.writeHandle!;
+          await fh.write(bytes);
+          await fh.datasync();
+          this.segments.set(this.writeSeq, (this.segments.get(this.writeSeq) ?? 0) + bytes.length);
+          this.bytesOnDisk += bytes.length;
+          if (this.segments.get(this.writeSeq)! >= this.opts.segmentBytes) {
+            await fh.close();
+            this.writeSeq += 1;
+            await this.openWriteSegment();
+          }
+          for (const p of group) p.resolve('ok');
+          this.wakeReaders();
+        } catch (err) {
+          for (const p of group) p.reject(err as Error);
+        }
+      }
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  private wakeReaders(): void {
+    const waiters = this.dataWaiters;
+    this.dataWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** True when records past the read position are on disk. */
+  hasUnread(): boolean {
+    if (this.readPos.segment < this.writeSeq) return true;
+    return this.readPos.offset < (this.segments.get(this.writeSeq) ?? 0);
+  }
+
+  /** Resolves when there is something to read, or after `ms`, or when the buffer closes. */
+  waitForData(ms?: number): Promise<void> {
+    if (this.hasUnread() || this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => {
+        if (timer) clearTimeout(timer);
+        resolve();
+      };
+      this.dataWaiters.push(done);
+      if (ms !== undefined) timer = setTimeout(done, ms);
+    });
+  }
+
+  /**
+   * Reads up to `maxEvents` records / about `maxBytes` payload bytes from the read position (at least one
+   * record when any is there). Returns an empty batch when nothing is readable. Reads are serialised.
+   */
+  read(maxEvents: number, maxBytes: number): Promise<BufferBatch> {
+    const next = this.readChain.then(() => this.readUnlocked(maxEvents, maxBytes));
+    this.readChain = next.catch(() => {});
+    return next;
+  }
+
+  private async readUnlocked(maxEvents: number, maxBytes: number): Promise<BufferBatch> {
+    const records: OutRecord[] = [];
+    let bytes = 0;
+    while (records.length < maxEvents && bytes < maxBytes && this.hasUnread()) {
+      const seq = this.readPos.segment;
+      const limit = this.segments.get(seq);
+      if (limit === undefined || this.readPos.offset >= limit) {
+        if (seq >= this.writeSeq) break;
+        await this.advanceReadSegment();
+        continue;
+      }
+      const fh = await this.readHandleFor(seq);
+      const got = await this.readRecords(fh, seq, limit, maxEvents - records.length, maxBytes - bytes);
+      for (const r of got) {
+        records.push(r);
+        bytes += r.payload.length;
+      }
+    }
+    const batch = { records, bytes, end: { ...this.readPos } };
+    if (records.length > 0) this.outstanding.push({ end: batch.end, acked: false });
+    return batch;
+  }
+
+  private async readHandleFor(seq: number): Promise<FileHandle> {
+    if (this.readHandle?.seq === seq) return this.readHandle.fh;
+    await this.readHandle?.fh.close();
+    this.readHandle = { seq, fh: await open(this.segmentPath(seq), 'r') };
+    return this.readHandle.fh;
+  }
+
+  private async advanceReadSegment(): Promise<void> {
+    await this.readHandle?.fh.close();
+    this.readHandle = undefined;
+    let next = this.readPos.segment + 1;
+    while (next < this.writeSeq && !this.segments.has(next)) next += 1;
+    this.readPos = { segment: next, offset: 0 };
+  }
+
+  /**
+   * Decodes whole records from the read position on, up to `limit` bytes into the segment. Always makes
+   * progress: a record that cannot be decoded (torn tail, bad header) skips the rest of the segment.
+   */
+  private async readRecords(fh: FileHandle, seq: number, limit: number, maxEvents: number, maxBytes: number): Promise<OutRecord[]> {
+    const out: OutRecord[] = [];
+    const start = this.readPos.offset;
+    const want = Math.min(limit - start, Math.max(maxBytes + 64 * 1024, 256 * 1024));
+    let chunk = Buffer.allocUnsafe(want);
+    let { bytesRead } = await fh.read(chunk, 0, want, start);
+    let pos = 0;
+    let payloadBytes = 0;
+    while (out.length < maxEvents && payloadBytes < maxBytes && bytesRead - pos >= HEADER) {
+      const magic = chunk.readUInt32BE(pos);
+      const bodyLen = chunk.readUInt32BE(pos + 4);
+      const recordLen = HEADER + bodyLen;
+      if (magic !== MAGIC || start + pos + recordLen > limit) break;
+      if (pos + recordLen > bytesRead) {
+        if (pos > 0) break; // the next read starts at this record
+        // A single record larger than the read window: read exactly it.
+        chunk = Buffer.allocUnsafe(recordLen);
+        ({ bytesRead } = await fh.read(chunk, 0, recordLen, start));
+        if (bytesRead < recordLen) break;
+      }
+      const body = chunk.subarray(pos + HEADER, pos + recordLen);
+      if (crc32(body) === chunk.readUInt32BE(pos + 8)) {
+        const rec = decodeBody(body, KINDS[chunk[pos + 12]] ?? 'log');
+        out.push(rec);
+        payloadBytes += rec.payload.length;
+      } else {
+        this.corruptRecords += 1;
+        this.skippedBytes += recordLen;
+        this.warn('buffer record failed its checksum; skipped', { segment: this.segmentPath(seq), offset: start + pos });
+      }
+      pos += recordLen;
+    }
+    this.readPos = { segment: seq, offset: start + pos };
+    if (pos === 0) this.skipRestOfSegment(seq, limit);
+    return out;
+  }
+
+  private skipRestOfSegment(seq: number, limit: number): void {
+    const skipped = limit - this.readPos.offset;
+    this.skippedBytes += skipped;
+    this.corruptRecords += 1;
+    this.warn('buffer segment ends in a torn or corrupt record (expected after an unclean stop); skipped', {
+      segment: this.segmentPath(seq), offset: this.readPos.offset, skippedBytes: skipped,
+    });
+    this.readPos = { segment: seq, offset: limit };
+  }
+
+  /**
+   * Marks a batch acknowledged by the backend (or dead-lettered). The ack position moves over the
+   * longest prefix of acknowledged batches, in read order, so concurrent sends can finish out of order.
+   */
+  ack(batch: BufferBatch): void {
+    const entry = this.outstanding.find((o) => !o.acked && samePos(o.end, batch.end));
+    if (!entry) return;
+    entry.acked = true;
+    let moved = false;
+    while (this.outstanding.length > 0 && this.outstanding[0].acked) {
+      this.ackPos = this.outstanding.shift()!.end;
+      moved = true;
+    }
+    if (moved) {
+      this.ackDirty = true;
+      this.scheduleAckFlush();
+      this.releaseSegments().catch((err) => this.warn('cannot release acknowledged segments; will retry', { dir: this.dir, error: String(err) }));
+    }
+  }
+
+  private scheduleAckFlush(): void {
+    if (this.ackTimer || this.closed) return;
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = undefined;
+      this.flushAck().catch((err) => this.warn('cannot write the buffer ack file; will retry', { dir: this.dir, error: String(err) }));
+    }, this.opts.ackFlushInterval);
+    this.ackTimer.unref();
+  }
+
+  private ackWrites: Promise<void> = Promise.resolve();
+
+  /** Writes the ack position atomically (temp file, fsync, rename). Writes never overlap. */
+  flushAck(): Promise<void> {
+    const next = this.ackWrites.catch(() => {}).then(async () => {
+      if (!this.ackDirty) return;
+      this.ackDirty = false;
+      const pos = this.ackPos;
+      try {
+        await writeFileAtomic(join(this.dir, 'ack.json'), JSON.stringify({ version: 1, segment: pos.segment, offset: pos.offset }));
+      } catch (err) {
+        this.ackDirty = true;
+        throw err;
+      }
+    });
+    this.ackWrites = next;
+    return next;
+  }
+
+  private releasing = false;
+  private releaseAgain = false;
+
+  private async releaseSegments(): Promise<void> {
+    if (this.releasing) {
+      this.releaseAgain = true;
+      return;
+    }
+    this.releasing = true;
+    try {
+      do {
+        this.releaseAgain = false;
+        await this.releaseAckedSegments();
+      } while (this.releaseAgain);
+    } finally {
+      this.releasing = false;
+    }
+  }
+
+  private async releaseAckedSegments(): Promise<void> {
+    for (const [seq, size] of [...this.segments]) {
+      const fullyAcked = seq < this.ackPos.segment || (seq === this.ackPos.segment && this.ackPos.offset >= size && seq < this.writeSeq);
+      if (!fullyAcked || seq >= this.writeSeq) continue;
+      // The ack file must not point into a segment that no longer exists before it is deleted: persist first.
+      if (this.ackDirty) await this.flushAck();
+      this.segments.delete(seq);
+      this.bytesOnDisk -= size;
+      if (this.readHandle?.seq === seq) {
+        await this.readHandle.fh.close();
+        this.readHandle = undefined;
+      }
+      await rm(this.segmentPath(seq), { force: true });
+    }
+    const waiters = this.spaceWaiters;
+    this.spaceWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Everything appended is readable and every outstanding batch acknowledged. */
+  isDrained(): boolean {
+    return !this.hasUnread() && this.outstanding.length === 0 && this.pending.length === 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    // Let queued appends finish: callers were promised durability.
+    while (this.writing || this.pending.length > 0) await new Promise((r) => setTimeout(r, 5));
+    this.closed = true;
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    await this.flushAck();
+    await this.writeHandle?.close();
+    await this.readHandle?.fh.close();
+    this.wakeReaders();
+    for (const w of this.spaceWaiters) w();
+  }
+}
+
+function samePos(a: BufferPosition, b: BufferPosition): boolean {
+  return a.segment === b.segment && a.offset === b.offset;
+}
+
+function encodedSize(records: readonly OutRecord[]): number {
+  let n = 0;
+  for (const r of records) n += HEADER + 2 + Buffer.byteLength(r.id) + 1 + Buffer.byteLength(r.source) + r.payload.length;
+  return n;
+}
+
+/** Record layout: magic, body length, crc32(body), kind | body = idLen u16, id, sourceLen u8, source, payload. */
+export function encodeRecords(records: readonly OutRecord[]): Buffer {
+  const out = Buffer.allocUnsafe(encodedSize(records));
+  let pos = 0;
+  for (const r of records) {
+    const start = pos;
+    const bodyStart = pos + HEADER;
+    pos = bodyStart;
+    const idLen = out.write(r.id, pos + 2, 'utf8');
+    out.writeUInt16BE(idLen, pos);
+    pos += 2 + idLen;
+    const srcLen = out.write(r.source, pos + 1, 'utf8');
+    out[pos] = srcLen;
+    pos += 1 + srcLen;
+    r.payload.copy(out, pos);
+    pos += r.payload.length;
+    out.writeUInt32BE(MAGIC, start);
+    out.writeUInt32BE(pos - bodyStart, start + 4);
+    out.writeUInt32BE(crc32(out.subarray(bodyStart, pos)), start + 8);
+    out[start + 12] = r.kind === 'alarm' ? 1 : 0;
+  }
+  return out;
+}
+
+function decodeBody(body: Buffer, kind: RecordKind): OutRecord {
+  const idLen = body.readUInt16BE(0);
+  const id = body.toString('utf8', 2, 2 + idLen);
+  const srcLen = body[2 + idLen];
+  const source = body.toString('utf8', 3 + idLen, 3 + idLen + srcLen);
+  return { id, kind, source, payload: body.subarray(3 + idLen + srcLen) };
+}
+
+/** Temp file, fsync, rename, fsync of the directory: the file is either the old or the new version. */
+export async function writeFileAtomic(path: string, data: string | Buffer): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fh = await open(tmp, 'w', 0o600);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+  await syncDir(join(path, '..'));
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,116 @@
+// Read positions per file identity, persisted atomically so that a restart resumes where delivery was safe.
+//
+// A checkpoint is written only with offsets whose records every routed sink buffer has fsynced
+// (the pipeline calls `commit` from its ack path, never on read). One writer per source; the file is
+// `{ version: 1, files: [FileState…] }`, replaced by temp file + fsync + rename.
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { writeFileAtomic } from './buffer.ts';
+
+/** What is remembered of one file. Identity is the fingerprint (hash of the first `fpLen` bytes of its content). */
+export interface FileState {
+  fingerprint: string;
+  fpLen: number;
+  dev: number;
+  ino: number;
+  /** Bytes of (uncompressed) content known delivered to every sink buffer. */
+  offset: number;
+  /** The file has been read to its end and will not grow (a rotated backup). */
+  done: boolean;
+  path: string;
+  /** Last time the file was seen in a scan (ms since epoch); old entries of vanished files are dropped. */
+  seenAt: number;
+}
+
+interface CheckpointFile {
+  version: 1;
+  files: FileState[];
+}
+
+/** How long the state of a file that disappeared is kept (its compressed copy may still turn up). */
+const FORGET_AFTER_MS = 24 * 3600 * 1000;
+
+export class CheckpointStore {
+  readonly path: string;
+  private readonly files = new Map<string, FileState>();
+  private dirty = false;
+  private writing: Promise<void> = Promise.resolve();
+
+  private constructor(path: string) {
+    this.path = path;
+  }
+
+  static async open(path: string): Promise<CheckpointStore> {
+    const store = new CheckpointStore(path);
+    await mkdir(dirname(path), { recursive: true });
+    try {
+      const data = JSON.parse(await readFile(path, 'utf8')) as CheckpointFile;
+      if (data.version !== 1 || !Array.isArray(data.files)) throw new Error(`unsupported checkpoint version ${String(data.version)}`);
+      for (const f of data.files) store.files.set(key(f.fingerprint, f.fpLen), f);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`checkpoint file ${path} is unreadable: ${(err as Error).message}`);
+    }
+    return store;
+  }
+
+  /** True when nothing was ever checkpointed (first start). */
+  isEmpty(): boolean {
+    return this.files.size === 0;
+  }
+
+  all(): FileState[] {
+    return [...this.files.values()];
+  }
+
+  /**
+   * Finds the state of a file from the first bytes of its content. States recorded while their file was
+   * shorter than the fingerprint length match by prefix: `hashPrefix(n)` hashes the first n bytes.
+   */
+  find(fingerprint: string, fpLen: number, hashPrefix: (n: number) => string | undefined): FileState | undefined {
+    const exact = this.files.get(key(fingerprint, fpLen));
+    if (exact) return exact;
+    for (const f of this.files.values()) {
+      if (f.fpLen < fpLen && hashPrefix(f.fpLen) === f.fingerprint) return f;
+    }
+    return undefined;
+  }
+
+  /** Records (or replaces) a file's state. Re-keys it when its fingerprint grew with the file. */
+  put(state: FileState, previous?: FileState): void {
+    if (previous && (previous.fingerprint !== state.fingerprint || previous.fpLen !== state.fpLen)) {
+      this.files.delete(key(previous.fingerprint, previous.fpLen));
+    }
+    this.files.set(key(state.fingerprint, state.fpLen), state);
+    this.dirty = true;
+  }
+
+  /** Drops states of files not seen for a day. */
+  prune(now: number): void {
+    for (const [k, f] of this.files) {
+      if (now - f.seenAt > FORGET_AFTER_MS) {
+        this.files.delete(k);
+        this.dirty = true;
+      }
+    }
+  }
+
+  /** Writes the states if they changed since the last flush. Flushes never overlap. */
+  flush(): Promise<void> {
+    this.writing = this.writing.catch(() => {}).then(async () => {
+      if (!this.dirty) return;
+      this.dirty = false;
+      const body: CheckpointFile = { version: 1, files: this.all() };
+      try {
+        await writeFileAtomic(this.path, JSON.stringify(body));
+      } catch (err) {
+        this.dirty = true;
+        throw err;
+      }
+    });
+    return this.writing;
+  }
+}
+
+function key(fingerprint: string, fpLen: number): string {
+  return `${fpLen}:${fingerprint}`;
+}

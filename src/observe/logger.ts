@@ -1,0 +1,6 @@
+// The agent's own log: pino JSON lines on stderr (stdout may be a sink).
+import { pino, type Logger } from 'pino';
+
+export function createLogger(level: string): Logger {
+  return pino({ level, base: { name: 'kaudit' }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd: 2, sync: true }));
+}

@@ -1,0 +1,90 @@
+// Every metric kaudit exports, in one place, in Prometheus text format.
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { SinkEvents } from '../delivery/driver.ts';
+
+export interface SourceMetrics {
+  bytesRead(n: number): void;
+  lines(n: number): void;
+  parseErrors(n: number): void;
+  oversizeLines(n: number): void;
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly bytesRead = new Counter({ name: 'kaudit_source_bytes_read_total', help: 'Bytes read from source files', labelNames: ['source'], registers: [this.registry] });
+  private readonly linesRead = new Counter({ name: 'kaudit_source_lines_total', help: 'Events (lines) parsed from source files', labelNames: ['source'], registers: [this.registry] });
+  private readonly parseErrors = new Counter({ name: 'kaudit_source_parse_errors_total', help: 'Lines that were not valid audit events', labelNames: ['source'], registers: [this.registry] });
+  private readonly oversize = new Counter({ name: 'kaudit_source_oversize_lines_total', help: 'Lines longer than max_line_bytes (cut and dead-lettered)', labelNames: ['source'], registers: [this.registry] });
+  private readonly recordsIn = new Counter({ name: 'kaudit_sink_records_in_total', help: 'Records durably appended to the sink buffer', labelNames: ['sink'], registers: [this.registry] });
+  private readonly recordsOut = new Counter({ name: 'kaudit_sink_records_out_total', help: 'Records acknowledged by the backend', labelNames: ['sink'], registers: [this.registry] });
+  private readonly bytesOut = new Counter({ name: 'kaudit_sink_bytes_out_total', help: 'Payload bytes acknowledged by the backend', labelNames: ['sink'], registers: [this.registry] });
+  private readonly retried = new Counter({ name: 'kaudit_sink_records_retried_total', help: 'Records in batches that failed and were retried', labelNames: ['sink'], registers: [this.registry] });
+  private readonly deadLettered = new Counter({ name: 'kaudit_sink_records_dead_lettered_total', help: 'Records the backend rejected, written to the dead-letter file', labelNames: ['sink'], registers: [this.registry] });
+  private readonly dropped = new Counter({ name: 'kaudit_sink_records_dropped_total', help: 'Records dropped because the buffer was full (when_full: drop_newest)', labelNames: ['sink'], registers: [this.registry] });
+  private readonly lastDelivery = new Gauge({ name: 'kaudit_sink_last_delivery_timestamp_seconds', help: 'Time of the last acknowledged batch', labelNames: ['sink'], registers: [this.registry] });
+  private readonly bufferGauges = new Map<string, () => number>();
+  private readonly lagSources = new Map<string, () => Array<{ path: string; bytes: number }>>();
+
+  constructor() {
+    const buffers = this.bufferGauges;
+    new Gauge({
+      name: 'kaudit_sink_buffer_bytes', help: 'Bytes in the sink disk buffer', labelNames: ['sink'], registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [sink, read] of buffers) this.set({ sink }, read());
+      },
+    });
+    const lags = this.lagSources;
+    new Gauge({
+      name: 'kaudit_checkpoint_lag_bytes', help: 'Bytes of a file not yet checkpointed (read but not durable in every buffer, or not read yet)',
+      labelNames: ['source', 'file'], registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [source, read] of lags) for (const f of read()) this.set({ source, file: f.path }, f.bytes);
+      },
+    });
+  }
+
+  source(name: string): SourceMetrics {
+    const bytes = this.bytesRead.labels(name);
+    const lines = this.linesRead.labels(name);
+    const errors = this.parseErrors.labels(name);
+    const oversize = this.oversize.labels(name);
+    return {
+      bytesRead: (n) => bytes.inc(n),
+      lines: (n) => lines.inc(n),
+      parseErrors: (n) => errors.inc(n),
+      oversizeLines: (n) => oversize.inc(n),
+    };
+  }
+
+  sink(name: string, bufferBytes: () => number): SinkEvents {
+    this.bufferGauges.set(name, bufferBytes);
+    const inC = this.recordsIn.labels(name);
+    const outC = this.recordsOut.labels(name);
+    const bytesC = this.bytesOut.labels(name);
+    const retryC = this.retried.labels(name);
+    const deadC = this.deadLettered.labels(name);
+    const dropC = this.dropped.labels(name);
+    const last = this.lastDelivery.labels(name);
+    return {
+      appended: (n) => inC.inc(n),
+      dropped: (n) => dropC.inc(n),
+      delivered: (n, b) => {
+        outC.inc(n);
+        bytesC.inc(b);
+        last.set(Date.now() / 1000);
+      },
+      retried: (n) => retryC.inc(n),
+      deadLettered: (n) => deadC.inc(n),
+    };
+  }
+
+  checkpointLag(source: string, read: () => Array<{ path: string; bytes: number }>): void {
+    this.lagSources.set(source, read);
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,35 @@
+// The health and metrics endpoint: /healthz (process up), /readyz (config loaded, sources open), /metrics.
+import { createServer, type Server } from 'node:http';
+import type { Metrics } from './metrics.ts';
+
+export interface HealthState {
+  ready(): boolean;
+}
+
+export async function startHealthServer(listen: string, metrics: Metrics, health: HealthState): Promise<Server> {
+  const sep = listen.lastIndexOf(':');
+  const host = listen.slice(0, sep) || '0.0.0.0';
+  const port = Number(listen.slice(sep + 1));
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    } else if (path === '/readyz') {
+      const ready = health.ready();
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'not ready\n');
+    } else if (path === '/metrics') {
+      metrics.text().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+        (err) => res.writeHead(500).end(String(err)),
+      );
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host.replace(/^\[|\]$/g, ''), () => resolve());
+  });
+  server.unref();
+  return server;
+}

@@ -1,0 +1,79 @@
+// Parse, redact and detect over one block of whole lines; pure, so it runs in a worker or inline.
+import { isUtf8 } from 'node:buffer';
+import type { Detector } from '../detect/hook.ts';
+import { auditRecordId } from '../delivery/record.ts';
+import { parseAuditLine } from './audit.ts';
+import type { Redactor } from './redact.ts';
+
+const NL = 0x0a;
+const CR = 0x0d;
+
+export interface ChunkContext {
+  redactor: Redactor;
+  detector: Detector;
+}
+
+/** What came out of a block, in compact arrays (cheap to pass between threads). */
+export interface ChunkResult {
+  /** Record id of each good event, in line order. */
+  ids: string[];
+  /** [start, end) of each good event's line in the block, two numbers per event. */
+  spans: number[];
+  /** Events whose forwarded text differs from the line (redacted): [index into ids, new text]. */
+  replaced: Array<[number, string]>;
+  alarms: Array<{ id: string; payload: string }>;
+  /** Lines that are not audit events: [start, end) and why. */
+  bad: Array<{ start: number; end: number; error: string }>;
+}
+
+const utf8Decoder = new TextDecoder('utf-8');
+
+export function processChunk(data: Uint8Array, ctx: ChunkContext): ChunkResult {
+  const result: ChunkResult = { ids: [], spans: [], replaced: [], alarms: [], bad: [] };
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  // Real apiservers write valid UTF-8 (Go escapes the rest); check per line only when the block fails.
+  const blockIsUtf8 = isUtf8(buf);
+  let pos = 0;
+  while (pos < buf.length) {
+    let end = buf.indexOf(NL, pos);
+    if (end < 0) end = buf.length;
+    let lineEnd = end;
+    if (lineEnd > pos && buf[lineEnd - 1] === CR) lineEnd -= 1;
+    const start = pos;
+    pos = end + 1;
+    if (lineEnd === start || isBlank(buf, start, lineEnd)) continue;
+    if (!blockIsUtf8 && !isUtf8(buf.subarray(start, lineEnd))) {
+      result.bad.push({ start, end: lineEnd, error: 'invalid UTF-8' });
+      continue;
+    }
+    const text = utf8Decoder.decode(buf.subarray(start, lineEnd));
+    const parsed = parseAuditLine(text);
+    if (!parsed.ok) {
+      result.bad.push({ start, end: lineEnd, error: parsed.error });
+      continue;
+    }
+    const event = parsed.event;
+    let redacted: string | undefined;
+    try {
+      redacted = ctx.redactor.redact(event);
+      for (const alarm of ctx.detector.evaluate(event)) result.alarms.push(alarm);
+    } catch (err) {
+      // Never forward an event whose redaction failed: it could carry a credential.
+      result.bad.push({ start, end: lineEnd, error: `processing failed: ${(err as Error).message}` });
+      continue;
+    }
+    const index = result.ids.length;
+    result.ids.push(auditRecordId(event.head.auditID, event.head.stage));
+    result.spans.push(start, lineEnd);
+    if (redacted !== undefined) result.replaced.push([index, redacted]);
+  }
+  return result;
+}
+
+function isBlank(buf: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = buf[i];
+    if (c !== 0x20 && c !== 0x09) return false;
+  }
+  return true;
+}

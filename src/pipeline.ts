@@ -1,0 +1,160 @@
+// The hot path, one stage per call: chunk → parse/redact/detect (worker) → records → every routed buffer → ack.
+import type { Logger } from 'pino';
+import type { SinkDriver } from './delivery/driver.ts';
+import type { DeadLetterFile } from './delivery/dead-letter.ts';
+import { lineRecordId, type OutRecord } from './delivery/record.ts';
+import type { ChunkProcessor } from './parse/workers.ts';
+import type { ChunkResult } from './parse/chunk.ts';
+import type { SourceMetrics } from './observe/metrics.ts';
+import type { SourceChunk } from './sources/file-set.ts';
+
+/** Chunks between read and durable, per source: bounds memory while keeping workers and disk busy. */
+const MAX_IN_FLIGHT = 6;
+/** Bad lines logged per file before the log only counts them (the metric counts all). */
+const BAD_LINES_LOGGED_PER_FILE = 20;
+
+export interface SourcePipelineOptions {
+  source: string;
+  processor: ChunkProcessor;
+  drivers: SinkDriver[];
+  metrics: SourceMetrics;
+  deadLetter?: DeadLetterFile;
+  logger: Logger;
+}
+
+/** Carries one source's chunks through the stages, keeping them in read order from processing to ack. */
+export class SourcePipeline {
+  private readonly o: SourcePipelineOptions;
+  private inFlight = 0;
+  private slotWaiters: Array<() => void> = [];
+  private ordered: Promise<void> = Promise.resolve();
+  private readonly badLogged = new Map<string, number>();
+  private readonly logsDrivers: SinkDriver[];
+  private readonly alarmDrivers: SinkDriver[];
+
+  constructor(o: SourcePipelineOptions) {
+    this.o = o;
+    this.logsDrivers = o.drivers.filter((d) => d.accepts(o.source));
+    this.alarmDrivers = o.drivers.filter((d) => d.accepts('alarms'));
+  }
+
+  /** Takes a chunk; resolves when another may be submitted (backpressure on the reader). */
+  submit = async (chunk: SourceChunk): Promise<void> => {
+    while (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => this.slotWaiters.push(r));
+    this.inFlight += 1;
+    // Processing runs in parallel across chunks; delivery to buffers and acks stay in read order.
+    const processed = chunk.kind === 'lines' ? this.o.processor.process(chunk.data) : undefined;
+    processed?.catch(() => {});
+    this.ordered = this.ordered.then(() => this.complete(chunk, processed));
+  };
+
+  /** Resolves when every submitted chunk is durable and acknowledged to its source. */
+  drained(): Promise<void> {
+    return this.ordered;
+  }
+
+  private async complete(chunk: SourceChunk, processed: Promise<ChunkResult> | undefined): Promise<void> {
+    try {
+      if (processed) {
+        const result = await this.retrying('processing a chunk', () => processed, () => this.o.processor.process(chunk.data));
+        const { logs, alarms } = this.toRecords(chunk, result);
+        this.o.metrics.lines(result.ids.length + result.bad.length);
+        await this.deliver(logs, alarms);
+        if (result.bad.length > 0) await this.rejectLines(chunk, result.bad);
+      } else {
+        await this.rejectOversize(chunk);
+      }
+      chunk.onDurable();
+    } finally {
+      this.inFlight -= 1;
+      this.slotWaiters.shift()?.();
+    }
+  }
+
+  /** Stage: build records. Raw logs are the original bytes of each line (or its redacted text). */
+  private toRecords(chunk: SourceChunk, r: ChunkResult): { logs: OutRecord[]; alarms: OutRecord[] } {
+    const logs: OutRecord[] = new Array(r.ids.length);
+    const source = this.o.source;
+    for (let i = 0; i < r.ids.length; i++) {
+      logs[i] = { id: r.ids[i], kind: 'log', source, payload: chunk.data.subarray(r.spans[2 * i], r.spans[2 * i + 1]) };
+    }
+    for (const [i, text] of r.replaced) logs[i].payload = Buffer.from(text);
+    const alarms = r.alarms.map((a): OutRecord => ({ id: a.id, kind: 'alarm', source: 'alarms', payload: Buffer.from(a.payload) }));
+    return { logs, alarms };
+  }
+
+  /** Stage: append to the buffer of every sink the records are routed to; fsynced when this resolves. */
+  private async deliver(logs: OutRecord[], alarms: OutRecord[]): Promise<void> {
+    const appends: Promise<unknown>[] = [];
+    for (const d of new Set([...this.logsDrivers, ...this.alarmDrivers])) {
+      const records = [
+        ...(logs.length > 0 && this.logsDrivers.includes(d) ? logs : []),
+        ...(alarms.length > 0 && this.alarmDrivers.includes(d) ? alarms : []),
+      ];
+      if (records.length > 0) appends.push(this.retrying(`appending to the buffer of sink ${d.name}`, () => d.append(records)));
+    }
+    await Promise.all(appends);
+  }
+
+  private async rejectLines(chunk: SourceChunk, bad: ChunkResult['bad']): Promise<void> {
+    this.o.metrics.parseErrors(bad.length);
+    const entries: string[] = [];
+    for (const b of bad) {
+      const offset = chunk.offset + b.start;
+      this.logBadLine(chunk.path, { offset, error: b.error }, 'line is not an audit event; skipped');
+      if (this.o.deadLetter) {
+        entries.push(deadLetterEntry(chunk, offset, b.error, chunk.data.subarray(b.start, b.end), false));
+      }
+    }
+    if (this.o.deadLetter && entries.length > 0) await this.retrying('writing the dead-letter file', () => this.o.deadLetter!.write(entries));
+  }
+
+  private async rejectOversize(chunk: SourceChunk): Promise<void> {
+    this.o.metrics.oversizeLines(1);
+    this.logBadLine(chunk.path, { offset: chunk.offset, keptBytes: chunk.data.length }, 'line longer than max_line_bytes; cut and skipped');
+    if (this.o.deadLetter) {
+      const entry = deadLetterEntry(chunk, chunk.offset, `line longer than max_line_bytes (${chunk.data.length})`, chunk.data, true);
+      await this.retrying('writing the dead-letter file', () => this.o.deadLetter!.write([entry]));
+    }
+  }
+
+  private logBadLine(path: string, details: Record<string, unknown>, message: string): void {
+    const n = (this.badLogged.get(path) ?? 0) + 1;
+    this.badLogged.set(path, n);
+    if (n <= BAD_LINES_LOGGED_PER_FILE) {
+      this.o.logger.warn({ source: this.o.source, path, ...details }, message);
+    } else if (n === BAD_LINES_LOGGED_PER_FILE + 1) {
+      this.o.logger.warn({ source: this.o.source, path }, 'more bad lines in this file; counting them in kaudit_source_parse_errors_total without logging each');
+    }
+  }
+
+  /**
+   * Runs a step until it succeeds: a failing disk or a dead worker must not turn into lost records,
+   * so the chunk waits (and the reader with it) rather than being acknowledged without its records.
+   */
+  private async retrying<T>(what: string, first: () => Promise<T>, again: () => Promise<T> = first): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await (attempt === 0 ? first() : again());
+      } catch (err) {
+        const delay = Math.min(30_000, 500 * 2 ** attempt);
+        this.o.logger.error({ source: this.o.source, err: String(err), retryInMs: delay }, `failed ${what}; retrying`);
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+}
+
+function deadLetterEntry(chunk: SourceChunk, offset: number, error: string, bytes: Buffer, truncated: boolean): string {
+  const MAX = 64 * 1024;
+  return JSON.stringify({
+    time: new Date().toISOString(),
+    source: chunk.source,
+    path: chunk.path,
+    offset,
+    id: lineRecordId(chunk.fileKey, offset),
+    error,
+    truncated: truncated || bytes.length > MAX,
+    line: bytes.subarray(0, MAX).toString('utf8'),
+  });
+}

@@ -1,0 +1,442 @@
+// Tails one log file and its rotated backups as one ordered stream, tracking files by content identity.
+//
+// The tail cycle (see docs/delivery.md):
+// 1. Scan the directory for the live file and its backups (`<stem>-<anything><ext>[.gz]`).
+// 2. Identify each: same device+inode and same first bytes as a tracked file → that file (renamed or
+//    not); otherwise its fingerprint (first 1 KiB of content, decompressed for .gz) finds it among
+//    tracked files or checkpoints (a copytruncate copy, a gzipped backup), or it is new.
+// 3. Order: backups by name, then files still open but gone from the directory (deleted while being
+//    read), then the live file. Read the first unfinished one; a file other than the live one is
+//    finished at end of file once it has been quiet (not modified) for `quietMs`.
+// 4. Each chunk of whole lines goes to the consumer; its `onDurable` moves the file's checkpoint.
+import { type FileHandle, open, readdir, stat } from 'node:fs/promises';
+import { createReadStream, type Stats } from 'node:fs';
+import { basename, dirname, extname, join } from 'node:path';
+import { createGunzip } from 'node:zlib';
+import { watch, type FSWatcher } from 'chokidar';
+import type { CheckpointStore, FileState } from '../delivery/checkpoint.ts';
+import { FINGERPRINT_BYTES, fingerprintOf, hashBytes, readGzipHead, readHead, type Fingerprint } from './fingerprint.ts';
+import { LineSplitter, type SplitOutput } from './lines.ts';
+
+export interface SourceChunk {
+  source: string;
+  /** Identity of the file (a fingerprint), stable across renames and compression. */
+  fileKey: string;
+  path: string;
+  kind: 'lines' | 'oversize';
+  /** Content offset of data[0] in the file. */
+  offset: number;
+  data: Buffer;
+  /** Offset the file's checkpoint may move to once this chunk is durable in every routed buffer. */
+  commitOffset: number;
+  /** Called by the pipeline, in chunk order, once every routed sink buffer holds the chunk's records. */
+  onDurable(): void;
+}
+
+/** Hands a chunk to the pipeline; resolves when the pipeline can take another (backpressure). */
+export type ChunkConsumer = (chunk: SourceChunk) => Promise<void>;
+
+export interface FileSetEvents {
+  bytesRead(n: number): void;
+  fileOpened(path: string, offset: number, reason: string): void;
+  fileFinished(path: string): void;
+  problem(message: string, details: Record<string, unknown>): void;
+}
+
+export interface FileSetOptions {
+  source: string;
+  path: string;
+  readFrom: 'head' | 'tail';
+  maxLineBytes: number;
+  chunkBytes: number;
+  pollMs: number;
+  /** A file that is no longer the live file is finished once unmodified this long. */
+  quietMs?: number;
+}
+
+interface Tracked {
+  fp: Fingerprint;
+  state: FileState;
+  path: string;
+  gz: boolean;
+  dev: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  live: boolean;
+  /** Seen in the latest scan under `path`. */
+  present: boolean;
+  readOffset: number;
+  splitter: LineSplitter;
+  fh?: FileHandle;
+  fhIno?: number;
+  finished: boolean;
+}
+
+export class FileSet {
+  private readonly opts: Required<FileSetOptions>;
+  private readonly store: CheckpointStore;
+  private readonly consume: ChunkConsumer;
+  private readonly events: FileSetEvents;
+  private readonly dir: string;
+  private readonly stem: string;
+  private readonly ext: string;
+  private readonly tracked: Tracked[] = [];
+  private firstScan = true;
+  private readonly startedEmpty: boolean;
+  private stopped = false;
+  private wakeUp: (() => void) | undefined;
+  private watcher: FSWatcher | undefined;
+  private loop: Promise<void> | undefined;
+
+  constructor(opts: FileSetOptions, store: CheckpointStore, consume: ChunkConsumer, events: FileSetEvents) {
+    this.opts = { quietMs: 300, ...opts };
+    this.store = store;
+    this.consume = consume;
+    this.events = events;
+    this.dir = dirname(opts.path);
+    this.ext = extname(opts.path);
+    this.stem = basename(opts.path, this.ext);
+    this.startedEmpty = store.isEmpty();
+  }
+
+  start(): void {
+    this.watcher = watch(this.dir, { depth: 0, ignoreInitial: true, persistent: false });
+    this.watcher.on('all', () => this.wake());
+    // A missing directory is normal before the apiserver first writes: polling covers it.
+    this.watcher.on('error', () => {});
+    this.loop = this.run();
+  }
+
+  /** Stops reading; what was handed to the consumer still completes. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake();
+    await this.loop;
+    await this.watcher?.close();
+    for (const t of this.tracked) await this.closeHandle(t);
+  }
+
+  private wake(): void {
+    const w = this.wakeUp;
+    this.wakeUp = undefined;
+    w?.();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.wake(), ms);
+      this.wakeUp = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  /** Bytes between what was read and what is checkpointed, per file (for the lag metric). */
+  lag(): Array<{ path: string; bytes: number }> {
+    return this.tracked.map((t) => ({ path: t.path, bytes: Math.max(0, t.size - t.state.offset) }));
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      let waitMs = this.opts.pollMs;
+      try {
+        const order = await this.scan();
+        for (const t of order) {
+          if (this.stopped) break;
+          if (t.finished) continue;
+          const atEnd = await this.readAvailable(t);
+          if (!atEnd) {
+            waitMs = 0; // stopped mid-file or more to read right away
+            break;
+          }
+          if (t.live && t.present) break; // wait for the writer
+          if (Date.now() - t.mtimeMs >= this.opts.quietMs) {
+            await this.finish(t);
+            continue;
+          }
+          // A file just rotated away or deleted may still receive its last writes: look again soon.
+          waitMs = Math.min(waitMs, this.opts.quietMs);
+          break;
+        }
+      } catch (err) {
+        this.events.problem('file scan failed', { path: this.opts.path, error: String(err) });
+      }
+      this.store.prune(Date.now());
+      if (!this.stopped && waitMs > 0) await this.sleep(waitMs);
+    }
+  }
+
+  private isOurs(name: string): boolean {
+    if (name === this.stem + this.ext) return true;
+    const plain = name.endsWith('.gz') ? name.slice(0, -3) : name;
+    return plain.startsWith(`${this.stem}-`) && plain.endsWith(this.ext) && plain.length > this.stem.length + 1 + this.ext.length;
+  }
+
+  /** Step 1–3: find and identify the files, return them in reading order. */
+  private async scan(): Promise<Tracked[]> {
+    let names: string[] = [];
+    try {
+      names = (await readdir(this.dir)).filter((n) => this.isOurs(n));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    for (const t of this.tracked) t.present = false;
+    // Plain names first, so that a backup and its .gz copy (same content) resolve to the plain file.
+    names.sort((a, b) => Number(a.endsWith('.gz')) - Number(b.endsWith('.gz')) || a.localeCompare(b));
+    for (const name of names) await this.identify(join(this.dir, name));
+    this.firstScan = false;
+
+    // Files no longer in the directory and not open can never be read again.
+    for (let i = this.tracked.length - 1; i >= 0; i--) {
+      const t = this.tracked[i];
+      if (!t.present && (!t.fh || t.finished)) {
+        await this.closeHandle(t);
+        this.tracked.splice(i, 1);
+      }
+    }
+    const rank = (t: Tracked) => (t.live && t.present ? 2 : t.present ? 0 : 1);
+    const sortName = (t: Tracked) => (t.gz ? t.path.slice(0, -3) : t.path);
+    return [...this.tracked].sort((a, b) => rank(a) - rank(b) || (rank(a) === 0 ? sortName(a).localeCompare(sortName(b)) : 0));
+  }
+
+  private async identify(path: string): Promise<void> {
+    let st: Stats;
+    try {
+      st = await stat(path);
+    } catch {
+      return; // vanished between readdir and stat
+    }
+    if (!st.isFile() || st.size === 0) return;
+    const gz = path.endsWith('.gz');
+    const live = path === this.opts.path;
+
+    if (!gz) {
+      const same = this.tracked.find((t) => !t.gz && t.dev === st.dev && t.ino === st.ino);
+      if (same) {
+        const head = await readHead(path);
+        if (head && head.length >= same.fp.len && hashBytes(head.subarray(0, same.fp.len)) === same.fp.hash) {
+          this.refresh(same, path, st, live);
+          if (head.length > same.fp.len) this.regrowFingerprint(same, head);
+          return;
+        }
+        // Same inode, other content: truncated and rewritten, or the inode was reused.
+        if (head && st.size < same.readOffset) {
+          this.events.problem('file was truncated; reading it again from the start', { path });
+        }
+        await this.detach(same);
+        if (!head) return;
+        this.adopt(path, st, fingerprintOf(head), gz, live);
+        return;
+      }
+    }
+
+    const head = gz ? await this.gzipHead(path, st) : await readHead(path);
+    if (!head) return;
+    const fp = fingerprintOf(head);
+    const known = this.tracked.find((t) => sharesPrefix(t.fp, fp));
+    if (known) {
+      if (known.present && known.path !== path) return; // another name for content already tracked (a .gz beside its original)
+      if (gz && !known.gz && known.fh) return; // still reading the original through its open descriptor
+      if (!gz && known.gz) {
+        known.gz = false;
+      }
+      if (gz && !known.gz) known.gz = true;
+      await this.closeHandle(known);
+      this.refresh(known, path, st, live);
+      if (head.length > known.fp.len) this.regrowFingerprint(known, head);
+      return;
+    }
+    this.adopt(path, st, fp, gz, live);
+  }
+
+  private readonly gzipHeads = new Map<string, Buffer | undefined>();
+
+  /** Compressed files never change: decompress their first bytes once per (inode, size, mtime). */
+  private async gzipHead(path: string, st: Stats): Promise<Buffer | undefined> {
+    const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+    if (this.gzipHeads.has(key)) return this.gzipHeads.get(key);
+    const head = await readGzipHead(path);
+    if (this.gzipHeads.size > 1000) this.gzipHeads.clear();
+    this.gzipHeads.set(key, head);
+    return head;
+  }
+
+  private refresh(t: Tracked, path: string, st: Stats, live: boolean): void {
+    if (t.gz && !path.endsWith('.gz')) t.gz = false;
+    t.path = path;
+    t.live = live;
+    t.present = true;
+    if (!t.gz) t.size = st.size;
+    t.dev = st.dev;
+    t.ino = st.ino;
+    t.mtimeMs = st.mtimeMs;
+    t.state.seenAt = Date.now();
+    if (!t.gz && st.size > t.readOffset) t.finished = false;
+  }
+
+  /** The file was shorter than the fingerprint length when first seen and has grown since. */
+  private regrowFingerprint(t: Tracked, head: Buffer): void {
+    const previous = { ...t.state };
+    t.fp = fingerprintOf(head.subarray(0, Math.min(head.length, FINGERPRINT_BYTES)));
+    t.state.fingerprint = t.fp.hash;
+    t.state.fpLen = t.fp.len;
+    this.store.put(t.state, previous);
+  }
+
+  /** Starts tracking a file not tracked in memory: from its checkpoint, or from the start (or end). */
+  private adopt(path: string, st: Stats, fp: Fingerprint, gz: boolean, live: boolean): void {
+    const saved = this.store.find(fp.hash, fp.len, (n) => (n <= fp.head.length ? hashBytes(fp.head.subarray(0, n)) : undefined));
+    let offset = 0;
+    let reason = 'new file';
+    if (saved) {
+      offset = saved.offset;
+      reason = 'resumed from checkpoint';
+    } else if (this.firstScan && this.startedEmpty && this.opts.readFrom === 'tail' && !gz) {
+      offset = st.size;
+      reason = 'first start, reading from the end';
+    }
+    const state: FileState = {
+      fingerprint: fp.hash, fpLen: fp.len, dev: st.dev, ino: st.ino, offset, done: false, path, seenAt: Date.now(),
+    };
+    this.store.put(state, saved);
+    const t: Tracked = {
+      fp, state, path, gz, dev: st.dev, ino: st.ino, size: gz ? offset : st.size, mtimeMs: st.mtimeMs, live,
+      present: true, readOffset: offset, splitter: new LineSplitter(offset, this.opts.maxLineBytes),
+      finished: saved?.done === true && !live,
+    };
+    this.tracked.push(t);
+    this.events.fileOpened(path, offset, reason);
+  }
+
+  /** The inode no longer holds this content: stop reading through it. Its checkpoint stays. */
+  private async detach(t: Tracked): Promise<void> {
+    await this.closeHandle(t);
+    const i = this.tracked.indexOf(t);
+    if (i >= 0) this.tracked.splice(i, 1);
+  }
+
+  private async closeHandle(t: Tracked): Promise<void> {
+    const fh = t.fh;
+    t.fh = undefined;
+    t.fhIno = undefined;
+    await fh?.close().catch(() => {});
+  }
+
+  /** Reads what is there now. Returns true at end of file, false when stopped before it. */
+  private async readAvailable(t: Tracked): Promise<boolean> {
+    if (t.gz) return this.readGzip(t);
+    if (!t.fh || t.fhIno !== t.ino) {
+      await this.closeHandle(t);
+      try {
+        t.fh = await open(t.path, 'r');
+      } catch {
+        return true; // gone: the next scan decides
+      }
+      const st = await t.fh.stat();
+      if (st.ino !== t.ino) {
+        await this.closeHandle(t);
+        return true;
+      }
+      t.fhIno = st.ino;
+    }
+    const fh = t.fh;
+    for (;;) {
+      if (this.stopped) return false;
+      const buf = Buffer.allocUnsafeSlow(this.opts.chunkBytes);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, t.readOffset);
+      if (bytesRead === 0) {
+        const st = await fh.stat();
+        t.size = st.size;
+        t.mtimeMs = st.mtimeMs;
+        return true;
+      }
+      t.readOffset += bytesRead;
+      t.size = Math.max(t.size, t.readOffset);
+      this.events.bytesRead(bytesRead);
+      await this.emit(t, t.splitter.push(buf.subarray(0, bytesRead)));
+    }
+  }
+
+  /** A compressed backup is read in one pass (it never changes); the checkpoint is a decompressed offset. */
+  private async readGzip(t: Tracked): Promise<boolean> {
+    const input = createReadStream(t.path, { highWaterMark: 256 * 1024 });
+    const gunzip = createGunzip({ chunkSize: 256 * 1024 });
+    input.on('error', (err) => gunzip.destroy(err));
+    input.pipe(gunzip);
+    let position = 0;
+    try {
+      for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+        if (this.stopped) {
+          input.destroy();
+          return false;
+        }
+        const end = position + chunk.length;
+        if (end > t.readOffset) {
+          const part = chunk.subarray(Math.max(0, t.readOffset - position));
+          t.readOffset = end;
+          this.events.bytesRead(part.length);
+          await this.emit(t, t.splitter.push(Buffer.from(part)));
+        }
+        position = end;
+      }
+    } catch (err) {
+      this.events.problem('compressed file is damaged; keeping the lines read before the damage', {
+        path: t.path, offset: position, error: (err as Error).message,
+      });
+    } finally {
+      input.destroy();
+    }
+    t.size = t.readOffset;
+    t.mtimeMs = 0;
+    t.live = false;
+    return true;
+  }
+
+  private async finish(t: Tracked): Promise<void> {
+    await this.emit(t, t.splitter.flush());
+    t.finished = true;
+    await this.closeHandle(t);
+    this.markDoneIfDurable(t);
+    this.events.fileFinished(t.path);
+  }
+
+  /** A finished file whose every byte is durable is marked done, so a restart does not even open it. */
+  private markDoneIfDurable(t: Tracked): void {
+    if (t.finished && !t.state.done && t.state.offset >= t.readOffset) {
+      t.state.done = true;
+      this.store.put(t.state);
+    }
+  }
+
+  private async emit(t: Tracked, parts: SplitOutput[]): Promise<void> {
+    for (const part of parts) {
+      const commitOffset = part.kind === 'lines'
+        ? part.offset + part.data.length
+        : part.length >= 0 ? part.offset + part.length + 1 : part.offset;
+      await this.consume({
+        source: this.opts.source,
+        fileKey: t.fp.hash.slice(0, 16),
+        path: t.path,
+        kind: part.kind,
+        offset: part.offset,
+        data: part.data,
+        commitOffset,
+        onDurable: () => {
+          if (commitOffset > t.state.offset) {
+            t.state.offset = commitOffset;
+            this.store.put(t.state);
+          }
+          this.markDoneIfDurable(t);
+        },
+      });
+    }
+  }
+}
+
+/** Two fingerprints name the same content when the shorter one's bytes begin the longer one. */
+function sharesPrefix(a: Fingerprint, b: Fingerprint): boolean {
+  const n = Math.min(a.len, b.len);
+  return n > 0 && a.head.subarray(0, n).equals(b.head.subarray(0, n));
+}
