@@ -19,6 +19,8 @@ import { FileSet } from './sources/file-set.ts';
 export interface RunningAgent {
   readonly metrics: Metrics;
   ready(): boolean;
+  /** Resolves once every source has read its files to the end. */
+  caughtUp(): Promise<void>;
   /** Stops reading, lets in-flight records reach the buffers, drains sinks within the grace period, saves state. */
   stop(): Promise<void>;
 }
@@ -92,6 +94,9 @@ export async function startAgent(config: Config, logger: Logger): Promise<Runnin
   const agent: RunningAgent = {
     metrics,
     ready: () => ready,
+    caughtUp: async () => {
+      await Promise.all(sources.map((s) => s.files.caughtUp()));
+    },
     async stop() {
       ready = false;
       clearInterval(checkpointTimer);

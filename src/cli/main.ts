@@ -11,8 +11,10 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 const HELP = `kaudit ${pkg.version}: Kubernetes audit-log agent (collect, redact, detect, deliver at least once)
 
 Usage:
-  kaudit run [--config FILE]        tail the audit log and deliver to the configured sinks
-                                    (no --config: built-in defaults, /var/log/kubernetes/kubernetes.audit to stdout)
+  kaudit run [--config FILE] [--once]
+                                    tail the audit log and deliver to the configured sinks
+                                    (no --config: built-in defaults, /var/log/kubernetes/kubernetes.audit to stdout);
+                                    --once: read what is there, deliver it, exit
   kaudit scan [--config FILE] FILE...
                                     read audit files once (plain or .gz) through parse, redaction and
                                     detection, and print a summary
@@ -32,6 +34,7 @@ async function main(argv: string[]): Promise<number> {
       output: { type: 'string', short: 'o' },
       version: { type: 'boolean', short: 'v' },
       help: { type: 'boolean', short: 'h' },
+      once: { type: 'boolean' },
     },
   });
   if (values.version) {
@@ -46,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'run':
       if (args.length > 0) return usage(`run takes no arguments (found ${args.join(' ')})`);
-      return runCommand(await loadConfig(values.config));
+      return runCommand(await loadConfig(values.config), values.once === true);
     case 'scan':
       if (args.length === 0) return usage('scan needs at least one FILE');
       return scanCommand(await loadConfig(values.config), args, values.output ?? 'text');

@@ -3,10 +3,17 @@ import { startAgent } from '../agent.ts';
 import type { Config } from '../config/schema.ts';
 import { createLogger } from '../observe/logger.ts';
 
-export async function runCommand(config: Config): Promise<number> {
+/** `once`: read what the files hold now, deliver it, and exit (a backfill, or the bundled example). */
+export async function runCommand(config: Config, once = false): Promise<number> {
   const logger = createLogger(config.log_level);
   const agent = await startAgent(config, logger);
   await new Promise<void>((resolve) => {
+    if (once) {
+      agent.caughtUp().then(() => {
+        logger.info('all files read to the end (--once); delivering what is buffered, then exiting');
+        resolve();
+      }, () => {});
+    }
     const onSignal = (signal: NodeJS.Signals) => {
       logger.info({ signal }, 'stopping: no more reading, flushing in-flight records');
       process.off('SIGTERM', onSignal);

@@ -1,11 +1,13 @@
 // The sink registry: config `kind` → sink kind. Adding a sink is adding its file and one line here.
 import { fileSink } from './file.ts';
+import { httpSink } from './http.ts';
 import { stdoutSink } from './stdout.ts';
 import type { SinkKind } from './types.ts';
 
 export const sinkKinds = {
   stdout: stdoutSink,
   file: fileSink,
+  http: httpSink,
 } satisfies Record<string, SinkKind<any>>;
 
 export type SinkKindName = keyof typeof sinkKinds;

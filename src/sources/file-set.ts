@@ -18,6 +18,9 @@ import type { CheckpointStore, FileState } from '../delivery/checkpoint.ts';
 import { FINGERPRINT_BYTES, fingerprintOf, hashBytes, readGzipHead, readHead, type Fingerprint } from './fingerprint.ts';
 import { LineSplitter, type SplitOutput } from './lines.ts';
 
+/** Unread files held open at once (each keeps a pruned backup readable until its turn). */
+const MAX_HELD_OPEN = 64;
+
 export interface SourceChunk {
   source: string;
   /** Identity of the file (a fingerprint), stable across renames and compression. */
@@ -138,17 +141,30 @@ export class FileSet {
     return this.tracked.map((t) => ({ path: t.path, bytes: Math.max(0, t.size - t.state.offset) }));
   }
 
+  private idleWaiters: Array<() => void> = [];
+  private bytesThisPass = 0;
+
+  /** Resolves once a full pass finds every file read to its end (used by `run --once`). */
+  caughtUp(): Promise<void> {
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
   private async run(): Promise<void> {
     while (!this.stopped) {
       let waitMs = this.opts.pollMs;
+      this.bytesThisPass = 0;
+      let pending = false;
       try {
         const order = await this.scan();
         for (const t of order) {
           if (this.stopped) break;
           if (t.finished) continue;
-          const atEnd = await this.readAvailable(t);
-          if (!atEnd) {
-            waitMs = 0; // stopped mid-file or more to read right away
+          const outcome = await this.readAvailable(t);
+          if (outcome === 'stopped') break;
+          if (outcome === 'gone') {
+            // Moved or deleted before it could be opened: the next scan finds it under its new name.
+            waitMs = 0;
+            pending = true;
             break;
           }
           if (t.live && t.present) break; // wait for the writer
@@ -158,10 +174,15 @@ export class FileSet {
           }
           // A file just rotated away or deleted may still receive its last writes: look again soon.
           waitMs = Math.min(waitMs, this.opts.quietMs);
+          pending = true;
           break;
         }
       } catch (err) {
         this.events.problem('file scan failed', { path: this.opts.path, error: String(err) });
+        pending = true;
+      }
+      if (!pending && waitMs > 0 && this.bytesThisPass === 0 && this.idleWaiters.length > 0) {
+        for (const w of this.idleWaiters.splice(0)) w();
       }
       this.store.prune(Date.now());
       if (!this.stopped && waitMs > 0) await this.sleep(waitMs);
@@ -196,8 +217,16 @@ export class FileSet {
         this.tracked.splice(i, 1);
       }
     }
-    const rank = (t: Tracked) => (t.live && t.present ? 2 : t.present ? 0 : 1);
-    const sortName = (t: Tracked) => (t.gz ? t.path.slice(0, -3) : t.path);
+    // Hold every unread file open: a backup pruned (deleted) by the writer before its turn stays readable.
+    let open = 0;
+    for (const t of this.tracked) {
+      if (t.finished || !t.present) continue;
+      if (!t.fh && open < MAX_HELD_OPEN) await this.openHandle(t);
+      if (t.fh) open += 1;
+    }
+    // Backups by name (their names carry the rotation time), then a deleted former live file, then the live file.
+    const sortName = (t: Tracked) => (t.path.endsWith('.gz') ? t.path.slice(0, -3) : t.path);
+    const rank = (t: Tracked) => (t.live && t.present ? 2 : sortName(t) === this.opts.path ? 1 : 0);
     return [...this.tracked].sort((a, b) => rank(a) - rank(b) || (rank(a) === 0 ? sortName(a).localeCompare(sortName(b)) : 0));
   }
 
@@ -238,7 +267,13 @@ export class FileSet {
     const known = this.tracked.find((t) => sharesPrefix(t.fp, fp));
     if (known) {
       if (known.present && known.path !== path) return; // another name for content already tracked (a .gz beside its original)
-      if (gz && !known.gz && known.fh) return; // still reading the original through its open descriptor
+      if (gz && !known.gz && known.fh) {
+        // Still reading the original through its open descriptor; it sorts where its compressed copy is.
+        known.present = true;
+        known.live = false;
+        known.path = path;
+        return;
+      }
       if (!gz && known.gz) {
         known.gz = false;
       }
@@ -324,44 +359,51 @@ export class FileSet {
     await fh?.close().catch(() => {});
   }
 
-  /** Reads what is there now. Returns true at end of file, false when stopped before it. */
-  private async readAvailable(t: Tracked): Promise<boolean> {
-    if (t.gz) return this.readGzip(t);
-    if (!t.fh || t.fhIno !== t.ino) {
-      await this.closeHandle(t);
-      try {
-        t.fh = await open(t.path, 'r');
-      } catch {
-        return true; // gone: the next scan decides
+  /** Opens the file at its current path, making sure the descriptor is the inode identified. */
+  private async openHandle(t: Tracked): Promise<boolean> {
+    await this.closeHandle(t);
+    try {
+      const fh = await open(t.path, 'r');
+      const st = await fh.stat();
+      if (st.ino !== t.ino || st.dev !== t.dev) {
+        await fh.close();
+        return false;
       }
-      const st = await t.fh.stat();
-      if (st.ino !== t.ino) {
-        await this.closeHandle(t);
-        return true;
-      }
+      t.fh = fh;
       t.fhIno = st.ino;
+      return true;
+    } catch {
+      return false; // gone: the next scan decides
     }
-    const fh = t.fh;
+  }
+
+  /** Reads what is there now, up to the end of the file (or until stopped, or the file cannot be opened). */
+  private async readAvailable(t: Tracked): Promise<'eof' | 'stopped' | 'gone'> {
+    if (t.gz) return this.readGzip(t);
+    if ((!t.fh || t.fhIno !== t.ino) && !(await this.openHandle(t))) return 'gone';
+    const fh = t.fh!;
     for (;;) {
-      if (this.stopped) return false;
+      if (this.stopped) return 'stopped';
       const buf = Buffer.allocUnsafeSlow(this.opts.chunkBytes);
       const { bytesRead } = await fh.read(buf, 0, buf.length, t.readOffset);
       if (bytesRead === 0) {
         const st = await fh.stat();
         t.size = st.size;
         t.mtimeMs = st.mtimeMs;
-        return true;
+        return 'eof';
       }
       t.readOffset += bytesRead;
       t.size = Math.max(t.size, t.readOffset);
+      this.bytesThisPass += bytesRead;
       this.events.bytesRead(bytesRead);
       await this.emit(t, t.splitter.push(buf.subarray(0, bytesRead)));
     }
   }
 
   /** A compressed backup is read in one pass (it never changes); the checkpoint is a decompressed offset. */
-  private async readGzip(t: Tracked): Promise<boolean> {
-    const input = createReadStream(t.path, { highWaterMark: 256 * 1024 });
+  private async readGzip(t: Tracked): Promise<'eof' | 'stopped' | 'gone'> {
+    if ((!t.fh || t.fhIno !== t.ino) && !(await this.openHandle(t))) return 'gone';
+    const input = createReadStream(t.path, { fd: t.fh, start: 0, autoClose: false, highWaterMark: 256 * 1024 });
     const gunzip = createGunzip({ chunkSize: 256 * 1024 });
     input.on('error', (err) => gunzip.destroy(err));
     input.pipe(gunzip);
@@ -370,12 +412,13 @@ export class FileSet {
       for await (const chunk of gunzip as AsyncIterable<Buffer>) {
         if (this.stopped) {
           input.destroy();
-          return false;
+          return 'stopped';
         }
         const end = position + chunk.length;
         if (end > t.readOffset) {
           const part = chunk.subarray(Math.max(0, t.readOffset - position));
           t.readOffset = end;
+          this.bytesThisPass += part.length;
           this.events.bytesRead(part.length);
           await this.emit(t, t.splitter.push(Buffer.from(part)));
         }
@@ -391,7 +434,7 @@ export class FileSet {
     t.size = t.readOffset;
     t.mtimeMs = 0;
     t.live = false;
-    return true;
+    return 'eof';
   }
 
   private async finish(t: Tracked): Promise<void> {

@@ -1,0 +1,354 @@
+// The `http` sink: each batch is one POST (or PUT) of NDJSON or a JSON array, optionally gzipped, over undici.
+import { readFile } from 'node:fs/promises';
+import type { IncomingHttpHeaders } from 'node:http';
+import { promisify } from 'node:util';
+import { gzip as gzipCallback } from 'node:zlib';
+import { Pool } from 'undici';
+import { z } from 'zod';
+import pkg from '../../package.json' with { type: 'json' };
+import { describeSecret, resolveSecret, secretRefSchema, type SecretRef } from '../config/secret.ts';
+import { duration } from '../config/units.ts';
+import { encodeJsonArray, encodeNdjson } from './encode.ts';
+import type { SendVerdict, SinkKind } from './types.ts';
+
+const USER_AGENT = `kaudit/${pkg.version}`;
+/** Bytes of a failed response's body quoted in the verdict reason. */
+const SNIPPET_BYTES = 300;
+/** Bytes of a failed response's body kept for the reason: scrubbed of secrets whole, then cut to SNIPPET_BYTES. */
+const KEEP_BYTES = 8 * 1024;
+/**
+ * Bytes of a response body read to completion so the connection can be reused; beyond this it is dropped.
+ * Above undici's 64 KiB stream buffer, since smaller bodies free the connection even unread.
+ */
+const DRAIN_BYTES = 256 * 1024;
+const REDACTED = '[redacted]';
+
+// zlib's async gzip runs on the libuv thread pool, off the main thread.
+const gzip = promisify(gzipCallback);
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Framing and hop-by-hop headers: the sink and undici set them from the body and the connection. */
+const RESERVED_HEADERS = new Set([
+  'content-length', 'content-encoding', 'transfer-encoding', 'host', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect',
+]);
+const LINE_BREAK = /[\r\n\0]/;
+
+const headersSchema = z.record(
+  z.string(),
+  z.union([z.string(), secretRefSchema], { error: 'expected a string or a secret reference { env: NAME } or { file: PATH }' }),
+).superRefine((headers, ctx) => {
+  const seen = new Set<string>();
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = name.toLowerCase();
+    if (!HEADER_NAME.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'not a valid HTTP header name' });
+    else if (RESERVED_HEADERS.has(lower)) ctx.addIssue({ code: 'custom', path: [name], message: 'this header is set by the sink itself' });
+    else if (seen.has(lower)) ctx.addIssue({ code: 'custom', path: [name], message: 'header given twice (names are case-insensitive)' });
+    if (typeof value === 'string' && LINE_BREAK.test(value)) {
+      ctx.addIssue({ code: 'custom', path: [name], message: 'header values cannot contain line breaks' });
+    }
+    seen.add(lower);
+  }
+});
+
+/** Exactly one of `bearer` and `basic`; an object rather than a union so a bad field is named in the error. */
+const authSchema = z.strictObject({
+  bearer: secretRefSchema.optional(),
+  basic: z.strictObject({
+    username: z.string().min(1).regex(/^[^:\r\n\0]*$/, 'a basic-auth username cannot contain ":" or line breaks'),
+    password: secretRefSchema,
+  }).optional(),
+}).refine((a) => (a.bearer === undefined) !== (a.basic === undefined), {
+  message: 'expected exactly one of { bearer: <secret> } or { basic: { username: NAME, password: <secret> } }',
+});
+
+const tlsSchema = z.strictObject({
+  /** PEM bundle of CAs trusted for the server certificate, instead of the system store. */
+  ca_file: z.string().min(1).optional(),
+  /** Client certificate (PEM) for mutual TLS; needs key_file. */
+  cert_file: z.string().min(1).optional(),
+  key_file: z.string().min(1).optional(),
+  /** Name sent as SNI and checked against the certificate, when it differs from the URL's host. */
+  server_name: z.string().min(1).optional(),
+  /** Accept any server certificate. For tests only: it gives up the server's identity. */
+  insecure_skip_verify: z.boolean().default(false),
+}).refine((t) => (t.cert_file === undefined) === (t.key_file === undefined), {
+  message: 'cert_file and key_file go together (a client certificate and its key)',
+});
+
+const options = z.object({
+  /** Where batches go: an http:// or https:// URL, path and query included. */
+  url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
+    .refine((u) => { const p = URL.parse(u); return p === null || (p.username === '' && p.password === ''); }, 'credentials in the URL are not accepted; use auth'),
+  method: z.enum(['POST', 'PUT']).default('POST'),
+  /** `ndjson`: one record per line. `json_array`: one JSON array per batch. */
+  format: z.enum(['ndjson', 'json_array']).default('ndjson'),
+  compression: z.enum(['none', 'gzip']).default('none'),
+  /** 1 is fastest and keeps most of the ratio on JSON. */
+  gzip_level: z.number().int().min(1).max(9).default(1),
+  /** Extra request headers: a value, or a secret reference { env: NAME } / { file: PATH }. */
+  headers: headersSchema.default({}),
+  auth: authSchema.optional(),
+  tls: tlsSchema.optional(),
+  /** Whole request, connect to last response byte; past it the batch is retried. */
+  timeout: duration.refine((ms) => ms > 0 && ms <= 3_600_000, 'expected a timeout between 1ms and 1h').default(30_000),
+});
+
+type HttpOptions = z.infer<typeof options>;
+
+export const httpSink: SinkKind<typeof options> = {
+  options,
+  async create(opts, ctx) {
+    const url = new URL(opts.url);
+    const where = `sinks.${ctx.name}`;
+    if (opts.tls && url.protocol !== 'https:') throw new Error(`${where}.tls: only used with https:// URLs`);
+
+    const { headers, secrets } = await buildHeaders(opts, where);
+    const { scrub, scrubCut } = scrubber(secrets);
+    const tls = opts.tls;
+    if (tls?.insecure_skip_verify) {
+      ctx.logger.warn({ sink: ctx.name }, 'tls.insecure_skip_verify is set: the server certificate is not verified');
+    }
+
+    const pool = new Pool(url.origin, {
+      connect: {
+        ca: tls?.ca_file ? await readTlsFile(tls.ca_file, `${where}.tls.ca_file`) : undefined,
+        cert: tls?.cert_file ? await readTlsFile(tls.cert_file, `${where}.tls.cert_file`) : undefined,
+        key: tls?.key_file ? await readTlsFile(tls.key_file, `${where}.tls.key_file`) : undefined,
+        servername: tls?.server_name,
+        rejectUnauthorized: !tls?.insecure_skip_verify,
+        timeout: Math.min(opts.timeout, 10_000),
+      },
+      headersTimeout: opts.timeout,
+      bodyTimeout: opts.timeout,
+    });
+    const path = `${url.pathname}${url.search}`;
+    const encode = opts.format === 'ndjson' ? encodeNdjson : encodeJsonArray;
+
+    return {
+      async send(batch, signal) {
+        if (batch.length === 0) return { kind: 'delivered' };
+        if (signal.aborted) return { kind: 'retry', reason: 'aborted before sending' };
+        let body = encode(batch);
+        if (opts.compression === 'gzip') {
+          try {
+            body = await gzip(body, { level: opts.gzip_level });
+          } catch (err) {
+            return { kind: 'retry', reason: `gzip failed: ${describeError(err)}` };
+          }
+        }
+
+        // One deadline for the whole exchange; the caller's signal (shutdown) aborts it too.
+        const controller = new AbortController();
+        const onAbort = () => controller.abort(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+        let timedOut = false;
+        const timer = setTimeout(() => {
+          timedOut = true;
+          controller.abort(new Error('timeout'));
+        }, opts.timeout);
+        try {
+          const res = await pool.request({ path, method: opts.method, headers, body, signal: controller.signal });
+          if (res.statusCode >= 200 && res.statusCode < 300) {
+            // The backend has the batch; a failure while draining its answer changes nothing.
+            await res.body.dump({ limit: DRAIN_BYTES }).catch(() => {});
+            return { kind: 'delivered' };
+          }
+          const head = await readHead(res.body);
+          return verdictFor(res.statusCode, res.headers, head.cut ? scrubCut(head.text) : scrub(head.text));
+        } catch (err) {
+          if (signal.aborted) return { kind: 'retry', reason: 'request aborted (sink shutting down)' };
+          if (timedOut) return { kind: 'retry', reason: `timeout: no complete response within ${opts.timeout}ms` };
+          return { kind: 'retry', reason: scrub(describeError(err)) };
+        } finally {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', onAbort);
+        }
+      },
+      async close() {
+        await pool.close();
+      },
+    };
+  },
+};
+
+/**
+ * The status table, in one place:
+ * - 2xx: delivered.
+ * - 408, 429, 5xx: retry, after Retry-After (delta-seconds or HTTP-date) when the backend gave one.
+ * - 3xx and every other 4xx: reject (dead-letter), quoting the start of the body.
+ * Connection errors, timeouts and TLS failures never reach here: `send` retries them, naming the error code.
+ */
+export function verdictFor(status: number, headers: IncomingHttpHeaders, bodySnippet: string, now = Date.now()): SendVerdict {
+  if (status >= 200 && status < 300) return { kind: 'delivered' };
+  const text = snippet(bodySnippet);
+  const reason = text === '' ? `HTTP ${status}` : `HTTP ${status}: ${text}`;
+  if (status === 408 || status === 429 || status >= 500) {
+    const afterMs = retryAfterMs(headers['retry-after'], now);
+    return afterMs === undefined ? { kind: 'retry', reason } : { kind: 'retry', reason, afterMs };
+  }
+  return { kind: 'reject', reason };
+}
+
+/** Retry-After as milliseconds from `now`: delta-seconds or an HTTP-date (a past date means now). */
+export function retryAfterMs(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const text = (Array.isArray(value) ? value[0] : value)?.trim();
+  if (!text) return undefined;
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  // All three HTTP-date forms open with a day name; Date.parse alone would take "-5" as a year.
+  if (!/^[A-Za-z]{3}/.test(text)) return undefined;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** The first SNIPPET_BYTES bytes of a body, on one line, without a broken UTF-8 character at the end. */
+function snippet(text: string): string {
+  const flat = text.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
+  const bytes = Buffer.from(flat, 'utf8');
+  if (bytes.length <= SNIPPET_BYTES) return flat;
+  return bytes.subarray(0, SNIPPET_BYTES).toString('utf8').replace(/\uFFFD+$/, '');
+}
+
+async function buildHeaders(opts: HttpOptions, where: string): Promise<{ headers: Record<string, string>; secrets: string[] }> {
+  const secrets: string[] = [];
+  const headers: Record<string, string> = {
+    'content-type': opts.format === 'ndjson' ? 'application/x-ndjson' : 'application/json',
+    'user-agent': USER_AGENT,
+  };
+  if (opts.compression === 'gzip') headers['content-encoding'] = 'gzip';
+
+  const configured = Object.entries(opts.headers);
+  if (opts.auth && configured.some(([name]) => name.toLowerCase() === 'authorization')) {
+    throw new Error(`${where}.headers.Authorization: set either auth or an Authorization header, not both`);
+  }
+  // Configured headers may replace content-type and user-agent (some backends insist on their own).
+  for (const [name, value] of configured) {
+    if (typeof value === 'string') {
+      headers[name.toLowerCase()] = value;
+      continue;
+    }
+    const secret = await secretValue(value, `${where}.headers.${name}`);
+    secrets.push(secret);
+    headers[name.toLowerCase()] = secret;
+  }
+
+  if (opts.auth?.bearer) {
+    const token = await secretValue(opts.auth.bearer, `${where}.auth.bearer`);
+    secrets.push(token);
+    headers.authorization = `Bearer ${token}`;
+  } else if (opts.auth?.basic) {
+    const { username, password: ref } = opts.auth.basic;
+    const password = await secretValue(ref, `${where}.auth.basic.password`, false);
+    const credentials = Buffer.from(`${username}:${password}`, 'utf8').toString('base64');
+    secrets.push(password, credentials);
+    headers.authorization = `Basic ${credentials}`;
+  }
+  return { headers, secrets };
+}
+
+/** Resolves a secret, naming the field and where the secret comes from on failure, never its value. */
+async function secretValue(ref: SecretRef, field: string, headerSafe = true): Promise<string> {
+  let value: string;
+  try {
+    value = await resolveSecret(ref);
+  } catch (err) {
+    throw new Error(`${field}: ${(err as Error).message}`, { cause: err });
+  }
+  if (headerSafe && LINE_BREAK.test(value)) {
+    throw new Error(`${field}: ${describeSecret(ref)} contains a line break, which cannot go into an HTTP header`);
+  }
+  return value;
+}
+
+async function readTlsFile(path: string, field: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    throw new Error(`${field}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+  }
+}
+
+interface Scrubber {
+  /** Blanks every complete occurrence of a secret. */
+  scrub(text: string): string;
+  /** Also drops a secret's beginning left at the end, where the text was cut short. */
+  scrubCut(text: string): string;
+}
+
+/**
+ * Blanks every resolved secret in a text, in the forms a server might echo it: as is, JSON-escaped and
+ * URL-encoded. Longest first, so a secret containing another goes whole.
+ */
+function scrubber(secrets: readonly string[]): Scrubber {
+  const forms = new Set<string>();
+  for (const s of secrets) {
+    if (s === '') continue;
+    forms.add(s);
+    forms.add(JSON.stringify(s).slice(1, -1));
+    forms.add(encodeURIComponent(s));
+  }
+  const ordered = [...forms].sort((a, b) => b.length - a.length);
+  const scrub = (text: string) => ordered.reduce((t, form) => t.split(form).join(REDACTED), text);
+  return {
+    scrub,
+    scrubCut(text) {
+      // Scrub first: cutting first could split an occurrence that the scrub would have caught whole.
+      let t = scrub(text).replace(/\uFFFD+$/, '');
+      for (const form of ordered) {
+        for (let k = Math.min(form.length - 1, t.length); k > 0; k--) {
+          if (t.endsWith(form.slice(0, k))) {
+            t = t.slice(0, -k);
+            break;
+          }
+        }
+      }
+      return t;
+    },
+  };
+}
+
+/**
+ * The start of an error response, for its reason, with the rest drained (up to DRAIN_BYTES) so the
+ * connection is reused. `cut` says whether the body went on past what was kept.
+ */
+async function readHead(body: AsyncIterable<Buffer>): Promise<{ text: string; cut: boolean }> {
+  const parts: Buffer[] = [];
+  let kept = 0;
+  let total = 0;
+  try {
+    for await (const chunk of body) {
+      total += chunk.length;
+      if (kept < KEEP_BYTES) {
+        const part = chunk.subarray(0, KEEP_BYTES - kept);
+        parts.push(part);
+        kept += part.length;
+      }
+      if (total > DRAIN_BYTES) break; // leaving the loop destroys the body and its connection
+    }
+  } catch {
+    // A body cut short still leaves the status, which decides the verdict.
+    return { text: Buffer.concat(parts).toString('utf8'), cut: true };
+  }
+  return { text: Buffer.concat(parts).toString('utf8'), cut: total > kept };
+}
+
+/** `CODE: message` for a connection, TLS or timeout error; the code is what operators search for. */
+function describeError(err: unknown): string {
+  const code = errorCode(err);
+  const message = errorMessage(err);
+  if (code === undefined) return message;
+  return message === '' ? code : `${code}: ${message}`;
+}
+
+function errorCode(err: unknown, depth = 0): string | undefined {
+  if (depth > 4 || typeof err !== 'object' || err === null) return undefined;
+  const { code, cause, errors } = err as { code?: unknown; cause?: unknown; errors?: unknown };
+  if (typeof code === 'string' && code !== '') return code;
+  // Happy-eyeballs connects fail with an AggregateError over the addresses tried.
+  if (Array.isArray(errors)) for (const e of errors) { const c = errorCode(e, depth + 1); if (c) return c; }
+  return errorCode(cause, depth + 1);
+}
+
+function errorMessage(err: unknown): string {
+  if (err instanceof AggregateError && err.message === '') return err.errors.map(errorMessage).join('; ');
+  return err instanceof Error ? err.message : String(err);
+}
