@@ -49,8 +49,8 @@ const deliveryFields = {
     initial_backoff: duration.default(500),
     max_backoff: duration.default(60_000),
   }).prefault({}),
-  /** Batches in flight at once. */
-  concurrency: z.number().int().min(1).max(64).default(2),
+  /** Batches in flight at once. Above 1, batches may arrive out of order (each batch stays in order). */
+  concurrency: z.number().int().min(1).max(64).default(1),
   /** NDJSON file receiving batches the backend rejected, with the reason. Default: `<state_dir>/dead-letter/<sink>.ndjson`. */
   dead_letter: z.string().min(1).optional(),
 };

@@ -131,6 +131,7 @@ export class DiskBuffer {
     await this.openWriteSegment();
     this.readPos = { ...this.ackPos };
     if (!this.segments.has(this.readPos.segment)) this.readPos = { segment: this.firstSegment(), offset: 0 };
+    await this.releaseSegments(); // segments acknowledged before the last stop
   }
 
   private async loadAck(fallbackSeq: number): Promise<BufferPosition> {

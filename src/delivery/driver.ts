@@ -97,10 +97,15 @@ export class SinkDriver {
     });
   }
 
+  private collecting: Promise<unknown> = Promise.resolve();
+
   private async loop(): Promise<void> {
     while (!this.aborted) {
       if (this.stopping && !this.buffer.hasUnread()) return;
-      const pieces = await this.collectBatch();
+      // One loop collects at a time, so every batch is a contiguous run of the buffer.
+      const collected = this.collecting.then(() => this.collectBatch());
+      this.collecting = collected.catch(() => {});
+      const pieces = await collected;
       if (pieces.length === 0) continue;
       await this.deliver(pieces);
     }

@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { z } from 'zod';
 import { size } from '../config/units.ts';
 import { encodeNdjson } from './encode.ts';
-import type { SinkKind } from './types.ts';
+import type { SendVerdict, SinkKind } from './types.ts';
 
 const options = z.object({
   path: z.string().min(1),
@@ -43,26 +43,35 @@ export const fileSink: SinkKind<typeof options> = {
       await rename(opts.path, `${opts.path}.1`);
     }
 
-    return {
-      async send(batch) {
-        const body = encodeNdjson(batch);
-        try {
-          let fh = await openLive();
-          if (written > 0 && written + body.length > opts.max_bytes) {
-            await rotate();
-            fh = await openLive();
-          }
-          await fh.write(body);
-          await fh.datasync();
-          written += body.length;
-          return { kind: 'delivered' };
-        } catch (err) {
-          await handle?.close().catch(() => {});
-          handle = undefined;
-          return { kind: 'retry', reason: `file ${opts.path}: ${(err as Error).message}` };
+    // Batches are written one at a time (a sink may be driven with concurrency above 1).
+    let queue: Promise<unknown> = Promise.resolve();
+
+    async function write(body: Buffer): Promise<SendVerdict> {
+      try {
+        let fh = await openLive();
+        if (written > 0 && written + body.length > opts.max_bytes) {
+          await rotate();
+          fh = await openLive();
         }
+        await fh.write(body);
+        await fh.datasync();
+        written += body.length;
+        return { kind: 'delivered' };
+      } catch (err) {
+        await handle?.close().catch(() => {});
+        handle = undefined;
+        return { kind: 'retry', reason: `file ${opts.path}: ${(err as Error).message}` };
+      }
+    }
+
+    return {
+      send(batch) {
+        const result = queue.then(() => write(encodeNdjson(batch)));
+        queue = result;
+        return result;
       },
       async close() {
+        await queue;
         await handle?.close();
         handle = undefined;
       },

@@ -1,0 +1,170 @@
+// Sink contract: every sink kind, driven by the delivery layer against real peers (HTTP server, files, a pipe).
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../config/load.ts';
+import type { SinkConfig } from '../config/schema.ts';
+import { sinkKinds } from '../sinks/index.ts';
+import type { SinkKind } from '../sinks/types.ts';
+import { Receiver } from '../../test/utils/receiver.ts';
+import { DiskBuffer } from './buffer.ts';
+import { DeadLetterFile } from './dead-letter.ts';
+import { SinkDriver, type SinkEvents } from './driver.ts';
+import type { OutRecord } from './record.ts';
+
+const silent = pino({ level: 'silent' });
+const cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+
+function records(from: number, n: number): OutRecord[] {
+  return Array.from({ length: n }, (_, i) => ({
+    id: `a-${from + i}/ResponseComplete`, kind: 'log' as const, source: 'audit',
+    payload: Buffer.from(JSON.stringify({ auditID: `a-${from + i}`, stage: 'ResponseComplete', n: from + i })),
+  }));
+}
+
+function counters() {
+  const c = { appended: 0, dropped: 0, delivered: 0, retried: 0, deadLettered: 0 };
+  const events: SinkEvents = {
+    appended: (n) => { c.appended += n; },
+    dropped: (n) => { c.dropped += n; },
+    delivered: (n) => { c.delivered += n; },
+    retried: (n) => { c.retried += n; },
+    deadLettered: (n) => { c.deadLettered += n; },
+  };
+  return { c, events };
+}
+
+/** A driver for `sink` (raw config as an operator writes it), with its state in a fresh directory. */
+async function makeDriver(sink: Record<string, unknown>, dir?: string) {
+  dir ??= await mkdtemp(join(tmpdir(), 'kaudit-driver-'));
+  const config = parseConfig({ state_dir: dir, sinks: { s: sink } });
+  const cfg = config.sinks.s as SinkConfig;
+  const kind = sinkKinds[cfg.kind as keyof typeof sinkKinds] as SinkKind;
+  const created = await kind.create(cfg as never, { name: 's', logger: silent, stateDir: dir });
+  const buffer = await DiskBuffer.open(join(dir, 'buffer'), { maxBytes: cfg.buffer.max_bytes, segmentBytes: cfg.buffer.segment_bytes, whenFull: cfg.buffer.when_full });
+  const { c, events } = counters();
+  const deadLetterPath = join(dir, 'dead.ndjson');
+  const driver = new SinkDriver({ name: 's', sink: created, buffer, deadLetter: new DeadLetterFile(deadLetterPath), delivery: cfg, events, logger: silent });
+  driver.start();
+  let stopped = false;
+  const stop = async (grace = 5000) => {
+    if (!stopped) await driver.stop(grace);
+    stopped = true;
+  };
+  cleanup.push(stop);
+  return { driver, buffer, counts: c, dir, deadLetterPath, stop };
+}
+
+async function until(cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const fast = { batch: { max_events: 50, max_wait: 20 }, retry: { initial_backoff: 10, max_backoff: 100 } };
+
+describe('sink contract: http', () => {
+  it('retries on 503 until the backend accepts, then acknowledges the batch', async () => {
+    const rx = await Receiver.start({ replies: [503, 503, { status: 500, body: 'boom' }] });
+    cleanup.push(() => rx.close());
+    const { driver, counts, buffer } = await makeDriver({ kind: 'http', url: rx.url(), ...fast });
+    await driver.append(records(0, 30));
+    await until(() => counts.delivered === 30);
+    expect(counts.retried).toBe(90);
+    expect(rx.acceptedAuditIds()).toEqual(records(0, 30).map((r) => r.id.split('/')[0]));
+    await until(() => buffer.isDrained());
+  });
+
+  it('sends a batch the backend rejects (4xx) to the dead-letter file with the reason, and moves on', async () => {
+    const rx = await Receiver.start({ replies: [{ status: 400, body: 'field "x" is invalid' }] });
+    cleanup.push(() => rx.close());
+    const { driver, counts, deadLetterPath } = await makeDriver({ kind: 'http', url: rx.url(), ...fast, batch: { max_events: 10, max_wait: 20 } });
+    await driver.append(records(0, 10));
+    await until(() => counts.deadLettered === 10);
+    await driver.append(records(10, 5));
+    await until(() => counts.delivered === 5);
+    const dead = (await readFile(deadLetterPath, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    expect(dead).toHaveLength(10);
+    expect(dead[0].reason).toMatch(/HTTP 400.*field "x" is invalid/);
+    expect(dead[0].record.auditID).toBe('a-0');
+    expect(dead[0].id).toBe('a-0/ResponseComplete');
+    expect(rx.acceptedAuditIds()).toEqual(['a-10', 'a-11', 'a-12', 'a-13', 'a-14']);
+  });
+
+  it('drains what is buffered on shutdown when the backend is up', async () => {
+    const rx = await Receiver.start({ respond: () => ({ status: 200, delayMs: 30 }) });
+    cleanup.push(() => rx.close());
+    const { driver, stop } = await makeDriver({ kind: 'http', url: rx.url(), ...fast, concurrency: 1 });
+    await driver.append(records(0, 500));
+    await stop(10_000);
+    expect(rx.acceptedAuditIds()).toHaveLength(500);
+  });
+
+  it('gives up at the end of the grace period when the backend is down, and delivers after the next start', async () => {
+    const rx = await Receiver.start({ respond: () => 503 });
+    cleanup.push(() => rx.close());
+    const first = await makeDriver({ kind: 'http', url: rx.url(), ...fast });
+    await first.driver.append(records(0, 120));
+    await until(() => first.counts.retried > 0);
+    const t0 = Date.now();
+    await first.stop(300);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(rx.acceptedAuditIds()).toHaveLength(0);
+
+    rx.respondWith(() => 200);
+    const second = await makeDriver({ kind: 'http', url: rx.url(), ...fast }, first.dir);
+    await until(() => second.counts.delivered === 120);
+    expect(new Set(rx.acceptedAuditIds()).size).toBe(120);
+  });
+
+  it('honours Retry-After before sending again', async () => {
+    const rx = await Receiver.start({ replies: [{ status: 429, headers: { 'retry-after': '1' } }] });
+    cleanup.push(() => rx.close());
+    const { driver, counts } = await makeDriver({ kind: 'http', url: rx.url(), ...fast });
+    await driver.append(records(0, 5));
+    await until(() => counts.delivered === 5, 5000);
+    const [limited, next] = rx.requests;
+    expect(next.receivedAt - limited.receivedAt).toBeGreaterThanOrEqual(950);
+  });
+
+  it('collects records arriving within max_wait into one batch', async () => {
+    const rx = await Receiver.start();
+    cleanup.push(() => rx.close());
+    const { driver, counts } = await makeDriver({ kind: 'http', url: rx.url(), batch: { max_events: 1000, max_wait: 300 } });
+    for (let i = 0; i < 10; i++) {
+      await driver.append(records(i, 1));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await until(() => counts.delivered === 10);
+    expect(rx.accepted()).toHaveLength(1);
+  });
+});
+
+describe('sink contract: file', () => {
+  it('appends every record as one NDJSON line and rotates by size', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kaudit-file-sink-'));
+    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    const path = join(dir, 'out', 'events.ndjson');
+    const { driver, counts, stop } = await makeDriver({ kind: 'file', path, max_bytes: 4096, max_files: 100, ...fast }, dir);
+    await driver.append(records(0, 200));
+    await until(() => counts.delivered === 200);
+    await stop();
+    const { readdir } = await import('node:fs/promises');
+    const files = (await readdir(join(dir, 'out'))).sort((a, b) => suffix(b) - suffix(a));
+    const lines = (await Promise.all(files.map((f) => readFile(join(dir, 'out', f), 'utf8')))).join('').trim().split('\n');
+    expect(files.length).toBeGreaterThan(1);
+    expect(lines.map((l) => JSON.parse(l).n)).toEqual(Array.from({ length: 200 }, (_, i) => i));
+  });
+});
+
+function suffix(name: string): number {
+  const m = /\.(\d+)$/.exec(name);
+  return m ? Number(m[1]) : 0;
+}

@@ -1,0 +1,80 @@
+// Runs the real agent (`kaudit run`) as a child process, as an operator would, for end-to-end tests.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+
+export const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+export interface AgentExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export class AgentProcess {
+  readonly child: ChildProcess;
+  readonly exited: Promise<AgentExit>;
+  private stderr = '';
+  private stdout = '';
+
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
+    // process.execPath: the pinned Node 24 that runs the tests.
+    this.child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', CLI, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stdout!.on('data', (d: Buffer) => {
+      if (this.stdout.length < 4 * 1024 * 1024) this.stdout += d.toString();
+    });
+    this.child.stderr!.on('data', (d: Buffer) => {
+      this.stderr += d.toString();
+      if (this.stderr.length > 4 * 1024 * 1024) this.stderr = this.stderr.slice(-2 * 1024 * 1024);
+    });
+    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  static run(configPath: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): AgentProcess {
+    return new AgentProcess(['run', '--config', configPath, ...extraArgs], env);
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  logs(): string {
+    return this.stderr;
+  }
+
+  output(): string {
+    return this.stdout;
+  }
+
+  /** The agent's JSON log lines, parsed. */
+  logEntries(): Array<Record<string, unknown>> {
+    return this.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<AgentExit> {
+    this.child.kill(signal);
+    return this.exited;
+  }
+
+  async kill9(): Promise<AgentExit> {
+    this.child.kill('SIGKILL');
+    return this.exited;
+  }
+}
+
+/** Writes a config file (YAML) into `dir` and returns its path. */
+export async function writeAgentConfig(dir: string, config: Record<string, unknown>, name = 'kaudit.yaml'): Promise<string> {
+  const path = join(dir, name);
+  await writeFile(path, stringify(config));
+  return path;
+}
+
+/** Runs a kaudit command to completion and returns its exit code and output. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const p = new AgentProcess(args, env);
+  return p.exited.then(({ code }) => ({ code, stdout: p.output(), stderr: p.logs() }));
+}
