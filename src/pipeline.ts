@@ -45,7 +45,10 @@ export class SourcePipeline {
     // Processing runs in parallel across chunks; delivery to buffers and acks stay in read order.
     const processed = chunk.kind === 'lines' ? this.o.processor.process(chunk.data) : undefined;
     processed?.catch(() => {});
-    this.ordered = this.ordered.then(() => this.complete(chunk, processed));
+    this.ordered = this.ordered.then(() => this.complete(chunk, processed)).catch((err: unknown) => {
+      // Not expected: every step retries. Logged loudly; the chunk stays unacknowledged (re-read after a restart).
+      this.o.logger.error({ source: this.o.source, path: chunk.path, offset: chunk.offset, err: String((err as Error).stack ?? err) }, 'chunk could not be completed');
+    });
   };
 
   /** Resolves when every submitted chunk is durable and acknowledged to its source. */

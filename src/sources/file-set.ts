@@ -332,10 +332,13 @@ export class FileSet {
       offset = st.size;
       reason = 'first start, reading from the end';
     }
-    const state: FileState = {
+    // The saved state object is reused: chunks still in flight from an earlier reader of this content
+    // keep moving the same offset forward.
+    const state: FileState = saved ?? {
       fingerprint: fp.hash, fpLen: fp.len, dev: st.dev, ino: st.ino, offset, done: false, path, seenAt: Date.now(),
     };
-    this.store.put(state, saved);
+    Object.assign(state, { dev: st.dev, ino: st.ino, path, seenAt: Date.now() });
+    this.store.put(state);
     const t: Tracked = {
       fp, state, path, gz, dev: st.dev, ino: st.ino, size: gz ? offset : st.size, mtimeMs: st.mtimeMs, live,
       present: true, readOffset: offset, splitter: new LineSplitter(offset, this.opts.maxLineBytes),
@@ -377,6 +380,12 @@ export class FileSet {
     }
   }
 
+  private async headUnchanged(fh: FileHandle, t: Tracked): Promise<boolean> {
+    const head = Buffer.allocUnsafe(t.fp.len);
+    const { bytesRead } = await fh.read(head, 0, t.fp.len, 0);
+    return bytesRead === t.fp.len && head.equals(t.fp.head.subarray(0, t.fp.len));
+  }
+
   /** Reads what is there now, up to the end of the file (or until stopped, or the file cannot be opened). */
   private async readAvailable(t: Tracked): Promise<'eof' | 'stopped' | 'gone'> {
     if (t.gz) return this.readGzip(t);
@@ -392,6 +401,9 @@ export class FileSet {
         t.mtimeMs = st.mtimeMs;
         return 'eof';
       }
+      // The live file may be truncated (copytruncate) between our stat and this read, and the bytes at
+      // our offset then belong to new content: keep the read only if the file still starts as before.
+      if (t.live && !(await this.headUnchanged(fh, t))) return 'gone';
       t.readOffset += bytesRead;
       t.size = Math.max(t.size, t.readOffset);
       this.bytesThisPass += bytesRead;

@@ -55,6 +55,23 @@ export class AgentProcess {
     return this.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
   }
 
+  /** Resolves when the agent's log has a line whose msg matches; rejects if it exits first or after `ms`. */
+  async waitForLog(msg: RegExp, ms = 20_000): Promise<Record<string, unknown>> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const hit = this.logEntries().find((e) => typeof e.msg === 'string' && msg.test(e.msg));
+      if (hit) return hit;
+      if (this.child.exitCode !== null) throw new Error(`agent exited (${this.child.exitCode}) before logging ${msg}: ${this.stderr.slice(-2000)}`);
+      if (Date.now() > end) throw new Error(`agent did not log ${msg} within ${ms} ms: ${this.stderr.slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Resolves once the agent has its sources open. */
+  started(ms?: number): Promise<Record<string, unknown>> {
+    return this.waitForLog(/^kaudit started$/, ms);
+  }
+
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<AgentExit> {
     this.child.kill(signal);
     return this.exited;
