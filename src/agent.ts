@@ -48,6 +48,9 @@ export async function startAgent(config: Config, logger: Logger): Promise<Runnin
       maxBytes: sinkConfig.buffer.max_bytes,
       segmentBytes: sinkConfig.buffer.segment_bytes,
       whenFull: sinkConfig.buffer.when_full,
+      // A crash re-sends whatever was acknowledged after the last save of the ack position: save it
+      // at least as often as the checkpoints, and at least every 500 ms.
+      ackFlushInterval: Math.min(config.checkpoint_interval, 500),
     }, (message, details) => sinkLog.warn(details, message));
     const driver = new SinkDriver({
       name, sink, buffer,

@@ -27,6 +27,11 @@ export async function runCommand(config: Config, once = false): Promise<number> 
     process.on('SIGINT', onSignal);
   });
   await agent.stop();
-  logger.info('stopped');
+  const t = await agent.metrics.totals();
+  logger.info({
+    linesRead: t.kaudit_source_lines_total, parseErrors: t.kaudit_source_parse_errors_total,
+    delivered: t.kaudit_sink_records_out_total, deadLettered: t.kaudit_sink_records_dead_lettered_total,
+    dropped: t.kaudit_sink_records_dropped_total,
+  }, 'stopped');
   return 0;
 }

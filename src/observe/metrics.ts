@@ -84,6 +84,18 @@ export class Metrics {
     this.lagSources.set(source, read);
   }
 
+  /** Totals per metric and label value, e.g. { kaudit_sink_records_out_total: { archive: 6103 } }, for summaries. */
+  async totals(): Promise<Record<string, Record<string, number>>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const m of await this.registry.getMetricsAsJSON()) {
+      if (String(m.type) !== 'counter') continue;
+      const byLabel: Record<string, number> = {};
+      for (const v of m.values) byLabel[Object.values(v.labels).join('/') || 'all'] = v.value;
+      out[m.name] = byLabel;
+    }
+    return out;
+  }
+
   text(): Promise<string> {
     return this.registry.metrics();
   }

@@ -15,6 +15,7 @@ class Harness {
   readonly lines: Array<{ id: string; path: string; offset: number }> = [];
   readonly oversize: SourceChunk[] = [];
   readonly problems: string[] = [];
+  readonly events: string[] = [];
   files!: FileSet;
   store!: CheckpointStore;
 
@@ -34,7 +35,7 @@ class Harness {
         }
         chunk.onDurable();
       },
-      { bytesRead: () => {}, fileOpened: () => {}, fileFinished: () => {}, problem: (m) => this.problems.push(m) },
+      { bytesRead: () => {}, fileOpened: (p, o, r) => this.events.push(`open ${p.split('/').pop()} ${o} ${r}`), fileFinished: (p) => this.events.push(`fin ${p.split('/').pop()} ${this.lines.length}`), problem: (m) => this.problems.push(m) },
     );
     this.files.start();
     return this;
@@ -47,7 +48,11 @@ class Harness {
   async waitForIds(n: number, timeoutMs = 20_000): Promise<void> {
     const until = Date.now() + timeoutMs;
     while (this.lines.length < n) {
-      if (Date.now() > until) throw new Error(`timed out with ${this.lines.length}/${n} lines`);
+      if (Date.now() > until) {
+        console.log(this.events.slice(-30).join('\n'));
+        console.log(JSON.stringify((this.files as any).tracked.map((t: any) => ({ p: t.path.split('/').pop(), gz: t.gz, fin: t.finished, ro: t.readOffset, off: t.state.offset, present: t.present, fh: !!t.fh, live: t.live, q: Date.now() - t.mtimeMs, size: t.size }))));
+        throw new Error(`timed out with ${this.lines.length}/${n} lines`);
+      }
       await new Promise((r) => setTimeout(r, 20));
     }
   }
@@ -90,7 +95,7 @@ describe('FileSet', () => {
 
   it('follows lumberjack rename rotation with pruning and gzip: every line once, in order', async () => {
     const dir = await tmp();
-    const w = await LumberjackWriter.open({ dir, maxSize: 64 * 1024, maxBackups: 50, compress: true });
+    const w = await LumberjackWriter.open({ dir, maxSize: 64 * 1024, maxBackups: 200, compress: true });
     const h = await new Harness().start(w.livePath, join(dir, 'state.json'));
     for (let i = 0; i < 2000; i += 50) {
       await w.writeMany(lines(i, 50));
@@ -99,6 +104,10 @@ describe('FileSet', () => {
     await w.settled();
     await h.waitForIds(2000);
     await new Promise((r) => setTimeout(r, 300));
+    const exp = idsOf(0, 2000); const got = h.ids();
+    const k = got.findIndex((id, i) => id !== exp[i]);
+    if (k >= 0) console.log(h.events.join('\n'));
+    if (k >= 0) console.log('MISMATCH at', k, JSON.stringify(h.lines.slice(Math.max(0, k - 3), k + 3).map((l) => ({ n: exp.indexOf(l.id), p: l.path.split('/').pop(), o: l.offset }))));
     expect(h.ids()).toEqual(idsOf(0, 2000));
     expect((await w.backups()).some((b) => b.endsWith('.gz'))).toBe(true);
     await h.stop();

@@ -209,10 +209,12 @@ export class FileSet {
     for (const name of names) await this.identify(join(this.dir, name));
     this.firstScan = false;
 
-    // Files no longer in the directory and not open can never be read again.
+    // Files no longer in the directory and not open can never be read again. A finished one is kept until
+    // its end is durable, so that its compressed copy is recognised as read rather than resumed from the
+    // last checkpoint (which would send the tail twice).
     for (let i = this.tracked.length - 1; i >= 0; i--) {
       const t = this.tracked[i];
-      if (!t.present && (!t.fh || t.finished)) {
+      if (!t.present && (t.finished ? t.state.offset >= t.readOffset : !t.fh)) {
         await this.closeHandle(t);
         this.tracked.splice(i, 1);
       }
@@ -231,13 +233,20 @@ export class FileSet {
   }
 
   private async identify(path: string): Promise<void> {
+    // A backup compressed between readdir and now is found under its .gz name (written before the
+    // original is removed), so it keeps its place in the reading order.
+    if (!(await this.identifyPath(path)) && !path.endsWith('.gz')) await this.identifyPath(`${path}.gz`);
+  }
+
+  /** Returns false when the file vanished before it could be identified. */
+  private async identifyPath(path: string): Promise<boolean> {
     let st: Stats;
     try {
       st = await stat(path);
     } catch {
-      return; // vanished between readdir and stat
+      return false;
     }
-    if (!st.isFile() || st.size === 0) return;
+    if (!st.isFile() || st.size === 0) return true;
     const gz = path.endsWith('.gz');
     const live = path === this.opts.path;
 
@@ -245,34 +254,34 @@ export class FileSet {
       const same = this.tracked.find((t) => !t.gz && t.dev === st.dev && t.ino === st.ino);
       if (same) {
         const head = await readHead(path);
-        if (head && head.length >= same.fp.len && hashBytes(head.subarray(0, same.fp.len)) === same.fp.hash) {
+        if (!head) return false; // renamed or deleted since the stat: the next look finds it
+        if (head.length >= same.fp.len && hashBytes(head.subarray(0, same.fp.len)) === same.fp.hash) {
           this.refresh(same, path, st, live);
           if (head.length > same.fp.len) this.regrowFingerprint(same, head);
-          return;
+          return true;
         }
         // Same inode, other content: truncated and rewritten, or the inode was reused.
-        if (head && st.size < same.readOffset) {
+        if (st.size < same.readOffset) {
           this.events.problem('file was truncated; reading it again from the start', { path });
         }
         await this.detach(same);
-        if (!head) return;
         this.adopt(path, st, fingerprintOf(head), gz, live);
-        return;
+        return true;
       }
     }
 
     const head = gz ? await this.gzipHead(path, st) : await readHead(path);
-    if (!head) return;
+    if (!head) return gz; // a plain file that vanished; an undecodable .gz stays unreadable
     const fp = fingerprintOf(head);
     const known = this.tracked.find((t) => sharesPrefix(t.fp, fp));
     if (known) {
-      if (known.present && known.path !== path) return; // another name for content already tracked (a .gz beside its original)
+      if (known.present && known.path !== path) return true; // another name for content already tracked (a .gz beside its original)
       if (gz && !known.gz && known.fh) {
         // Still reading the original through its open descriptor; it sorts where its compressed copy is.
         known.present = true;
         known.live = false;
         known.path = path;
-        return;
+        return true;
       }
       if (!gz && known.gz) {
         known.gz = false;
@@ -281,9 +290,10 @@ export class FileSet {
       await this.closeHandle(known);
       this.refresh(known, path, st, live);
       if (head.length > known.fp.len) this.regrowFingerprint(known, head);
-      return;
+      return true;
     }
     this.adopt(path, st, fp, gz, live);
+    return true;
   }
 
   private readonly gzipHeads = new Map<string, Buffer | undefined>();
@@ -396,9 +406,12 @@ export class FileSet {
       const buf = Buffer.allocUnsafeSlow(this.opts.chunkBytes);
       const { bytesRead } = await fh.read(buf, 0, buf.length, t.readOffset);
       if (bytesRead === 0) {
+        // Size and modification time from one stat taken after the empty read: a write that landed in
+        // between shows in the size, so "at the end and quiet since" cannot miss it.
         const st = await fh.stat();
         t.size = st.size;
         t.mtimeMs = st.mtimeMs;
+        if (st.size > t.readOffset) continue;
         return 'eof';
       }
       // The live file may be truncated (copytruncate) between our stat and this read, and the bytes at
