@@ -49,7 +49,6 @@ class WorkerPool implements ChunkProcessor {
         else job.reject(new Error(msg.error ?? 'worker failed'));
       });
       worker.on('error', (err) => this.failAll(err));
-      worker.unref();
       this.workers.push(worker);
     }
   }
