@@ -11,7 +11,10 @@
 // 4. A segment is deleted only when every record in it is acknowledged and the writer has moved on.
 // 5. A torn or corrupt record (an unclean stop during a write, a damaged disk) is skipped and counted;
 //    it never stops the reader. The writer always starts a fresh segment after a restart, so a torn
-//    tail is never appended to.
+//    tail is never appended to. Checksums are verified on segments left by an earlier run (where a
+//    tear can be); records this process wrote and fsynced itself are read back without the check.
+// 7. The last few MiB appended are also kept in memory, so a sink that keeps up reads them without
+//    touching the disk; the file stays the source of truth.
 // 6. Bytes on disk are capped at `maxBytes`; when full, `block` makes appends wait for acks and
 //    `drop_newest` refuses the records (the caller counts them).
 import { crc32 } from 'node:zlib';
@@ -22,6 +25,8 @@ import type { OutRecord, RecordKind } from './record.ts';
 const MAGIC = 0x4b415231; // "KAR1"
 const HEADER = 13; // magic u32, body length u32, crc u32, kind u8
 const KINDS: RecordKind[] = ['log', 'alarm'];
+/** Recently appended bytes kept in memory for readers that keep up with the writer. */
+const RECENT_BYTES = 8 * 1024 * 1024;
 
 export interface BufferOptions {
   maxBytes: number;
@@ -72,7 +77,11 @@ export class DiskBuffer {
   /** Sizes of the segments on disk, by sequence number, oldest first. */
   private readonly segments = new Map<number, number>();
   private writeSeq = 0;
+  /** First segment written by this process; older ones may end in a torn record. */
+  private firstOwnSeq = 0;
   private writeHandle: FileHandle | undefined;
+  private recent: Array<{ seq: number; offset: number; bytes: Buffer }> = [];
+  private recentBytes = 0;
   private bytesOnDisk = 0;
 
   private readPos: BufferPosition = { segment: 0, offset: 0 };
@@ -128,6 +137,7 @@ export class DiskBuffer {
     }
     // Never append to a segment written before this start: its tail may be torn.
     this.writeSeq = Math.max(this.ackPos.segment, ...seqs, 0) + 1;
+    this.firstOwnSeq = this.writeSeq;
     await this.openWriteSegment();
     this.readPos = { ...this.ackPos };
     if (!this.segments.has(this.readPos.segment)) this.readPos = { segment: this.firstSegment(), offset: 0 };
@@ -223,6 +233,7 @@ export class DiskBuffer {
           const fh = this.writeHandle!;
           await fh.write(bytes);
           await fh.datasync();
+          this.remember(this.writeSeq, this.segments.get(this.writeSeq) ?? 0, bytes);
           this.segments.set(this.writeSeq, (this.segments.get(this.writeSeq) ?? 0) + bytes.length);
           this.bytesOnDisk += bytes.length;
           if (this.segments.get(this.writeSeq)! >= this.opts.segmentBytes) {
@@ -239,6 +250,20 @@ export class DiskBuffer {
     } finally {
       this.writing = false;
     }
+  }
+
+  private remember(seq: number, offset: number, bytes: Buffer): void {
+    this.recent.push({ seq, offset, bytes });
+    this.recentBytes += bytes.length;
+    while (this.recentBytes > RECENT_BYTES && this.recent.length > 1) this.recentBytes -= this.recent.shift()!.bytes.length;
+  }
+
+  /** Bytes of segment `seq` from `offset` on, if they are still in memory. */
+  private recall(seq: number, offset: number): Buffer | undefined {
+    for (const r of this.recent) {
+      if (r.seq === seq && offset >= r.offset && offset < r.offset + r.bytes.length) return r.bytes.subarray(offset - r.offset);
+    }
+    return undefined;
   }
 
   private wakeReaders(): void {
@@ -288,8 +313,7 @@ export class DiskBuffer {
         await this.advanceReadSegment();
         continue;
       }
-      const fh = await this.readHandleFor(seq);
-      const got = await this.readRecords(fh, seq, limit, maxEvents - records.length, maxBytes - bytes);
+      const got = await this.readRecords(seq, limit, maxEvents - records.length, maxBytes - bytes);
       for (const r of got) {
         records.push(r);
         bytes += r.payload.length;
@@ -319,12 +343,19 @@ export class DiskBuffer {
    * Decodes whole records from the read position on, up to `limit` bytes into the segment. Always makes
    * progress: a record that cannot be decoded (torn tail, bad header) skips the rest of the segment.
    */
-  private async readRecords(fh: FileHandle, seq: number, limit: number, maxEvents: number, maxBytes: number): Promise<OutRecord[]> {
+  private async readRecords(seq: number, limit: number, maxEvents: number, maxBytes: number): Promise<OutRecord[]> {
     const out: OutRecord[] = [];
     const start = this.readPos.offset;
     const want = Math.min(limit - start, Math.max(maxBytes + 64 * 1024, 256 * 1024));
-    let chunk = Buffer.allocUnsafe(want);
-    let { bytesRead } = await fh.read(chunk, 0, want, start);
+    let chunk = this.recall(seq, start);
+    let bytesRead: number;
+    if (chunk) {
+      bytesRead = Math.min(chunk.length, limit - start);
+    } else {
+      chunk = Buffer.allocUnsafe(want);
+      ({ bytesRead } = await (await this.readHandleFor(seq)).read(chunk, 0, want, start));
+    }
+    const verify = seq < this.firstOwnSeq;
     let pos = 0;
     let payloadBytes = 0;
     while (out.length < maxEvents && payloadBytes < maxBytes && bytesRead - pos >= HEADER) {
@@ -336,11 +367,11 @@ export class DiskBuffer {
         if (pos > 0) break; // the next read starts at this record
         // A single record larger than the read window: read exactly it.
         chunk = Buffer.allocUnsafe(recordLen);
-        ({ bytesRead } = await fh.read(chunk, 0, recordLen, start));
+        ({ bytesRead } = await (await this.readHandleFor(seq)).read(chunk, 0, recordLen, start));
         if (bytesRead < recordLen) break;
       }
       const body = chunk.subarray(pos + HEADER, pos + recordLen);
-      if (crc32(body) === chunk.readUInt32BE(pos + 8)) {
+      if (!verify || crc32(body) === chunk.readUInt32BE(pos + 8)) {
         const rec = decodeBody(body, KINDS[chunk[pos + 12]] ?? 'log');
         out.push(rec);
         payloadBytes += rec.payload.length;
@@ -434,13 +465,20 @@ export class DiskBuffer {
   }
 
   private async releaseAckedSegments(): Promise<void> {
-    for (const [seq, size] of [...this.segments]) {
-      const fullyAcked = seq < this.ackPos.segment || (seq === this.ackPos.segment && this.ackPos.offset >= size && seq < this.writeSeq);
-      if (!fullyAcked || seq >= this.writeSeq) continue;
+    const releasable = (seq: number): boolean => {
+      const size = this.segments.get(seq);
+      if (size === undefined || seq >= this.writeSeq) return false; // gone already, or still being written
+      return seq < this.ackPos.segment || (seq === this.ackPos.segment && this.ackPos.offset >= size);
+    };
+    for (const seq of [...this.segments.keys()]) {
+      if (!releasable(seq)) continue;
       // The ack file must not point into a segment that no longer exists before it is deleted: persist first.
       if (this.ackDirty) await this.flushAck();
+      if (!releasable(seq)) continue; // sizes and the write segment may have moved during the await
+      this.bytesOnDisk -= this.segments.get(seq)!;
       this.segments.delete(seq);
-      this.bytesOnDisk -= size;
+      this.recent = this.recent.filter((r) => r.seq !== seq);
+      this.recentBytes = this.recent.reduce((n, r) => n + r.bytes.length, 0);
       if (this.readHandle?.seq === seq) {
         await this.readHandle.fh.close();
         this.readHandle = undefined;

@@ -15,6 +15,14 @@ export interface SinkEvents {
   deadLettered(n: number, reason: string): void;
 }
 
+interface PreparedBatch {
+  pieces: BufferBatch[];
+  records: readonly OutRecord[];
+  bytes: number;
+  encoded: unknown;
+  encodeError?: string;
+}
+
 /** Longest wait a Retry-After may impose; beyond it the backend's hint is capped. */
 const MAX_RETRY_AFTER_MS = 3_600_000;
 
@@ -99,15 +107,37 @@ export class SinkDriver {
 
   private collecting: Promise<unknown> = Promise.resolve();
 
+  /**
+   * One sending loop. While a batch is in flight the next one is already collected and encoded
+   * (compression runs off the main thread), so a loop keeps the backend busy yet sends in order.
+   */
   private async loop(): Promise<void> {
+    let next = this.prepare();
     while (!this.aborted) {
-      if (this.stopping && !this.buffer.hasUnread()) return;
-      // One loop collects at a time, so every batch is a contiguous run of the buffer.
-      const collected = this.collecting.then(() => this.collectBatch());
-      this.collecting = collected.catch(() => {});
-      const pieces = await collected;
-      if (pieces.length === 0) continue;
-      await this.deliver(pieces);
+      const current = await next;
+      if (current === undefined) {
+        if (this.stopping && !this.buffer.hasUnread()) return;
+        next = this.prepare();
+        continue;
+      }
+      next = this.stopping && !this.buffer.hasUnread() ? Promise.resolve(undefined) : this.prepare();
+      await this.deliver(current);
+    }
+  }
+
+  /** Collects the next batch (one loop at a time, so every batch is a contiguous run) and encodes it. */
+  private async prepare(): Promise<PreparedBatch | undefined> {
+    const collected = this.collecting.then(() => this.collectBatch());
+    this.collecting = collected.catch(() => {});
+    const pieces = await collected;
+    if (pieces.length === 0) return undefined;
+    const records = pieces.length === 1 ? pieces[0].records : pieces.flatMap((p) => p.records);
+    const bytes = pieces.reduce((n, p) => n + p.bytes, 0);
+    try {
+      return { pieces, records, bytes, encoded: await this.sink.encode(records) };
+    } catch (err) {
+      // Encoding is deterministic: a batch that cannot be encoded never will be.
+      return { pieces, records, bytes, encoded: undefined, encodeError: `cannot encode batch: ${(err as Error).message}` };
     }
   }
 
@@ -137,16 +167,19 @@ export class SinkDriver {
     return pieces;
   }
 
-  private async deliver(pieces: BufferBatch[]): Promise<void> {
-    const records = pieces.length === 1 ? pieces[0].records : pieces.flatMap((p) => p.records);
-    const bytes = pieces.reduce((n, p) => n + p.bytes, 0);
+  private async deliver(batch: PreparedBatch): Promise<void> {
+    const { pieces, records, bytes } = batch;
     for (let attempt = 0; ; attempt++) {
       if (this.aborted) return; // left unacknowledged: sent again after the next start
       let verdict: SendVerdict;
-      try {
-        verdict = await this.sink.send(records, this.abort.signal);
-      } catch (err) {
-        verdict = { kind: 'retry', reason: `sink error: ${(err as Error).message}` };
+      if (batch.encodeError !== undefined) {
+        verdict = { kind: 'reject', reason: batch.encodeError };
+      } else {
+        try {
+          verdict = await this.sink.send(batch.encoded, this.abort.signal);
+        } catch (err) {
+          verdict = { kind: 'retry', reason: `sink error: ${(err as Error).message}` };
+        }
       }
       if (verdict.kind === 'delivered') {
         for (const p of pieces) this.buffer.ack(p);

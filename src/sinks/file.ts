@@ -65,8 +65,9 @@ export const fileSink: SinkKind<typeof options> = {
     }
 
     return {
-      send(batch) {
-        const result = queue.then(() => write(encodeNdjson(batch)));
+      encode: encodeNdjson,
+      send(body: Buffer) {
+        const result = queue.then(() => write(body));
         queue = result;
         return result;
       },

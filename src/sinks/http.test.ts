@@ -14,6 +14,7 @@ import { parseConfig } from '../config/load.ts';
 import type { OutRecord } from '../delivery/record.ts';
 import { makeTestCerts, type TestCerts } from '../../test/utils/tls.ts';
 import { httpSink, retryAfterMs, verdictFor } from './http.ts';
+import { sendBatch } from './types.ts';
 import type { Sink, SendVerdict } from './types.ts';
 
 // --- a real receiver -------------------------------------------------------------------------
@@ -118,7 +119,7 @@ async function sink(raw: Record<string, unknown>, logger: Logger = silent): Prom
 }
 
 function send(s: Sink, signal = new AbortController().signal): Promise<SendVerdict> {
-  return s.send(batch, signal);
+  return sendBatch(s, batch, signal);
 }
 
 async function secretFile(name: string, content: string): Promise<string> {
@@ -309,7 +310,7 @@ describe('http sink requests', () => {
 
   it('delivers nothing and sends no request for an empty batch', async () => {
     const r = await receiver();
-    expect(await (await sink({ url: r.url() })).send([], new AbortController().signal)).toEqual({ kind: 'delivered' });
+    expect(await sendBatch(await sink({ url: r.url() }), [], new AbortController().signal)).toEqual({ kind: 'delivered' });
     expect(r.requests).toHaveLength(0);
   });
 

@@ -125,17 +125,14 @@ export const httpSink: SinkKind<typeof options> = {
     const encode = opts.format === 'ndjson' ? encodeNdjson : encodeJsonArray;
 
     return {
-      async send(batch, signal) {
-        if (batch.length === 0) return { kind: 'delivered' };
+      async encode(batch): Promise<Buffer | undefined> {
+        if (batch.length === 0) return undefined;
+        const body = encode(batch);
+        return opts.compression === 'gzip' ? gzip(body, { level: opts.gzip_level }) : body;
+      },
+      async send(body: Buffer | undefined, signal) {
+        if (body === undefined) return { kind: 'delivered' };
         if (signal.aborted) return { kind: 'retry', reason: 'aborted before sending' };
-        let body = encode(batch);
-        if (opts.compression === 'gzip') {
-          try {
-            body = await gzip(body, { level: opts.gzip_level });
-          } catch (err) {
-            return { kind: 'retry', reason: `gzip failed: ${describeError(err)}` };
-          }
-        }
 
         // One deadline for the whole exchange; the caller's signal (shutdown) aborts it too.
         const controller = new AbortController();

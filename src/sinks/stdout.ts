@@ -9,8 +9,8 @@ export const stdoutSink: SinkKind<typeof options> = {
   options,
   async create() {
     return {
-      async send(batch) {
-        const body = encodeNdjson(batch);
+      encode: encodeNdjson,
+      async send(body: Buffer) {
         // The batch counts as delivered once the stream has taken it (the write callback), not when queued.
         const error = await new Promise<Error | null | undefined>((resolve) => process.stdout.write(body, resolve));
         return error ? { kind: 'retry', reason: `stdout write failed: ${error.message}` } : { kind: 'delivered' };

@@ -13,10 +13,21 @@ export type SendVerdict =
   | { kind: 'retry'; reason: string; afterMs?: number }
   | { kind: 'reject'; reason: string };
 
-export interface Sink {
-  /** Sends one batch. Must not throw for backend failures: those are verdicts. */
-  send(batch: readonly OutRecord[], signal: AbortSignal): Promise<SendVerdict>;
+/**
+ * A running sink. `encode` turns a batch into what goes on the wire (no I/O; may be async when it compresses
+ * off the main thread); `send` transmits it. The delivery layer encodes the next batch while the previous
+ * one is in flight, and sends again the same encoded batch on retry.
+ */
+export interface Sink<Encoded = unknown> {
+  encode(batch: readonly OutRecord[]): Encoded | Promise<Encoded>;
+  /** Must not throw for backend failures: those are verdicts. */
+  send(encoded: Encoded, signal: AbortSignal): Promise<SendVerdict>;
   close(): Promise<void>;
+}
+
+/** Encode and send in one step (tests, one-off deliveries). */
+export async function sendBatch<E>(sink: Sink<E>, batch: readonly OutRecord[], signal: AbortSignal): Promise<SendVerdict> {
+  return sink.send(await sink.encode(batch), signal);
 }
 
 export interface SinkContext {
@@ -31,5 +42,5 @@ export interface SinkContext {
 export interface SinkKind<S extends z.ZodObject = z.ZodObject> {
   /** The kind-specific fields; the delivery fields (inputs, buffer, batch, retry) are added by the config layer. */
   options: S;
-  create(options: z.infer<S>, ctx: SinkContext): Promise<Sink>;
+  create(options: z.infer<S>, ctx: SinkContext): Promise<Sink<any>>;
 }
