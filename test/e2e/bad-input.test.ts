@@ -1,0 +1,81 @@
+// Bad input never stops the agent nor takes good lines with it: the agent runs over damaged files and
+// every good event still reaches a real HTTP server, each bad line is counted and dead-lettered.
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { auditIdFor, auditLine } from '../../bench/gen-audit.ts';
+import { AgentProcess, writeAgentConfig } from '../utils/agent.ts';
+import { Receiver } from '../utils/receiver.ts';
+
+const cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+
+describe('kaudit run over damaged input', () => {
+  it('delivers every good line around invalid JSON, a 10 MiB line, NUL bytes, invalid UTF-8, an empty file and a truncated .gz', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kaudit-bad-'));
+    const logs = join(dir, 'logs');
+    await mkdir(logs);
+    const rx = await Receiver.start();
+    cleanup.push(() => rx.close());
+
+    // Oldest backup: gzip cut short. The lines before the damage are good; the tail is lost to the damage itself.
+    const gzLines = Array.from({ length: 300 }, (_, i) => auditLine(i));
+    const gz = gzipSync(Buffer.from(`${gzLines.join('\n')}\n`));
+    await writeFile(join(logs, 'kubernetes-2026-11-22T10-00-00.000.audit.gz'), gz.subarray(0, Math.floor(gz.length / 2)));
+    // An empty backup.
+    await writeFile(join(logs, 'kubernetes-2026-11-22T11-00-00.000.audit'), '');
+    // The live file: good lines interleaved with every kind of bad one.
+    const good = Array.from({ length: 40 }, (_, i) => auditLine(1000 + i));
+    const parts: Buffer[] = [];
+    const bad: string[] = [];
+    good.forEach((line, i) => {
+      parts.push(Buffer.from(`${line}\n`));
+      if (i === 5) { parts.push(Buffer.from('{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":\n')); bad.push('truncated JSON'); }
+      if (i === 10) { parts.push(Buffer.from('this is not json at all\n')); bad.push('text'); }
+      if (i === 15) { parts.push(Buffer.from(`${line.slice(0, 200)}\u0000\u0000\u0000${line.slice(200)}\n`.replace(/"auditID":"[^"]+"/, '"auditID":"nul-line"'))); bad.push('NUL bytes'); }
+      if (i === 20) { parts.push(Buffer.concat([Buffer.from(line.slice(0, 300).replace(/"auditID":"[^"]+"/, '"auditID":"bad-utf8"')), Buffer.from([0xff, 0xfe, 0xc3, 0x28]), Buffer.from(`${line.slice(300)}\n`)])); bad.push('invalid UTF-8'); }
+      if (i === 25) { parts.push(Buffer.from(`{"kind":"Event","auditID":"huge","pad":"${'y'.repeat(10 * 1024 * 1024)}"}\n`)); }
+      if (i === 30) { parts.push(Buffer.from('\u0000'.repeat(4096) + '\n')); bad.push('a block of NULs'); }
+      if (i === 35) { parts.push(Buffer.from('[1,2,3]\n')); bad.push('JSON that is not an event'); }
+    });
+    await writeFile(join(logs, 'kubernetes.audit'), Buffer.concat(parts));
+
+    const deadLetter = join(dir, 'dead-lines.ndjson');
+    const config = await writeAgentConfig(dir, {
+      log_level: 'info', state_dir: join(dir, 'state'), http: null,
+      sources: { audit: { kind: 'audit', path: join(logs, 'kubernetes.audit'), dead_letter: deadLetter } },
+      sinks: { rx: { kind: 'http', url: rx.url(), format: 'json_array' } },
+    });
+    const agent = AgentProcess.run(config, ['--once']);
+    cleanup.push(async () => {
+      if (agent.child.exitCode === null) await agent.kill9();
+    });
+    const exit = await agent.exited;
+    expect(exit.code).toBe(0);
+
+    const received = rx.acceptedAuditIds();
+    const fromGz = received.filter((id) => gzLines.some((l) => l.includes(id)));
+    expect(fromGz.length).toBeGreaterThan(50); // the readable part of the damaged .gz
+    expect(fromGz).toEqual(Array.from({ length: fromGz.length }, (_, i) => auditIdFor(i)));
+    expect(received.slice(fromGz.length)).toEqual(good.map((_, i) => auditIdFor(1000 + i)));
+    // json_array bodies: a bad line forwarded would have made the backend reject a whole batch.
+    expect(rx.countsByStatus()).toEqual({ 200: rx.requests.length });
+
+    const dead = (await readFile(deadLetter, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const fromLive = dead.filter((d) => d.path.endsWith('kubernetes.audit'));
+    expect(fromLive).toHaveLength(bad.length + 1); // + the over-long line
+    expect(fromLive.filter((d) => d.truncated && /max_line_bytes/.test(d.error))).toHaveLength(1);
+    expect(fromLive.every((d) => Number.isInteger(d.offset) && d.line.length <= 64 * 1024)).toBe(true);
+    expect(dead.some((d) => d.path.endsWith('.gz'))).toBe(true); // the torn last line of the damaged .gz
+
+    const log = agent.logEntries();
+    expect(log.some((e) => e.msg === 'compressed file is damaged; keeping the lines read before the damage')).toBe(true);
+    const summary = log.find((e) => e.msg === 'stopped') as { parseErrors: Record<string, number>; delivered: Record<string, number> };
+    expect(summary.parseErrors.audit).toBe(bad.length + dead.filter((d) => d.path.endsWith('.gz')).length);
+    expect(summary.delivered.rx).toBe(received.length);
+  }, 120_000);
+});

@@ -1,0 +1,97 @@
+// The command line as an operator meets it: config errors, check-config, scan over real (and damaged) files.
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { auditLine } from '../../bench/gen-audit.ts';
+import { runCli, writeAgentConfig } from '../utils/agent.ts';
+
+const CORPUS = new URL('../../../shared/corpus/real-apiserver/', import.meta.url).pathname;
+
+async function tmp(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'kaudit-cli-'));
+}
+
+describe('kaudit check-config', () => {
+  it.each([
+    ['a wrong type', { workers: 'two' }, /^kaudit: invalid config: .*: workers: expected number, found string "two"$/],
+    ['an unknown sink kind', { sinks: { out: { kind: 'kafka' } } }, /^kaudit: invalid config: .*: sinks\.out\.kind: unknown sink kind "kafka"; expected one of: stdout, file, http$/],
+    ['a missing required field', { sinks: { out: { kind: 'http' } } }, /^kaudit: invalid config: .*: sinks\.out\.url: required field is missing/],
+    ['an unknown field', { sinks: { out: { kind: 'stdout', colour: true } } }, /^kaudit: invalid config: .*: sinks\.out\.colour: unknown field$/],
+    ['an inline secret', { sinks: { out: { kind: 'http', url: 'https://x.example', auth: { bearer: 's3cr3t' } } } }, /sinks\.out\.auth\.bearer: .*secret reference/],
+    ['an input that names no source', { sinks: { out: { kind: 'stdout', inputs: ['audti'] } } }, /sinks\.out\.inputs\[0\]: expected a source name, alarms or \*, found "audti"/],
+  ])('rejects %s with one line naming the field, exit code 2', async (_what, config, message) => {
+    const dir = await tmp();
+    const file = await writeAgentConfig(dir, config);
+    const r = await runCli(['check-config', file]);
+    expect(r.code).toBe(2);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(message);
+    expect(r.stderr).not.toContain('s3cr3t');
+  });
+
+  it('reports YAML syntax errors with their line', async () => {
+    const dir = await tmp();
+    const file = join(dir, 'bad.yaml');
+    await writeFile(file, 'sinks:\n  out:\n    kind: stdout\n   inputs: [audit\n');
+    const r = await runCli(['check-config', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/YAML syntax error at line \d/);
+  });
+
+  it('prints the effective config with defaults and secrets shown only by where they come from', async () => {
+    const dir = await tmp();
+    const file = await writeAgentConfig(dir, {
+      sinks: { siem: { kind: 'http', url: 'https://logs.example.com/in', auth: { bearer: { env: 'SIEM_TOKEN' } } } },
+    });
+    const r = await runCli(['check-config', file], { SIEM_TOKEN: 'tok-123-secret' });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('bearer: <secret from env SIEM_TOKEN>');
+    expect(r.stdout).toContain('max_events: 1000');
+    expect(r.stdout).toContain('path: /var/log/kubernetes/kubernetes.audit');
+    expect(r.stdout).not.toContain('tok-123-secret');
+  });
+
+  it('answers --version and --help, and rejects an unknown command with exit code 2', async () => {
+    const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8'));
+    expect((await runCli(['--version'])).stdout.trim()).toBe(`kaudit ${pkg.version}`);
+    const help = await runCli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('kaudit run');
+    const bad = await runCli(['frobnicate']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('unknown command "frobnicate"');
+  });
+});
+
+describe('kaudit scan', () => {
+  it('reads every event of the real capture, .gz backups included', async () => {
+    const files = ['kubernetes-2026-11-22T12-04-13.095.audit.gz', 'kubernetes-2026-11-22T12-06-37.251.audit', 'kubernetes.audit'].map((f) => CORPUS + f);
+    const r = await runCli(['scan', '--output', 'json', ...files]);
+    expect(r.code).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    const lines = async (f: string) => (f.endsWith('.gz') ? (await import('node:zlib')).gunzipSync(await readFile(f)) : await readFile(f)).toString().trim().split('\n').length;
+    expect(summary.total.events).toBe((await Promise.all(files.map(lines))).reduce((a, b) => a + b, 0));
+    expect(summary.total.invalid).toBe(0);
+  });
+
+  it('counts bad lines and a truncated .gz without losing the good lines around them, and exits 1 for the damaged file', async () => {
+    const dir = await tmp();
+    const good = Array.from({ length: 50 }, (_, i) => auditLine(i));
+    const mixed = [good[0], '{not json', good[1], 'nul\u0000bytes', good[2], '', good[3]].join('\n');
+    await writeFile(join(dir, 'mixed.audit'), Buffer.concat([Buffer.from(`${mixed}\n`), Buffer.from([0xc3, 0x28, 0x0a]), Buffer.from(`${good[4]}\n`)]));
+    const gz = gzipSync(Buffer.from(`${good.slice(5).join('\n')}\n`));
+    await writeFile(join(dir, 'cut.audit.gz'), gz.subarray(0, Math.floor(gz.length * 0.7)));
+    await writeFile(join(dir, 'empty.audit'), '');
+    const r = await runCli(['scan', '--output', 'json', join(dir, 'mixed.audit'), join(dir, 'cut.audit.gz'), join(dir, 'empty.audit')]);
+    const summary = JSON.parse(r.stdout);
+    const [mixedFile, cutFile, emptyFile] = summary.files;
+    expect(mixedFile).toMatchObject({ events: 5, invalid: 3 });
+    expect(cutFile.error).toMatch(/truncated|unexpected end/i);
+    expect(cutFile.events).toBeGreaterThan(5);
+    expect(emptyFile).toMatchObject({ events: 0, invalid: 0 });
+    expect(r.code).toBe(1);
+  });
+});
