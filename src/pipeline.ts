@@ -61,7 +61,7 @@ export class SourcePipeline {
       if (processed) {
         const result = await this.retrying('processing a chunk', () => processed, () => this.o.processor.process(chunk.data));
         const { logs, alarms } = this.toRecords(chunk, result);
-        this.o.metrics.lines(result.ids.length + result.bad.length);
+        this.o.metrics.lines(result.count + result.bad.length);
         await this.deliver(logs, alarms);
         if (result.bad.length > 0) await this.rejectLines(chunk, result.bad);
       } else {
@@ -76,10 +76,11 @@ export class SourcePipeline {
 
   /** Stage: build records. Raw logs are the original bytes of each line (or its redacted text). */
   private toRecords(chunk: SourceChunk, r: ChunkResult): { logs: OutRecord[]; alarms: OutRecord[] } {
-    const logs: OutRecord[] = new Array(r.ids.length);
+    const logs: OutRecord[] = new Array(r.count);
     const source = this.o.source;
-    for (let i = 0; i < r.ids.length; i++) {
-      logs[i] = { id: r.ids[i], kind: 'log', source, payload: chunk.data.subarray(r.spans[2 * i], r.spans[2 * i + 1]) };
+    const ids = r.count > 0 ? r.ids.split('\n') : [];
+    for (let i = 0; i < r.count; i++) {
+      logs[i] = { id: ids[i], kind: 'log', source, payload: chunk.data.subarray(r.spans[2 * i], r.spans[2 * i + 1]) };
     }
     for (const [i, text] of r.replaced) logs[i].payload = Buffer.from(text);
     const alarms = r.alarms.map((a): OutRecord => ({ id: a.id, kind: 'alarm', source: 'alarms', payload: Buffer.from(a.payload) }));

@@ -67,7 +67,7 @@ async function scanFile(file: string, maxLineBytes: number, process: (data: Buff
   const settle = async () => {
     const { offset, result } = inFlight.shift()!;
     const r = await result;
-    summary.events += r.ids.length;
+    summary.events += r.count;
     summary.invalid += r.bad.length;
     summary.redacted += r.replaced.length;
     summary.alarms += r.alarms.length;

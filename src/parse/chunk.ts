@@ -13,12 +13,14 @@ export interface ChunkContext {
   detector: Detector;
 }
 
-/** What came out of a block, in compact arrays (cheap to pass between threads). */
+/** What came out of a block, in compact form (one string, one typed array: cheap to pass between threads). */
 export interface ChunkResult {
-  /** Record id of each good event, in line order. */
-  ids: string[];
+  /** Good events in the block. */
+  count: number;
+  /** Record id of each good event, in line order, joined by newlines (ids contain none). */
+  ids: string;
   /** [start, end) of each good event's line in the block, two numbers per event. */
-  spans: number[];
+  spans: Uint32Array;
   /** Events whose forwarded text differs from the line (redacted): [index into ids, new text]. */
   replaced: Array<[number, string]>;
   alarms: Array<{ id: string; payload: string }>;
@@ -29,7 +31,9 @@ export interface ChunkResult {
 const utf8Decoder = new TextDecoder('utf-8');
 
 export function processChunk(data: Uint8Array, ctx: ChunkContext): ChunkResult {
-  const result: ChunkResult = { ids: [], spans: [], replaced: [], alarms: [], bad: [] };
+  const ids: string[] = [];
+  const spans: number[] = [];
+  const result: ChunkResult = { count: 0, ids: '', spans: new Uint32Array(0), replaced: [], alarms: [], bad: [] };
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   // Real apiservers write valid UTF-8 (Go escapes the rest); check per line only when the block fails.
   const blockIsUtf8 = isUtf8(buf);
@@ -62,11 +66,14 @@ export function processChunk(data: Uint8Array, ctx: ChunkContext): ChunkResult {
       result.bad.push({ start, end: lineEnd, error: `processing failed: ${(err as Error).message}` });
       continue;
     }
-    const index = result.ids.length;
-    result.ids.push(auditRecordId(event.head.auditID, event.head.stage));
-    result.spans.push(start, lineEnd);
+    const index = ids.length;
+    ids.push(auditRecordId(event.head.auditID, event.head.stage).replaceAll('\n', ' '));
+    spans.push(start, lineEnd);
     if (redacted !== undefined) result.replaced.push([index, redacted]);
   }
+  result.count = ids.length;
+  result.ids = ids.join('\n');
+  result.spans = Uint32Array.from(spans);
   return result;
 }
 

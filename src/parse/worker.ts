@@ -10,7 +10,8 @@ const ctx = { redactor: compileRedaction(init.redaction), detector: noDetection 
 
 parentPort!.on('message', (msg: { job: number; data: Uint8Array }) => {
   try {
-    parentPort!.postMessage({ job: msg.job, result: processChunk(msg.data, ctx) });
+    const result = processChunk(msg.data, ctx);
+    parentPort!.postMessage({ job: msg.job, result }, [result.spans.buffer as ArrayBuffer]);
   } catch (err) {
     parentPort!.postMessage({ job: msg.job, error: (err as Error).stack ?? String(err) });
   }
