@@ -1,7 +1,7 @@
 // Tails one log file and its rotated backups as one ordered stream, tracking files by content identity.
 //
 // The tail cycle (see docs/delivery.md):
-// 1. Scan the directory for the live file and its backups (`<stem>-<anything><ext>[.gz]`).
+// 1. Scan: look at the live file first, then list the directory for its backups (`<stem>-<anything><ext>[.gz]`).
 // 2. Identify each: same device+inode and same first bytes as a tracked file → that file (renamed or
 //    not); otherwise its fingerprint (first 1 KiB of content, decompressed for .gz) finds it among
 //    tracked files or checkpoints (a copytruncate copy, a gzipped backup), or it is new.
@@ -9,13 +9,29 @@
 //    read), then the live file. Read the first unfinished one; a file other than the live one is
 //    finished at end of file once it has been quiet (not modified) for `quietMs`.
 // 4. Each chunk of whole lines goes to the consumer; its `onDurable` moves the file's checkpoint.
-import { type FileHandle, open, readdir, stat } from 'node:fs/promises';
-import { createReadStream, type Stats } from 'node:fs';
+//
+// A scan is not atomic: the writer rotates, compresses and prunes while it runs. Two rules make every
+// scan a consistent view, whatever lands between its steps:
+// - Live file first, then the listing. A rotation renames the live file before it creates the next one,
+//   so a file that was live before we looked at the live name is in the listing under its backup name
+//   (plain or .gz), and a file seen as live that is rotated before the listing is there too: every backup
+//   listed is older than the file seen as live, or that file is listed as well (and a listed name then
+//   overrides the earlier look at the live name). The other way round, a backup made between the listing
+//   and the look at the live name would be missing from the scan while its successor is read as live.
+// - One descriptor per look: a name is opened once, and its device+inode, size, first bytes and (for a
+//   file not read yet) the handle held for reading all come from that descriptor, so they describe the
+//   same file even when the name moves to another one between two calls.
+// And a tracked file that can no longer be reached (gone from the listing, no descriptor) is forgotten
+// only once everything handed out from it is durable: if its content turns up again (a compressed copy,
+// a copy by copytruncate) it goes on from where reading stopped, not from an older checkpoint.
+import { type FileHandle, open, readdir } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { Readable } from 'node:stream';
 import { basename, dirname, extname, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { watch, type FSWatcher } from 'chokidar';
 import type { CheckpointStore, FileState } from '../delivery/checkpoint.ts';
-import { FINGERPRINT_BYTES, fingerprintOf, hashBytes, readGzipHead, readHead, type Fingerprint } from './fingerprint.ts';
+import { FINGERPRINT_BYTES, fingerprintOf, hashBytes, type Fingerprint } from './fingerprint.ts';
 import { LineSplitter, type SplitOutput } from './lines.ts';
 
 /** Unread files held open at once (each keeps a pruned backup readable until its turn). */
@@ -70,6 +86,8 @@ interface Tracked {
   /** Seen in the latest scan under `path`. */
   present: boolean;
   readOffset: number;
+  /** End of the last chunk handed to the consumer (durable once `state.offset` reaches it). */
+  sentOffset: number;
   splitter: LineSplitter;
   fh?: FileHandle;
   fhIno?: number;
@@ -189,35 +207,32 @@ export class FileSet {
     }
   }
 
-  private isOurs(name: string): boolean {
-    if (name === this.stem + this.ext) return true;
+  private isBackup(name: string): boolean {
     const plain = name.endsWith('.gz') ? name.slice(0, -3) : name;
     return plain.startsWith(`${this.stem}-`) && plain.endsWith(this.ext) && plain.length > this.stem.length + 1 + this.ext.length;
   }
 
   /** Step 1–3: find and identify the files, return them in reading order. */
   private async scan(): Promise<Tracked[]> {
+    for (const t of this.tracked) t.present = false;
+    // The live file before the listing (see the top of this file): never the other way round.
+    await this.identifyPath(this.opts.path);
     let names: string[] = [];
     try {
-      names = (await readdir(this.dir)).filter((n) => this.isOurs(n));
+      names = (await readdir(this.dir)).filter((n) => this.isBackup(n));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    for (const t of this.tracked) t.present = false;
     // Plain names first, so that a backup and its .gz copy (same content) resolve to the plain file.
     names.sort((a, b) => Number(a.endsWith('.gz')) - Number(b.endsWith('.gz')) || a.localeCompare(b));
-    for (const name of names) await this.identify(join(this.dir, name));
+    for (const name of names) await this.identifyBackup(join(this.dir, name));
     this.firstScan = false;
 
-    // Files no longer in the directory and not open can never be read again. A finished one is kept until
-    // its end is durable, so that its compressed copy is recognised as read rather than resumed from the
-    // last checkpoint (which would send the tail twice).
+    // A file neither in the directory nor open cannot be read now; it is forgotten once all that was
+    // handed out from it is durable (see the top of this file).
     for (let i = this.tracked.length - 1; i >= 0; i--) {
       const t = this.tracked[i];
-      if (!t.present && (t.finished ? t.state.offset >= t.readOffset : !t.fh)) {
-        await this.closeHandle(t);
-        this.tracked.splice(i, 1);
-      }
+      if (!t.present && !t.fh && t.state.offset >= t.sentOffset) this.tracked.splice(i, 1);
     }
     // Hold every unread file open: a backup pruned (deleted) by the writer before its turn stays readable.
     let open = 0;
@@ -229,87 +244,107 @@ export class FileSet {
     // Backups by name (their names carry the rotation time), then a deleted former live file, then the live file.
     const sortName = (t: Tracked) => (t.path.endsWith('.gz') ? t.path.slice(0, -3) : t.path);
     const rank = (t: Tracked) => (t.live && t.present ? 2 : sortName(t) === this.opts.path ? 1 : 0);
-    return [...this.tracked].sort((a, b) => rank(a) - rank(b) || (rank(a) === 0 ? sortName(a).localeCompare(sortName(b)) : 0));
+    return this.tracked
+      .filter((t) => !t.finished && (t.present || t.fh))
+      .sort((a, b) => rank(a) - rank(b) || (rank(a) === 0 ? sortName(a).localeCompare(sortName(b)) : 0));
   }
 
-  private async identify(path: string): Promise<void> {
-    // A backup compressed between readdir and now is found under its .gz name (written before the
-    // original is removed), so it keeps its place in the reading order.
+  private async identifyBackup(path: string): Promise<void> {
+    // A backup compressed since the listing is found under its .gz name (written before the original
+    // is removed), so it keeps its place in the reading order.
     if (!(await this.identifyPath(path)) && !path.endsWith('.gz')) await this.identifyPath(`${path}.gz`);
   }
 
-  /** Returns false when the file vanished before it could be identified. */
+  /**
+   * Identifies the file now at `path` through one descriptor; returns false when nothing is there. The
+   * descriptor is kept as the file's read handle when the file is still to be read and has none.
+   */
   private async identifyPath(path: string): Promise<boolean> {
-    let st: Stats;
+    let fh: FileHandle;
     try {
-      st = await stat(path);
+      // Non-blocking, so that a FIFO under a matching name cannot hang the scan.
+      fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch {
       return false;
     }
-    if (!st.isFile() || st.size === 0) return true;
-    const gz = path.endsWith('.gz');
-    const live = path === this.opts.path;
+    let kept = false;
+    try {
+      const st = await fh.stat();
+      if (!st.isFile() || st.size === 0) return true;
+      const gz = path.endsWith('.gz');
+      const head = gz ? await this.gzipHead(fh, st) : await readHeadFrom(fh);
+      if (!head) return true; // an undecodable .gz stays unreadable; a file emptied since the stat is looked at next time
+      const t = await this.match(path, st, head, gz);
+      if (t && !t.finished && !t.fh && this.tracked.filter((o) => o.fh).length < MAX_HELD_OPEN) {
+        t.fh = fh;
+        t.fhIno = st.ino;
+        kept = true;
+      }
+      return true;
+    } finally {
+      if (!kept) await fh.close().catch(() => {});
+    }
+  }
 
+  /**
+   * Finds (or starts) the tracked file for this content at `path`, and records where it was seen. Returns it
+   * when it is now bound to the inode in `st`, or undefined when this name is only a copy of a file read elsewhere.
+   */
+  private async match(path: string, st: Stats, head: Buffer, gz: boolean): Promise<Tracked | undefined> {
+    const live = path === this.opts.path;
+    let other: Tracked | undefined;
     if (!gz) {
       const same = this.tracked.find((t) => !t.gz && t.dev === st.dev && t.ino === st.ino);
       if (same) {
-        const head = await readHead(path);
-        if (!head) return false; // renamed or deleted since the stat: the next look finds it
         if (head.length >= same.fp.len && hashBytes(head.subarray(0, same.fp.len)) === same.fp.hash) {
           this.refresh(same, path, st, live);
           if (head.length > same.fp.len) this.regrowFingerprint(same, head);
-          return true;
+          return same;
         }
         // Same inode, other content: truncated and rewritten, or the inode was reused.
         if (st.size < same.readOffset) {
           this.events.problem('file was truncated; reading it again from the start', { path });
         }
-        await this.detach(same);
-        this.adopt(path, st, fingerprintOf(head), gz, live);
-        return true;
+        await this.unbind(same);
+        other = same;
       }
     }
 
-    const head = gz ? await this.gzipHead(path, st) : await readHead(path);
-    if (!head) return gz; // a plain file that vanished; an undecodable .gz stays unreadable
     const fp = fingerprintOf(head);
-    const known = this.tracked.find((t) => sharesPrefix(t.fp, fp));
+    const known = this.tracked.find((t) => t !== other && sharesPrefix(t.fp, fp));
     if (known) {
-      if (known.present && known.path !== path) return true; // another name for content already tracked (a .gz beside its original)
+      // Already seen under a backup name in this listing: this name is a copy beside it (a .gz beside its
+      // original). Seen only as the live file, it has been rotated since: the backup name wins.
+      if (known.present && !known.live) return undefined;
       if (gz && !known.gz && known.fh) {
         // Still reading the original through its open descriptor; it sorts where its compressed copy is.
         known.present = true;
         known.live = false;
         known.path = path;
-        return true;
+        return undefined;
       }
-      if (!gz && known.gz) {
-        known.gz = false;
-      }
-      if (gz && !known.gz) known.gz = true;
       await this.closeHandle(known);
+      known.gz = gz;
       this.refresh(known, path, st, live);
       if (head.length > known.fp.len) this.regrowFingerprint(known, head);
-      return true;
+      return known;
     }
-    this.adopt(path, st, fp, gz, live);
-    return true;
+    return this.adopt(path, st, fp, gz, live);
   }
 
   private readonly gzipHeads = new Map<string, Buffer | undefined>();
 
   /** Compressed files never change: decompress their first bytes once per (inode, size, mtime). */
-  private async gzipHead(path: string, st: Stats): Promise<Buffer | undefined> {
+  private async gzipHead(fh: FileHandle, st: Stats): Promise<Buffer | undefined> {
     const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
     if (this.gzipHeads.has(key)) return this.gzipHeads.get(key);
-    const head = await readGzipHead(path);
+    const head = await readGzipHeadFrom(fh);
     if (this.gzipHeads.size > 1000) this.gzipHeads.clear();
     this.gzipHeads.set(key, head);
     return head;
   }
 
   private refresh(t: Tracked, path: string, st: Stats, live: boolean): void {
-    if (t.gz && !path.endsWith('.gz')) t.gz = false;
     t.path = path;
     t.live = live;
     t.present = true;
@@ -318,7 +353,14 @@ export class FileSet {
     t.ino = st.ino;
     t.mtimeMs = st.mtimeMs;
     t.state.seenAt = Date.now();
-    if (!t.gz && st.size > t.readOffset) t.finished = false;
+    if (!t.gz && st.size > t.readOffset && t.finished) {
+      // Written to after it looked finished (quiet for a while): read on, and a restart must too.
+      t.finished = false;
+      if (t.state.done) {
+        t.state.done = false;
+        this.store.put(t.state);
+      }
+    }
   }
 
   /** The file was shorter than the fingerprint length when first seen and has grown since. */
@@ -331,7 +373,7 @@ export class FileSet {
   }
 
   /** Starts tracking a file not tracked in memory: from its checkpoint, or from the start (or end). */
-  private adopt(path: string, st: Stats, fp: Fingerprint, gz: boolean, live: boolean): void {
+  private adopt(path: string, st: Stats, fp: Fingerprint, gz: boolean, live: boolean): Tracked {
     const saved = this.store.find(fp.hash, fp.len, (n) => (n <= fp.head.length ? hashBytes(fp.head.subarray(0, n)) : undefined));
     let offset = 0;
     let reason = 'new file';
@@ -351,18 +393,24 @@ export class FileSet {
     this.store.put(state);
     const t: Tracked = {
       fp, state, path, gz, dev: st.dev, ino: st.ino, size: gz ? offset : st.size, mtimeMs: st.mtimeMs, live,
-      present: true, readOffset: offset, splitter: new LineSplitter(offset, this.opts.maxLineBytes),
+      present: true, readOffset: offset, sentOffset: offset, splitter: new LineSplitter(offset, this.opts.maxLineBytes),
       finished: saved?.done === true && !live,
     };
     this.tracked.push(t);
     this.events.fileOpened(path, offset, reason);
+    return t;
   }
 
-  /** The inode no longer holds this content: stop reading through it. Its checkpoint stays. */
-  private async detach(t: Tracked): Promise<void> {
+  /**
+   * The inode no longer holds this content: stop reading through it. The content stays tracked (it may
+   * turn up under another name, a copytruncate copy) until it is forgotten like any file out of reach.
+   */
+  private async unbind(t: Tracked): Promise<void> {
     await this.closeHandle(t);
-    const i = this.tracked.indexOf(t);
-    if (i >= 0) this.tracked.splice(i, 1);
+    t.dev = -1;
+    t.ino = -1;
+    t.present = false;
+    t.live = false;
   }
 
   private async closeHandle(t: Tracked): Promise<void> {
@@ -428,7 +476,7 @@ export class FileSet {
   /** A compressed backup is read in one pass (it never changes); the checkpoint is a decompressed offset. */
   private async readGzip(t: Tracked): Promise<'eof' | 'stopped' | 'gone'> {
     if ((!t.fh || t.fhIno !== t.ino) && !(await this.openHandle(t))) return 'gone';
-    const input = createReadStream(t.path, { fd: t.fh, start: 0, autoClose: false, highWaterMark: 256 * 1024 });
+    const input = bytesOf(t.fh!, 256 * 1024);
     const gunzip = createGunzip({ chunkSize: 256 * 1024 });
     input.on('error', (err) => gunzip.destroy(err));
     input.pipe(gunzip);
@@ -483,6 +531,7 @@ export class FileSet {
       const commitOffset = part.kind === 'lines'
         ? part.offset + part.data.length
         : part.length >= 0 ? part.offset + part.length + 1 : part.offset;
+      t.sentOffset = Math.max(t.sentOffset, commitOffset);
       await this.consume({
         source: this.opts.source,
         fileKey: t.fp.hash.slice(0, 16),
@@ -501,6 +550,57 @@ export class FileSet {
       });
     }
   }
+}
+
+/** The first bytes of a plain file through an open descriptor. Undefined when it is empty. */
+async function readHeadFrom(fh: FileHandle): Promise<Buffer | undefined> {
+  const buf = Buffer.alloc(FINGERPRINT_BYTES);
+  const { bytesRead } = await fh.read(buf, 0, FINGERPRINT_BYTES, 0);
+  return bytesRead > 0 ? buf.subarray(0, bytesRead) : undefined;
+}
+
+/**
+ * A file's bytes from its start, read through the descriptor at explicit positions. (A stream created on a
+ * FileHandle closes the handle when destroyed, even with autoClose off; the handle must outlive the stream.)
+ */
+function bytesOf(fh: FileHandle, chunkBytes: number): Readable {
+  return Readable.from((async function* () {
+    for (let position = 0; ;) {
+      const buf = Buffer.allocUnsafe(chunkBytes);
+      const { bytesRead } = await fh.read(buf, 0, chunkBytes, position);
+      if (bytesRead === 0) return;
+      position += bytesRead;
+      yield buf.subarray(0, bytesRead);
+    }
+  })(), { objectMode: false });
+}
+
+/** The first decompressed bytes of a .gz file through an open descriptor. Undefined when nothing decompresses. */
+function readGzipHeadFrom(fh: FileHandle): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const input = bytesOf(fh, 16 * 1024);
+    const gunzip = createGunzip();
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      input.destroy();
+      gunzip.destroy();
+      const head = Buffer.concat(chunks).subarray(0, FINGERPRINT_BYTES);
+      resolve(head.length > 0 ? head : undefined);
+    };
+    gunzip.on('data', (d: Buffer) => {
+      chunks.push(d);
+      total += d.length;
+      if (total >= FINGERPRINT_BYTES) finish();
+    });
+    gunzip.on('end', finish);
+    gunzip.on('error', finish);
+    input.on('error', finish);
+    input.pipe(gunzip);
+  });
 }
 
 /** Two fingerprints name the same content when the shorter one's bytes begin the longer one. */

