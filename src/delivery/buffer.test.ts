@@ -170,7 +170,7 @@ describe('DiskBuffer', () => {
     await writer;
     expect(ids(got)).toEqual(ids(Array.from({ length: 300 }, (_, i) => rec(i, 1000))));
     // Segments released while appends rolled new ones: the accounting still matches the disk.
-    await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 200 && buf.stats().segments > 1; i++) await new Promise((r) => setTimeout(r, 10));
     let onDisk = 0;
     for (const s of (await readdir(dir)).filter((n) => n.endsWith('.seg'))) onDisk += (await stat(join(dir, s))).size;
     expect(buf.stats().bytesOnDisk).toBe(onDisk);
