@@ -43,7 +43,10 @@ export class SourcePipeline {
     while (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => this.slotWaiters.push(r));
     this.inFlight += 1;
     // Processing runs in parallel across chunks; delivery to buffers and acks stay in read order.
-    const processed = chunk.kind === 'lines' ? this.o.processor.process(chunk.data) : undefined;
+    // A chunk that owns its memory lends it to the worker and gets it back with the results: no copy.
+    const processed = chunk.kind !== 'lines' ? undefined
+      : chunk.owned ? this.o.processor.processOwned(chunk.data)
+      : this.o.processor.process(chunk.data).then((result) => ({ result, data: chunk.data }));
     processed?.catch(() => {});
     this.ordered = this.ordered.then(() => this.complete(chunk, processed)).catch((err: unknown) => {
       // Not expected: every step retries. Logged loudly; the chunk stays unacknowledged (re-read after a restart).
@@ -56,14 +59,17 @@ export class SourcePipeline {
     return this.ordered;
   }
 
-  private async complete(chunk: SourceChunk, processed: Promise<ChunkResult> | undefined): Promise<void> {
+  private async complete(chunk: SourceChunk, processed: Promise<{ result: ChunkResult; data: Buffer }> | undefined): Promise<void> {
     try {
       if (processed) {
-        const result = await this.retrying('processing a chunk', () => processed, () => this.o.processor.process(chunk.data));
-        const { logs, alarms } = this.toRecords(chunk, result);
+        // A failed worker cannot give back the memory it was lent: the chunk is then read again after a
+        // restart (its offset is never acknowledged). Copies can simply be processed again.
+        const { result, data } = await this.retrying('processing a chunk', () => processed,
+          () => chunk.owned ? Promise.reject(new Error('chunk memory lost with its worker')) : this.o.processor.process(chunk.data).then((r) => ({ result: r, data: chunk.data })));
+        const { logs, alarms } = this.toRecords(chunk.source, data, result);
         this.o.metrics.lines(result.count + result.bad.length);
         await this.deliver(logs, alarms);
-        if (result.bad.length > 0) await this.rejectLines(chunk, result.bad);
+        if (result.bad.length > 0) await this.rejectLines(chunk, data, result.bad);
       } else {
         await this.rejectOversize(chunk);
       }
@@ -75,12 +81,11 @@ export class SourcePipeline {
   }
 
   /** Stage: build records. Raw logs are the original bytes of each line (or its redacted text). */
-  private toRecords(chunk: SourceChunk, r: ChunkResult): { logs: OutRecord[]; alarms: OutRecord[] } {
+  private toRecords(source: string, data: Buffer, r: ChunkResult): { logs: OutRecord[]; alarms: OutRecord[] } {
     const logs: OutRecord[] = new Array(r.count);
-    const source = this.o.source;
     const ids = r.count > 0 ? r.ids.split('\n') : [];
     for (let i = 0; i < r.count; i++) {
-      logs[i] = { id: ids[i], kind: 'log', source, payload: chunk.data.subarray(r.spans[2 * i], r.spans[2 * i + 1]) };
+      logs[i] = { id: ids[i], kind: 'log', source, payload: data.subarray(r.spans[2 * i], r.spans[2 * i + 1]) };
     }
     for (const [i, text] of r.replaced) logs[i].payload = Buffer.from(text);
     const alarms = r.alarms.map((a): OutRecord => ({ id: a.id, kind: 'alarm', source: 'alarms', payload: Buffer.from(a.payload) }));
@@ -100,14 +105,14 @@ export class SourcePipeline {
     await Promise.all(appends);
   }
 
-  private async rejectLines(chunk: SourceChunk, bad: ChunkResult['bad']): Promise<void> {
+  private async rejectLines(chunk: SourceChunk, data: Buffer, bad: ChunkResult['bad']): Promise<void> {
     this.o.metrics.parseErrors(bad.length);
     const entries: string[] = [];
     for (const b of bad) {
       const offset = chunk.offset + b.start;
       this.logBadLine(chunk.path, { offset, error: b.error }, 'line is not an audit event; skipped');
       if (this.o.deadLetter) {
-        entries.push(deadLetterEntry(chunk, offset, b.error, chunk.data.subarray(b.start, b.end), false));
+        entries.push(deadLetterEntry(chunk, offset, b.error, data.subarray(b.start, b.end), false));
       }
     }
     if (this.o.deadLetter && entries.length > 0) await this.retrying('writing the dead-letter file', () => this.o.deadLetter!.write(entries));

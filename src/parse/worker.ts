@@ -8,11 +8,14 @@ import type { ProcessorInit } from './workers.ts';
 const init = workerData as ProcessorInit;
 const ctx = { redactor: compileRedaction(init.redaction), detector: noDetection };
 
-parentPort!.on('message', (msg: { job: number; data: Uint8Array }) => {
+parentPort!.on('message', (msg: { job: number; block: { buffer: ArrayBuffer; byteOffset: number; length: number }; giveBack: boolean }) => {
+  const { buffer, byteOffset, length } = msg.block;
   try {
-    const result = processChunk(msg.data, ctx);
-    parentPort!.postMessage({ job: msg.job, result }, [result.spans.buffer as ArrayBuffer]);
+    const result = processChunk(new Uint8Array(buffer, byteOffset, length), ctx);
+    const transfer: ArrayBuffer[] = [result.spans.buffer as ArrayBuffer];
+    if (msg.giveBack) transfer.push(buffer);
+    parentPort!.postMessage({ job: msg.job, result, returned: msg.giveBack ? msg.block : undefined }, transfer);
   } catch (err) {
-    parentPort!.postMessage({ job: msg.job, error: (err as Error).stack ?? String(err) });
+    parentPort!.postMessage({ job: msg.job, error: (err as Error).stack ?? String(err), returned: msg.giveBack ? msg.block : undefined }, msg.giveBack ? [buffer] : []);
   }
 });

@@ -11,7 +11,13 @@ export interface ProcessorInit {
 }
 
 export interface ChunkProcessor {
+  /** Processes a copy of `data`; the caller keeps using its buffer. */
   process(data: Buffer): Promise<ChunkResult>;
+  /**
+   * Processes `data` without copying: its memory moves to the worker and comes back as the returned
+   * buffer (use that one; `data` is unusable until then). Only for buffers nothing else views.
+   */
+  processOwned(data: Buffer): Promise<{ result: ChunkResult; data: Buffer }>;
   close(): Promise<void>;
 }
 
@@ -23,13 +29,22 @@ function inlineProcessor(init: ProcessorInit): ChunkProcessor {
   const ctx = { redactor: compileRedaction(init.redaction), detector: noDetection };
   return {
     process: async (data) => processChunk(data, ctx),
+    processOwned: async (data) => ({ result: processChunk(data, ctx), data }),
     close: async () => {},
   };
 }
 
 interface Job {
-  resolve: (r: ChunkResult) => void;
+  resolve: (r: { result: ChunkResult; data?: Buffer }) => void;
   reject: (e: Error) => void;
+}
+
+interface Reply {
+  job: number;
+  result?: ChunkResult;
+  error?: string;
+  /** The block's memory, handed back when it was transferred. */
+  returned?: { buffer: ArrayBuffer; byteOffset: number; length: number };
 }
 
 class WorkerPool implements ChunkProcessor {
@@ -41,11 +56,12 @@ class WorkerPool implements ChunkProcessor {
   constructor(n: number, init: ProcessorInit) {
     for (let i = 0; i < n; i++) {
       const worker = new Worker(new URL(`./worker${extensionOf(import.meta.url)}`, import.meta.url), { workerData: init });
-      worker.on('message', (msg: { job: number; result?: ChunkResult; error?: string }) => {
+      worker.on('message', (msg: Reply) => {
         const job = this.jobs.get(msg.job);
         if (!job) return;
         this.jobs.delete(msg.job);
-        if (msg.result) job.resolve(msg.result);
+        const data = msg.returned && Buffer.from(msg.returned.buffer, msg.returned.byteOffset, msg.returned.length);
+        if (msg.result) job.resolve({ result: msg.result, data });
         else job.reject(new Error(msg.error ?? 'worker failed'));
       });
       worker.on('error', (err) => this.failAll(err));
@@ -53,15 +69,25 @@ class WorkerPool implements ChunkProcessor {
     }
   }
 
-  process(data: Buffer): Promise<ChunkResult> {
+  async process(data: Buffer): Promise<ChunkResult> {
     // A private copy of the block, transferred (not cloned) to the worker.
     const copy = new Uint8Array(data.length);
     copy.set(data);
+    return (await this.post(copy, false)).result;
+  }
+
+  async processOwned(data: Buffer): Promise<{ result: ChunkResult; data: Buffer }> {
+    const { result, data: back } = await this.post(data, true);
+    return { result, data: back! };
+  }
+
+  private post(data: Uint8Array, giveBack: boolean): Promise<{ result: ChunkResult; data?: Buffer }> {
     const job = this.nextJob++;
     const worker = this.workers[this.nextWorker++ % this.workers.length];
     return new Promise((resolve, reject) => {
       this.jobs.set(job, { resolve, reject });
-      worker.postMessage({ job, data: copy }, [copy.buffer]);
+      const block = { buffer: data.buffer as ArrayBuffer, byteOffset: data.byteOffset, length: data.byteLength };
+      worker.postMessage({ job, block, giveBack }, [block.buffer]);
     });
   }
 

@@ -48,6 +48,8 @@ export interface SourceChunk {
   data: Buffer;
   /** Offset the file's checkpoint may move to once this chunk is durable in every routed buffer. */
   commitOffset: number;
+  /** `data` is the only view of its memory, so it may be transferred to another thread (and back). */
+  owned: boolean;
   /** Called by the pipeline, in chunk order, once every routed sink buffer holds the chunk's records. */
   onDurable(): void;
 }
@@ -465,11 +467,15 @@ export class FileSet {
       // The live file may be truncated (copytruncate) between our stat and this read, and the bytes at
       // our offset then belong to new content: keep the read only if the file still starts as before.
       if (t.live && !(await this.headUnchanged(fh, t))) return 'gone';
-      t.readOffset += bytesRead;
+      // On a line boundary, take the whole lines and read the unfinished last one again next time: the
+      // block is then the read buffer itself, with no copy to join a held-back tail to the next read.
+      const lastNewline = t.splitter.atLineStart ? buf.lastIndexOf(0x0a, bytesRead - 1) : -1;
+      const take = lastNewline >= 0 ? lastNewline + 1 : bytesRead;
+      t.readOffset += take;
       t.size = Math.max(t.size, t.readOffset);
-      this.bytesThisPass += bytesRead;
-      this.events.bytesRead(bytesRead);
-      await this.emit(t, t.splitter.push(buf.subarray(0, bytesRead)));
+      this.bytesThisPass += take;
+      this.events.bytesRead(take);
+      await this.emit(t, t.splitter.push(buf.subarray(0, take)), lastNewline >= 0);
     }
   }
 
@@ -526,7 +532,9 @@ export class FileSet {
     }
   }
 
-  private async emit(t: Tracked, parts: SplitOutput[]): Promise<void> {
+  /** `whole`: the parts come from one read buffer that holds exactly whole lines. */
+  private async emit(t: Tracked, parts: SplitOutput[], whole = false): Promise<void> {
+    const owned = whole && parts.length === 1 && parts[0].kind === 'lines';
     for (const part of parts) {
       const commitOffset = part.kind === 'lines'
         ? part.offset + part.data.length
@@ -540,6 +548,7 @@ export class FileSet {
         offset: part.offset,
         data: part.data,
         commitOffset,
+        owned,
         onDurable: () => {
           if (commitOffset > t.state.offset) {
             t.state.offset = commitOffset;

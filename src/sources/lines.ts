@@ -43,6 +43,11 @@ export class LineSplitter {
     return this.carry?.length ?? 0;
   }
 
+  /** Nothing held back and not inside an over-long line: the next push starts on a line boundary. */
+  get atLineStart(): boolean {
+    return this.carry === undefined && this.skipping === undefined;
+  }
+
   push(chunk: Buffer): SplitOutput[] {
     const out: SplitOutput[] = [];
     let data = chunk;
