@@ -15,6 +15,7 @@ import { SourcePipeline } from './pipeline.ts';
 import { sinkKinds } from './sinks/index.ts';
 import type { SinkKind } from './sinks/types.ts';
 import { FileSet } from './sources/file-set.ts';
+import { ReadBufferPool } from './sources/read-buffers.ts';
 
 export interface RunningAgent {
   readonly metrics: Metrics;
@@ -70,11 +71,12 @@ export async function startAgent(config: Config, logger: Logger): Promise<Runnin
     const sourceMetrics = metrics.source(name);
     const routed = drivers.filter((d) => d.accepts(name));
     if (routed.length === 0) logger.warn({ source: name }, 'no sink takes this source; its events are read and dropped');
-    const pipeline = new SourcePipeline({ source: name, processor, drivers, metrics: sourceMetrics, deadLetter, logger });
+    const buffers = new ReadBufferPool(src.read_chunk_bytes, 8);
+    const pipeline = new SourcePipeline({ source: name, processor, drivers, metrics: sourceMetrics, deadLetter, logger, buffers });
     const srcLog = logger.child({ source: name });
     const files = new FileSet({
       source: name, path: src.path, readFrom: src.read_from, maxLineBytes: src.max_line_bytes,
-      chunkBytes: src.read_chunk_bytes, pollMs: src.poll_interval,
+      chunkBytes: src.read_chunk_bytes, pollMs: src.poll_interval, buffers,
     }, store, pipeline.submit, {
       bytesRead: sourceMetrics.bytesRead,
       fileOpened: (path, offset, reason) => srcLog.info({ path, offset, reason }, 'reading file'),

@@ -7,6 +7,7 @@ import type { ChunkProcessor } from './parse/workers.ts';
 import type { ChunkResult } from './parse/chunk.ts';
 import type { SourceMetrics } from './observe/metrics.ts';
 import type { SourceChunk } from './sources/file-set.ts';
+import type { ReadBufferPool } from './sources/read-buffers.ts';
 
 /** Chunks between read and durable, per source: bounds memory while keeping workers and disk busy. */
 const MAX_IN_FLIGHT = 6;
@@ -15,6 +16,8 @@ const BAD_LINES_LOGGED_PER_FILE = 20;
 
 export interface SourcePipelineOptions {
   source: string;
+  /** Read buffers of owned chunks go back here once their records are in the sink buffers. */
+  buffers?: ReadBufferPool;
   processor: ChunkProcessor;
   drivers: SinkDriver[];
   metrics: SourceMetrics;
@@ -70,6 +73,8 @@ export class SourcePipeline {
         this.o.metrics.lines(result.count + result.bad.length);
         await this.deliver(logs, alarms);
         if (result.bad.length > 0) await this.rejectLines(chunk, data, result.bad);
+        // Every record was copied into the buffers (and dead-letter lines written): the memory is free.
+        if (chunk.owned) this.o.buffers?.give(data);
       } else {
         await this.rejectOversize(chunk);
       }

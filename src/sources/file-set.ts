@@ -33,6 +33,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import type { CheckpointStore, FileState } from '../delivery/checkpoint.ts';
 import { FINGERPRINT_BYTES, fingerprintOf, hashBytes, type Fingerprint } from './fingerprint.ts';
 import { LineSplitter, type SplitOutput } from './lines.ts';
+import { ReadBufferPool } from './read-buffers.ts';
 
 /** Unread files held open at once (each keeps a pruned backup readable until its turn). */
 const MAX_HELD_OPEN = 64;
@@ -73,6 +74,8 @@ export interface FileSetOptions {
   pollMs: number;
   /** A file that is no longer the live file is finished once unmodified this long. */
   quietMs?: number;
+  /** Where read buffers come from; chunks marked `owned` should be given back to it. */
+  buffers?: ReadBufferPool;
 }
 
 interface Tracked {
@@ -97,7 +100,8 @@ interface Tracked {
 }
 
 export class FileSet {
-  private readonly opts: Required<FileSetOptions>;
+  private readonly opts: Required<Omit<FileSetOptions, 'buffers'>>;
+  private readonly buffers: ReadBufferPool;
   private readonly store: CheckpointStore;
   private readonly consume: ChunkConsumer;
   private readonly events: FileSetEvents;
@@ -114,6 +118,7 @@ export class FileSet {
 
   constructor(opts: FileSetOptions, store: CheckpointStore, consume: ChunkConsumer, events: FileSetEvents) {
     this.opts = { quietMs: 300, ...opts };
+    this.buffers = opts.buffers ?? new ReadBufferPool(opts.chunkBytes, 0);
     this.store = store;
     this.consume = consume;
     this.events = events;
@@ -453,7 +458,7 @@ export class FileSet {
     const fh = t.fh!;
     for (;;) {
       if (this.stopped) return 'stopped';
-      const buf = Buffer.allocUnsafeSlow(this.opts.chunkBytes);
+      const buf = this.buffers.take();
       const { bytesRead } = await fh.read(buf, 0, buf.length, t.readOffset);
       if (bytesRead === 0) {
         // Size and modification time from one stat taken after the empty read: a write that landed in
