@@ -12,7 +12,7 @@ import { runMeasured, spawnMeasured } from '../test/utils/proc.ts';
 import { DEFAULT_SEED, GENERATOR_VERSION, writeAuditFile } from './gen-audit.ts';
 
 /*
- * npm run bench -- [--events N] [--only floor,scan,run] [--seed S] [--timeout SECONDS] [--agent path/to/main.ts]
+ * npm run bench -- [--events N] [--only floor,scan,run,run-gzip] [--seed S] [--timeout SECONDS] [--agent path/to/main.ts]
  *   floor  bench/floor.ts: read, split, JSON.parse, single thread: what plain Node costs per event
  *   scan   `kaudit scan FILE`, one shot
  *   run    `kaudit run` tailing the file into an http sink (ndjson, gzip) whose receiver runs in its own
@@ -22,7 +22,7 @@ import { DEFAULT_SEED, GENERATOR_VERSION, writeAuditFile } from './gen-audit.ts'
  */
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const MODES = ['floor', 'scan', 'run'] as const;
+const MODES = ['floor', 'scan', 'run', 'run-gzip'] as const;
 type Mode = (typeof MODES)[number];
 
 interface Row {
@@ -108,8 +108,9 @@ async function scan(): Promise<Row> {
   return { mode: 'scan', events: N, wallSeconds: r.wallSeconds, cpuSeconds: r.cpuSeconds, peakRssBytes: r.peakRssBytes, note };
 }
 
-async function run(): Promise<Row> {
-  if (!existsSync(MAIN)) return { mode: 'run', note: 'not available yet' };
+/** `kaudit run` into the receiver; `run` uses the sink's defaults (no compression), `run-gzip` gzip level 1. */
+async function run(mode: 'run' | 'run-gzip' = 'run'): Promise<Row> {
+  if (!existsSync(MAIN)) return { mode, note: 'not available yet' };
   const tmp = await mkdtemp(join(tmpdir(), 'kaudit-bench-'));
   const receiver = spawn(process.execPath, [join(ROOT, 'test/utils/receiver.ts'), '--port', '0', '--expect', String(N)], {
     cwd: ROOT,
@@ -119,7 +120,7 @@ async function run(): Promise<Row> {
   try {
     const first = await recvLines.next(10_000);
     const port = (first as { port?: number } | undefined)?.port;
-    if (port === undefined) return { mode: 'run', note: 'receiver did not start' };
+    if (port === undefined) return { mode, note: 'receiver did not start' };
 
     const config = join(tmp, 'kaudit.yaml');
     await writeFile(
@@ -135,7 +136,7 @@ async function run(): Promise<Row> {
         '    kind: http',
         `    url: http://127.0.0.1:${port}/ingest`,
         '    format: ndjson',
-        '    compression: gzip',
+        `    compression: ${mode === 'run-gzip' ? 'gzip' : 'none'}`,
         '',
       ].join('\n'),
     );
@@ -145,7 +146,7 @@ async function run(): Promise<Row> {
     const first_ = await Promise.race([done, agentExit]);
     if (first_.kind === 'exit') {
       const e = first_.e;
-      return { mode: 'run', note: `${unavailable(e.stderr)} (agent exited early, ${exitText(e.code, e.signal)}: ${firstLine(e.stderr || e.stdout)})` };
+      return { mode, note: `${unavailable(e.stderr)} (agent exited early, ${exitText(e.code, e.signal)}: ${firstLine(e.stderr || e.stdout)})` };
     }
     const got = first_.d;
     const { beforeSignal, exit } = await agent.stop('SIGTERM', 15_000);
@@ -153,7 +154,7 @@ async function run(): Promise<Row> {
     const final = (await stopReceiver(receiver, recvLines)) as ReceivedLine | undefined;
     if (got?.received === undefined) {
       return {
-        mode: 'run',
+        mode,
         note: `timed out after ${timeoutMs / 1000} s: receiver had ${final?.received ?? '?'} of ${N} events${exit.stderr ? `; agent: ${firstLine(exit.stderr)}` : ''}`,
       };
     }
@@ -161,12 +162,12 @@ async function run(): Promise<Row> {
     const notes = [
       `first event after ${((got.firstAt - agent.startedAt) / 1000).toFixed(2)} s`,
       `shutdown ${shutdownSeconds.toFixed(2)} s (${exitText(exit.code, exit.signal)})`,
-      `${(got.wireBytes / 1e6).toFixed(1)} MB gzip in ${got.requests} requests`,
+      `${(got.wireBytes / 1e6).toFixed(1)} MB${mode === 'run-gzip' ? ' gzip' : ''} in ${got.requests} requests`,
     ];
     if (final && final.received > N) notes.push(`${final.received - N} duplicates`);
     if (got.invalid > 0) notes.push(`${got.invalid} sampled lines were not JSON`);
     return {
-      mode: 'run',
+      mode,
       events: N,
       wallSeconds,
       cpuSeconds: beforeSignal ? beforeSignal.cpuSeconds + beforeSignal.childrenCpuSeconds : undefined,
@@ -260,7 +261,7 @@ function firstLine(s: string): string {
 }
 
 const COLS = ['mode', 'events/s', 'MB/s', 'wall s', 'CPU s', 'events/CPU-s', 'peak RSS MB', 'note'];
-const WIDTHS = [6, 10, 7, 7, 7, 13, 12, 0];
+const WIDTHS = [8, 10, 7, 7, 7, 13, 12, 0];
 
 function printRow(r: Row, header: boolean): void {
   const fmt = (cells: string[]): string =>
@@ -290,7 +291,7 @@ function printRow(r: Row, header: boolean): void {
 let printed = 0;
 for (const mode of MODES) {
   if (!only.has(mode)) continue;
-  const row = mode === 'floor' ? await floor() : mode === 'scan' ? await scan() : await run();
+  const row = mode === 'floor' ? await floor() : mode === 'scan' ? await scan() : await run(mode);
   printRow(row, printed++ === 0);
 }
 process.stdout.write('\n');
