@@ -346,7 +346,9 @@ export class DiskBuffer {
   private async readRecords(seq: number, limit: number, maxEvents: number, maxBytes: number): Promise<OutRecord[]> {
     const out: OutRecord[] = [];
     const start = this.readPos.offset;
-    const want = Math.min(limit - start, Math.max(maxBytes + 64 * 1024, 256 * 1024));
+    // Enough for the batch without reading megabytes for a few records (about 4 KiB a record is plenty;
+    // a batch that needs more simply reads again).
+    const want = Math.min(limit - start, maxBytes + 64 * 1024, Math.max(256 * 1024, maxEvents * 4096));
     let chunk = this.recall(seq, start);
     let bytesRead: number;
     if (chunk) {

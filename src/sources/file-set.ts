@@ -308,8 +308,9 @@ export class FileSet {
           if (head.length > same.fp.len) this.regrowFingerprint(same, head);
           return same;
         }
-        // Same inode, other content: truncated and rewritten, or the inode was reused.
-        if (st.size < same.readOffset) {
+        // Same inode, other content: truncated and rewritten in place (same name), or the inode of a
+        // deleted file reused by a new one (the usual case after a backup is compressed and removed).
+        if (same.path === path && st.size < same.readOffset) {
           this.events.problem('file was truncated; reading it again from the start', { path });
         }
         await this.unbind(same);
