@@ -1,6 +1,7 @@
 // Builds the running agent from a validated config: sinks with their buffers, processors, sources; and stops it.
 import { access, constants, mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.ts';
@@ -33,6 +34,18 @@ export class StartupError extends Error {
 export async function startAgent(config: Config, logger: Logger): Promise<RunningAgent> {
   await prepareStateDir(config.state_dir);
   const metrics = new Metrics();
+  // The endpoint comes first: a port in use fails the start before any file or sink is touched.
+  let ready = false;
+  let server: Server | undefined;
+  if (config.http) {
+    try {
+      server = await startHealthServer(config.http.listen, metrics, { ready: () => ready });
+    } catch (err) {
+      throw new StartupError(`http.listen ${config.http.listen}: ${(err as Error).message}`);
+    }
+    const bound = server.address() as AddressInfo;
+    logger.info({ address: `http://${bound.address}:${bound.port}`, paths: ['/healthz', '/readyz', '/metrics'] }, 'health and metrics endpoint listening');
+  }
 
   // Sinks first: sources must not read before there is somewhere durable to put records.
   const drivers: SinkDriver[] = [];
@@ -94,8 +107,7 @@ export async function startAgent(config: Config, logger: Logger): Promise<Runnin
   }, config.checkpoint_interval);
   checkpointTimer.unref();
 
-  let ready = true;
-  let server: Server | undefined;
+  ready = true;
   const agent: RunningAgent = {
     metrics,
     ready: () => ready,
@@ -116,14 +128,6 @@ export async function startAgent(config: Config, logger: Logger): Promise<Runnin
       server?.close();
     },
   };
-  if (config.http) {
-    try {
-      server = await startHealthServer(config.http.listen, metrics, { ready: () => ready });
-    } catch (err) {
-      await agent.stop();
-      throw new StartupError(`http.listen ${config.http.listen}: ${(err as Error).message}`);
-    }
-  }
   logger.info({ sources: sources.map((s) => s.name), sinks: drivers.map((d) => d.name), stateDir: config.state_dir }, 'kaudit started');
   return agent;
 }
