@@ -26,12 +26,11 @@
 // a copy by copytruncate) it goes on from where reading stopped, not from an older checkpoint.
 import { type FileHandle, open, readdir } from 'node:fs/promises';
 import { constants, type Stats } from 'node:fs';
-import { Readable } from 'node:stream';
 import { basename, dirname, extname, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { watch, type FSWatcher } from 'chokidar';
 import type { CheckpointStore, FileState } from '../delivery/checkpoint.ts';
-import { FINGERPRINT_BYTES, fingerprintOf, hashBytes, type Fingerprint } from './fingerprint.ts';
+import { FINGERPRINT_BYTES, bytesOf, fingerprintOf, hashBytes, readGzipHeadFrom, readHeadFrom, type Fingerprint } from './fingerprint.ts';
 import { LineSplitter, type SplitOutput } from './lines.ts';
 import { ReadBufferPool } from './read-buffers.ts';
 
@@ -565,57 +564,6 @@ export class FileSet {
       });
     }
   }
-}
-
-/** The first bytes of a plain file through an open descriptor. Undefined when it is empty. */
-async function readHeadFrom(fh: FileHandle): Promise<Buffer | undefined> {
-  const buf = Buffer.alloc(FINGERPRINT_BYTES);
-  const { bytesRead } = await fh.read(buf, 0, FINGERPRINT_BYTES, 0);
-  return bytesRead > 0 ? buf.subarray(0, bytesRead) : undefined;
-}
-
-/**
- * A file's bytes from its start, read through the descriptor at explicit positions. (A stream created on a
- * FileHandle closes the handle when destroyed, even with autoClose off; the handle must outlive the stream.)
- */
-function bytesOf(fh: FileHandle, chunkBytes: number): Readable {
-  return Readable.from((async function* () {
-    for (let position = 0; ;) {
-      const buf = Buffer.allocUnsafe(chunkBytes);
-      const { bytesRead } = await fh.read(buf, 0, chunkBytes, position);
-      if (bytesRead === 0) return;
-      position += bytesRead;
-      yield buf.subarray(0, bytesRead);
-    }
-  })(), { objectMode: false });
-}
-
-/** The first decompressed bytes of a .gz file through an open descriptor. Undefined when nothing decompresses. */
-function readGzipHeadFrom(fh: FileHandle): Promise<Buffer | undefined> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    const input = bytesOf(fh, 16 * 1024);
-    const gunzip = createGunzip();
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      input.destroy();
-      gunzip.destroy();
-      const head = Buffer.concat(chunks).subarray(0, FINGERPRINT_BYTES);
-      resolve(head.length > 0 ? head : undefined);
-    };
-    gunzip.on('data', (d: Buffer) => {
-      chunks.push(d);
-      total += d.length;
-      if (total >= FINGERPRINT_BYTES) finish();
-    });
-    gunzip.on('end', finish);
-    gunzip.on('error', finish);
-    input.on('error', finish);
-    input.pipe(gunzip);
-  });
 }
 
 /** Two fingerprints name the same content when the shorter one's bytes begin the longer one. */

@@ -1,7 +1,7 @@
 // File identity by content: a hash of the first bytes (decompressed for .gz), so renames, copies and gzip keep it.
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
-import { createReadStream } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 
 /** Bytes hashed for a fingerprint. Shorter files are fingerprinted on what they have and matched by prefix. */
@@ -23,31 +23,40 @@ export function fingerprintOf(head: Buffer): Fingerprint {
   return { hash: hashBytes(head), len: head.length, head };
 }
 
-/** Reads the first bytes of a plain file. Undefined for an empty or vanished file. */
-export async function readHead(path: string): Promise<Buffer | undefined> {
-  let fh;
-  try {
-    fh = await open(path, 'r');
-  } catch {
-    return undefined;
-  }
-  try {
-    const buf = Buffer.alloc(FINGERPRINT_BYTES);
-    const { bytesRead } = await fh.read(buf, 0, FINGERPRINT_BYTES, 0);
-    return bytesRead > 0 ? buf.subarray(0, bytesRead) : undefined;
-  } finally {
-    await fh.close();
-  }
+/** The first bytes of a plain file through an open descriptor. Undefined when it is empty. */
+export async function readHeadFrom(fh: FileHandle): Promise<Buffer | undefined> {
+  const buf = Buffer.alloc(FINGERPRINT_BYTES);
+  const { bytesRead } = await fh.read(buf, 0, FINGERPRINT_BYTES, 0);
+  return bytesRead > 0 ? buf.subarray(0, bytesRead) : undefined;
 }
 
-/** Reads the first decompressed bytes of a .gz file. Undefined when nothing can be decompressed. */
-export async function readGzipHead(path: string): Promise<Buffer | undefined> {
+/**
+ * A file's bytes from its start, read through the descriptor at explicit positions. (A stream created on a
+ * FileHandle closes the handle when destroyed, even with autoClose off; the handle must outlive the stream.)
+ */
+export function bytesOf(fh: FileHandle, chunkBytes: number): Readable {
+  return Readable.from((async function* () {
+    for (let position = 0; ;) {
+      const buf = Buffer.allocUnsafe(chunkBytes);
+      const { bytesRead } = await fh.read(buf, 0, chunkBytes, position);
+      if (bytesRead === 0) return;
+      position += bytesRead;
+      yield buf.subarray(0, bytesRead);
+    }
+  })(), { objectMode: false });
+}
+
+/** The first decompressed bytes of a .gz file through an open descriptor. Undefined when nothing decompresses. */
+export function readGzipHeadFrom(fh: FileHandle): Promise<Buffer | undefined> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let total = 0;
-    const input = createReadStream(path, { highWaterMark: 16 * 1024 });
+    const input = bytesOf(fh, 16 * 1024);
     const gunzip = createGunzip();
+    let done = false;
     const finish = () => {
+      if (done) return;
+      done = true;
       input.destroy();
       gunzip.destroy();
       const head = Buffer.concat(chunks).subarray(0, FINGERPRINT_BYTES);
