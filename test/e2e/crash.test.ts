@@ -129,15 +129,8 @@ describe('crash safety (kill -9)', () => {
       expect(lj.retainedIds().length).toBe(written.length);
       expect(new Set(written).size).toBe(written.length);
 
-      const want = new Set(written);
       const catchUpStart = Date.now();
-      for (const deadline = Date.now() + 60_000; Date.now() < deadline;) {
-        const got = new Set(receiver.acceptedAuditIds());
-        let missing = 0;
-        for (const id of want) if (!got.has(id)) missing++;
-        if (missing === 0) break;
-        await sleep(200);
-      }
+      await receiver.waitForAuditIds(written, 60_000);
       const catchUpMs = Date.now() - catchUpStart;
       const deliveredByLastRun = new Set(receiver.acceptedAuditIds());
       const lost = written.filter((id) => !deliveredByLastRun.has(id));

@@ -260,6 +260,18 @@ export class Receiver {
     return this.waitFor((r) => r.documentCount >= n, timeoutMs, `${n} accepted documents`);
   }
 
+  /** Waits until every id was accepted or `timeoutMs` passed; resolves with how many are still missing. */
+  async waitForAuditIds(ids: Iterable<string>, timeoutMs: number): Promise<number> {
+    const want = new Set(ids);
+    for (const deadline = Date.now() + timeoutMs; ;) {
+      const got = new Set(this.acceptedAuditIds());
+      let missing = 0;
+      for (const id of want) if (!got.has(id)) missing++;
+      if (missing === 0 || Date.now() >= deadline) return missing;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
   describe(): string {
     return `${this.requests.length} requests (by status ${JSON.stringify(this.countsByStatus())}), ${this.documentCount} accepted documents`;
   }
