@@ -11,6 +11,7 @@ import { DiskBuffer } from './delivery/buffer.ts';
 import { SinkDriver } from './delivery/driver.ts';
 import { Metrics } from './observe/metrics.ts';
 import { startHealthServer } from './observe/server.ts';
+import { detectionInit } from './detect/setup.ts';
 import { createProcessor, type ChunkProcessor } from './parse/workers.ts';
 import { SourcePipeline } from './pipeline.ts';
 import { sinkKinds } from './sinks/index.ts';
@@ -33,6 +34,13 @@ export class StartupError extends Error {
 
 export async function startAgent(config: Config, logger: Logger): Promise<RunningAgent> {
   await prepareStateDir(config.state_dir);
+  // Rules are loaded and compiled once here: a broken rule file stops the start with its file, rule and field.
+  let detection;
+  try {
+    detection = detectionInit(config).init;
+  } catch (err) {
+    throw new StartupError(`detection rules: ${(err as Error).message}`);
+  }
   const metrics = new Metrics();
   // The endpoint comes first: a port in use fails the start before any file or sink is touched.
   let ready = false;
@@ -76,7 +84,7 @@ export async function startAgent(config: Config, logger: Logger): Promise<Runnin
     drivers.push(driver);
   }
 
-  const processor: ChunkProcessor = createProcessor(config.workers, { redaction: config.redaction });
+  const processor: ChunkProcessor = createProcessor(config.workers, { redaction: config.redaction, detection });
   const sources: Array<{ name: string; files: FileSet; pipeline: SourcePipeline; store: CheckpointStore; deadLetter?: DeadLetterFile }> = [];
   for (const [name, src] of Object.entries(config.sources)) {
     const store = await CheckpointStore.open(join(config.state_dir, 'checkpoints', `${name}.json`));

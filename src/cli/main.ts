@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from '../config/load.ts';
 import { runCommand } from './run.ts';
 import { scanCommand } from './scan.ts';
 import { checkConfigCommand } from './check-config.ts';
+import { RuleError } from '../detect/rules.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -15,13 +16,15 @@ Usage:
                                     tail the audit log and deliver to the configured sinks
                                     (no --config: built-in defaults, /var/log/kubernetes/kubernetes.audit to stdout);
                                     --once: read what is there, deliver it, exit
-  kaudit scan [--config FILE] FILE...
+  kaudit scan [--config FILE] [--hits] [--output text|json] FILE...
                                     read audit files once (plain or .gz) through parse, redaction and
-                                    detection, and print a summary
+                                    detection; print a summary and a table of the alarms raised
+                                    (json: one line per alarm, the summary last); --hits: every rule hit
   kaudit check-config FILE          validate a config file and print the effective config (secrets masked)
   kaudit --version | --help
 
-Exit codes: 0 ok, 1 runtime failure, 2 bad usage or invalid config.
+Exit codes: 0 ok, 1 runtime failure (scan: a file could not be read), 2 bad usage, invalid config
+or invalid rules, 3 scan raised alarms.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -35,6 +38,7 @@ async function main(argv: string[]): Promise<number> {
       version: { type: 'boolean', short: 'v' },
       help: { type: 'boolean', short: 'h' },
       once: { type: 'boolean' },
+      hits: { type: 'boolean' },
     },
   });
   if (values.version) {
@@ -52,7 +56,7 @@ async function main(argv: string[]): Promise<number> {
       return runCommand(await loadConfig(values.config), values.once === true);
     case 'scan':
       if (args.length === 0) return usage('scan needs at least one FILE');
-      return scanCommand(await loadConfig(values.config), args, values.output ?? 'text');
+      return scanCommand(await loadConfig(values.config), args, values.output ?? 'text', { hits: values.hits === true });
     case 'check-config': {
       const file = args[0] ?? values.config;
       if (!file) return usage('check-config needs a FILE');
@@ -73,7 +77,10 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof ConfigError) {
+    if (err instanceof RuleError) {
+      process.stderr.write(`kaudit: invalid rules: ${err.message}\n`);
+      process.exitCode = 2;
+    } else if (err instanceof ConfigError) {
       process.stderr.write(`kaudit: invalid config: ${err.message}\n`);
       process.exitCode = 2;
     } else if ((err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {

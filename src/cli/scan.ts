@@ -3,6 +3,8 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import type { Config } from '../config/schema.ts';
+import type { RuleHit } from '../detect/engine.ts';
+import { detectionInit } from '../detect/setup.ts';
 import { createProcessor } from '../parse/workers.ts';
 import type { ChunkResult } from '../parse/chunk.ts';
 import { LineSplitter } from '../sources/lines.ts';
@@ -21,18 +23,29 @@ interface FileSummary {
 
 const IN_FLIGHT = 4;
 
-export async function scanCommand(config: Config, files: string[], output: string): Promise<number> {
+interface AlarmRow { rule: { id: string; level: string }; count: number; firstSeen: string; lastSeen: string; summary: string }
+
+/** Exit code: 1 a file could not be read (fully), 3 alarms were raised, 0 otherwise. */
+export async function scanCommand(config: Config, files: string[], output: string, opts: { hits?: boolean } = {}): Promise<number> {
   if (output !== 'text' && output !== 'json') {
     process.stderr.write(`kaudit: --output must be text or json, found "${output}"\n`);
     return 2;
   }
   const source = Object.values(config.sources)[0];
   const maxLineBytes = source?.max_line_bytes ?? 4 * 1024 * 1024;
-  const processor = createProcessor(Math.max(1, config.workers), { redaction: config.redaction });
+  // Every hit updates its alarm here (no update interval): the last payload per alarm id holds the final count.
+  const detection = detectionInit(config, { updateIntervalMs: 0 }).init;
+  const processor = createProcessor(Math.max(1, config.workers), { redaction: config.redaction, detection, collectHits: opts.hits === true });
+  const hits: RuleHit[] = [];
+  const alarms = new Map<string, string>();
+  const collect = (r: ChunkResult) => {
+    if (r.hits) for (const h of r.hits) hits.push(h);
+    for (const a of r.alarms) alarms.set(a.id, a.payload); // an update keeps the alarm's first place
+  };
   const started = process.hrtime.bigint();
   const summaries: FileSummary[] = [];
   try {
-    for (const file of files) summaries.push(await scanFile(file, maxLineBytes, processor.process.bind(processor)));
+    for (const file of files) summaries.push(await scanFile(file, maxLineBytes, processor.process.bind(processor), collect));
   } finally {
     await processor.close();
   }
@@ -42,24 +55,39 @@ export async function scanCommand(config: Config, files: string[], output: strin
     oversize: t.oversize + s.oversize, redacted: t.redacted + s.redacted, alarms: t.alarms + s.alarms,
   }), { bytes: 0, events: 0, invalid: 0, oversize: 0, redacted: 0, alarms: 0 });
   const failed = summaries.filter((s) => s.error);
+  total.alarms = alarms.size; // distinct alarms (each file counts the alarm records it produced)
 
+  const rows = [...alarms.values()];
   if (output === 'json') {
+    for (const h of hits) process.stdout.write(`${JSON.stringify({ hit: h })}\n`);
+    for (const a of rows) process.stdout.write(`${a}\n`);
+    // The summary stays the last line.
     process.stdout.write(`${JSON.stringify({ files: summaries, total: { ...total, seconds: round(seconds) } })}\n`);
   } else {
+    for (const h of hits) process.stdout.write(`hit ${h.auditID} ${h.ruleId} ${h.category} ${h.level}: ${h.summary}\n`);
     for (const s of summaries) {
       process.stdout.write(`${s.file}: ${s.events} events, ${s.invalid} invalid lines, ${s.oversize} over-long lines, ${s.redacted} redacted${s.error ? `, ERROR: ${s.error}` : ''}\n`);
       for (const p of s.firstProblems) process.stdout.write(`  offset ${p.offset}: ${p.error}\n`);
     }
+    if (rows.length > 0) process.stdout.write(alarmTable(rows.map((a) => JSON.parse(a) as AlarmRow)));
     const rate = seconds > 0 ? Math.round(total.events / seconds) : 0;
     process.stdout.write(
       `total: ${files.length} files, ${total.events} events, ${total.invalid} invalid, ${total.oversize} over-long, ` +
       `${total.redacted} redacted, ${total.alarms} alarms; ${(total.bytes / 1e6).toFixed(1)} MB in ${seconds.toFixed(2)} s (${rate} events/s)\n`,
     );
   }
-  return failed.length > 0 ? 1 : 0;
+  if (failed.length > 0) return 1;
+  return alarms.size > 0 ? 3 : 0;
 }
 
-async function scanFile(file: string, maxLineBytes: number, process: (data: Buffer) => Promise<ChunkResult>): Promise<FileSummary> {
+function alarmTable(rows: AlarmRow[]): string {
+  const table = [['RULE', 'LEVEL', 'COUNT', 'FIRST SEEN', 'LAST SEEN', 'SUMMARY'],
+    ...rows.map((r) => [r.rule.id, r.rule.level, String(r.count), r.firstSeen, r.lastSeen, r.summary])];
+  const widths = table[0].slice(0, 5).map((_, i) => Math.max(...table.map((row) => row[i].length)));
+  return `alarms: ${rows.length}\n${table.map((row) => row.map((c, i) => (i < 5 ? c.padEnd(widths[i]) : c)).join('  ')).join('\n')}\n`;
+}
+
+async function scanFile(file: string, maxLineBytes: number, process: (data: Buffer) => Promise<ChunkResult>, collect: (r: ChunkResult) => void): Promise<FileSummary> {
   const summary: FileSummary = { file, bytes: 0, events: 0, invalid: 0, oversize: 0, redacted: 0, alarms: 0, firstProblems: [] };
   const splitter = new LineSplitter(0, maxLineBytes);
   const inFlight: Array<{ offset: number; result: Promise<ChunkResult> }> = [];
@@ -67,6 +95,7 @@ async function scanFile(file: string, maxLineBytes: number, process: (data: Buff
   const settle = async () => {
     const { offset, result } = inFlight.shift()!;
     const r = await result;
+    collect(r);
     summary.events += r.count;
     summary.invalid += r.bad.length;
     summary.redacted += r.replaced.length;

@@ -78,6 +78,18 @@ const redactionSchema = z.strictObject({
 
 export type RedactionConfig = z.infer<typeof redactionSchema>;
 
+const detectionSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Further rule files (same format as the shipped ones), loaded after them: they extend lists and add rules. */
+  rules: z.array(z.string().min(1)).default([]),
+  /** Load the shipped rules (`rules/` of the installation). */
+  system_rules: z.boolean().default(true),
+  /** Least time between two updates of one aggregated alarm. */
+  update_interval: duration.default(60_000),
+});
+
+export type DetectionConfig = z.infer<typeof detectionSchema>;
+
 export const configSchema = z.strictObject({
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Checkpoints, disk buffers and dead-letter files live here. */
@@ -99,6 +111,7 @@ export const configSchema = z.strictObject({
   sources: z.record(z.string().regex(/^[a-z0-9_-]+$/, 'source names use a-z 0-9 _ -'), sourceSchema)
     .prefault({ audit: { kind: 'audit' } }),
   redaction: redactionSchema.prefault({}),
+  detection: detectionSchema.prefault({}),
   sinks: z.record(z.string().regex(/^[a-z0-9_-]+$/, 'sink names use a-z 0-9 _ -'), sinkSchema)
     .prefault({ stdout: { kind: 'stdout' } }),
 });

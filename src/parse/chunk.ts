@@ -1,5 +1,6 @@
 // Parse, redact and detect over one block of whole lines; pure, so it runs in a worker or inline.
 import { isUtf8 } from 'node:buffer';
+import type { RuleHit } from '../detect/engine.ts';
 import type { Detector } from '../detect/hook.ts';
 import { auditRecordId } from '../delivery/record.ts';
 import { parseAuditLine } from './audit.ts';
@@ -11,6 +12,8 @@ const CR = 0x0d;
 export interface ChunkContext {
   redactor: Redactor;
   detector: Detector;
+  /** Put every rule hit in the result's `hits`. */
+  collectHits?: boolean;
 }
 
 /** What came out of a block, in compact form (one string, one typed array: cheap to pass between threads). */
@@ -24,6 +27,8 @@ export interface ChunkResult {
   /** Events whose forwarded text differs from the line (redacted): [index into ids, new text]. */
   replaced: Array<[number, string]>;
   alarms: Array<{ id: string; payload: string }>;
+  /** Every rule hit, only when the context asks for them. */
+  hits?: RuleHit[];
   /** Lines that are not audit events: [start, end) and why. */
   bad: Array<{ start: number; end: number; error: string }>;
 }
@@ -34,6 +39,8 @@ export function processChunk(data: Uint8Array, ctx: ChunkContext): ChunkResult {
   const ids: string[] = [];
   const spans: number[] = [];
   const result: ChunkResult = { count: 0, ids: '', spans: new Uint32Array(0), replaced: [], alarms: [], bad: [] };
+  const hits: RuleHit[] | undefined = ctx.collectHits ? [] : undefined;
+  if (hits) result.hits = hits;
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   // Real apiservers write valid UTF-8 (Go escapes the rest); check per line only when the block fails.
   const blockIsUtf8 = isUtf8(buf);
@@ -60,7 +67,8 @@ export function processChunk(data: Uint8Array, ctx: ChunkContext): ChunkResult {
     let redacted: string | undefined;
     try {
       redacted = ctx.redactor.redact(event);
-      for (const alarm of ctx.detector.evaluate(event)) result.alarms.push(alarm);
+      // The detector reads the event's head and (redacted) bodies; alarms carry the redacted line.
+      for (const alarm of ctx.detector.evaluate(event, redacted, hits)) result.alarms.push(alarm);
     } catch (err) {
       // Never forward an event whose redaction failed: it could carry a credential.
       result.bad.push({ start, end: lineEnd, error: `processing failed: ${(err as Error).message}` });

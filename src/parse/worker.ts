@@ -1,12 +1,12 @@
 // Worker thread entry: processes the blocks the main thread transfers to it.
 import { parentPort, workerData } from 'node:worker_threads';
-import { noDetection } from '../detect/hook.ts';
+import { buildDetector } from '../detect/setup.ts';
 import { processChunk } from './chunk.ts';
 import { compileRedaction } from './redact.ts';
 import type { ProcessorInit } from './workers.ts';
 
 const init = workerData as ProcessorInit;
-const ctx = { redactor: compileRedaction(init.redaction), detector: noDetection };
+const ctx = { redactor: compileRedaction(init.redaction), detector: buildDetector(init.detection), collectHits: init.collectHits };
 
 parentPort!.on('message', (msg: { job: number; block: { buffer: ArrayBuffer; byteOffset: number; length: number }; giveBack: boolean }) => {
   const { buffer, byteOffset, length } = msg.block;

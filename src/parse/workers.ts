@@ -1,13 +1,17 @@
 // Runs chunk processing on worker threads (parse and detect off the main thread), or inline with 0 workers.
 import { Worker } from 'node:worker_threads';
 import type { RedactionConfig } from '../config/schema.ts';
-import { noDetection } from '../detect/hook.ts';
+import { buildDetector, type DetectionInit } from '../detect/setup.ts';
 import { processChunk, type ChunkResult } from './chunk.ts';
 import { compileRedaction } from './redact.ts';
 
 /** Everything a worker needs to build its own redactor and detector (plain data: it crosses threads). */
 export interface ProcessorInit {
   redaction: RedactionConfig;
+  /** Undefined: detection off. */
+  detection: DetectionInit | undefined;
+  /** Report every rule hit in the chunk results (kaudit scan --hits). */
+  collectHits?: boolean;
 }
 
 export interface ChunkProcessor {
@@ -26,7 +30,7 @@ export function createProcessor(workers: number, init: ProcessorInit): ChunkProc
 }
 
 function inlineProcessor(init: ProcessorInit): ChunkProcessor {
-  const ctx = { redactor: compileRedaction(init.redaction), detector: noDetection };
+  const ctx = { redactor: compileRedaction(init.redaction), detector: buildDetector(init.detection), collectHits: init.collectHits };
   return {
     process: async (data) => processChunk(data, ctx),
     processOwned: async (data) => ({ result: processChunk(data, ctx), data }),

@@ -350,6 +350,7 @@ export class Receiver {
 function findAuditId(d: unknown): string | undefined {
   if (d === null || typeof d !== 'object') return undefined;
   const o = d as Record<string, unknown>;
+  if (o.kind === 'kaudit.Alarm') return undefined; // an alarm quotes its triggering event: not a delivered audit event
   if (typeof o.auditID === 'string') return o.auditID;
   for (const v of Object.values(o)) {
     if (v !== null && typeof v === 'object' && typeof (v as Record<string, unknown>).auditID === 'string') {

@@ -1,0 +1,183 @@
+// The engine as the pipeline uses it: stages, dedup per auditID, scope, aggregation into alarms, redacted evidence.
+import { describe, expect, it } from 'vitest';
+import { parseAuditLine, type AuditEvent } from '../parse/audit.ts';
+import { processChunk } from '../parse/chunk.ts';
+import { compileRedaction, SECRET_MARKER } from '../parse/redact.ts';
+import { alarmIdOf, DetectionEngine, type RuleHit } from './engine.ts';
+import { compileRuleTexts } from './rules.ts';
+
+type Json = Record<string, any>;
+
+function obj(over: Json = {}): Json {
+  return {
+    kind: 'Event', apiVersion: 'audit.k8s.io/v1', level: 'RequestResponse', auditID: 'a-1', stage: 'ResponseComplete',
+    requestURI: '/api/v1/namespaces/payments/pods/ledger/exec?command=sh&container=app', verb: 'create',
+    user: { username: 'mallory', groups: ['contractors', 'system:authenticated'] },
+    sourceIPs: ['127.0.0.250', '127.0.0.143'], userAgent: 'kubectl/v1.26.1',
+    objectRef: { resource: 'pods', subresource: 'exec', namespace: 'payments', name: 'ledger', apiVersion: 'v1' },
+    responseStatus: { metadata: {}, code: 101 },
+    requestReceivedTimestamp: '2026-11-22T12:05:00.000000Z', stageTimestamp: '2026-11-22T12:05:00.100000Z',
+    annotations: { 'authorization.k8s.io/decision': 'allow', 'authorization.k8s.io/reason': 'RBAC: allowed' },
+    ...over,
+  };
+}
+
+function ev(over: Json = {}): AuditEvent {
+  const parsed = parseAuditLine(JSON.stringify(obj(over)));
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.event;
+}
+
+const EXEC_RULE = (extra = '') => `
+rules:
+  - id: KA-EXEC-001
+    name: Command executed in a container
+    category: command-execution
+    level: high
+    match: { field: objectRef.subresource, in: [exec, attach] }
+    aggregate_by: [user.username, objectRef.namespace, objectRef.name]
+    output: "{user.username} ran {exec.command} in {objectRef.namespace}/{objectRef.name}"
+    risk: Arbitrary code in the container.
+    solution: Check who and why.
+${extra}`;
+
+function engine(text: string, opts: { updateIntervalMs?: number; now?: () => number } = {}): DetectionEngine {
+  return new DetectionEngine(compileRuleTexts([{ name: 'r.yaml', text }]), { clusterName: 'prod', clusterId: 'c-1', ...opts });
+}
+
+describe('stages and dedup', () => {
+  it('looks at ResponseComplete only by default', () => {
+    const e = engine(EXEC_RULE());
+    expect(e.hits(ev({ stage: 'ResponseStarted' }))).toEqual([]);
+    expect(e.hits(ev())).toHaveLength(1);
+  });
+  it('a rule on every stage hits an exec (logged at ResponseStarted and ResponseComplete) once', () => {
+    const e = engine(EXEC_RULE('    stages: any\n'));
+    expect(e.hits(ev({ stage: 'ResponseStarted' })).map((h) => h.stage)).toEqual(['ResponseStarted']);
+    expect(e.hits(ev({ stage: 'ResponseComplete' }))).toEqual([]);
+    expect(e.hits(ev({ auditID: 'a-2' }))).toHaveLength(1);
+  });
+  it('a listed stage catches a 401 that is logged only at ResponseStarted', () => {
+    const text = `rules: [ { id: AUTH, name: auth, category: failed-auth, level: low, stages: [ResponseStarted], match: { field: responseStatus.code, equals: 401 } } ]`;
+    const e = engine(text);
+    expect(e.hits(ev({ stage: 'ResponseStarted', user: {}, responseStatus: { code: 401 } }))).toHaveLength(1);
+  });
+  it('evaluates every enabled rule on an event, not just the first that matches', () => {
+    const text = `${EXEC_RULE()}
+  - { id: B, name: b, category: test, level: low, match: { field: verb, equals: create } }
+  - { id: C, name: c, category: test, level: low, enabled: false, match: { field: verb, equals: create } }`;
+    expect(engine(text).hits(ev()).map((h) => h.ruleId)).toEqual(['KA-EXEC-001', 'B']);
+  });
+});
+
+describe('scope', () => {
+  const scoped = `rules: [ { id: S, name: s, category: test, level: low, scope: { namespaces: [payments] }, match: { field: verb, exists: true } } ]`;
+  it('limits a rule to its namespaces and skips cluster-scoped events', () => {
+    const e = engine(scoped);
+    expect(e.hits(ev())).toHaveLength(1);
+    expect(e.hits(ev({ auditID: 'b', objectRef: { resource: 'pods', namespace: 'web', name: 'x' } }))).toEqual([]);
+    expect(e.hits(ev({ auditID: 'c', objectRef: { resource: 'clusterroles', name: 'x' } }))).toEqual([]);
+  });
+  it('without scope a rule sees cluster-scoped events too', () => {
+    const e = engine(`rules: [ { id: S, name: s, category: test, level: low, match: { field: objectRef.resource, equals: clusterroles } } ]`);
+    expect(e.hits(ev({ objectRef: { resource: 'clusterroles', name: 'x' } }))).toHaveLength(1);
+  });
+});
+
+describe('hits', () => {
+  it('carry rule, auditID, aggregation key and the rendered summary', () => {
+    const [hit] = engine(EXEC_RULE()).hits(ev({ requestURI: '/api/v1/namespaces/payments/pods/ledger/exec?command=cat&command=%2Fetc%2Fpasswd' }));
+    expect(hit).toEqual({
+      ruleId: 'KA-EXEC-001', ruleName: 'Command executed in a container', category: 'command-execution', level: 'high',
+      auditID: 'a-1', stage: 'ResponseComplete', key: ['mallory', 'payments', 'ledger'], summary: 'mallory ran cat /etc/passwd in payments/ledger',
+    });
+  });
+});
+
+describe('aggregation into alarms', () => {
+  it('emits the first hit at once with the alarm record fields', () => {
+    const [alarm] = engine(EXEC_RULE()).evaluate(ev());
+    const a = JSON.parse(alarm.payload);
+    expect(alarm.id).toBe(a.alarmID);
+    expect(a).toMatchObject({
+      kind: 'kaudit.Alarm',
+      rule: { id: 'KA-EXEC-001', name: 'Command executed in a container', type: 'custom', category: 'command-execution', level: 'high' },
+      cluster: { name: 'prod', id: 'c-1' },
+      firstSeen: '2026-11-22T12:05:00.100000Z', lastSeen: '2026-11-22T12:05:00.100000Z', count: 1,
+      summary: 'mallory ran sh in payments/ledger',
+      evidence: {
+        user: 'mallory', groups: ['contractors', 'system:authenticated'], sourceIPs: ['127.0.0.250', '127.0.0.143'], sourceIP: '127.0.0.143',
+        userAgent: 'kubectl/v1.26.1', verb: 'create', resource: 'pods', subresource: 'exec', namespace: 'payments', name: 'ledger',
+        code: 101, decision: 'allow', reason: 'RBAC: allowed', exec: { container: 'app', command: 'sh' },
+      },
+      risk: 'Arbitrary code in the container.', solution: 'Check who and why.',
+    });
+    expect(a.event.auditID).toBe('a-1');
+  });
+
+  it('counts later hits and emits an update at most once per interval, on the next hit after it', () => {
+    let now = 1_000_000;
+    const e = engine(EXEC_RULE(), { updateIntervalMs: 60_000, now: () => now });
+    const at = (i: number) => ev({ auditID: `x-${i}`, stageTimestamp: `2026-11-22T12:0${i}:00.000000Z` });
+    const first = e.evaluate(at(0));
+    expect(first).toHaveLength(1);
+    now += 10_000;
+    expect(e.evaluate(at(1))).toEqual([]);
+    now += 10_000;
+    expect(e.evaluate(at(2))).toEqual([]);
+    now += 45_000;
+    const [update] = e.evaluate(at(3));
+    expect(update.id).toBe(first[0].id);
+    expect(JSON.parse(update.payload)).toMatchObject({ count: 4, firstSeen: '2026-11-22T12:00:00.000000Z', lastSeen: '2026-11-22T12:03:00.000000Z' });
+    now += 1_000;
+    expect(e.evaluate(at(4))).toEqual([]);
+  });
+
+  it('keeps one alarm per aggregation key and day, with ids stable across engines', () => {
+    const a = engine(EXEC_RULE());
+    const b = engine(EXEC_RULE());
+    const id1 = a.evaluate(ev())[0].id;
+    expect(b.evaluate(ev({ auditID: 'other' }))[0].id).toBe(id1);
+    expect(id1).toBe(alarmIdOf('prod', 'KA-EXEC-001', ['mallory', 'payments', 'ledger'], '2026-11-22'));
+    const otherPod = a.evaluate(ev({ auditID: 'p', objectRef: { resource: 'pods', subresource: 'exec', namespace: 'payments', name: 'api' } }));
+    expect(otherPod[0].id).not.toBe(id1);
+    const nextDay = a.evaluate(ev({ auditID: 'd', stageTimestamp: '2026-11-23T00:00:01.000000Z' }));
+    expect(nextDay[0].id).not.toBe(id1);
+    const otherCluster = new DetectionEngine(compileRuleTexts([{ name: 'r', text: EXEC_RULE() }]), { clusterName: 'stage', clusterId: '' });
+    expect(otherCluster.evaluate(ev())[0].id).not.toBe(id1);
+  });
+
+  it('with a zero interval every hit is an update', () => {
+    const e = engine(EXEC_RULE(), { updateIntervalMs: 0 });
+    const counts = [1, 2, 3].map((i) => JSON.parse(e.evaluate(ev({ auditID: `z-${i}` }))[0].payload).count);
+    expect(counts).toEqual([1, 2, 3]);
+  });
+
+  it('passes every hit to hitsOut, updates or not', () => {
+    const e = engine(EXEC_RULE());
+    const out: RuleHit[] = [];
+    e.evaluate(ev({ auditID: '1' }), undefined, out);
+    e.evaluate(ev({ auditID: '2' }), undefined, out);
+    expect(out.map((h) => h.auditID)).toEqual(['1', '2']);
+  });
+});
+
+describe('alarms carry the redacted event', () => {
+  it('a Secret created with data raises an alarm whose event has the values blanked', () => {
+    const text = `rules: [ { id: SEC, name: secret write, category: credential-access, level: medium, match: { all: [ { field: objectRef.resource, equals: secrets }, { field: verb, equals: create } ] } } ]`;
+    const secretValue = Buffer.from('hunter2-very-secret').toString('base64');
+    const line = JSON.stringify(obj({
+      requestURI: '/api/v1/namespaces/payments/secrets', responseStatus: { code: 201 },
+      objectRef: { resource: 'secrets', namespace: 'payments', name: 's', apiVersion: 'v1' },
+      requestObject: { kind: 'Secret', apiVersion: 'v1', metadata: { name: 's', namespace: 'payments' }, data: { password: secretValue } },
+    }));
+    const ctx = { redactor: compileRedaction({ secrets: true, token_requests: true, paths: ['user.username'] }), detector: engine(text) };
+    const result = processChunk(Buffer.from(`${line}\n`), ctx);
+    expect(result.alarms).toHaveLength(1);
+    expect(result.alarms[0].payload).not.toContain(secretValue);
+    const alarm = JSON.parse(result.alarms[0].payload);
+    expect(alarm.event.requestObject.data.password).toBe(SECRET_MARKER);
+    // A path outside the bodies is blanked in the forwarded line only: the alarm's event is that line.
+    expect(alarm.event.user.username).not.toBe('mallory');
+  });
+});

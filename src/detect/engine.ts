@@ -1,0 +1,170 @@
+// Runs every enabled rule on every event and folds hits into aggregated alarm records.
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { AuditEvent } from '../parse/audit.ts';
+import type { AlarmOut, Detector } from './hook.ts';
+import { EvalContext, execOf, type CompiledRule, type RuleSet } from './rules.ts';
+
+export interface RuleHit { ruleId: string; ruleName: string; category: string; level: string; auditID: string; stage: string; key: string[]; summary: string }
+
+export interface EngineOptions {
+  clusterName: string;
+  clusterId: string;
+  /** Least time between two updates of one alarm; 0 emits every hit. */
+  updateIntervalMs?: number;
+  now?: () => number;
+  /** Aggregation keys and dedup entries kept (least recently used go first). */
+  maxKeys?: number;
+}
+
+interface AlarmState {
+  firstSeen: string;
+  lastSeen: string;
+  count: number;
+  lastEmit: number;
+}
+
+export class DetectionEngine implements Detector {
+  readonly #rules: CompiledRule[];
+  readonly #cluster: { name: string; id: string };
+  readonly #interval: number;
+  readonly #now: () => number;
+  readonly #seen: LRUCache<string, true>;
+  readonly #alarms: LRUCache<string, AlarmState>;
+
+  constructor(rules: RuleSet, opts: EngineOptions) {
+    this.#rules = rules.rules.filter((r) => r.enabled);
+    this.#cluster = { name: opts.clusterName, id: opts.clusterId };
+    this.#interval = opts.updateIntervalMs ?? 60_000;
+    this.#now = opts.now ?? Date.now;
+    const max = opts.maxKeys ?? 10_000;
+    this.#seen = new LRUCache({ max });
+    this.#alarms = new LRUCache({ max });
+  }
+
+  /** Every enabled rule on every event. A rule hits one auditID once, whichever of its stages comes first. */
+  hits(event: AuditEvent): RuleHit[] {
+    return this.#hits(event, new EvalContext(event)).map((h) => h.hit);
+  }
+
+  #hits(event: AuditEvent, ctx: EvalContext): Array<{ hit: RuleHit; rule: CompiledRule }> {
+    const out: Array<{ hit: RuleHit; rule: CompiledRule }> = [];
+    const head = event.head;
+    for (const rule of this.#rules) {
+      if (rule.stages !== undefined && !rule.stages.has(head.stage)) continue;
+      if (rule.namespaces !== undefined) {
+        const ns = head.objectRef?.namespace;
+        if (ns === undefined || !rule.namespaces.has(ns)) continue;
+      }
+      if (!rule.match(ctx)) continue;
+      const seenKey = `${rule.id}\0${head.auditID}`;
+      if (this.#seen.has(seenKey)) continue;
+      this.#seen.set(seenKey, true);
+      const key = rule.aggregateKey.map((g) => g(ctx).map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join(','));
+      out.push({
+        rule,
+        hit: {
+          ruleId: rule.id, ruleName: rule.name, category: rule.category, level: rule.level,
+          auditID: head.auditID, stage: head.stage, key, summary: rule.output(ctx),
+        },
+      });
+    }
+    return out;
+  }
+
+  /**
+   * hits() folded into alarms: the first hit of an alarm is emitted at once, later ones raise its count and are
+   * emitted as an update (same id) on the first hit at least `updateIntervalMs` after the last emission.
+   * `redactedLine` is the forwarded text when redaction changed the event; the alarm carries that one.
+   * `hitsOut` receives every hit too.
+   */
+  evaluate(event: AuditEvent, redactedLine?: string, hitsOut?: RuleHit[]): AlarmOut[] {
+    const ctx = new EvalContext(event);
+    const found = this.#hits(event, ctx);
+    if (found.length === 0) return [];
+    const out: AlarmOut[] = [];
+    const head = event.head;
+    const at = head.stageTimestamp ?? head.requestReceivedTimestamp ?? new Date(this.#now()).toISOString();
+    const day = at.slice(0, 10);
+    let raw: unknown;
+    for (const { hit, rule } of found) {
+      hitsOut?.push(hit);
+      const alarmID = alarmIdOf(this.#cluster.name, rule.id, hit.key, day);
+      const now = this.#now();
+      let state = this.#alarms.get(alarmID);
+      if (state === undefined) {
+        state = { firstSeen: at, lastSeen: at, count: 1, lastEmit: now };
+        this.#alarms.set(alarmID, state);
+      } else {
+        state.count += 1;
+        if (at > state.lastSeen) state.lastSeen = at;
+        if (at < state.firstSeen) state.firstSeen = at;
+        if (now - state.lastEmit < this.#interval) continue;
+        state.lastEmit = now;
+      }
+      raw ??= rawEvent(event, redactedLine);
+      const payload = {
+        kind: 'kaudit.Alarm',
+        alarmID,
+        rule: { id: rule.id, name: rule.name, type: rule.type, category: rule.category, level: rule.level },
+        cluster: this.#cluster,
+        firstSeen: state.firstSeen,
+        lastSeen: state.lastSeen,
+        count: state.count,
+        summary: hit.summary,
+        evidence: evidenceOf(event),
+        risk: rule.risk,
+        solution: rule.solution,
+        event: raw,
+      };
+      out.push({ id: alarmID, payload: JSON.stringify(payload) });
+    }
+    return out;
+  }
+}
+
+/** Stable over restarts: cluster, rule, aggregation key and UTC day. */
+export function alarmIdOf(cluster: string, ruleId: string, key: string[], day: string): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify([cluster, ruleId, key, day]));
+  return h.digest('hex').slice(0, 32);
+}
+
+function rawEvent(event: AuditEvent, redactedLine: string | undefined): unknown {
+  if (redactedLine !== undefined) {
+    try {
+      return JSON.parse(redactedLine);
+    } catch {
+      // fall through: the parsed form is redacted in its bodies too
+    }
+  }
+  try {
+    return event.full();
+  } catch {
+    return { auditID: event.head.auditID, stage: event.head.stage, note: 'event body unreadable' };
+  }
+}
+
+function evidenceOf(event: AuditEvent): Record<string, unknown> {
+  const h = event.head;
+  const ann = event.annotations();
+  const ips = h.sourceIPs;
+  const evidence: Record<string, unknown> = {
+    user: h.user.username ?? '',
+    groups: h.user.groups ?? [],
+    sourceIPs: ips,
+    sourceIP: ips.length > 0 ? ips[ips.length - 1] : '',
+    userAgent: h.userAgent ?? '',
+    verb: h.verb,
+    resource: h.objectRef?.resource ?? '',
+    subresource: h.objectRef?.subresource ?? '',
+    namespace: h.objectRef?.namespace ?? '',
+    name: h.objectRef?.name ?? '',
+    code: h.responseStatus?.code ?? null,
+    decision: ann['authorization.k8s.io/decision'] ?? '',
+    reason: ann['authorization.k8s.io/reason'] ?? '',
+  };
+  const exec = execOf(event);
+  if (exec !== undefined) evidence.exec = { container: exec.container ?? '', command: exec.command ?? '' };
+  return evidence;
+}

@@ -1,0 +1,674 @@
+// Loads, validates and compiles detection rule files (lists, macros, rules) into plain predicate functions.
+import { readFileSync } from 'node:fs';
+import { BlockList, isIP } from 'node:net';
+import { posix } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import type { AuditEvent } from '../parse/audit.ts';
+import { unsafeRegexReason } from './regex-safety.ts';
+
+type Json = Record<string, any>;
+
+/** What a rule reads for one event; bodies and derived fields are computed on first use and cached. */
+export class EvalContext {
+  readonly event: AuditEvent;
+  #specs: unknown[] | undefined;
+  #containers: unknown[] | undefined;
+  constructor(event: AuditEvent) {
+    this.event = event;
+  }
+  podSpecs(): unknown[] {
+    if (this.#specs === undefined) this.#specs = podSpecsOf(this.event);
+    return this.#specs;
+  }
+  containers(): unknown[] {
+    if (this.#containers === undefined) this.#containers = containersOf(this.event, this.podSpecs());
+    return this.#containers;
+  }
+}
+
+export type Getter = (ctx: EvalContext) => unknown[];
+export type Predicate = (ctx: EvalContext) => boolean;
+
+// Getters and predicates that read the request/response bodies (a full parse); the rest read the head only.
+const readsBodies = new WeakSet<Getter | Predicate>();
+const bodyIf = <T extends Getter | Predicate>(f: T, body: boolean): T => {
+  if (body) readsBodies.add(f);
+  return f;
+};
+
+export interface CompiledRule {
+  id: string;
+  name: string;
+  description: string;
+  category: string;
+  level: 'high' | 'medium' | 'low' | 'note';
+  enabled: boolean;
+  type: 'system' | 'custom';
+  /** Namespaces the rule is limited to; undefined = everywhere (cluster-scoped events included). */
+  namespaces: Set<string> | undefined;
+  /** Stages the rule looks at; undefined = every stage. */
+  stages: Set<string> | undefined;
+  match: Predicate;
+  aggregateBy: string[];
+  aggregateKey: Getter[];
+  output: (ctx: EvalContext) => string;
+  risk: string;
+  solution: string;
+  /** File the rule came from. */
+  file: string;
+}
+
+export interface RuleSet { rules: CompiledRule[]; lists: Record<string, string[]> }
+
+/** A rule file is wrong; the message names the file, the rule and the field path. */
+export class RuleError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RuleError';
+  }
+}
+
+/** The shipped rules directory. */
+export const SYSTEM_RULES_DIR = fileURLToPath(new URL('../../rules/', import.meta.url));
+
+/** Reads, validates and compiles rule files in order: later files extend lists, replace macros and add rules. */
+export function loadRuleFiles(paths: string[]): RuleSet {
+  const texts = paths.map((path) => {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new RuleError(`${path}: cannot read rule file: ${(err as Error).message}`);
+    }
+    const system = posix.normalize(path).startsWith(SYSTEM_RULES_DIR);
+    return { name: path, text, defaultType: system ? 'system' as const : 'custom' as const };
+  });
+  return compileTexts(texts);
+}
+
+export function compileRuleTexts(texts: Array<{ name: string; text: string }>): RuleSet {
+  return compileTexts(texts.map((t) => ({ ...t, defaultType: 'custom' as const })));
+}
+
+const LEVELS = new Set(['high', 'medium', 'low', 'note']);
+const FILE_KEYS = new Set(['type', 'lists', 'macros', 'rules']);
+const RULE_KEYS = new Set(['id', 'name', 'description', 'category', 'level', 'enabled', 'scope', 'stages', 'match', 'aggregate_by', 'output', 'risk', 'solution']);
+const STAGES = new Set(['RequestReceived', 'ResponseStarted', 'ResponseComplete', 'Panic']);
+
+interface RawRule { file: string; where: string; raw: Json; type: 'system' | 'custom' }
+
+function compileTexts(texts: Array<{ name: string; text: string; defaultType: 'system' | 'custom' }>): RuleSet {
+  const lists: Record<string, string[]> = {};
+  const macros = new Map<string, { file: string; where: string; raw: unknown }>();
+  const rawRules: RawRule[] = [];
+  for (const { name: file, text, defaultType } of texts) {
+    let doc: unknown;
+    try {
+      doc = parseYaml(text);
+    } catch (err) {
+      throw new RuleError(`${file}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+    }
+    if (doc == null) continue;
+    if (!isObject(doc)) throw new RuleError(`${file}: expected a mapping with lists, macros and rules`);
+    for (const k of Object.keys(doc)) if (!FILE_KEYS.has(k)) throw new RuleError(`${file}: ${k}: unknown key (expected type, lists, macros, rules)`);
+    if (doc.type !== undefined && doc.type !== 'system' && doc.type !== 'custom') throw new RuleError(`${file}: type: expected system or custom`);
+    const type = (doc.type ?? defaultType) as 'system' | 'custom';
+    if (doc.lists !== undefined) {
+      if (!isObject(doc.lists)) throw new RuleError(`${file}: lists: expected a mapping of name to list of strings`);
+      for (const [name, items] of Object.entries(doc.lists)) {
+        if (!Array.isArray(items) || items.some((x) => typeof x !== 'string' && typeof x !== 'number')) {
+          throw new RuleError(`${file}: lists.${name}: expected a list of strings`);
+        }
+        const existing = lists[name] ?? [];
+        lists[name] = [...existing, ...items.map(String).filter((x) => !existing.includes(x))];
+      }
+    }
+    if (doc.macros !== undefined) {
+      if (!isObject(doc.macros)) throw new RuleError(`${file}: macros: expected a mapping of name to condition`);
+      for (const [name, cond] of Object.entries(doc.macros)) macros.set(name, { file: `${file}: macros`, where: name, raw: cond });
+    }
+    if (doc.rules !== undefined) {
+      if (!Array.isArray(doc.rules)) throw new RuleError(`${file}: rules: expected a list of rules`);
+      doc.rules.forEach((raw: unknown, i: number) => {
+        const id = isObject(raw) && typeof raw.id === 'string' ? ` (${raw.id})` : '';
+        if (!isObject(raw)) throw new RuleError(`${file}: rules[${i}]: expected a mapping`);
+        rawRules.push({ file, where: `rules[${i}]${id}`, raw, type });
+      });
+    }
+  }
+
+  const compiler = new Compiler(lists, macros);
+  const seen = new Map<string, string>();
+  const rules: CompiledRule[] = [];
+  for (const r of rawRules) {
+    const rule = compileRule(r, compiler);
+    const before = seen.get(rule.id);
+    if (before !== undefined) throw new RuleError(`${r.file}: ${r.where}.id: duplicate rule id (first defined in ${before})`);
+    seen.set(rule.id, r.file);
+    rules.push(rule);
+  }
+  // Macros no rule uses are still checked.
+  for (const name of macros.keys()) compiler.macro(name, 'macros', name);
+  return { rules, lists };
+}
+
+function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
+  const { raw, file, where } = r;
+  const fail = (field: string, msg: string): never => {
+    throw new RuleError(`${file}: ${where}.${field}: ${msg}`);
+  };
+  for (const k of Object.keys(raw)) if (!RULE_KEYS.has(k)) fail(k, 'unknown key');
+  const str = (key: string, required: boolean): string => {
+    const v = raw[key];
+    if (v === undefined && !required) return '';
+    if (typeof v !== 'string' || v === '') return fail(key, 'expected a non-empty string');
+    return v;
+  };
+  const id = str('id', true);
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(id)) fail('id', 'use letters, digits, - _ .');
+  const category = str('category', true);
+  if (!/^[a-z0-9]+(-[a-z0-9]+)*$/.test(category)) fail('category', 'expected a kebab-case id such as command-execution');
+  const level = str('level', true);
+  if (!LEVELS.has(level)) fail('level', 'expected high, medium, low or note');
+  if (raw.enabled !== undefined && typeof raw.enabled !== 'boolean') fail('enabled', 'expected true or false');
+  let namespaces: Set<string> | undefined;
+  if (raw.scope !== undefined) {
+    if (!isObject(raw.scope) || Object.keys(raw.scope).some((k) => k !== 'namespaces')) fail('scope', 'expected { namespaces: [...] }');
+    const ns = raw.scope.namespaces;
+    if (!Array.isArray(ns) || ns.length === 0 || ns.some((x: unknown) => typeof x !== 'string')) fail('scope.namespaces', 'expected a non-empty list of namespaces');
+    namespaces = new Set(ns as string[]);
+  }
+  let stages: Set<string> | undefined = new Set(['ResponseComplete']);
+  if (raw.stages !== undefined) {
+    const s = raw.stages;
+    if (s === 'any' || (Array.isArray(s) && s.includes('any'))) stages = undefined;
+    else {
+      if (!Array.isArray(s) || s.length === 0) fail('stages', 'expected a list of stages or any');
+      for (const [i, x] of (s as unknown[]).entries()) {
+        if (typeof x !== 'string' || !STAGES.has(x)) fail(`stages[${i}]`, `unknown stage ${JSON.stringify(x)} (expected ${[...STAGES].join(', ')} or any)`);
+      }
+      stages = new Set(s as string[]);
+    }
+  }
+  if (raw.match === undefined) fail('match', 'required');
+  const match = compiler.condition(raw.match, `${file}: ${where}`, 'match');
+  const aggregateBy: string[] = [];
+  const aggregateKey: Getter[] = [];
+  if (raw.aggregate_by !== undefined) {
+    if (!Array.isArray(raw.aggregate_by)) fail('aggregate_by', 'expected a list of field paths');
+    (raw.aggregate_by as unknown[]).forEach((p, i) => {
+      if (typeof p !== 'string') fail(`aggregate_by[${i}]`, 'expected a field path');
+      aggregateBy.push(p as string);
+      aggregateKey.push(compileGetter(p as string, `${file}: ${where}.aggregate_by[${i}]`));
+    });
+  }
+  const output = compileTemplate(raw.output === undefined ? str('name', true) : str('output', true), `${file}: ${where}.output`);
+  return {
+    id, name: str('name', true), description: str('description', false), category,
+    level: level as CompiledRule['level'], enabled: raw.enabled ?? true, type: r.type,
+    namespaces, stages, match, aggregateBy, aggregateKey, output,
+    risk: str('risk', false), solution: str('solution', false), file,
+  };
+}
+
+// ---------- conditions ----------
+
+const OPS = new Set(['equals', 'in', 'in_list', 'exists', 'prefix', 'suffix', 'contains', 'regex', 'cidr', 'gt', 'gte', 'lt', 'lte', 'path_prefix', 'path_prefix_list']);
+const STRING_OPS = new Set(['equals', 'in', 'in_list', 'prefix', 'suffix', 'contains', 'regex']);
+
+class Compiler {
+  readonly #lists: Record<string, string[]>;
+  readonly #macros: Map<string, { file: string; where: string; raw: unknown }>;
+  readonly #compiled = new Map<string, Predicate>();
+  readonly #compiling = new Set<string>();
+
+  constructor(lists: Record<string, string[]>, macros: Map<string, { file: string; where: string; raw: unknown }>) {
+    this.#lists = lists;
+    this.#macros = macros;
+  }
+
+  macro(name: string, at: string, path: string): Predicate {
+    const done = this.#compiled.get(name);
+    if (done) return done;
+    const m = this.#macros.get(name);
+    if (!m) throw new RuleError(`${at}.${path}: unknown macro ${JSON.stringify(name)}`);
+    if (this.#compiling.has(name)) throw new RuleError(`${at}.${path}: macro ${JSON.stringify(name)} refers to itself`);
+    this.#compiling.add(name);
+    const p = this.condition(m.raw, m.file, m.where);
+    this.#compiling.delete(name);
+    this.#compiled.set(name, p);
+    return p;
+  }
+
+  list(name: unknown, at: string, path: string): string[] {
+    if (typeof name !== 'string') throw new RuleError(`${at}.${path}: expected the name of a list`);
+    const l = this.#lists[name];
+    if (!l) throw new RuleError(`${at}.${path}: unknown list ${JSON.stringify(name)}`);
+    return l;
+  }
+
+  condition(raw: unknown, at: string, path: string): Predicate {
+    const fail = (sub: string, msg: string): never => {
+      throw new RuleError(`${at}.${sub}: ${msg}`);
+    };
+    if (!isObject(raw)) return fail(path, 'expected a condition ({ field, <op> }, all, any, not or macro)');
+    const keys = Object.keys(raw);
+    if ('all' in raw || 'any' in raw) {
+      const key = 'all' in raw ? 'all' : 'any';
+      if (keys.length !== 1) fail(path, `${key} takes no other keys`);
+      const items = raw[key];
+      if (!Array.isArray(items) || items.length === 0) fail(`${path}.${key}`, 'expected a non-empty list of conditions');
+      const compiled = (items as unknown[]).map((c, i) => this.condition(c, at, `${path}.${key}[${i}]`));
+      if (compiled.length === 1) return compiled[0];
+      // Conditions have no side effects: the head-only ones go first, so a body is parsed only when they pass.
+      const parts = [...compiled.filter((p) => !readsBodies.has(p)), ...compiled.filter((p) => readsBodies.has(p))];
+      const body = parts.some((p) => readsBodies.has(p));
+      return bodyIf(key === 'all'
+        ? (ctx) => { for (const p of parts) if (!p(ctx)) return false; return true; }
+        : (ctx) => { for (const p of parts) if (p(ctx)) return true; return false; }, body);
+    }
+    if ('not' in raw) {
+      if (keys.length !== 1) fail(path, 'not takes no other keys');
+      const inner = this.condition(raw.not, at, `${path}.not`);
+      return bodyIf((ctx) => !inner(ctx), readsBodies.has(inner));
+    }
+    if ('macro' in raw) {
+      if (keys.length !== 1) fail(path, 'macro takes no other keys');
+      if (typeof raw.macro !== 'string') fail(`${path}.macro`, 'expected a macro name');
+      // Compiled lazily so macros may refer to macros defined later.
+      const name = raw.macro as string;
+      if (!this.#macros.has(name)) fail(`${path}.macro`, `unknown macro ${JSON.stringify(name)}`);
+      let p: Predicate | undefined;
+      p = this.macro(name, at, `${path}.macro`);
+      return p;
+    }
+    if (!('field' in raw)) return fail(path, 'expected field, all, any, not or macro');
+    if (typeof raw.field !== 'string') fail(`${path}.field`, 'expected a field path');
+    const ops = keys.filter((k) => k !== 'field' && k !== 'ignore_case');
+    for (const k of ops) if (!OPS.has(k)) fail(`${path}.${k}`, `unknown operator (expected one of ${[...OPS].join(', ')})`);
+    if (ops.length !== 1) fail(path, `expected exactly one operator beside field, found ${ops.length === 0 ? 'none' : ops.join(', ')}`);
+    const op = ops[0];
+    const ignoreCase = raw.ignore_case === true;
+    if (raw.ignore_case !== undefined && typeof raw.ignore_case !== 'boolean') fail(`${path}.ignore_case`, 'expected true or false');
+    if (ignoreCase && !STRING_OPS.has(op)) fail(`${path}.ignore_case`, `not supported with ${op}`);
+    const get = compileGetter(raw.field as string, `${at}.${path}.field`);
+    const where = `${path}.${op}`;
+    const value = raw[op];
+    if (op === 'exists') {
+      if (typeof value !== 'boolean') fail(where, 'expected true or false');
+      return bodyIf(value ? (ctx) => get(ctx).length > 0 : (ctx) => get(ctx).length === 0, readsBodies.has(get));
+    }
+    const test = this.valueTest(op, value, ignoreCase, at, where);
+    const one = singleHeadValue(raw.field as string);
+    if (one !== undefined) {
+      return (ctx) => {
+        const v = one(ctx);
+        return v != null && test(v);
+      };
+    }
+    return bodyIf((ctx) => {
+      for (const v of get(ctx)) if (test(v)) return true;
+      return false;
+    }, readsBodies.has(get));
+  }
+
+  valueTest(op: string, value: unknown, ic: boolean, at: string, where: string): (v: unknown) => boolean {
+    const fail = (msg: string): never => {
+      throw new RuleError(`${at}.${where}: ${msg}`);
+    };
+    const fold = (s: string) => (ic ? s.toLowerCase() : s);
+    const strings = (v: unknown): string[] => {
+      const arr = Array.isArray(v) ? v : [v];
+      if (arr.length === 0 || arr.some((x) => typeof x !== 'string')) fail('expected a string or a list of strings');
+      return (arr as string[]).map(fold);
+    };
+    switch (op) {
+      case 'equals': {
+        if (value === null || typeof value === 'object') fail('expected a string, number or boolean');
+        if (typeof value === 'string') {
+          const want = fold(value);
+          return (v) => typeof v === 'string' && fold(v) === want;
+        }
+        return (v) => v === value;
+      }
+      case 'in':
+      case 'in_list': {
+        let items: unknown[];
+        if (op === 'in_list') items = this.list(value, at, where);
+        else {
+          if (!Array.isArray(value)) fail('expected a list');
+          items = value as unknown[];
+        }
+        const set = new Set(items.map((x) => (typeof x === 'string' ? fold(x) : x)));
+        return (v) => set.has(typeof v === 'string' ? fold(v) : v);
+      }
+      case 'prefix': {
+        const want = strings(value);
+        return (v) => typeof v === 'string' && want.some((w) => fold(v).startsWith(w));
+      }
+      case 'suffix': {
+        const want = strings(value);
+        return (v) => typeof v === 'string' && want.some((w) => fold(v).endsWith(w));
+      }
+      case 'contains': {
+        const want = strings(value);
+        return (v) => typeof v === 'string' && want.some((w) => fold(v).includes(w));
+      }
+      case 'regex': {
+        if (typeof value !== 'string' || value === '') fail('expected a regular expression');
+        const reason = unsafeRegexReason(value as string);
+        if (reason) fail(`pattern can backtrack catastrophically: ${value} (${reason})`);
+        let re: RegExp;
+        try {
+          re = new RegExp(value as string, ic ? 'i' : '');
+        } catch (err) {
+          return fail(`invalid regular expression: ${(err as Error).message}`);
+        }
+        return (v) => typeof v === 'string' && re.test(v);
+      }
+      case 'cidr': {
+        const blocks = new BlockList();
+        for (const c of strings(value)) {
+          const m = /^([^/]+)\/(\d{1,3})$/.exec(c);
+          const family = m ? isIP(m[1]) : 0;
+          const bits = m ? Number(m[2]) : -1;
+          if (!m || family === 0 || bits > (family === 4 ? 32 : 128)) fail(`invalid CIDR ${JSON.stringify(c)}`);
+          blocks.addSubnet(m![1], bits, family === 4 ? 'ipv4' : 'ipv6');
+        }
+        return (v) => {
+          if (typeof v !== 'string') return false;
+          const family = isIP(v);
+          return family !== 0 && blocks.check(v, family === 4 ? 'ipv4' : 'ipv6');
+        };
+      }
+      case 'gt': case 'gte': case 'lt': case 'lte': {
+        if (typeof value !== 'number' || !Number.isFinite(value)) fail('expected a number');
+        const n = value as number;
+        const cmp = op === 'gt' ? (x: number) => x > n : op === 'gte' ? (x: number) => x >= n : op === 'lt' ? (x: number) => x < n : (x: number) => x <= n;
+        return (v) => typeof v === 'number' && cmp(v);
+      }
+      case 'path_prefix':
+      case 'path_prefix_list': {
+        const raw = op === 'path_prefix_list' ? this.list(value, at, where) : strings(value);
+        const prefixes = raw.map((p) => {
+          if (!p.startsWith('/')) fail(`expected absolute paths, found ${JSON.stringify(p)}`);
+          return normalizeHostPath(p);
+        });
+        return (v) => {
+          if (typeof v !== 'string' || v === '') return false;
+          const p = normalizeHostPath(v);
+          return prefixes.some((pre) => (pre === '/' ? p === '/' : p === pre || p.startsWith(`${pre}/`)));
+        };
+      }
+    }
+    return fail('unknown operator');
+  }
+}
+
+/** Resolves `.` and `..`, collapses `//`, drops a trailing `/` (keeps `/` itself). */
+export function normalizeHostPath(p: string): string {
+  let n = posix.normalize(p.startsWith('/') ? p : `/${p}`);
+  n = n.replace(/^\/+/, '/');
+  if (n.length > 1 && n.endsWith('/')) n = n.slice(0, -1);
+  return n;
+}
+
+// ---------- field paths ----------
+
+type Segment = { key: string } | { star: true };
+
+/** Splits `a.b[*].c`, `annotations["x.y/z"]`, `annotations.x\.y/z` into segments. */
+export function parseFieldPath(path: string): Segment[] {
+  const segs: Segment[] = [];
+  let i = 0;
+  let cur = '';
+  let pending = false;
+  const push = () => {
+    if (pending) segs.push({ key: cur });
+    cur = '';
+    pending = false;
+  };
+  while (i < path.length) {
+    const c = path[i];
+    if (c === '\\') {
+      if (i + 1 >= path.length) throw new Error('dangling backslash');
+      cur += path[i + 1];
+      pending = true;
+      i += 2;
+    } else if (c === '.') {
+      if (!pending && (segs.length === 0 || path[i - 1] === '.')) throw new Error('empty segment');
+      push();
+      i++;
+    } else if (c === '[') {
+      push();
+      if (path.startsWith('[*]', i)) {
+        segs.push({ star: true });
+        i += 3;
+      } else {
+        const q = path[i + 1];
+        if (q !== '"' && q !== "'") throw new Error('expected [*] or ["key"]');
+        const end = path.indexOf(`${q}]`, i + 2);
+        if (end === -1) throw new Error('unclosed ["key"]');
+        segs.push({ key: path.slice(i + 2, end) });
+        i = end + 2;
+      }
+      if (i < path.length && path[i] !== '.' && path[i] !== '[') throw new Error('expected . or [ after ]');
+    } else {
+      cur += c;
+      pending = true;
+      i++;
+    }
+  }
+  push();
+  if (segs.length === 0 || 'star' in segs[0]) throw new Error('empty path');
+  if (path.endsWith('.')) throw new Error('empty segment');
+  return segs;
+}
+
+const HEAD_ROOTS = new Set([
+  'apiVersion', 'level', 'auditID', 'stage', 'requestURI', 'verb', 'user', 'impersonatedUser', 'sourceIPs',
+  'userAgent', 'objectRef', 'responseStatus', 'requestReceivedTimestamp', 'stageTimestamp',
+]);
+
+/** Fast path for the common case: a path into the head without `[*]` has at most one value; no arrays allocated. */
+function singleHeadValue(path: string): ((ctx: EvalContext) => unknown) | undefined {
+  const segs = parseFieldPath(path);
+  if (segs.some((s) => 'star' in s)) return undefined;
+  const keys = segs.map((s) => (s as { key: string }).key);
+  const [root, ...rest] = keys;
+  const walk = (v: unknown): unknown => {
+    for (const k of rest) {
+      if (v === null || typeof v !== 'object' || Array.isArray(v) || !Object.hasOwn(v, k)) return undefined;
+      v = (v as Json)[k];
+    }
+    return v;
+  };
+  if (root === 'sourceIP' && rest.length === 0) {
+    return (ctx) => {
+      const ips = ctx.event.head.sourceIPs;
+      return ips.length > 0 ? ips[ips.length - 1] : undefined;
+    };
+  }
+  if (root === 'annotations') return (ctx) => walk(ctx.event.annotations());
+  if (!HEAD_ROOTS.has(root)) return undefined;
+  if (rest.length === 0) return (ctx) => (ctx.event.head as unknown as Json)[root];
+  if (rest.length === 1) {
+    const k = rest[0];
+    return (ctx) => {
+      const v = (ctx.event.head as unknown as Json)[root];
+      return v !== null && typeof v === 'object' && Object.hasOwn(v, k) ? v[k] : undefined;
+    };
+  }
+  return (ctx) => walk((ctx.event.head as unknown as Json)[root]);
+}
+
+/** Compiles a field path into a function yielding its 0..n values (null and undefined are never yielded). */
+export function compileGetter(path: string, at: string): Getter {
+  let segs: Segment[];
+  try {
+    segs = parseFieldPath(path);
+  } catch (err) {
+    throw new RuleError(`${at}: bad field path ${JSON.stringify(path)}: ${(err as Error).message}`);
+  }
+  const root = (segs[0] as { key: string }).key;
+  let rest = segs.slice(1);
+  let roots: (ctx: EvalContext) => unknown[];
+  let body = false;
+  const second = rest[0] && 'key' in rest[0] ? rest[0].key : undefined;
+  if (root === 'sourceIP') {
+    roots = (ctx) => {
+      const ips = ctx.event.head.sourceIPs;
+      return ips.length > 0 ? [ips[ips.length - 1]] : [];
+    };
+  } else if (root === 'exec' && (second === 'command' || second === 'container')) {
+    rest = rest.slice(1);
+    roots = second === 'command'
+      ? (ctx) => { const e = execOf(ctx.event); return e && e.command !== undefined ? [e.command] : []; }
+      : (ctx) => { const e = execOf(ctx.event); return e && e.container !== undefined ? [e.container] : []; };
+  } else if (root === 'pod_specs' || root === 'containers') {
+    if (rest[0] && 'star' in rest[0]) rest = rest.slice(1);
+    roots = root === 'pod_specs' ? (ctx) => ctx.podSpecs() : (ctx) => ctx.containers();
+    body = true;
+  } else if (root === 'annotations') {
+    roots = (ctx) => [ctx.event.annotations()];
+  } else if (HEAD_ROOTS.has(root)) {
+    roots = (ctx) => [(ctx.event.head as unknown as Json)[root]];
+  } else {
+    roots = (ctx) => [ctx.event.full()[root]];
+    body = true;
+  }
+  const steps = rest;
+  if (steps.length === 0) return bodyIf((ctx) => roots(ctx).filter((v) => v != null), body);
+  return bodyIf((ctx) => {
+    let vals = roots(ctx);
+    for (const s of steps) {
+      const next: unknown[] = [];
+      if ('star' in s) {
+        for (const v of vals) if (Array.isArray(v)) for (const x of v) if (x != null) next.push(x);
+      } else {
+        for (const v of vals) {
+          if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.hasOwn(v, s.key)) {
+            const x = (v as Json)[s.key];
+            if (x != null) next.push(x);
+          }
+        }
+      }
+      if (next.length === 0) return next;
+      vals = next;
+    }
+    return vals;
+  }, body);
+}
+
+const MAX_SUMMARY = 1000;
+
+/** `{path}` placeholders filled with the path's values (joined by `,`; `?` when it has none); one line, capped. */
+export function compileTemplate(text: string, at: string): (ctx: EvalContext) => string {
+  const parts: Array<string | Getter> = [];
+  const re = /\{([^{}]+)\}/g;
+  let last = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    parts.push(text.slice(last, m.index));
+    parts.push(compileGetter(m[1].trim(), `${at} {${m[1]}}`));
+    last = m.index + m[0].length;
+  }
+  parts.push(text.slice(last));
+  return (ctx) => {
+    const text = parts.map((p) => {
+      if (typeof p === 'string') return p;
+      const vals = p(ctx);
+      return vals.length === 0 ? '?' : vals.map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join(',');
+    }).join('').replace(/[\r\n\t]+/g, ' ');
+    return text.length > MAX_SUMMARY ? `${text.slice(0, MAX_SUMMARY - 1)}…` : text;
+  };
+}
+
+// ---------- virtual fields ----------
+
+/** exec/attach: every `command=` of the query string, decoded and joined by spaces, and the `container=` value. */
+export function execOf(event: AuditEvent): { command?: string; container?: string } | undefined {
+  const sub = event.head.objectRef?.subresource;
+  if (sub !== 'exec' && sub !== 'attach') return undefined;
+  const uri = event.head.requestURI;
+  const q = uri.indexOf('?');
+  if (q === -1) return {};
+  const commands: string[] = [];
+  let container: string | undefined;
+  for (const pair of uri.slice(q + 1).split('&')) {
+    const eq = pair.indexOf('=');
+    const key = eq === -1 ? pair : pair.slice(0, eq);
+    const value = eq === -1 ? '' : decodeQuery(pair.slice(eq + 1));
+    if (key === 'command') commands.push(value);
+    else if (key === 'container') container = value;
+  }
+  return { command: commands.length > 0 ? commands.join(' ') : undefined, container };
+}
+
+function decodeQuery(s: string): string {
+  const plus = s.replaceAll('+', ' ');
+  try {
+    return decodeURIComponent(plus);
+  } catch {
+    return plus;
+  }
+}
+
+const TEMPLATE_KINDS: Record<string, string[]> = {
+  Pod: ['spec'],
+  Deployment: ['spec', 'template', 'spec'], DaemonSet: ['spec', 'template', 'spec'], StatefulSet: ['spec', 'template', 'spec'],
+  ReplicaSet: ['spec', 'template', 'spec'], ReplicationController: ['spec', 'template', 'spec'], Job: ['spec', 'template', 'spec'],
+  PodTemplate: ['template', 'spec'],
+  CronJob: ['spec', 'jobTemplate', 'spec', 'template', 'spec'],
+};
+const RESOURCE_KINDS: Record<string, string> = {
+  pods: 'Pod', deployments: 'Deployment', daemonsets: 'DaemonSet', statefulsets: 'StatefulSet', replicasets: 'ReplicaSet',
+  replicationcontrollers: 'ReplicationController', jobs: 'Job', cronjobs: 'CronJob', podtemplates: 'PodTemplate',
+};
+
+function specOf(obj: unknown, resource: string | undefined): unknown[] {
+  if (!isObject(obj)) return [];
+  const kind = typeof obj.kind === 'string' && TEMPLATE_KINDS[obj.kind] ? obj.kind : resource ? RESOURCE_KINDS[resource] : undefined;
+  if (!kind) return [];
+  let cur: unknown = obj;
+  for (const k of TEMPLATE_KINDS[kind]) {
+    if (!isObject(cur)) return [];
+    cur = cur[k];
+  }
+  return isObject(cur) ? [cur] : [];
+}
+
+// The response holds the whole object after a patch (the request only the delta), so it wins when it has a spec.
+function podSpecsOf(event: AuditEvent): unknown[] {
+  if (!event.hasRequestObject && !event.hasResponseObject) return [];
+  const full = event.full();
+  const resource = event.head.objectRef?.resource;
+  const fromResponse = specOf(full.responseObject, resource);
+  return fromResponse.length > 0 ? fromResponse : specOf(full.requestObject, resource);
+}
+
+function containersOf(event: AuditEvent, specs: unknown[]): unknown[] {
+  const out: unknown[] = [];
+  for (const spec of specs) {
+    for (const key of ['containers', 'initContainers', 'ephemeralContainers']) {
+      const list = (spec as Json)[key];
+      if (Array.isArray(list)) for (const c of list) if (isObject(c)) out.push(c);
+    }
+  }
+  // A JSON patch to pods/ephemeralcontainers: the added containers are the operations' values.
+  if (event.head.objectRef?.subresource === 'ephemeralcontainers' && specs.length === 0 && event.hasRequestObject) {
+    const body = event.full().requestObject;
+    if (Array.isArray(body)) {
+      for (const op of body) {
+        if (!isObject(op) || typeof op.path !== 'string' || !op.path.includes('ontainers')) continue;
+        if (isObject(op.value)) out.push(op.value);
+        else if (Array.isArray(op.value)) for (const c of op.value) if (isObject(c)) out.push(c);
+      }
+    }
+  }
+  return out;
+}
+
+function isObject(v: unknown): v is Json {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
