@@ -50,8 +50,12 @@ export class DetectionEngine implements Detector {
   #hits(event: AuditEvent, ctx: EvalContext): Array<{ hit: RuleHit; rule: CompiledRule }> {
     const out: Array<{ hit: RuleHit; rule: CompiledRule }> = [];
     const head = event.head;
+    const resource = head.objectRef?.resource;
     for (const rule of this.#rules) {
       if (rule.stages !== undefined && !rule.stages.has(head.stage)) continue;
+      // Cheap guards derived from the rule at load time: most rules cannot match most events.
+      if (rule.onlyVerbs !== undefined && !rule.onlyVerbs.has(head.verb)) continue;
+      if (rule.onlyResources !== undefined && (resource === undefined || !rule.onlyResources.has(resource))) continue;
       if (rule.namespaces !== undefined) {
         const ns = head.objectRef?.namespace;
         if (ns === undefined || !rule.namespaces.has(ns)) continue;

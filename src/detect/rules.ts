@@ -50,6 +50,12 @@ export interface CompiledRule {
   /** Stages the rule looks at; undefined = every stage. */
   stages: Set<string> | undefined;
   match: Predicate;
+  /**
+   * Values the event's verb / objectRef.resource must have for `match` to hold (derived from the rule at
+   * load time; undefined: no such constraint). The engine skips a rule on these before evaluating it.
+   */
+  onlyVerbs: Set<string> | undefined;
+  onlyResources: Set<string> | undefined;
   aggregateBy: string[];
   aggregateKey: Getter[];
   output: (ctx: EvalContext) => string;
@@ -193,6 +199,8 @@ function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
   }
   if (raw.match === undefined) fail('match', 'required');
   const match = compiler.condition(raw.match, `${file}: ${where}`, 'match');
+  const onlyVerbs = compiler.necessaryValues(raw.match, 'verb');
+  const onlyResources = compiler.necessaryValues(raw.match, 'objectRef.resource');
   const aggregateBy: string[] = [];
   const aggregateKey: Getter[] = [];
   if (raw.aggregate_by !== undefined) {
@@ -207,7 +215,7 @@ function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
   return {
     id, name: str('name', true), description: str('description', false), category,
     level: level as CompiledRule['level'], enabled: raw.enabled ?? true, type: r.type,
-    namespaces, stages, match, aggregateBy, aggregateKey, output,
+    namespaces, stages, match, onlyVerbs, onlyResources, aggregateBy, aggregateKey, output,
     risk: str('risk', false), solution: str('solution', false), file,
   };
 }
@@ -239,6 +247,40 @@ class Compiler {
     this.#compiling.delete(name);
     this.#compiled.set(name, p);
     return p;
+  }
+
+  /**
+   * The values `field` must take for a (validated) condition to hold, or undefined when the condition does
+   * not pin it: `all` intersects, `any` unites (undefined if any branch is free), `not` and other fields
+   * pin nothing. Only exact, case-sensitive `equals` / `in` / `in_list` of strings count.
+   */
+  necessaryValues(raw: unknown, field: string, depth = 0): Set<string> | undefined {
+    if (raw === null || typeof raw !== 'object' || depth > 32) return undefined;
+    const c = raw as Record<string, unknown>;
+    if (Array.isArray(c.all)) {
+      let acc: Set<string> | undefined;
+      for (const part of c.all) {
+        const v = this.necessaryValues(part, field, depth + 1);
+        if (v !== undefined) acc = acc === undefined ? v : new Set([...acc].filter((x) => v.has(x)));
+      }
+      return acc;
+    }
+    if (Array.isArray(c.any)) {
+      const acc = new Set<string>();
+      for (const part of c.any) {
+        const v = this.necessaryValues(part, field, depth + 1);
+        if (v === undefined) return undefined;
+        for (const x of v) acc.add(x);
+      }
+      return acc;
+    }
+    if (typeof c.macro === 'string') return this.necessaryValues(this.#macros.get(c.macro)?.raw, field, depth + 1);
+    if (c.field !== field || c.ignore_case === true) return undefined;
+    const strings = (v: unknown) => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? new Set(v as string[]) : undefined);
+    if (typeof c.equals === 'string') return new Set([c.equals]);
+    if (c.in !== undefined) return strings(c.in);
+    if (typeof c.in_list === 'string') return strings(this.#lists[c.in_list]);
+    return undefined;
   }
 
   list(name: unknown, at: string, path: string): string[] {
