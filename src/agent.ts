@@ -84,7 +84,11 @@ export async function startAgent(config: Config, logger: Logger): Promise<Runnin
     drivers.push(driver);
   }
 
-  const processor: ChunkProcessor = createProcessor(config.workers, { redaction: config.redaction, detection });
+  const processor: ChunkProcessor = createProcessor(config.workers, { redaction: config.redaction, detection }, (err) => {
+    // Its chunks can never complete; exiting lets the supervisor restart the agent, which re-reads them.
+    logger.fatal({ err: err.message }, 'a parse worker died; exiting so that the agent is restarted');
+    process.exit(70);
+  });
   const sources: Array<{ name: string; files: FileSet; pipeline: SourcePipeline; store: CheckpointStore; deadLetter?: DeadLetterFile }> = [];
   for (const [name, src] of Object.entries(config.sources)) {
     const store = await CheckpointStore.open(join(config.state_dir, 'checkpoints', `${name}.json`));

@@ -25,8 +25,12 @@ export interface ChunkProcessor {
   close(): Promise<void>;
 }
 
-export function createProcessor(workers: number, init: ProcessorInit): ChunkProcessor {
-  return workers > 0 ? new WorkerPool(workers, init) : inlineProcessor(init);
+/**
+ * `onWorkerDeath`: called once when a worker thread dies unexpectedly (a bug or out of memory). Its jobs
+ * fail; the agent exits so that it is restarted (nothing is lost: what was not durable is read again).
+ */
+export function createProcessor(workers: number, init: ProcessorInit, onWorkerDeath?: (err: Error) => void): ChunkProcessor {
+  return workers > 0 ? new WorkerPool(workers, init, onWorkerDeath) : inlineProcessor(init);
 }
 
 function inlineProcessor(init: ProcessorInit): ChunkProcessor {
@@ -56,8 +60,9 @@ class WorkerPool implements ChunkProcessor {
   private readonly jobs = new Map<number, Job>();
   private nextJob = 0;
   private nextWorker = 0;
+  private closing = false;
 
-  constructor(n: number, init: ProcessorInit) {
+  constructor(n: number, init: ProcessorInit, onWorkerDeath?: (err: Error) => void) {
     for (let i = 0; i < n; i++) {
       const worker = new Worker(new URL(`./worker${extensionOf(import.meta.url)}`, import.meta.url), { workerData: init });
       worker.on('message', (msg: Reply) => {
@@ -69,6 +74,12 @@ class WorkerPool implements ChunkProcessor {
         else job.reject(new Error(msg.error ?? 'worker failed'));
       });
       worker.on('error', (err) => this.failAll(err));
+      worker.on('exit', (code) => {
+        if (this.closing) return;
+        const err = new Error(`parse worker exited unexpectedly (code ${code})`);
+        this.failAll(err);
+        onWorkerDeath?.(err);
+      });
       this.workers.push(worker);
     }
   }
@@ -101,6 +112,7 @@ class WorkerPool implements ChunkProcessor {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }
