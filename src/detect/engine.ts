@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { AuditEvent } from '../parse/audit.ts';
 import type { AlarmOut, Detector } from './hook.ts';
-import { EvalContext, execOf, type CompiledRule, type RuleSet } from './rules.ts';
+import { EvalContext, execOf, type CompiledRule, type RateSpec, type RuleSet } from './rules.ts';
 
 export interface RuleHit { ruleId: string; ruleName: string; category: string; level: string; auditID: string; stage: string; key: string[]; summary: string }
 
@@ -31,6 +31,8 @@ export class DetectionEngine implements Detector {
   readonly #now: () => number;
   readonly #seen: LRUCache<string, true>;
   readonly #alarms: LRUCache<string, AlarmState>;
+  /** Rate rules' windows per rule + group, bounded like the other state. */
+  readonly #windows: LRUCache<string, { start: number; count: number; failures: number; fired: boolean }>;
 
   constructor(rules: RuleSet, opts: EngineOptions) {
     this.#rules = rules.rules.filter((r) => r.enabled);
@@ -40,6 +42,7 @@ export class DetectionEngine implements Detector {
     const max = opts.maxKeys ?? 10_000;
     this.#seen = new LRUCache({ max });
     this.#alarms = new LRUCache({ max });
+    this.#windows = new LRUCache({ max });
   }
 
   /** Every enabled rule on every event. A rule hits one auditID once, whichever of its stages comes first. */
@@ -64,6 +67,7 @@ export class DetectionEngine implements Detector {
       const seenKey = `${rule.id}\0${head.auditID}`;
       if (this.#seen.has(seenKey)) continue;
       this.#seen.set(seenKey, true);
+      if (rule.rate !== undefined && !this.#rateReached(rule, rule.rate, ctx, event)) continue;
       const key = rule.aggregateKey.map((g) => g(ctx).map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join(','));
       out.push({
         rule,
@@ -74,6 +78,28 @@ export class DetectionEngine implements Detector {
       });
     }
     return out;
+  }
+
+  /**
+   * Counts a request toward its group's window (each auditID once: the caller dedups) and says whether the
+   * rate rule fires now. A group fires once per window; the window starts at the group's first request.
+   */
+  #rateReached(rule: CompiledRule, rate: RateSpec, ctx: EvalContext, event: AuditEvent): boolean {
+    const group = rate.groupBy.map((g) => g(ctx).map(String).join(',')).join('\0');
+    const at = Date.parse(event.head.requestReceivedTimestamp ?? event.head.stageTimestamp ?? '') || this.#now();
+    const failed = rate.failureCodes.has(event.head.responseStatus?.code ?? 0);
+    const key = `${rule.id}\0${group}`;
+    let w = this.#windows.get(key);
+    if (w === undefined || at - w.start > rate.windowMs) {
+      w = { start: at, count: 0, failures: 0, fired: false };
+      this.#windows.set(key, w);
+    }
+    w.count += 1;
+    if (failed) w.failures += 1;
+    if (w.fired || w.count <= rate.moreThan) return false;
+    if (rate.failureRatioAbove !== undefined && w.failures / w.count <= rate.failureRatioAbove) return false;
+    w.fired = true;
+    return true;
   }
 
   /**

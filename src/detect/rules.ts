@@ -4,6 +4,7 @@ import { BlockList, isIP } from 'node:net';
 import { posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
+import { duration } from '../config/units.ts';
 import type { AuditEvent } from '../parse/audit.ts';
 import { unsafeRegexReason } from './regex-safety.ts';
 
@@ -56,6 +57,8 @@ export interface CompiledRule {
    */
   onlyVerbs: Set<string> | undefined;
   onlyResources: Set<string> | undefined;
+  /** Set for rate rules: `match` selects the requests that count. */
+  rate: RateSpec | undefined;
   aggregateBy: string[];
   aggregateKey: Getter[];
   output: (ctx: EvalContext) => string;
@@ -99,7 +102,21 @@ export function compileRuleTexts(texts: Array<{ name: string; text: string }>): 
 
 const LEVELS = new Set(['high', 'medium', 'low', 'note']);
 const FILE_KEYS = new Set(['type', 'lists', 'macros', 'rules']);
-const RULE_KEYS = new Set(['id', 'name', 'description', 'category', 'level', 'enabled', 'scope', 'stages', 'match', 'aggregate_by', 'output', 'risk', 'solution']);
+const RULE_KEYS = new Set(['id', 'name', 'description', 'category', 'level', 'enabled', 'scope', 'stages', 'match', 'rate', 'aggregate_by', 'output', 'risk', 'solution']);
+const RATE_KEYS = new Set(['group_by', 'window', 'more_than', 'failure_ratio_above', 'failure_codes']);
+
+/**
+ * A rate rule hits when, within `windowMs` of a group's first counted request, more than `moreThan` requests
+ * matched (each auditID once) and, when set, the share of failed ones (response code in `failureCodes`,
+ * by default 401 and 403: refused credentials and refused permissions) is above `failureRatioAbove`.
+ */
+export interface RateSpec {
+  groupBy: Getter[];
+  windowMs: number;
+  moreThan: number;
+  failureRatioAbove: number | undefined;
+  failureCodes: Set<number>;
+}
 const STAGES = new Set(['RequestReceived', 'ResponseStarted', 'ResponseComplete', 'Panic']);
 
 interface RawRule { file: string; where: string; raw: Json; type: 'system' | 'custom' }
@@ -199,6 +216,26 @@ function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
   }
   if (raw.match === undefined) fail('match', 'required');
   const match = compiler.condition(raw.match, `${file}: ${where}`, 'match');
+  let rate: RateSpec | undefined;
+  if (raw.rate !== undefined) {
+    const rr = raw.rate;
+    if (!isObject(rr)) fail('rate', 'expected { group_by, window, more_than, failure_ratio_above }');
+    for (const k of Object.keys(rr)) if (!RATE_KEYS.has(k)) fail(`rate.${k}`, 'unknown key');
+    const gb = rr.group_by;
+    if (!Array.isArray(gb) || gb.length === 0 || gb.some((x: unknown) => typeof x !== 'string')) fail('rate.group_by', 'expected a non-empty list of field paths');
+    const windowMs = duration.safeParse(rr.window ?? '5m');
+    if (!windowMs.success || windowMs.data <= 0) fail('rate.window', 'expected a duration such as 5m');
+    if (!Number.isInteger(rr.more_than) || (rr.more_than as number) < 0) fail('rate.more_than', 'expected a whole number');
+    const ratio = rr.failure_ratio_above;
+    if (ratio !== undefined && (typeof ratio !== 'number' || ratio < 0 || ratio >= 1)) fail('rate.failure_ratio_above', 'expected a number from 0 up to (not including) 1');
+    const codes = rr.failure_codes ?? [401, 403];
+    if (!Array.isArray(codes) || codes.length === 0 || codes.some((c: unknown) => !Number.isInteger(c))) fail('rate.failure_codes', 'expected a list of HTTP status codes');
+    rate = {
+      groupBy: (gb as string[]).map((g, i) => compileGetter(g, `${file}: ${where}.rate.group_by[${i}]`)),
+      windowMs: windowMs.data!, moreThan: rr.more_than as number, failureRatioAbove: ratio as number | undefined,
+      failureCodes: new Set(codes as number[]),
+    };
+  }
   const onlyVerbs = compiler.necessaryValues(raw.match, 'verb');
   const onlyResources = compiler.necessaryValues(raw.match, 'objectRef.resource');
   const aggregateBy: string[] = [];
@@ -215,7 +252,7 @@ function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
   return {
     id, name: str('name', true), description: str('description', false), category,
     level: level as CompiledRule['level'], enabled: raw.enabled ?? true, type: r.type,
-    namespaces, stages, match, onlyVerbs, onlyResources, aggregateBy, aggregateKey, output,
+    namespaces, stages, match, onlyVerbs, onlyResources, rate, aggregateBy, aggregateKey, output,
     risk: str('risk', false), solution: str('solution', false), file,
   };
 }
