@@ -64,9 +64,11 @@ export class DetectionEngine implements Detector {
         if (ns === undefined || !rule.namespaces.has(ns)) continue;
       }
       if (!rule.match(ctx)) continue;
+      // One hit per rule and request: a request logged at an earlier stage (RequestReceived, ResponseStarted)
+      // is remembered; ResponseComplete is the last stage, so it is only looked up, never stored.
       const seenKey = `${rule.id}\0${head.auditID}`;
       if (this.#seen.has(seenKey)) continue;
-      this.#seen.set(seenKey, true);
+      if (head.stage !== 'ResponseComplete') this.#seen.set(seenKey, true);
       if (rule.rate !== undefined && !this.#rateReached(rule, rule.rate, ctx, event)) continue;
       const key = rule.aggregateKey.map((g) => g(ctx).map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join(','));
       out.push({
