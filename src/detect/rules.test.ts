@@ -106,6 +106,12 @@ describe('field paths', () => {
     expect(matches({ field: 'requestObject.rules[*].verbs[*]', equals: '*' }, rb)).toBe(true);
     expect(matches({ field: 'requestObject.rules[*].verbs[*]', equals: 'delete' }, rb)).toBe(false);
   });
+  it('[*] over a map yields its values (ConfigMap data), not its keys', () => {
+    const cm = ev({ requestObject: { data: { 'access.properties': 'password = x', 'ui.properties': 'color=blue' } } });
+    expect(matches({ field: 'requestObject.data[*]', contains: 'password' }, cm)).toBe(true);
+    expect(matches({ field: 'requestObject.data[*]', equals: 'access.properties' }, cm)).toBe(false);
+    expect(matches({ field: 'requestObject.data[*]', contains: 'secret' }, cm)).toBe(false);
+  });
   it('exists false holds when the path yields nothing, exists true when it yields a value', () => {
     const e = ev({ requestObject: { spec: { hostNetwork: false } } });
     expect(matches({ field: 'requestObject.spec.hostNetwork', exists: true }, e)).toBe(true);

@@ -624,7 +624,11 @@ export function compileGetter(path: string, at: string): Getter {
     for (const s of steps) {
       const next: unknown[] = [];
       if ('star' in s) {
-        for (const v of vals) if (Array.isArray(v)) for (const x of v) if (x != null) next.push(x);
+        // Over a list: its items; over a map (ConfigMap data, labels): its values.
+        for (const v of vals) {
+          if (Array.isArray(v)) { for (const x of v) if (x != null) next.push(x); }
+          else if (v !== null && typeof v === 'object') { for (const x of Object.values(v)) if (x != null) next.push(x); }
+        }
       } else {
         for (const v of vals) {
           if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.hasOwn(v, s.key)) {

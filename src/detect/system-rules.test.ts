@@ -72,7 +72,6 @@ const FALCO_MAP: Record<string, string> = {
 const FALCO_DIFFERENCES: Record<string, string> = {
   'create_pod_kube_system_namespace.json': 'the pod is created by kube-system:replicaset-controller; KA-CONT-008 alarms on the person\'s workload write, not on controllers (system_noise)',
   'create_pod_kube_public_namespace.json': 'the pod is created by kube-system:replicaset-controller; KA-CONT-008 alarms on the person\'s workload write, not on controllers (system_noise)',
-  'create_configmap_sensitive_values.json': 'ConfigMap values are a map; field paths iterate arrays only, so data values cannot be matched yet',
 };
 
 interface LabelledAction {
@@ -397,6 +396,12 @@ const CASES: Case[] = [
     miss: { ...controller('certificate-controller'), verb: 'update', objectRef: { resource: 'certificatesigningrequests', name: 'csr-x', apiGroup: 'certificates.k8s.io', apiVersion: 'v1', subresource: 'approval' }, ...ok() }, missWhy: 'the CSR approving controller' },
   { rule: 'KA-CRED-008', behaviour: 'CI reading a secret of its namespace', hit: { user: { username: 'gitlab-ci', groups: ['ci-runners'] }, ...get('secrets', 'storefront') },
     miss: { ...node2, ...get('secrets', 'storefront') }, missWhy: 'a kubelet reading a pod\'s secret' },
+  { rule: 'KA-CRED-009', behaviour: 'a ConfigMap created with an AWS secret key in a properties value',
+    hit: { verb: 'create', objectRef: { resource: 'configmaps', namespace: 'payments', name: 'app-config', apiVersion: 'v1' }, ...ok(),
+      requestObject: { kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: 'app-config' }, data: { 'access.properties': 'aws_access_key_id = AKIA…\naws_secret_access_key = …\n', 'ui.properties': 'color=blue\n' } } },
+    miss: { verb: 'create', objectRef: { resource: 'configmaps', namespace: 'payments', name: 'app-config', apiVersion: 'v1' }, ...ok(),
+      requestObject: { kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: 'app-config' }, data: { 'ui.properties': 'color.good=purple\nallow.textmode=true\n' } } },
+    missWhy: 'a ConfigMap with plain settings' },
   { rule: 'KA-MOUNT-001', behaviour: 'a Deployment mounting the containerd socket', hit: createDeployment({ volumes: [{ name: 'sock', hostPath: { path: '/run/containerd/containerd.sock', type: 'Socket' } }] }),
     miss: createDeployment({ volumes: [{ name: 'data', hostPath: { path: '/srv/data' } }] }), missWhy: 'a Deployment mounting /srv/data' },
   { rule: 'KA-MOUNT-002', behaviour: 'a DaemonSet mounting /var/log/pods', hit: createDeployment({ volumes: [{ name: 'podlogs', hostPath: { path: '/var/log/pods' } }] }),
