@@ -32,13 +32,14 @@ export class SourcePipeline {
   private slotWaiters: Array<() => void> = [];
   private ordered: Promise<void> = Promise.resolve();
   private readonly badLogged = new Map<string, number>();
-  private readonly logsDrivers: SinkDriver[];
-  private readonly alarmDrivers: SinkDriver[];
+  /** The sinks this source's records go to, and which kinds each takes; fixed at start. */
+  private readonly routes: Array<{ driver: SinkDriver; logs: boolean; alarms: boolean }>;
 
   constructor(o: SourcePipelineOptions) {
     this.o = o;
-    this.logsDrivers = o.drivers.filter((d) => d.accepts(o.source));
-    this.alarmDrivers = o.drivers.filter((d) => d.accepts('alarms'));
+    this.routes = o.drivers
+      .map((driver) => ({ driver, logs: driver.accepts(o.source), alarms: driver.accepts('alarms') }))
+      .filter((r) => r.logs || r.alarms);
   }
 
   /** Takes a chunk; resolves when another may be submitted (backpressure on the reader). */
@@ -100,12 +101,10 @@ export class SourcePipeline {
   /** Stage: append to the buffer of every sink the records are routed to; fsynced when this resolves. */
   private async deliver(logs: OutRecord[], alarms: OutRecord[]): Promise<void> {
     const appends: Promise<unknown>[] = [];
-    for (const d of new Set([...this.logsDrivers, ...this.alarmDrivers])) {
-      const records = [
-        ...(logs.length > 0 && this.logsDrivers.includes(d) ? logs : []),
-        ...(alarms.length > 0 && this.alarmDrivers.includes(d) ? alarms : []),
-      ];
-      if (records.length > 0) appends.push(this.retrying(`appending to the buffer of sink ${d.name}`, () => d.append(records)));
+    for (const { driver, logs: takesLogs, alarms: takesAlarms } of this.routes) {
+      const mine = takesLogs ? logs : [];
+      const records = takesAlarms && alarms.length > 0 ? mine.concat(alarms) : mine;
+      if (records.length > 0) appends.push(this.retrying(`appending to the buffer of sink ${driver.name}`, () => driver.append(records)));
     }
     await Promise.all(appends);
   }

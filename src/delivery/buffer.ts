@@ -60,6 +60,8 @@ export type BufferWarning = (message: string, details: Record<string, unknown>) 
 
 interface Pending {
   records: readonly OutRecord[];
+  /** Encoded size, counted in `queuedBytes` until the group it goes out in is on disk. */
+  size: number;
   resolve: (result: 'ok') => void;
   reject: (err: Error) => void;
 }
@@ -92,6 +94,8 @@ export class DiskBuffer {
   private readonly outstanding: Outstanding[] = [];
 
   private pending: Pending[] = [];
+  /** Bytes accepted by append() and not yet written (queued or in the group being written). */
+  private queuedBytes = 0;
   private writing = false;
   private closed = false;
   private dataWaiters: Array<() => void> = [];
@@ -192,13 +196,14 @@ export class DiskBuffer {
     if (this.closed) throw new Error(`buffer ${this.dir} is closed`);
     if (records.length === 0) return 'ok';
     const size = encodedSize(records);
-    while (this.bytesOnDisk + this.pendingBytes() + size > this.opts.maxBytes && this.canFreeSpace()) {
+    while (this.bytesOnDisk + this.queuedBytes + size > this.opts.maxBytes && this.canFreeSpace()) {
       if (this.opts.whenFull === 'drop_newest') return 'dropped';
       await new Promise<void>((resolve) => this.spaceWaiters.push(resolve));
       if (this.closed) throw new Error(`buffer ${this.dir} closed while waiting for space`);
     }
     return new Promise<'ok'>((resolve, reject) => {
-      this.pending.push({ records, resolve, reject });
+      this.pending.push({ records, size, resolve, reject });
+      this.queuedBytes += size;
       void this.flushPending();
     });
   }
@@ -214,12 +219,6 @@ export class DiskBuffer {
     return this.ackPos.segment < this.writeSeq || this.ackPos.offset < writeEnd;
   }
 
-  private pendingBytes(): number {
-    let n = 0;
-    for (const p of this.pending) n += encodedSize(p.records);
-    return n;
-  }
-
   /** Group commit: everything queued while the previous fsync ran goes out in one write + one fsync. */
   private async flushPending(): Promise<void> {
     if (this.writing) return;
@@ -228,6 +227,7 @@ export class DiskBuffer {
       while (this.pending.length > 0) {
         const group = this.pending;
         this.pending = [];
+        const groupSize = group.reduce((n, p) => n + p.size, 0);
         try {
           const bytes = encodeRecords(group.flatMap((p) => p.records));
           const fh = this.writeHandle!;
@@ -245,6 +245,9 @@ export class DiskBuffer {
           this.wakeReaders();
         } catch (err) {
           for (const p of group) p.reject(err as Error);
+        } finally {
+          // Written (now in bytesOnDisk) or failed (its callers were told): no longer queued either way.
+          this.queuedBytes -= groupSize;
         }
       }
     } finally {
