@@ -8,7 +8,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { runMeasured, spawnMeasured } from '../test/utils/proc.ts';
+import { runMeasured, spawnMeasured, threadCpuSeconds } from '../test/utils/proc.ts';
 import { DEFAULT_SEED, GENERATOR_VERSION, writeAuditFile } from './gen-audit.ts';
 
 /*
@@ -154,6 +154,7 @@ async function run(mode: 'run' | 'run-gzip' = 'run'): Promise<Row> {
       return { mode, note: `${unavailable(e.stderr)} (agent exited early, ${exitText(e.code, e.signal)}: ${firstLine(e.stderr || e.stdout)})` };
     }
     const got = first_.d;
+    const threads = threadCpuSeconds(agent.pid);
     const { beforeSignal, exit } = await agent.stop('SIGTERM', 15_000);
     const shutdownSeconds = (Date.now() - (beforeSignal?.t ?? Date.now())) / 1000;
     const final = (await stopReceiver(receiver, recvLines)) as ReceivedLine | undefined;
@@ -172,6 +173,7 @@ async function run(mode: 'run' | 'run-gzip' = 'run'): Promise<Row> {
     if (final && final.received > N) notes.push(`${final.received - N} duplicates`);
     const alarms = await readFile(join(tmp, 'alarms.ndjson'), 'utf8').then((t) => t.split('\n').filter(Boolean).length, () => 0);
     notes.push(`${alarms} alarm records (all rules on)`);
+    notes.push(`CPU s by thread: ${threadSummary(threads)}`);
     if (got.invalid > 0) notes.push(`${got.invalid} sampled lines were not JSON`);
     return {
       mode,
@@ -185,6 +187,16 @@ async function run(mode: 'run' | 'run-gzip' = 'run'): Promise<Row> {
     if (receiver.exitCode === null && receiver.signalCode === null) receiver.kill('SIGKILL');
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/** `main 3.1, kaudit-parse-0 4.2, gc 0.9, io 0.4`: where the agent's CPU went (threads alive at the end). */
+function threadSummary(threads: Record<string, number>): string {
+  const groups: Record<string, number> = {};
+  for (const [name, s] of Object.entries(threads)) {
+    const g = name === 'MainThread' ? 'main' : name === 'V8Worker' ? 'gc' : name.startsWith('libuv') ? 'io' : name.startsWith('kaudit-') ? name : 'other';
+    groups[g] = (groups[g] ?? 0) + s;
+  }
+  return Object.entries(groups).filter(([, s]) => s >= 0.01).map(([g, s]) => `${g} ${s.toFixed(2)}`).join(', ');
 }
 
 interface ReceivedLine {

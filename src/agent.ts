@@ -11,6 +11,8 @@ import { DiskBuffer } from './delivery/buffer.ts';
 import { SinkDriver } from './delivery/driver.ts';
 import { Metrics } from './observe/metrics.ts';
 import { startHealthServer } from './observe/server.ts';
+import type { DetectionNotes } from './detect/hook.ts';
+import { RuleReloader } from './detect/reload.ts';
 import { detectionInit } from './detect/setup.ts';
 import { createProcessor, type ChunkProcessor } from './parse/workers.ts';
 import { SourcePipeline } from './pipeline.ts';
@@ -24,6 +26,8 @@ export interface RunningAgent {
   ready(): boolean;
   /** Resolves once every source has read its files to the end. */
   caughtUp(): Promise<void>;
+  /** Reloads the detection rules from their files (SIGHUP); resolves false when they were broken and the old ones stay. */
+  reloadRules(): Promise<boolean>;
   /** Stops reading, lets in-flight records reach the buffers, drains sinks within the grace period, saves state. */
   stop(): Promise<void>;
 }
@@ -36,12 +40,17 @@ export async function startAgent(config: Config, logger: Logger): Promise<Runnin
   await prepareStateDir(config.state_dir);
   // Rules are loaded and compiled once here: a broken rule file stops the start with its file, rule and field.
   let detection;
+  let ruleCount = 0;
   try {
-    detection = detectionInit(config).init;
+    const d = detectionInit(config);
+    detection = d.init;
+    ruleCount = d.rules?.rules.length ?? 0;
   } catch (err) {
     throw new StartupError(`detection rules: ${(err as Error).message}`);
   }
   const metrics = new Metrics();
+  const detectionMetrics = metrics.detection();
+  detectionMetrics.rulesInForce(ruleCount);
   // The endpoint comes first: a port in use fails the start before any file or sink is touched.
   let ready = false;
   let server: Server | undefined;
@@ -84,11 +93,28 @@ export async function startAgent(config: Config, logger: Logger): Promise<Runnin
     drivers.push(driver);
   }
 
-  const processor: ChunkProcessor = createProcessor(config.workers, { redaction: config.redaction, detection }, (err) => {
+  const processor: ChunkProcessor = createProcessor(config.workers, {
+    redaction: config.redaction, detection, detectionStateDir: join(config.state_dir, 'detection'),
+  }, (err) => {
     // Its chunks can never complete; exiting lets the supervisor restart the agent, which re-reads them.
     logger.fatal({ err: err.message }, 'a parse worker died; exiting so that the agent is restarted');
     process.exit(70);
   });
+  const onDetection = (alarms: number, notes: DetectionNotes | undefined) => {
+    if (alarms > 0) detectionMetrics.alarmRecords(alarms);
+    if (notes === undefined) return;
+    for (const a of notes.allowlisted) detectionMetrics.allowlisted(a.rule, a.entry, a.count);
+    for (const b of notes.blind) {
+      detectionMetrics.blind(b.rule, b.resource, b.blind);
+      if (b.blind) logger.warn({ rule: b.rule, resource: b.resource }, `rule blind for ${b.resource}: policy logs no bodies (writes arrive at Metadata level; log them at Request or RequestResponse level for this rule to work)`);
+      else logger.info({ rule: b.rule, resource: b.resource }, `rule sees bodies for ${b.resource} again`);
+    }
+  };
+  const reloader = detection === undefined ? undefined : new RuleReloader({
+    ruleFiles: detection.ruleFiles, intervalMs: config.detection.reload_interval,
+    apply: (files) => processor.reloadRules(files), metrics: detectionMetrics, logger,
+  });
+  await reloader?.start();
   const sources: Array<{ name: string; files: FileSet; pipeline: SourcePipeline; store: CheckpointStore; deadLetter?: DeadLetterFile }> = [];
   for (const [name, src] of Object.entries(config.sources)) {
     const store = await CheckpointStore.open(join(config.state_dir, 'checkpoints', `${name}.json`));
@@ -97,7 +123,7 @@ export async function startAgent(config: Config, logger: Logger): Promise<Runnin
     const routed = drivers.filter((d) => d.accepts(name));
     if (routed.length === 0) logger.warn({ source: name }, 'no sink takes this source; its events are read and dropped');
     const buffers = new ReadBufferPool(src.read_chunk_bytes, 8);
-    const pipeline = new SourcePipeline({ source: name, processor, drivers, metrics: sourceMetrics, deadLetter, logger, buffers });
+    const pipeline = new SourcePipeline({ source: name, processor, drivers, metrics: sourceMetrics, deadLetter, logger, buffers, onDetection });
     const srcLog = logger.child({ source: name });
     const files = new FileSet({
       source: name, path: src.path, readFrom: src.read_from, maxLineBytes: src.max_line_bytes,
@@ -123,12 +149,20 @@ export async function startAgent(config: Config, logger: Logger): Promise<Runnin
   const agent: RunningAgent = {
     metrics,
     ready: () => ready,
+    reloadRules: async () => {
+      if (reloader === undefined) {
+        logger.info('detection is off; no rules to reload');
+        return true;
+      }
+      return reloader.reload();
+    },
     caughtUp: async () => {
       await Promise.all(sources.map((s) => s.files.caughtUp()));
     },
     async stop() {
       ready = false;
       clearInterval(checkpointTimer);
+      reloader?.stop();
       // 1. Stop reading; 2. what was read reaches the buffers and is acknowledged; 3. save checkpoints.
       await Promise.all(sources.map((s) => s.files.stop()));
       await Promise.all(sources.map((s) => s.pipeline.drained()));

@@ -5,6 +5,7 @@ import type { DeadLetterFile } from './delivery/dead-letter.ts';
 import { lineRecordId, type OutRecord } from './delivery/record.ts';
 import type { ChunkProcessor } from './parse/workers.ts';
 import type { ChunkResult } from './parse/chunk.ts';
+import type { DetectionNotes } from './detect/hook.ts';
 import type { SourceMetrics } from './observe/metrics.ts';
 import type { SourceChunk } from './sources/file-set.ts';
 import type { ReadBufferPool } from './sources/read-buffers.ts';
@@ -23,6 +24,8 @@ export interface SourcePipelineOptions {
   metrics: SourceMetrics;
   deadLetter?: DeadLetterFile;
   logger: Logger;
+  /** Alarm records and detection notes of each processed chunk. */
+  onDetection?: (alarms: number, notes: DetectionNotes | undefined) => void;
 }
 
 /** Carries one source's chunks through the stages, keeping them in read order from processing to ack. */
@@ -72,6 +75,7 @@ export class SourcePipeline {
           () => chunk.owned ? Promise.reject(new Error('chunk memory lost with its worker')) : this.o.processor.process(chunk.data).then((r) => ({ result: r, data: chunk.data })));
         const { logs, alarms } = this.toRecords(chunk.source, data, result);
         this.o.metrics.lines(result.count + result.bad.length);
+        if (result.alarms.length > 0 || result.notes !== undefined) this.o.onDetection?.(result.alarms.length, result.notes);
         await this.deliver(logs, alarms);
         if (result.bad.length > 0) await this.rejectLines(chunk, data, result.bad);
         // Every record was copied into the buffers (and dead-letter lines written): the memory is free.

@@ -7,6 +7,12 @@ import { createLogger } from '../observe/logger.ts';
 export async function runCommand(config: Config, once = false): Promise<number> {
   const logger = createLogger(config.log_level);
   const agent = await startAgent(config, logger);
+  // SIGHUP reloads the rules (the agent keeps running; a broken file leaves the old rules in force).
+  const onHangup = () => {
+    logger.info({ signal: 'SIGHUP' }, 'reloading rules');
+    void agent.reloadRules();
+  };
+  process.on('SIGHUP', onHangup);
   await new Promise<void>((resolve) => {
     if (once) {
       agent.caughtUp().then(() => {
@@ -26,6 +32,7 @@ export async function runCommand(config: Config, once = false): Promise<number> 
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+  process.off('SIGHUP', onHangup);
   await agent.stop();
   const t = await agent.metrics.totals();
   logger.info({

@@ -38,8 +38,12 @@ export async function scanCommand(config: Config, files: string[], output: strin
   const processor = createProcessor(Math.max(1, config.workers), { redaction: config.redaction, detection, collectHits: opts.hits === true });
   const hits: RuleHit[] = [];
   const alarms = new Map<string, string>();
+  const allowlisted = new Map<string, number>();
+  const blind = new Map<string, boolean>();
   const collect = (r: ChunkResult) => {
     if (r.hits) for (const h of r.hits) hits.push(h);
+    for (const a of r.notes?.allowlisted ?? []) allowlisted.set(`${a.rule} by ${a.entry}`, (allowlisted.get(`${a.rule} by ${a.entry}`) ?? 0) + a.count);
+    for (const b of r.notes?.blind ?? []) blind.set(`${b.rule} for ${b.resource}`, b.blind);
     for (const a of r.alarms) alarms.set(a.id, a.payload); // an update keeps the alarm's first place
   };
   const started = process.hrtime.bigint();
@@ -58,11 +62,13 @@ export async function scanCommand(config: Config, files: string[], output: strin
   total.alarms = alarms.size; // distinct alarms (each file counts the alarm records it produced)
 
   const rows = [...alarms.values()];
+  const blindRules = [...blind].filter(([, b]) => b).map(([k]) => k);
+  const allowed = Object.fromEntries(allowlisted);
   if (output === 'json') {
     for (const h of hits) process.stdout.write(`${JSON.stringify({ hit: h })}\n`);
     for (const a of rows) process.stdout.write(`${a}\n`);
     // The summary stays the last line.
-    process.stdout.write(`${JSON.stringify({ files: summaries, total: { ...total, seconds: round(seconds) } })}\n`);
+    process.stdout.write(`${JSON.stringify({ files: summaries, allowlisted: allowed, blind: blindRules, total: { ...total, seconds: round(seconds) } })}\n`);
   } else {
     for (const h of hits) process.stdout.write(`hit ${h.auditID} ${h.ruleId} ${h.category} ${h.level}: ${h.summary}\n`);
     for (const s of summaries) {
@@ -70,6 +76,8 @@ export async function scanCommand(config: Config, files: string[], output: strin
       for (const p of s.firstProblems) process.stdout.write(`  offset ${p.offset}: ${p.error}\n`);
     }
     if (rows.length > 0) process.stdout.write(alarmTable(rows.map((a) => JSON.parse(a) as AlarmRow)));
+    for (const [what, n] of allowlisted) process.stdout.write(`allowlisted: ${n} hits of ${what}\n`);
+    for (const what of blindRules) process.stdout.write(`rule blind: ${what}: policy logs no bodies (writes arrive at Metadata level)\n`);
     const rate = seconds > 0 ? Math.round(total.events / seconds) : 0;
     process.stdout.write(
       `total: ${files.length} files, ${total.events} events, ${total.invalid} invalid, ${total.oversize} over-long, ` +

@@ -86,6 +86,8 @@ const detectionSchema = z.strictObject({
   system_rules: z.boolean().default(true),
   /** Least time between two updates of one aggregated alarm. */
   update_interval: duration.default(60_000),
+  /** How often the rule files are checked for changes (a change reloads them; so does SIGHUP). 0: only SIGHUP. */
+  reload_interval: duration.default(5000),
 });
 
 export type DetectionConfig = z.infer<typeof detectionSchema>;

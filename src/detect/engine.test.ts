@@ -181,3 +181,80 @@ describe('alarms carry the redacted event', () => {
     expect(alarm.event.user.username).not.toBe('mallory');
   });
 });
+
+describe('aggregation state across a restart and a reload', () => {
+  it('a restored alarm keeps its id, first seen and count, and is emitted again at its next hit', () => {
+    let now = 1_000_000;
+    const a = engine(EXEC_RULE(), { now: () => now });
+    const [first] = a.evaluate(ev({ auditID: '1' }));
+    a.evaluate(ev({ auditID: '2' }));
+    const { state, version } = a.saveState();
+    expect(version).toBe(a.stateVersion);
+    expect(state.alarms).toEqual([[first.id, '2026-11-22T12:05:00.100000Z', '2026-11-22T12:05:00.100000Z', 2]]);
+    // Round trip through JSON, as on disk.
+    now = Date.parse('2026-11-22T13:00:00Z');
+    const b = engine(EXEC_RULE(), { now: () => now });
+    expect(b.loadState(JSON.parse(JSON.stringify(state)))).toBe(1);
+    const [again] = b.evaluate(ev({ auditID: '3', stageTimestamp: '2026-11-22T12:30:00.000000Z' }));
+    expect(again.id).toBe(first.id);
+    expect(JSON.parse(again.payload)).toMatchObject({ count: 3, firstSeen: '2026-11-22T12:05:00.100000Z', lastSeen: '2026-11-22T12:30:00.000000Z' });
+    // Emitted once after the restore; later hits wait for the interval again.
+    expect(b.evaluate(ev({ auditID: '4' }))).toEqual([]);
+  });
+
+  it('drops saved alarms older than two days and ignores damaged entries', () => {
+    const now = Date.parse('2026-11-22T12:00:00Z');
+    const e = engine(EXEC_RULE(), { now: () => now });
+    const n = e.loadState({ version: 1, alarms: [
+      ['old', '2026-11-10T00:00:00Z', '2026-11-10T00:00:00Z', 5],
+      ['recent', '2026-11-21T00:00:00Z', '2026-11-21T10:00:00Z', 2],
+      ['broken', 'x'] as never,
+    ] });
+    expect(n).toBe(1);
+    expect(e.saveState().state.alarms.map((a) => a[0])).toEqual(['recent']);
+    expect(e.loadState({ version: 9 } as never)).toBe(0);
+  });
+
+  it('a reload swaps the rules and keeps alarms aggregating under the same id', () => {
+    const e = engine(EXEC_RULE(), { updateIntervalMs: 0 });
+    const [first] = e.evaluate(ev({ auditID: '1' }));
+    e.setRules(compileRuleTexts([{ name: 'r.yaml', text: `${EXEC_RULE()}
+  - { id: B, name: b, category: test, level: low, match: { field: verb, equals: create } }` }]));
+    const after = e.evaluate(ev({ auditID: '2' }));
+    expect(after.map((a) => JSON.parse(a.payload).rule.id)).toEqual(['KA-EXEC-001', 'B']);
+    expect(after[0].id).toBe(first.id);
+    expect(JSON.parse(after[0].payload).count).toBe(2);
+  });
+});
+
+describe('blind rules', () => {
+  const BODY_RULE = `rules:
+  - id: PRIV
+    name: privileged
+    category: suspicious-container
+    level: high
+    match: { all: [ { field: verb, in: [create, update] }, { field: objectRef.resource, equals: pods }, { field: "containers[*].securityContext.privileged", equals: true } ] }
+  - { id: HEAD, name: head only, category: test, level: low, match: { field: objectRef.resource, equals: pods } }`;
+  const pod = (over: Json = {}) => ev({
+    requestURI: '/api/v1/namespaces/payments/pods', objectRef: { resource: 'pods', namespace: 'payments', name: 'p' }, ...over,
+  });
+
+  it('reports a body-reading rule once when writes to its resource arrive without bodies, and again when bodies return', () => {
+    const e = engine(BODY_RULE);
+    e.evaluate(pod({ level: 'Metadata', auditID: '1' }));
+    e.evaluate(pod({ level: 'Metadata', auditID: '2' }));
+    expect(e.takeNotes()?.blind).toEqual([{ rule: 'PRIV', resource: 'pods', blind: true }]);
+    e.evaluate(pod({ level: 'Metadata', auditID: '3' }));
+    expect(e.takeNotes()).toBeUndefined();
+    e.evaluate(pod({ auditID: '4', requestObject: { kind: 'Pod', spec: { containers: [] } } }));
+    expect(e.takeNotes()?.blind).toEqual([{ rule: 'PRIV', resource: 'pods', blind: false }]);
+  });
+
+  it('says nothing for reads, for resources the rule does not watch, or when bodies are logged', () => {
+    const e = engine(BODY_RULE);
+    e.evaluate(pod({ level: 'Metadata', verb: 'get' }));
+    e.evaluate(ev({ level: 'Metadata', verb: 'create', objectRef: { resource: 'configmaps', namespace: 'x', name: 'y' } }));
+    e.evaluate(pod({ auditID: '5', requestObject: { kind: 'Pod', spec: { containers: [] } } }));
+    expect(e.takeNotes()).toBeUndefined();
+  });
+});

@@ -2,8 +2,8 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { AuditEvent } from '../parse/audit.ts';
-import type { AlarmOut, Detector } from './hook.ts';
-import { EvalContext, execOf, type CompiledRule, type RateSpec, type RuleSet } from './rules.ts';
+import type { AlarmOut, Detector, DetectionNotes } from './hook.ts';
+import { allowedBy, EvalContext, execOf, needsBodies, type CompiledAllow, type CompiledRule, type RateSpec, type RuleSet } from './rules.ts';
 
 export interface RuleHit { ruleId: string; ruleName: string; category: string; level: string; auditID: string; stage: string; key: string[]; summary: string }
 
@@ -24,8 +24,20 @@ interface AlarmState {
   lastEmit: number;
 }
 
+/** The aggregation state that outlives a restart: alarm id → first/last seen and count. */
+export interface SavedAlarms {
+  version: 1;
+  alarms: Array<[id: string, firstSeen: string, lastSeen: string, count: number]>;
+}
+
+/** Verbs whose requests carry a body: an event of these at Metadata level shows the policy hides it. */
+const BODY_VERBS = new Set(['create', 'update', 'patch']);
+
 export class DetectionEngine implements Detector {
-  readonly #rules: CompiledRule[];
+  #rules: CompiledRule[] = [];
+  #allow: CompiledAllow[] = [];
+  /** Rules that read bodies, by resource they can apply to (`*`: any) — for the blind-policy check. */
+  #bodyRules: Array<{ rule: CompiledRule }> = [];
   readonly #cluster: { name: string; id: string };
   readonly #interval: number;
   readonly #now: () => number;
@@ -33,16 +45,82 @@ export class DetectionEngine implements Detector {
   readonly #alarms: LRUCache<string, AlarmState>;
   /** Rate rules' windows per rule + group, bounded like the other state. */
   readonly #windows: LRUCache<string, { start: number; count: number; failures: number; fired: boolean }>;
+  /** Allowlisted hits since the last takeNotes(), by rule and entry. */
+  #allowed = new Map<string, number>();
+  /** rule\0resource pairs already reported blind (or seen with bodies: never reported). */
+  readonly #visibility = new Map<string, boolean>();
+  readonly #lastVisibility = new Map<string, boolean>();
+  #blindNew: Array<{ rule: string; resource: string; blind: boolean }> = [];
+  /** Bumped by every change of the alarms' state (so a saver knows whether there is something new). */
+  #version = 0;
 
   constructor(rules: RuleSet, opts: EngineOptions) {
-    this.#rules = rules.rules.filter((r) => r.enabled);
     this.#cluster = { name: opts.clusterName, id: opts.clusterId };
+    this.setRules(rules);
     this.#interval = opts.updateIntervalMs ?? 60_000;
     this.#now = opts.now ?? Date.now;
     const max = opts.maxKeys ?? 10_000;
     this.#seen = new LRUCache({ max });
     this.#alarms = new LRUCache({ max });
     this.#windows = new LRUCache({ max });
+  }
+
+  /**
+   * Swaps the rules (a reload) keeping every piece of state: alarms keep aggregating under their ids,
+   * windows keep counting. Rules scoped to other clusters are left out here, once.
+   */
+  setRules(rules: RuleSet): void {
+    const cluster = this.#cluster.name;
+    this.#rules = rules.rules.filter((r) => r.enabled && (r.clusters === undefined || r.clusters.has(cluster)));
+    this.#allow = (rules.allowlist ?? []).filter((a) => a.clusters === undefined || a.clusters.has(cluster));
+    this.#bodyRules = this.#rules.filter((r) => needsBodies(r.match)).map((rule) => ({ rule }));
+  }
+
+  /** Changes whenever the alarms' aggregation state changes. */
+  get stateVersion(): number {
+    return this.#version;
+  }
+
+  /** Counters gathered since the last call (allowlisted hits, rules found blind); undefined when there are none. */
+  takeNotes(): DetectionNotes | undefined {
+    if (this.#allowed.size === 0 && this.#blindNew.length === 0) return undefined;
+    const notes: DetectionNotes = {
+      allowlisted: [...this.#allowed].map(([k, n]) => {
+        const [rule, entry] = k.split('\0');
+        return { rule, entry, count: n };
+      }),
+      blind: this.#blindNew,
+    };
+    this.#allowed = new Map();
+    this.#blindNew = [];
+    return notes;
+  }
+
+  /** The alarms' aggregation state, to be saved, and its version (which changes whenever the state does). */
+  saveState(): { state: SavedAlarms; version: number } {
+    const alarms: SavedAlarms['alarms'] = [];
+    // Oldest first, so that loading them in order keeps the LRU's order.
+    for (const [id, s] of [...this.#alarms.entries()].reverse()) alarms.push([id, s.firstSeen, s.lastSeen, s.count]);
+    return { state: { version: 1, alarms }, version: this.#version };
+  }
+
+  /**
+   * Restores saved aggregation state. Each restored alarm is emitted again at its next hit: the record of
+   * its last update may not have reached the buffers before the agent stopped, and the events are re-read.
+   */
+  loadState(saved: SavedAlarms, keepDays = 2): number {
+    if (saved?.version !== 1 || !Array.isArray(saved.alarms)) return 0;
+    const oldest = new Date(this.#now() - keepDays * 86_400_000).toISOString().slice(0, 10);
+    let n = 0;
+    for (const a of saved.alarms) {
+      if (!Array.isArray(a) || a.length !== 4) continue;
+      const [id, firstSeen, lastSeen, count] = a;
+      if (typeof id !== 'string' || typeof firstSeen !== 'string' || typeof lastSeen !== 'string' || typeof count !== 'number') continue;
+      if (lastSeen.slice(0, 10) < oldest) continue;
+      this.#alarms.set(id, { firstSeen, lastSeen, count, lastEmit: -Infinity });
+      n += 1;
+    }
+    return n;
   }
 
   /** Every enabled rule on every event. A rule hits one auditID once, whichever of its stages comes first. */
@@ -54,6 +132,7 @@ export class DetectionEngine implements Detector {
     const out: Array<{ hit: RuleHit; rule: CompiledRule }> = [];
     const head = event.head;
     const resource = head.objectRef?.resource;
+    if (this.#bodyRules.length > 0 && resource !== undefined && BODY_VERBS.has(head.verb) && head.stage === 'ResponseComplete') this.#checkVisibility(event, resource);
     for (const rule of this.#rules) {
       if (rule.stages !== undefined && !rule.stages.has(head.stage)) continue;
       // Cheap guards derived from the rule at load time: most rules cannot match most events.
@@ -69,6 +148,15 @@ export class DetectionEngine implements Detector {
       const seenKey = `${rule.id}\0${head.auditID}`;
       if (this.#seen.has(seenKey)) continue;
       if (head.stage !== 'ResponseComplete') this.#seen.set(seenKey, true);
+      // Allowlisted requests neither alarm nor count toward a rate; they are counted per rule and entry.
+      if (this.#allow.length > 0) {
+        const entry = allowedBy(this.#allow, rule, ctx, this.#cluster.name);
+        if (entry !== undefined) {
+          const k = `${rule.id}\0${entry.id}`;
+          this.#allowed.set(k, (this.#allowed.get(k) ?? 0) + 1);
+          continue;
+        }
+      }
       if (rule.rate !== undefined && !this.#rateReached(rule, rule.rate, ctx, event)) continue;
       const key = rule.aggregateKey.map((g) => g(ctx).map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join(','));
       out.push({
@@ -80,6 +168,28 @@ export class DetectionEngine implements Detector {
       });
     }
     return out;
+  }
+
+  /**
+   * A write that carries no body (Metadata level) to a resource a body-reading rule watches: the rule cannot
+   * see it. Reported when a rule and resource pair is first seen blind, and again when it sees bodies again.
+   */
+  #checkVisibility(event: AuditEvent, resource: string): void {
+    const blind = !event.hasRequestObject && !event.hasResponseObject;
+    // Most writes look like the last one of their verb and resource: nothing to check then.
+    const kind = `${event.head.verb}\0${resource}`;
+    if (this.#lastVisibility.get(kind) === blind) return;
+    if (this.#lastVisibility.size < 10_000) this.#lastVisibility.set(kind, blind);
+    for (const { rule } of this.#bodyRules) {
+      if (rule.onlyResources !== undefined && !rule.onlyResources.has(resource)) continue;
+      if (rule.onlyVerbs !== undefined && !rule.onlyVerbs.has(event.head.verb)) continue;
+      const k = `${rule.id}\0${resource}`;
+      const known = this.#visibility.get(k);
+      if (known === blind || (known === undefined && this.#visibility.size >= 10_000)) continue;
+      // First sight of the pair, or a change (the policy was changed): report it.
+      this.#visibility.set(k, blind);
+      if (blind || known === true) this.#blindNew.push({ rule: rule.id, resource, blind });
+    }
   }
 
   /**
@@ -124,6 +234,7 @@ export class DetectionEngine implements Detector {
       const alarmID = alarmIdOf(this.#cluster.name, rule.id, hit.key, day);
       const now = this.#now();
       let state = this.#alarms.get(alarmID);
+      this.#version += 1;
       if (state === undefined) {
         state = { firstSeen: at, lastSeen: at, count: 1, lastEmit: now };
         this.#alarms.set(alarmID, state);

@@ -9,12 +9,22 @@ export interface AlarmOut {
   payload: string;
 }
 
+/** What detection tells the main thread besides alarms: counters and findings since the last report. */
+export interface DetectionNotes {
+  /** Hits an allowlist entry suppressed. */
+  allowlisted: Array<{ rule: string; entry: string; count: number }>;
+  /** A body-reading rule met writes to `resource` without bodies (`blind`), or met bodies again (not blind). */
+  blind: Array<{ rule: string; resource: string; blind: boolean }>;
+}
+
 export interface Detector {
   /**
    * `redactedLine`: the forwarded text when redaction changed the event (alarms carry that one, never the original).
    * `hitsOut`: receives every rule hit, when given.
    */
   evaluate(event: AuditEvent, redactedLine?: string, hitsOut?: RuleHit[]): AlarmOut[];
+  /** Counters since the last call, or undefined when there is nothing to report. */
+  takeNotes?(): DetectionNotes | undefined;
 }
 
 /** Detection off: the pipeline's shape stays the same, the rule engine plugs in here. */

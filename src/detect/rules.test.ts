@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { parseAuditLine, type AuditEvent } from '../parse/audit.ts';
 import { DetectionEngine } from './engine.ts';
-import { compileRuleTexts, loadRuleFiles, normalizeHostPath, RuleError } from './rules.ts';
+import { allowedBy, compileRuleTexts, EvalContext, loadRuleFiles, needsBodies, nodeNameOf, normalizeHostPath, parseImageRef, RuleError } from './rules.ts';
 
 type Json = Record<string, any>;
 
@@ -112,6 +112,23 @@ describe('field paths', () => {
     expect(matches({ field: 'requestObject.data[*]', equals: 'access.properties' }, cm)).toBe(false);
     expect(matches({ field: 'requestObject.data[*]', contains: 'secret' }, cm)).toBe(false);
   });
+  it('[keys] yields the keys of a map (ConfigMap and Secret keys, labels), nothing for a list', () => {
+    const cm = ev({ requestObject: { kind: 'ConfigMap', metadata: { labels: { app: 'web', 'team.corp/owner': 'pay' } }, data: { 'id_rsa': 'x', 'ui.properties': 'color=blue' }, list: ['a', 'b'] } });
+    expect(matches({ field: 'requestObject.data[keys]', equals: 'id_rsa' }, cm)).toBe(true);
+    expect(matches({ field: 'requestObject.data[keys]', suffix: '.properties' }, cm)).toBe(true);
+    expect(matches({ field: 'requestObject.data[keys]', equals: 'x' }, cm)).toBe(false);
+    expect(matches({ field: 'requestObject.metadata.labels[keys]', equals: 'team.corp/owner' }, cm)).toBe(true);
+    expect(matches({ field: 'requestObject.list[keys]', exists: false }, cm)).toBe(true);
+    expect(matches({ field: 'requestObject.data["keys"]', exists: false }, cm)).toBe(true);
+    expect(matches({ field: 'requestObject.data[keys]', exists: false }, ev())).toBe(true);
+  });
+  it('[keys] over the head (annotations) reads no body', () => {
+    const big = ev({ requestObject: { kind: 'Pod', spec: { containers: [{ name: 'c', image: 'nginx' }] } } });
+    const full = vi.spyOn(big, 'full');
+    expect(matches({ field: 'annotations[keys]', equals: 'authorization.k8s.io/decision' }, big)).toBe(true);
+    expect(matches({ field: 'user[keys]', equals: 'groups' }, big)).toBe(true);
+    expect(full).not.toHaveBeenCalled();
+  });
   it('exists false holds when the path yields nothing, exists true when it yields a value', () => {
     const e = ev({ requestObject: { spec: { hostNetwork: false } } });
     expect(matches({ field: 'requestObject.spec.hostNetwork', exists: true }, e)).toBe(true);
@@ -130,6 +147,133 @@ describe('field paths', () => {
     expect(matches({ field: 'sourceIP', equals: '127.0.0.201' }, e)).toBe(true);
     expect(matches({ field: 'sourceIP', equals: '127.0.0.250' }, e)).toBe(false);
     expect(matches({ field: 'sourceIPs[*]', equals: '127.0.0.250' }, e)).toBe(true);
+  });
+});
+
+describe('equals_field', () => {
+  it('holds when a value of the path equals a value of the other path of the same event', () => {
+    const self = ev({ objectRef: { resource: 'users', name: 'dana' } });
+    expect(matches({ field: 'objectRef.name', equals_field: 'user.username' }, self)).toBe(true);
+    expect(matches({ field: 'objectRef.name', equals_field: 'user.username' }, ev({ objectRef: { resource: 'users', name: 'raj' } }))).toBe(false);
+    expect(matches({ field: 'objectRef.name', equals_field: 'user.groups[*]' }, ev({ objectRef: { resource: 'groups', name: 'devs' } }))).toBe(true);
+  });
+  it('folds case with ignore_case and never compares strings with numbers', () => {
+    const e = ev({ objectRef: { resource: 'users', name: 'DANA' }, requestObject: { spec: { replicas: 201, name: '201' } } });
+    expect(matches({ field: 'objectRef.name', equals_field: 'user.username' }, e)).toBe(false);
+    expect(matches({ field: 'objectRef.name', equals_field: 'user.username', ignore_case: true }, e)).toBe(true);
+    expect(matches({ field: 'requestObject.spec.replicas', equals_field: 'responseStatus.code' }, e)).toBe(true);
+    expect(matches({ field: 'requestObject.spec.name', equals_field: 'responseStatus.code' }, e)).toBe(false);
+  });
+  it('holds for nothing when either path yields nothing, so `not` of it needs an exists beside it', () => {
+    const e = ev({ objectRef: { resource: 'pods', name: 'p' } });
+    expect(matches({ field: 'objectRef.namespace', equals_field: 'impersonatedUser.username' }, e)).toBe(false);
+    expect(matches({ not: { field: 'impersonatedUser.username', equals_field: 'user.username' } }, e)).toBe(true);
+    expect(matches({ all: [{ field: 'impersonatedUser.username', exists: true }, { not: { field: 'impersonatedUser.username', equals_field: 'user.username' } }] }, e)).toBe(false);
+  });
+  it('reads a body only when one of its paths does', () => {
+    const head = compileRuleTexts([{ name: 'h', text: 'rules: [ { id: H, name: h, category: test, level: low, match: { field: objectRef.name, equals_field: user.username } } ]' }]);
+    const body = compileRuleTexts([{ name: 'b', text: 'rules: [ { id: B, name: b, category: test, level: low, match: { field: objectRef.name, equals_field: "pod_specs[*].nodeName" } } ]' }]);
+    expect(needsBodies(head.rules[0].match)).toBe(false);
+    expect(needsBodies(body.rules[0].match)).toBe(true);
+  });
+});
+
+describe('user.node', () => {
+  const node = (username: string, groups: string[]) => ev({ user: { username, groups } });
+  it('is the node name of system:node:<name> in group system:nodes', () => {
+    expect(matches({ field: 'user.node', equals: 'node-1' }, node('system:node:node-1', ['system:nodes', 'system:authenticated']))).toBe(true);
+    expect(nodeNameOf({ username: 'system:node:ip-10-0-0-1.ec2.internal', groups: ['system:nodes'] })).toBe('ip-10-0-0-1.ec2.internal');
+  });
+  it('is absent for other users, for the prefix without the group, and for an empty name', () => {
+    expect(matches({ field: 'user.node', exists: false }, node('system:node:node-1', ['system:authenticated']))).toBe(true);
+    expect(matches({ field: 'user.node', exists: false }, node('system:node:', ['system:nodes']))).toBe(true);
+    expect(matches({ field: 'user.node', exists: false }, ev())).toBe(true);
+    expect(nodeNameOf(undefined)).toBeUndefined();
+  });
+  it('lets a rule compare a node\'s name with the object it writes', () => {
+    const lease = (name: string) => ev({ user: { username: 'system:node:node-1', groups: ['system:nodes'] }, verb: 'update', objectRef: { resource: 'leases', namespace: 'kube-node-lease', name } });
+    const cross = { all: [{ field: 'objectRef.name', exists: true }, { not: { field: 'objectRef.name', equals_field: 'user.node' } }] };
+    expect(matches(cross, lease('node-1'))).toBe(false);
+    expect(matches(cross, lease('node-2'))).toBe(true);
+  });
+});
+
+describe('not_in and not_in_list', () => {
+  const pod = ev({ requestObject: { kind: 'Pod', spec: { containers: [{ name: 'a', image: 'registry.corp.example/a:1' }, { name: 'b', image: 'evil.example/b:1' }] } } });
+  it('hold when some value is outside the list, unlike not of in (no value in the list)', () => {
+    expect(matches({ field: 'images[*].registry', not_in: ['registry.corp.example'] }, pod)).toBe(true);
+    expect(matches({ not: { field: 'images[*].registry', in: ['registry.corp.example'] } }, pod)).toBe(false);
+    expect(matches({ field: 'images[*].registry', not_in: ['registry.corp.example', 'evil.example'] }, pod)).toBe(false);
+    expect(matches({ field: 'images[*].registry', not_in_list: 'trusted' }, pod, { trusted: ['REGISTRY.corp.example', 'EVIL.example'] })).toBe(true);
+    expect(matches({ field: 'images[*].registry', not_in_list: 'trusted', ignore_case: true }, pod, { trusted: ['REGISTRY.corp.example', 'EVIL.example'] })).toBe(false);
+  });
+  it('hold for nothing when the path yields nothing', () => {
+    expect(matches({ field: 'images[*].registry', not_in: ['x'] }, ev())).toBe(false);
+    expect(matches({ field: 'responseStatus.code', not_in: [200, 201] }, ev())).toBe(false);
+    expect(matches({ field: 'responseStatus.code', not_in: [200] }, ev())).toBe(true);
+  });
+});
+
+describe('list_not_empty', () => {
+  const rule = (lists: string) => `${lists}\nrules: [ { id: L, name: l, category: test, level: low, match: { all: [ { list_not_empty: trusted }, { field: "images[*].registry", not_in_list: trusted } ] } } ]`;
+  const pod = ev({ requestObject: { kind: 'Pod', spec: { containers: [{ name: 'a', image: 'nginx' }] } } });
+  const hits = (texts: string[]) => new DetectionEngine(compileRuleTexts(texts.map((text, i) => ({ name: `f${i}.yaml`, text }))), { clusterName: 'c', clusterId: '' }).hits(pod);
+  it('switches a rule off, reading no body, while the list is empty', () => {
+    const set = compileRuleTexts([{ name: 'f.yaml', text: rule('lists: { trusted: [] }') }]);
+    expect(needsBodies(set.rules[0].match)).toBe(false);
+    const full = vi.spyOn(pod, 'full');
+    expect(hits([rule('lists: { trusted: [] }')])).toEqual([]);
+    expect(full).not.toHaveBeenCalled();
+  });
+  it('a later file that adds items switches it on', () => {
+    expect(hits([rule('lists: { trusted: [] }'), 'lists: { trusted: [registry.corp.example] }']).map((h) => h.ruleId)).toEqual(['L']);
+    expect(hits([rule('lists: { trusted: [] }'), 'lists: { trusted: [docker.io] }'])).toEqual([]);
+  });
+  it('works inside any and not, and names an unknown list', () => {
+    expect(matches({ any: [{ list_not_empty: 'l' }, { field: 'verb', equals: 'get' }] }, ev(), { l: [] })).toBe(false);
+    expect(matches({ not: { list_not_empty: 'l' } }, ev(), { l: [] })).toBe(true);
+    expect(matches({ any: [{ list_not_empty: 'l' }, { field: 'verb', equals: 'get' }] }, ev(), { l: ['x'] })).toBe(true);
+    expect(loadError('rules: [ { id: L, name: l, category: test, level: low, match: { list_not_empty: nope } } ]')).toContain('rules[0] (L).match.list_not_empty: unknown list "nope"');
+    expect(loadError('lists: { l: [] }\nrules: [ { id: L, name: l, category: test, level: low, match: { list_not_empty: l, field: verb } } ]')).toContain('list_not_empty takes no other keys');
+  });
+});
+
+describe('images', () => {
+  it.each([
+    ['nginx', 'docker.io', 'library/nginx', undefined, undefined],
+    ['nginx:1.25', 'docker.io', 'library/nginx', '1.25', undefined],
+    ['foo/bar', 'docker.io', 'foo/bar', undefined, undefined],
+    ['docker.io/c3pool/xmrig:6.21.0', 'docker.io', 'c3pool/xmrig', '6.21.0', undefined],
+    ['index.docker.io/library/alpine', 'docker.io', 'library/alpine', undefined, undefined],
+    ['docker.io/alpine', 'docker.io', 'library/alpine', undefined, undefined],
+    ['ghcr.io/open-feature/flagd:v0.6.3', 'ghcr.io', 'open-feature/flagd', 'v0.6.3', undefined],
+    ['localhost/app', 'localhost', 'app', undefined, undefined],
+    ['localhost:5000/team/app:2', 'localhost:5000', 'team/app', '2', undefined],
+    ['Registry.Corp.Example/shop/cart:7', 'registry.corp.example', 'shop/cart', '7', undefined],
+    ['registry.k8s.io/pause@sha256:abc', 'registry.k8s.io', 'pause', undefined, 'sha256:abc'],
+    ['quay.io/a/b:1@sha256:def', 'quay.io', 'a/b', '1', 'sha256:def'],
+    ['corp/tool:latest', 'docker.io', 'corp/tool', 'latest', undefined],
+  ])('%s → registry %s, repository %s', (image, registry, repository, tag, digest) => {
+    const ref = parseImageRef(image)!;
+    expect(ref).toMatchObject({ image, registry, repository, name: `${registry}/${repository}` });
+    expect(ref.tag).toBe(tag);
+    expect(ref.digest).toBe(digest);
+  });
+  it('ignores empty references', () => {
+    expect(parseImageRef('')).toBeUndefined();
+    expect(parseImageRef('  ')).toBeUndefined();
+    expect(parseImageRef(':1')).toBeUndefined();
+  });
+  it('images[*] holds one entry per container image of the pod specs', () => {
+    const dep = ev({ objectRef: { resource: 'deployments', namespace: 'p', name: 'd' }, requestObject: { kind: 'Deployment', spec: { template: { spec: { initContainers: [{ name: 'i', image: 'busybox' }], containers: [{ name: 'c', image: 'registry.corp.example/shop/cart:7' }, { name: 'x' }] } } } } });
+    expect(matches({ field: 'images[*].name', equals: 'docker.io/library/busybox' }, dep)).toBe(true);
+    expect(matches({ field: 'images.registry', equals: 'registry.corp.example' }, dep)).toBe(true);
+    expect(matches({ field: 'images[*].tag', equals: '7' }, dep)).toBe(true);
+    expect(matches({ field: 'images[*].image', equals: 'busybox' }, dep)).toBe(true);
+    expect(matches({ field: 'images[*]', exists: false }, ev())).toBe(true);
+  });
+  it('pod_specs, containers and images are walked with [*], not [keys]', () => {
+    expect(loadError('rules: [ { id: I, name: i, category: test, level: low, match: { field: "images[keys]", exists: true } } ]')).toContain('images is a list, walk it with [*]');
   });
 });
 
@@ -244,6 +388,123 @@ describe('rule errors', () => {
   it('a file marked type: system gives its rules the system type', () => {
     const set = compileRuleTexts([{ name: 's.yaml', text: 'type: system\nrules: [ { id: S, name: s, category: test, level: note, match: { field: verb, exists: true } } ]' }]);
     expect(set.rules[0].type).toBe('system');
+  });
+});
+
+describe('scope', () => {
+  const rule = (scope: string) => `rules: [ { id: S, name: s, category: test, level: low, scope: ${scope}, match: { field: verb, exists: true } } ]`;
+  it('takes clusters, namespaces or both', () => {
+    const [r] = compileRuleTexts([{ name: 'f', text: rule('{ clusters: [prod-eu, prod-us] }') }]).rules;
+    expect(r.clusters).toEqual(new Set(['prod-eu', 'prod-us']));
+    expect(r.namespaces).toBeUndefined();
+    const [both] = compileRuleTexts([{ name: 'f', text: rule('{ clusters: [prod], namespaces: [payments] }') }]).rules;
+    expect([both.clusters, both.namespaces]).toEqual([new Set(['prod']), new Set(['payments'])]);
+    const [none] = compileRuleTexts([{ name: 'f', text: 'rules: [ { id: S, name: s, category: test, level: low, match: { field: verb, exists: true } } ]' }]).rules;
+    expect([none.clusters, none.namespaces]).toEqual([undefined, undefined]);
+  });
+  it('refuses an empty scope, an unknown key and empty lists', () => {
+    expect(loadError(rule('{}'))).toContain('rules[0] (S).scope: expected { clusters: [...], namespaces: [...] } (either or both)');
+    expect(loadError(rule('{ cluster: [prod] }'))).toContain('(S).scope: expected');
+    expect(loadError(rule('{ clusters: [] }'))).toContain('(S).scope.clusters: expected a non-empty list of cluster names');
+    expect(loadError(rule('{ namespaces: prod }'))).toContain('(S).scope.namespaces: expected a non-empty list of namespaces');
+  });
+});
+
+describe('allowlist', () => {
+  const RULES = `rules:
+  - { id: KA-EXEC-001, name: exec, category: command-execution, level: high, stages: any, match: { field: objectRef.subresource, equals: exec } }
+  - { id: KA-EXEC-002, name: pf, category: command-execution, level: medium, stages: any, match: { field: objectRef.subresource, equals: portforward } }
+  - { id: KA-CRED-001, name: secrets, category: credential-access, level: high, stages: any, match: { field: objectRef.resource, equals: secrets } }
+`;
+  const load = (allow: string, ...more: string[]) => compileRuleTexts([{ name: 'rules.yaml', text: RULES }, { name: 'site.yaml', text: allow }, ...more.map((text, i) => ({ name: `more${i}.yaml`, text }))]);
+  const rule = (set: ReturnType<typeof load>, id: string) => set.rules.find((r) => r.id === id)!;
+  const execBy = (username: string, namespace = 'payments') => ev({ user: { username, groups: [] }, verb: 'create', objectRef: { resource: 'pods', subresource: 'exec', namespace, name: 'p' } });
+
+  it('compiles entries with rule ids and categories expanded to ids, scope and match', () => {
+    const set = load(`allowlist:
+  - id: debug-sre
+    description: SREs debug payments pods
+    rules: [command-execution]
+    scope: { clusters: [prod], namespaces: [payments] }
+    match: { field: user.username, equals: oncall-sre }
+  - id: backup-reads
+    rules: [KA-CRED-001]
+    match: { field: user.username, equals: velero }
+  - id: everything-from-bastion
+    match: { field: sourceIP, cidr: 10.9.0.0/16 }
+`);
+    expect(set.allowlist.map((a) => [a.id, a.rules && [...a.rules].sort(), a.clusters, a.namespaces, a.file])).toEqual([
+      ['debug-sre', ['KA-EXEC-001', 'KA-EXEC-002'], new Set(['prod']), new Set(['payments']), 'site.yaml'],
+      ['backup-reads', ['KA-CRED-001'], undefined, undefined, 'site.yaml'],
+      ['everything-from-bastion', undefined, undefined, undefined, 'site.yaml'],
+    ]);
+    expect(set.allowlist[0].description).toBe('SREs debug payments pods');
+    expect(set.allowlist[1].description).toBe('');
+  });
+
+  it('allowedBy returns the first entry whose rules, cluster, namespace and match fit the hit', () => {
+    const set = load(`allowlist:
+  - { id: sre, rules: [command-execution], scope: { clusters: [prod], namespaces: [payments] }, match: { field: user.username, equals: oncall-sre } }
+  - { id: sre-anywhere, rules: [KA-EXEC-002], match: { field: user.username, equals: oncall-sre } }
+`);
+    const exec = rule(set, 'KA-EXEC-001');
+    const allowed = (e: AuditEvent, r = exec, cluster = 'prod') => allowedBy(set.allowlist, r, new EvalContext(e), cluster)?.id;
+    expect(allowed(execBy('oncall-sre'))).toBe('sre');
+    expect(allowed(execBy('oncall-sre'), exec, 'stage')).toBeUndefined();
+    expect(allowed(execBy('oncall-sre', 'kube-system'))).toBeUndefined();
+    expect(allowed(execBy('mallory'))).toBeUndefined();
+    expect(allowed(execBy('oncall-sre'), rule(set, 'KA-CRED-001'))).toBeUndefined();
+    expect(allowed(execBy('oncall-sre', 'kube-system'), rule(set, 'KA-EXEC-002'))).toBe('sre-anywhere');
+    // A namespace scope never fits a cluster-scoped event.
+    expect(allowed(ev({ user: { username: 'oncall-sre' }, objectRef: { resource: 'nodes', name: 'n' } }))).toBeUndefined();
+    expect(allowedBy([], exec, new EvalContext(execBy('oncall-sre')), 'prod')).toBeUndefined();
+  });
+
+  it('an entry copied from an alarm\'s evidence matches that alarm\'s event', () => {
+    const set = load(`allowlist:
+  - id: nightly-debug
+    rules: [KA-EXEC-001]
+    match:
+      all:
+        - { field: user.username, equals: oncall-sre }
+        - { field: objectRef.namespace, equals: payments }
+        - { field: objectRef.resource, equals: pods }
+        - { field: objectRef.name, equals: p }
+        - { field: sourceIP, equals: 127.0.0.9 }
+        - { field: userAgent, prefix: kubectl/ }
+`);
+    expect(allowedBy(set.allowlist, rule(set, 'KA-EXEC-001'), new EvalContext(execBy('oncall-sre')), 'c')?.id).toBe('nightly-debug');
+    expect(allowedBy(set.allowlist, rule(set, 'KA-EXEC-001'), new EvalContext(ev({ ...execBy('oncall-sre').full(), sourceIPs: ['10.1.1.1'] })), 'c')).toBeUndefined();
+  });
+
+  it('may name rules of files loaded after it, and uses lists and macros of any file', () => {
+    const set = compileRuleTexts([
+      { name: 'site.yaml', text: 'allowlist: [ { id: a, rules: [LATE-1], match: { macro: trusted_user } } ]' },
+      { name: 'late.yaml', text: 'lists: { trusted: [dana] }\nmacros: { trusted_user: { field: user.username, in_list: trusted } }\nrules: [ { id: LATE-1, name: l, category: test, level: low, match: { field: verb, exists: true } } ]' },
+    ]);
+    expect(allowedBy(set.allowlist, set.rules[0], new EvalContext(ev()), 'c')?.id).toBe('a');
+  });
+
+  it('refuses unknown rules, a missing match, unknown keys and duplicate ids, naming the entry', () => {
+    const err = (allow: string) => {
+      try {
+        load(allow);
+      } catch (e) {
+        expect(e).toBeInstanceOf(RuleError);
+        return (e as Error).message;
+      }
+      throw new Error('expected a RuleError');
+    };
+    expect(err('allowlist: [ { id: a, rules: [KA-NOPE-001], match: { field: verb, equals: get } } ]')).toBe('site.yaml: allowlist[0] (a).rules[0]: unknown rule or category "KA-NOPE-001"');
+    expect(err('allowlist: [ { id: a, rules: [KA-EXEC-001] } ]')).toBe('site.yaml: allowlist[0] (a).match: required');
+    expect(err('allowlist: [ { id: a, rule: [KA-EXEC-001], match: { field: verb, equals: get } } ]')).toContain('site.yaml: allowlist[0] (a).rule: unknown key');
+    expect(err('allowlist: [ { rules: [KA-EXEC-001], match: { field: verb, equals: get } } ]')).toContain('allowlist[0].id: expected a non-empty string');
+    expect(err('allowlist: [ { id: a, rules: [], match: { field: verb, equals: get } } ]')).toContain('(a).rules: expected a non-empty list');
+    expect(err('allowlist: [ { id: a, scope: { namespace: [x] }, match: { field: verb, equals: get } } ]')).toContain('(a).scope: expected');
+    expect(err('allowlist: [ { id: a, match: { field: verb, equal: get } } ]')).toContain('allowlist[0] (a).match.equal: unknown operator');
+    expect(err('allowlist: [ { id: a, match: { field: verb, equals: get } }, { id: a, match: { field: verb, equals: list } } ]')).toContain('allowlist[1] (a).id: duplicate allowlist id (first defined in site.yaml)');
+    expect(err('allowlist: { id: a }')).toBe('site.yaml: allowlist: expected a list of entries');
+    expect(err('allow: []')).toContain('site.yaml: allow: unknown key (expected type, lists, macros, rules, allowlist)');
   });
 });
 

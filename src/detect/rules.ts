@@ -15,6 +15,7 @@ export class EvalContext {
   readonly event: AuditEvent;
   #specs: unknown[] | undefined;
   #containers: unknown[] | undefined;
+  #images: ImageRef[] | undefined;
   constructor(event: AuditEvent) {
     this.event = event;
   }
@@ -26,17 +27,32 @@ export class EvalContext {
     if (this.#containers === undefined) this.#containers = containersOf(this.event, this.podSpecs());
     return this.#containers;
   }
+  images(): ImageRef[] {
+    if (this.#images === undefined) {
+      this.#images = [];
+      for (const c of this.containers()) {
+        const ref = typeof (c as Json).image === 'string' ? parseImageRef((c as Json).image) : undefined;
+        if (ref !== undefined) this.#images.push(ref);
+      }
+    }
+    return this.#images;
+  }
 }
 
 export type Getter = (ctx: EvalContext) => unknown[];
 export type Predicate = (ctx: EvalContext) => boolean;
 
 // Getters and predicates that read the request/response bodies (a full parse); the rest read the head only.
-const readsBodies = new WeakSet<Getter | Predicate>();
+const bodyReaders = new WeakSet<Getter | Predicate>();
 const bodyIf = <T extends Getter | Predicate>(f: T, body: boolean): T => {
-  if (body) readsBodies.add(f);
+  if (body) bodyReaders.add(f);
   return f;
 };
+
+/** Whether a compiled getter or predicate (a rule's `match`) reads the request/response bodies. */
+export function needsBodies(f: Getter | Predicate): boolean {
+  return bodyReaders.has(f);
+}
 
 export interface CompiledRule {
   id: string;
@@ -46,6 +62,8 @@ export interface CompiledRule {
   level: 'high' | 'medium' | 'low' | 'note';
   enabled: boolean;
   type: 'system' | 'custom';
+  /** Clusters (configured cluster names) the rule runs in; undefined = every cluster. */
+  clusters: Set<string> | undefined;
   /** Namespaces the rule is limited to; undefined = everywhere (cluster-scoped events included). */
   namespaces: Set<string> | undefined;
   /** Stages the rule looks at; undefined = every stage. */
@@ -68,7 +86,39 @@ export interface CompiledRule {
   file: string;
 }
 
-export interface RuleSet { rules: CompiledRule[]; lists: Record<string, string[]> }
+/** An allowlist entry: hits of its rules on events it matches are suppressed. */
+export interface CompiledAllow {
+  id: string;
+  description: string;
+  /** Ids of the rules it applies to (categories expanded); undefined = every rule. */
+  rules: Set<string> | undefined;
+  /** Clusters it applies in; undefined = every cluster. */
+  clusters: Set<string> | undefined;
+  /** Namespaces (objectRef.namespace) it applies to; undefined = every event, cluster-scoped ones included. */
+  namespaces: Set<string> | undefined;
+  match: Predicate;
+  /** File the entry came from. */
+  file: string;
+}
+
+export interface RuleSet { rules: CompiledRule[]; lists: Record<string, string[]>; allowlist: CompiledAllow[] }
+
+/**
+ * The first allowlist entry that suppresses `rule`'s hit on this event in `cluster`, or undefined. Entries are
+ * tried in load order; the rule, cluster and namespace checks come before the entry's condition.
+ */
+export function allowedBy(allow: CompiledAllow[], rule: CompiledRule, ctx: EvalContext, cluster: string): CompiledAllow | undefined {
+  for (const a of allow) {
+    if (a.rules !== undefined && !a.rules.has(rule.id)) continue;
+    if (a.clusters !== undefined && !a.clusters.has(cluster)) continue;
+    if (a.namespaces !== undefined) {
+      const ns = ctx.event.head.objectRef?.namespace;
+      if (ns === undefined || !a.namespaces.has(ns)) continue;
+    }
+    if (a.match(ctx)) return a;
+  }
+  return undefined;
+}
 
 /** A rule file is wrong; the message names the file, the rule and the field path. */
 export class RuleError extends Error {
@@ -101,7 +151,8 @@ export function compileRuleTexts(texts: Array<{ name: string; text: string }>): 
 }
 
 const LEVELS = new Set(['high', 'medium', 'low', 'note']);
-const FILE_KEYS = new Set(['type', 'lists', 'macros', 'rules']);
+const FILE_KEYS = new Set(['type', 'lists', 'macros', 'rules', 'allowlist']);
+const ALLOW_KEYS = new Set(['id', 'description', 'rules', 'scope', 'match']);
 const RULE_KEYS = new Set(['id', 'name', 'description', 'category', 'level', 'enabled', 'scope', 'stages', 'match', 'rate', 'aggregate_by', 'output', 'risk', 'solution']);
 const RATE_KEYS = new Set(['group_by', 'window', 'more_than', 'failure_ratio_above', 'failure_codes']);
 
@@ -120,11 +171,13 @@ export interface RateSpec {
 const STAGES = new Set(['RequestReceived', 'ResponseStarted', 'ResponseComplete', 'Panic']);
 
 interface RawRule { file: string; where: string; raw: Json; type: 'system' | 'custom' }
+interface RawAllow { file: string; where: string; raw: Json }
 
 function compileTexts(texts: Array<{ name: string; text: string; defaultType: 'system' | 'custom' }>): RuleSet {
   const lists: Record<string, string[]> = {};
   const macros = new Map<string, { file: string; where: string; raw: unknown }>();
   const rawRules: RawRule[] = [];
+  const rawAllow: RawAllow[] = [];
   for (const { name: file, text, defaultType } of texts) {
     let doc: unknown;
     try {
@@ -134,7 +187,7 @@ function compileTexts(texts: Array<{ name: string; text: string; defaultType: 's
     }
     if (doc == null) continue;
     if (!isObject(doc)) throw new RuleError(`${file}: expected a mapping with lists, macros and rules`);
-    for (const k of Object.keys(doc)) if (!FILE_KEYS.has(k)) throw new RuleError(`${file}: ${k}: unknown key (expected type, lists, macros, rules)`);
+    for (const k of Object.keys(doc)) if (!FILE_KEYS.has(k)) throw new RuleError(`${file}: ${k}: unknown key (expected type, lists, macros, rules, allowlist)`);
     if (doc.type !== undefined && doc.type !== 'system' && doc.type !== 'custom') throw new RuleError(`${file}: type: expected system or custom`);
     const type = (doc.type ?? defaultType) as 'system' | 'custom';
     if (doc.lists !== undefined) {
@@ -159,6 +212,14 @@ function compileTexts(texts: Array<{ name: string; text: string; defaultType: 's
         rawRules.push({ file, where: `rules[${i}]${id}`, raw, type });
       });
     }
+    if (doc.allowlist !== undefined) {
+      if (!Array.isArray(doc.allowlist)) throw new RuleError(`${file}: allowlist: expected a list of entries`);
+      doc.allowlist.forEach((raw: unknown, i: number) => {
+        const id = isObject(raw) && typeof raw.id === 'string' ? ` (${raw.id})` : '';
+        if (!isObject(raw)) throw new RuleError(`${file}: allowlist[${i}]: expected a mapping`);
+        rawAllow.push({ file, where: `allowlist[${i}]${id}`, raw });
+      });
+    }
   }
 
   const compiler = new Compiler(lists, macros);
@@ -171,9 +232,62 @@ function compileTexts(texts: Array<{ name: string; text: string; defaultType: 's
     seen.set(rule.id, r.file);
     rules.push(rule);
   }
+  // Checked once every file is read: an entry may name rules of any file.
+  const allowSeen = new Map<string, string>();
+  const allowlist: CompiledAllow[] = [];
+  for (const a of rawAllow) {
+    const entry = compileAllow(a, compiler, rules);
+    const before = allowSeen.get(entry.id);
+    if (before !== undefined) throw new RuleError(`${a.file}: ${a.where}.id: duplicate allowlist id (first defined in ${before})`);
+    allowSeen.set(entry.id, a.file);
+    allowlist.push(entry);
+  }
   // Macros no rule uses are still checked.
   for (const name of macros.keys()) compiler.macro(name, 'macros', name);
-  return { rules, lists };
+  return { rules, lists, allowlist };
+}
+
+/** `scope: { clusters, namespaces }`, either key optional but not both. */
+function compileScope(raw: unknown, fail: (field: string, msg: string) => never): { clusters: Set<string> | undefined; namespaces: Set<string> | undefined } {
+  if (raw === undefined) return { clusters: undefined, namespaces: undefined };
+  if (!isObject(raw) || Object.keys(raw).length === 0 || Object.keys(raw).some((k) => k !== 'namespaces' && k !== 'clusters')) {
+    fail('scope', 'expected { clusters: [...], namespaces: [...] } (either or both)');
+  }
+  const set = (key: 'clusters' | 'namespaces'): Set<string> | undefined => {
+    const v = (raw as Json)[key];
+    if (v === undefined) return undefined;
+    if (!Array.isArray(v) || v.length === 0 || v.some((x: unknown) => typeof x !== 'string' || x === '')) {
+      fail(`scope.${key}`, `expected a non-empty list of ${key === 'clusters' ? 'cluster names' : 'namespaces'}`);
+    }
+    return new Set(v as string[]);
+  };
+  return { clusters: set('clusters'), namespaces: set('namespaces') };
+}
+
+function compileAllow(a: RawAllow, compiler: Compiler, rules: CompiledRule[]): CompiledAllow {
+  const { raw, file, where } = a;
+  const fail = (field: string, msg: string): never => {
+    throw new RuleError(`${file}: ${where}.${field}: ${msg}`);
+  };
+  for (const k of Object.keys(raw)) if (!ALLOW_KEYS.has(k)) fail(k, 'unknown key (expected id, description, rules, scope, match)');
+  if (typeof raw.id !== 'string' || raw.id === '') fail('id', 'expected a non-empty string');
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(raw.id)) fail('id', 'use letters, digits, - _ .');
+  if (raw.description !== undefined && typeof raw.description !== 'string') fail('description', 'expected a string');
+  let ids: Set<string> | undefined;
+  if (raw.rules !== undefined) {
+    if (!Array.isArray(raw.rules) || raw.rules.length === 0) fail('rules', 'expected a non-empty list of rule ids or categories (leave it out for every rule)');
+    ids = new Set();
+    (raw.rules as unknown[]).forEach((name, i) => {
+      if (typeof name !== 'string') fail(`rules[${i}]`, 'expected a rule id or category');
+      const matched = rules.filter((r) => r.id === name || r.category === name);
+      if (matched.length === 0) fail(`rules[${i}]`, `unknown rule or category ${JSON.stringify(name)}`);
+      for (const r of matched) ids!.add(r.id);
+    });
+  }
+  const { clusters, namespaces } = compileScope(raw.scope, fail);
+  if (raw.match === undefined) fail('match', 'required');
+  const match = compiler.condition(raw.match, `${file}: ${where}`, 'match');
+  return { id: raw.id as string, description: (raw.description as string | undefined) ?? '', rules: ids, clusters, namespaces, match, file };
 }
 
 function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
@@ -195,13 +309,7 @@ function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
   const level = str('level', true);
   if (!LEVELS.has(level)) fail('level', 'expected high, medium, low or note');
   if (raw.enabled !== undefined && typeof raw.enabled !== 'boolean') fail('enabled', 'expected true or false');
-  let namespaces: Set<string> | undefined;
-  if (raw.scope !== undefined) {
-    if (!isObject(raw.scope) || Object.keys(raw.scope).some((k) => k !== 'namespaces')) fail('scope', 'expected { namespaces: [...] }');
-    const ns = raw.scope.namespaces;
-    if (!Array.isArray(ns) || ns.length === 0 || ns.some((x: unknown) => typeof x !== 'string')) fail('scope.namespaces', 'expected a non-empty list of namespaces');
-    namespaces = new Set(ns as string[]);
-  }
+  const { clusters, namespaces } = compileScope(raw.scope, fail);
   let stages: Set<string> | undefined = new Set(['ResponseComplete']);
   if (raw.stages !== undefined) {
     const s = raw.stages;
@@ -252,15 +360,19 @@ function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
   return {
     id, name: str('name', true), description: str('description', false), category,
     level: level as CompiledRule['level'], enabled: raw.enabled ?? true, type: r.type,
-    namespaces, stages, match, onlyVerbs, onlyResources, rate, aggregateBy, aggregateKey, output,
+    clusters, namespaces, stages, match, onlyVerbs, onlyResources, rate, aggregateBy, aggregateKey, output,
     risk: str('risk', false), solution: str('solution', false), file,
   };
 }
 
 // ---------- conditions ----------
 
-const OPS = new Set(['equals', 'in', 'in_list', 'exists', 'prefix', 'suffix', 'contains', 'regex', 'cidr', 'gt', 'gte', 'lt', 'lte', 'path_prefix', 'path_prefix_list']);
-const STRING_OPS = new Set(['equals', 'in', 'in_list', 'prefix', 'suffix', 'contains', 'regex']);
+const OPS = new Set(['equals', 'in', 'in_list', 'not_in', 'not_in_list', 'equals_field', 'exists', 'prefix', 'suffix', 'contains', 'regex', 'cidr', 'gt', 'gte', 'lt', 'lte', 'path_prefix', 'path_prefix_list']);
+const STRING_OPS = new Set(['equals', 'in', 'in_list', 'not_in', 'not_in_list', 'equals_field', 'prefix', 'suffix', 'contains', 'regex']);
+
+// Conditions decided when the files are loaded.
+const ALWAYS: Predicate = () => true;
+const NEVER: Predicate = () => false;
 
 class Compiler {
   readonly #lists: Record<string, string[]>;
@@ -331,18 +443,29 @@ class Compiler {
     const fail = (sub: string, msg: string): never => {
       throw new RuleError(`${at}.${sub}: ${msg}`);
     };
-    if (!isObject(raw)) return fail(path, 'expected a condition ({ field, <op> }, all, any, not or macro)');
+    if (!isObject(raw)) return fail(path, 'expected a condition ({ field, <op> }, all, any, not, macro or list_not_empty)');
     const keys = Object.keys(raw);
+    if ('list_not_empty' in raw) {
+      // Decided at load time: lists are complete once every file is read.
+      if (keys.length !== 1) fail(path, 'list_not_empty takes no other keys');
+      const items = this.list(raw.list_not_empty, at, `${path}.list_not_empty`);
+      return items.length > 0 ? ALWAYS : NEVER;
+    }
     if ('all' in raw || 'any' in raw) {
       const key = 'all' in raw ? 'all' : 'any';
       if (keys.length !== 1) fail(path, `${key} takes no other keys`);
       const items = raw[key];
       if (!Array.isArray(items) || items.length === 0) fail(`${path}.${key}`, 'expected a non-empty list of conditions');
-      const compiled = (items as unknown[]).map((c, i) => this.condition(c, at, `${path}.${key}[${i}]`));
+      let compiled = (items as unknown[]).map((c, i) => this.condition(c, at, `${path}.${key}[${i}]`));
+      // Parts decided at load time (list_not_empty) decide the whole or drop out.
+      const decisive = key === 'all' ? NEVER : ALWAYS;
+      if (compiled.includes(decisive)) return decisive;
+      compiled = compiled.filter((p) => p !== ALWAYS && p !== NEVER);
+      if (compiled.length === 0) return key === 'all' ? ALWAYS : NEVER;
       if (compiled.length === 1) return compiled[0];
       // Conditions have no side effects: the head-only ones go first, so a body is parsed only when they pass.
-      const parts = [...compiled.filter((p) => !readsBodies.has(p)), ...compiled.filter((p) => readsBodies.has(p))];
-      const body = parts.some((p) => readsBodies.has(p));
+      const parts = [...compiled.filter((p) => !bodyReaders.has(p)), ...compiled.filter((p) => bodyReaders.has(p))];
+      const body = parts.some((p) => bodyReaders.has(p));
       return bodyIf(key === 'all'
         ? (ctx) => { for (const p of parts) if (!p(ctx)) return false; return true; }
         : (ctx) => { for (const p of parts) if (p(ctx)) return true; return false; }, body);
@@ -350,7 +473,8 @@ class Compiler {
     if ('not' in raw) {
       if (keys.length !== 1) fail(path, 'not takes no other keys');
       const inner = this.condition(raw.not, at, `${path}.not`);
-      return bodyIf((ctx) => !inner(ctx), readsBodies.has(inner));
+      if (inner === ALWAYS || inner === NEVER) return inner === ALWAYS ? NEVER : ALWAYS;
+      return bodyIf((ctx) => !inner(ctx), bodyReaders.has(inner));
     }
     if ('macro' in raw) {
       if (keys.length !== 1) fail(path, 'macro takes no other keys');
@@ -362,7 +486,7 @@ class Compiler {
       p = this.macro(name, at, `${path}.macro`);
       return p;
     }
-    if (!('field' in raw)) return fail(path, 'expected field, all, any, not or macro');
+    if (!('field' in raw)) return fail(path, 'expected field, all, any, not, macro or list_not_empty');
     if (typeof raw.field !== 'string') fail(`${path}.field`, 'expected a field path');
     const ops = keys.filter((k) => k !== 'field' && k !== 'ignore_case');
     for (const k of ops) if (!OPS.has(k)) fail(`${path}.${k}`, `unknown operator (expected one of ${[...OPS].join(', ')})`);
@@ -376,7 +500,22 @@ class Compiler {
     const value = raw[op];
     if (op === 'exists') {
       if (typeof value !== 'boolean') fail(where, 'expected true or false');
-      return bodyIf(value ? (ctx) => get(ctx).length > 0 : (ctx) => get(ctx).length === 0, readsBodies.has(get));
+      return bodyIf(value ? (ctx) => get(ctx).length > 0 : (ctx) => get(ctx).length === 0, bodyReaders.has(get));
+    }
+    if (op === 'equals_field') {
+      if (typeof value !== 'string' || value === '') fail(where, 'expected a field path');
+      const other = compileGetter(value as string, `${at}.${where}`);
+      const same = (a: unknown, b: unknown): boolean => {
+        if (typeof a === 'string') return typeof b === 'string' && (ignoreCase ? a.toLowerCase() === b.toLowerCase() : a === b);
+        return (typeof a === 'number' || typeof a === 'boolean') && a === b;
+      };
+      return bodyIf((ctx) => {
+        const mine = get(ctx);
+        if (mine.length === 0) return false;
+        const theirs = other(ctx);
+        for (const a of mine) for (const b of theirs) if (same(a, b)) return true;
+        return false;
+      }, bodyReaders.has(get) || bodyReaders.has(other));
     }
     const test = this.valueTest(op, value, ignoreCase, at, where);
     const one = singleHeadValue(raw.field as string);
@@ -389,7 +528,7 @@ class Compiler {
     return bodyIf((ctx) => {
       for (const v of get(ctx)) if (test(v)) return true;
       return false;
-    }, readsBodies.has(get));
+    }, bodyReaders.has(get));
   }
 
   valueTest(op: string, value: unknown, ic: boolean, at: string, where: string): (v: unknown) => boolean {
@@ -412,15 +551,19 @@ class Compiler {
         return (v) => v === value;
       }
       case 'in':
-      case 'in_list': {
+      case 'in_list':
+      case 'not_in':
+      case 'not_in_list': {
         let items: unknown[];
-        if (op === 'in_list') items = this.list(value, at, where);
+        if (op === 'in_list' || op === 'not_in_list') items = this.list(value, at, where);
         else {
           if (!Array.isArray(value)) fail('expected a list');
           items = value as unknown[];
         }
         const set = new Set(items.map((x) => (typeof x === 'string' ? fold(x) : x)));
-        return (v) => set.has(typeof v === 'string' ? fold(v) : v);
+        if (op === 'in' || op === 'in_list') return (v) => set.has(typeof v === 'string' ? fold(v) : v);
+        // A value outside the list; objects and lists are not values that could be in it.
+        return (v) => v === null || typeof v !== 'object' ? !set.has(typeof v === 'string' ? fold(v) : v) : false;
       }
       case 'prefix': {
         const want = strings(value);
@@ -495,9 +638,9 @@ export function normalizeHostPath(p: string): string {
 
 // ---------- field paths ----------
 
-type Segment = { key: string } | { star: true };
+type Segment = { key: string } | { star: true } | { keys: true };
 
-/** Splits `a.b[*].c`, `annotations["x.y/z"]`, `annotations.x\.y/z` into segments. */
+/** Splits `a.b[*].c`, `data[keys]`, `annotations["x.y/z"]`, `annotations.x\.y/z` into segments. */
 export function parseFieldPath(path: string): Segment[] {
   const segs: Segment[] = [];
   let i = 0;
@@ -524,9 +667,12 @@ export function parseFieldPath(path: string): Segment[] {
       if (path.startsWith('[*]', i)) {
         segs.push({ star: true });
         i += 3;
+      } else if (path.startsWith('[keys]', i)) {
+        segs.push({ keys: true });
+        i += 6;
       } else {
         const q = path[i + 1];
-        if (q !== '"' && q !== "'") throw new Error('expected [*] or ["key"]');
+        if (q !== '"' && q !== "'") throw new Error('expected [*], [keys] or ["key"]');
         const end = path.indexOf(`${q}]`, i + 2);
         if (end === -1) throw new Error('unclosed ["key"]');
         segs.push({ key: path.slice(i + 2, end) });
@@ -540,7 +686,7 @@ export function parseFieldPath(path: string): Segment[] {
     }
   }
   push();
-  if (segs.length === 0 || 'star' in segs[0]) throw new Error('empty path');
+  if (segs.length === 0 || !('key' in segs[0])) throw new Error('empty path');
   if (path.endsWith('.')) throw new Error('empty segment');
   return segs;
 }
@@ -553,7 +699,7 @@ const HEAD_ROOTS = new Set([
 /** Fast path for the common case: a path into the head without `[*]` has at most one value; no arrays allocated. */
 function singleHeadValue(path: string): ((ctx: EvalContext) => unknown) | undefined {
   const segs = parseFieldPath(path);
-  if (segs.some((s) => 'star' in s)) return undefined;
+  if (segs.some((s) => !('key' in s))) return undefined;
   const keys = segs.map((s) => (s as { key: string }).key);
   const [root, ...rest] = keys;
   const walk = (v: unknown): unknown => {
@@ -569,6 +715,7 @@ function singleHeadValue(path: string): ((ctx: EvalContext) => unknown) | undefi
       return ips.length > 0 ? ips[ips.length - 1] : undefined;
     };
   }
+  if (root === 'user' && rest[0] === 'node') return rest.length === 1 ? (ctx) => nodeNameOf(ctx.event.head.user) : undefined;
   if (root === 'annotations') return (ctx) => walk(ctx.event.annotations());
   if (!HEAD_ROOTS.has(root)) return undefined;
   if (rest.length === 0) return (ctx) => (ctx.event.head as unknown as Json)[root];
@@ -605,9 +752,16 @@ export function compileGetter(path: string, at: string): Getter {
     roots = second === 'command'
       ? (ctx) => { const e = execOf(ctx.event); return e && e.command !== undefined ? [e.command] : []; }
       : (ctx) => { const e = execOf(ctx.event); return e && e.container !== undefined ? [e.container] : []; };
-  } else if (root === 'pod_specs' || root === 'containers') {
+  } else if (root === 'user' && second === 'node') {
+    rest = rest.slice(1);
+    roots = (ctx) => {
+      const node = nodeNameOf(ctx.event.head.user);
+      return node === undefined ? [] : [node];
+    };
+  } else if (root === 'pod_specs' || root === 'containers' || root === 'images') {
     if (rest[0] && 'star' in rest[0]) rest = rest.slice(1);
-    roots = root === 'pod_specs' ? (ctx) => ctx.podSpecs() : (ctx) => ctx.containers();
+    else if (rest[0] && 'keys' in rest[0]) throw new RuleError(`${at}: bad field path ${JSON.stringify(path)}: ${root} is a list, walk it with [*]`);
+    roots = root === 'pod_specs' ? (ctx) => ctx.podSpecs() : root === 'containers' ? (ctx) => ctx.containers() : (ctx) => ctx.images();
     body = true;
   } else if (root === 'annotations') {
     roots = (ctx) => [ctx.event.annotations()];
@@ -629,6 +783,9 @@ export function compileGetter(path: string, at: string): Getter {
           if (Array.isArray(v)) { for (const x of v) if (x != null) next.push(x); }
           else if (v !== null && typeof v === 'object') { for (const x of Object.values(v)) if (x != null) next.push(x); }
         }
+      } else if ('keys' in s) {
+        // The keys of a map (ConfigMap data, labels); a list has none.
+        for (const v of vals) if (v !== null && typeof v === 'object' && !Array.isArray(v)) next.push(...Object.keys(v));
       } else {
         for (const v of vals) {
           if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.hasOwn(v, s.key)) {
@@ -668,6 +825,68 @@ export function compileTemplate(text: string, at: string): (ctx: EvalContext) =>
 }
 
 // ---------- virtual fields ----------
+
+/**
+ * `user.node`: the node name of a node identity as the Node authorizer and NodeRestriction see one:
+ * username `system:node:<name>` in group `system:nodes`.
+ */
+export function nodeNameOf(user: { username?: string; groups?: string[] } | undefined): string | undefined {
+  const name = user?.username;
+  if (typeof name !== 'string' || !name.startsWith('system:node:') || name.length === 'system:node:'.length) return undefined;
+  return Array.isArray(user!.groups) && user!.groups.includes('system:nodes') ? name.slice('system:node:'.length) : undefined;
+}
+
+/** A container image reference, normalised as container runtimes resolve it. */
+export interface ImageRef {
+  /** The image as written. */
+  image: string;
+  /** Registry host (and port), lower-case: `docker.io` when the image names none. */
+  registry: string;
+  /** Path in the registry: `library/nginx` for `nginx`. */
+  repository: string;
+  /** `registry/repository`, without tag or digest. */
+  name: string;
+  tag?: string;
+  digest?: string;
+}
+
+/**
+ * `nginx` → docker.io/library/nginx, `foo/bar:1` → docker.io/foo/bar tag 1, `registry.corp:5000/a/b@sha256:…`
+ * → registry registry.corp:5000. The first segment is a registry when it contains `.` or `:`, is `localhost`,
+ * or has upper-case letters (as in the reference grammar); `index.docker.io` is docker.io.
+ */
+export function parseImageRef(image: string): ImageRef | undefined {
+  let rest = image.trim();
+  if (rest === '') return undefined;
+  let digest: string | undefined;
+  const at = rest.indexOf('@');
+  if (at !== -1) {
+    digest = rest.slice(at + 1) || undefined;
+    rest = rest.slice(0, at);
+  }
+  let tag: string | undefined;
+  const colon = rest.lastIndexOf(':');
+  if (colon > rest.lastIndexOf('/')) {
+    tag = rest.slice(colon + 1) || undefined;
+    rest = rest.slice(0, colon);
+  }
+  if (rest === '') return undefined;
+  const slash = rest.indexOf('/');
+  const first = slash === -1 ? '' : rest.slice(0, slash);
+  let registry = 'docker.io';
+  let repository = rest;
+  if (slash !== -1 && (first.includes('.') || first.includes(':') || first === 'localhost' || first !== first.toLowerCase())) {
+    registry = first.toLowerCase();
+    repository = rest.slice(slash + 1);
+  }
+  if (registry === 'index.docker.io' || registry === 'registry-1.docker.io') registry = 'docker.io';
+  if (registry === 'docker.io' && !repository.includes('/')) repository = `library/${repository}`;
+  if (repository === '') return undefined;
+  const ref: ImageRef = { image, registry, repository, name: `${registry}/${repository}` };
+  if (tag !== undefined) ref.tag = tag;
+  if (digest !== undefined) ref.digest = digest;
+  return ref;
+}
 
 /** exec/attach: every `command=` of the query string, decoded and joined by spaces, and the `container=` value. */
 export function execOf(event: AuditEvent): { command?: string; container?: string } | undefined {

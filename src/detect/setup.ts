@@ -1,8 +1,10 @@
 // Turns the detection config into plain worker data, validates the rules once, and builds a detector from that data.
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Config } from '../config/schema.ts';
-import { DetectionEngine } from './engine.ts';
+import { writeFileAtomic } from '../delivery/buffer.ts';
+import { DetectionEngine, type SavedAlarms } from './engine.ts';
 import { noDetection, type Detector } from './hook.ts';
 import { loadRuleFiles, SYSTEM_RULES_DIR, type RuleSet } from './rules.ts';
 
@@ -12,7 +14,12 @@ export interface DetectionInit {
   clusterName: string;
   clusterId: string;
   updateIntervalMs: number;
+  /** Where the aggregation state is kept across restarts; unset (kaudit scan): not kept. */
+  stateFile?: string;
 }
+
+/** How often changed aggregation state is written to disk. */
+const SAVE_INTERVAL_MS = 2000;
 
 /** The shipped rule files (`rules/*.yaml`, sorted); none when the directory is absent. */
 export function systemRuleFiles(dir = SYSTEM_RULES_DIR): string[] {
@@ -20,14 +27,20 @@ export function systemRuleFiles(dir = SYSTEM_RULES_DIR): string[] {
   return readdirSync(dir).filter((f) => f.endsWith('.yaml') || f.endsWith('.yml')).sort().map((f) => join(dir, f));
 }
 
+/** Every rule file the config loads, in load order. */
+export function ruleFilesOf(config: Config): string[] {
+  const d = config.detection;
+  return [...(d.system_rules ? systemRuleFiles() : []), ...d.rules];
+}
+
 /**
  * The detection part of the processor init, or undefined when detection is off. Loads every rule file once here
  * so a broken rule stops the agent at start (RuleError) instead of in a worker.
  */
-export function detectionInit(config: Config, overrides: { updateIntervalMs?: number } = {}): { init: DetectionInit | undefined; rules: RuleSet | undefined } {
+export function detectionInit(config: Config, overrides: { updateIntervalMs?: number; stateFile?: string } = {}): { init: DetectionInit | undefined; rules: RuleSet | undefined } {
   const d = config.detection;
   if (!d.enabled) return { init: undefined, rules: undefined };
-  const ruleFiles = [...(d.system_rules ? systemRuleFiles() : []), ...d.rules];
+  const ruleFiles = ruleFilesOf(config);
   const rules = loadRuleFiles(ruleFiles);
   return {
     init: {
@@ -35,14 +48,83 @@ export function detectionInit(config: Config, overrides: { updateIntervalMs?: nu
       clusterName: config.cluster.name,
       clusterId: config.cluster.id,
       updateIntervalMs: overrides.updateIntervalMs ?? d.update_interval,
+      stateFile: overrides.stateFile,
     },
     rules,
   };
 }
 
 export function buildDetector(init: DetectionInit | undefined): Detector {
-  if (init === undefined) return noDetection;
-  return new DetectionEngine(loadRuleFiles(init.ruleFiles), {
-    clusterName: init.clusterName, clusterId: init.clusterId, updateIntervalMs: init.updateIntervalMs,
-  });
+  return new DetectorHost(init).detector;
+}
+
+/**
+ * One thread's detector with its lifecycle: restores the aggregation state at start, saves it when it
+ * changed (every 2 s and at close), and swaps rules on reload without losing that state.
+ */
+export class DetectorHost {
+  readonly detector: Detector;
+  readonly #engine: DetectionEngine | undefined;
+  readonly #stateFile: string | undefined;
+  readonly #timer: NodeJS.Timeout | undefined;
+  #saving: Promise<void> = Promise.resolve();
+  #savedVersion = 0;
+  /** Alarms restored from the state file at start. */
+  readonly restored: number = 0;
+
+  constructor(init: DetectionInit | undefined) {
+    if (init === undefined) {
+      this.detector = noDetection;
+      return;
+    }
+    this.#engine = new DetectionEngine(loadRuleFiles(init.ruleFiles), {
+      clusterName: init.clusterName, clusterId: init.clusterId, updateIntervalMs: init.updateIntervalMs,
+    });
+    this.detector = this.#engine;
+    this.#stateFile = init.stateFile;
+    if (this.#stateFile !== undefined) {
+      this.restored = this.#engine.loadState(readState(this.#stateFile));
+      this.#timer = setInterval(() => {
+        this.save().catch(() => {}); // a failed save is retried at the next tick; the state is also rebuilt by re-reading
+      }, SAVE_INTERVAL_MS);
+      this.#timer.unref();
+    }
+  }
+
+  /** Loads and compiles the rule files and swaps them in; throws (RuleError) and keeps the old rules if they are broken. */
+  reload(ruleFiles: string[]): number {
+    if (this.#engine === undefined) return 0;
+    const rules = loadRuleFiles(ruleFiles);
+    this.#engine.setRules(rules);
+    return rules.rules.length;
+  }
+
+  /** Writes the aggregation state if it changed (temp file, fsync, rename). */
+  save(): Promise<void> {
+    const run = async () => {
+      const engine = this.#engine;
+      if (engine === undefined || this.#stateFile === undefined || engine.stateVersion === this.#savedVersion) return;
+      const { state, version } = engine.saveState();
+      await mkdir(dirname(this.#stateFile), { recursive: true });
+      await writeFileAtomic(this.#stateFile, JSON.stringify(state));
+      this.#savedVersion = version;
+    };
+    // One save at a time; a failed one does not stop the next.
+    this.#saving = this.#saving.catch(() => {}).then(run);
+    return this.#saving;
+  }
+
+  async close(): Promise<void> {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    await this.save();
+  }
+}
+
+function readState(file: string): SavedAlarms {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as SavedAlarms;
+  } catch {
+    // Missing (first start) or damaged: aggregation starts afresh; alarms are emitted again as new.
+    return { version: 1, alarms: [] };
+  }
 }

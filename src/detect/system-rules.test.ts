@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAuditLine, type AuditEvent } from '../parse/audit.ts';
 import { CORPUS, falcoFiles, realApiserverFiles } from '../parse/test-corpus.ts';
 import { DetectionEngine, type RuleHit } from './engine.ts';
-import { loadRuleFiles, type RuleSet } from './rules.ts';
+import { compileRuleTexts, loadRuleFiles, type RuleSet } from './rules.ts';
 
 const RULES_DIR = path.resolve(import.meta.dirname, '../../rules');
 const ruleFiles = () => readdirSync(RULES_DIR).filter((n) => n.endsWith('.yaml')).sort().map((n) => path.join(RULES_DIR, n));
@@ -313,6 +313,18 @@ function ev(over: Over): AuditEvent {
 const anonymous = { user: { username: 'system:anonymous', groups: ['system:unauthenticated'] }, sourceIPs: ['127.0.0.201'], userAgent: 'curl/8.4.0' };
 const mallory = { user: { username: 'mallory', groups: ['contractors', 'system:authenticated'] } };
 const node2 = { user: { username: 'system:node:node-2', groups: ['system:nodes', 'system:authenticated'] }, userAgent: 'kubelet/v1.26.1 (linux/amd64) kubernetes/8f94681' };
+const node1 = { user: { username: 'system:node:node-1', groups: ['system:nodes', 'system:authenticated'] }, userAgent: 'kubelet/v1.26.1 (linux/amd64) kubernetes/8f94681', sourceIPs: ['127.0.0.51'] };
+function lease(name: string, namespace = 'kube-node-lease', extra: Over = {}): Over {
+  return { verb: 'update', level: 'Metadata', requestURI: `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${name}?timeout=10s`, objectRef: { resource: 'leases', namespace, name, apiGroup: 'coordination.k8s.io', apiVersion: 'v1' }, ...ok(), ...extra };
+}
+/** A kubelet's pod delete as in the capture: DeleteOptions with a UID precondition, the Pod (with its node) in the response. */
+function podDelete(nodeName: string, extra: Over = {}): Over {
+  return {
+    verb: 'delete', requestURI: '/api/v1/namespaces/web-frontend/pods/frontend-7d9c-abcde', objectRef: { resource: 'pods', namespace: 'web-frontend', name: 'frontend-7d9c-abcde', apiVersion: 'v1' },
+    requestObject: { kind: 'DeleteOptions', apiVersion: 'meta.k8s.io/__internal', gracePeriodSeconds: 0, preconditions: { uid: '27b93f4b-fc1e-4863-85db-e9de5174c383' } },
+    responseObject: { kind: 'Pod', apiVersion: 'v1', metadata: { name: 'frontend-7d9c-abcde', namespace: 'web-frontend' }, spec: { nodeName, containers: [{ name: 'web', image: 'nginx' }] } }, ...ok(), ...extra,
+  };
+}
 const controller = (name: string) => ({ user: { username: `system:serviceaccount:kube-system:${name}`, groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'] }, sourceIPs: ['127.0.0.1'] });
 const forbidden = (message: string) => ({ responseStatus: { metadata: {}, status: 'Failure', message, reason: 'Forbidden', code: 403 }, annotations: { 'authorization.k8s.io/decision': 'forbid', 'authorization.k8s.io/reason': '' } });
 const ok = (code = 200) => ({ responseStatus: { metadata: {}, code } });
@@ -436,6 +448,10 @@ const CASES: Case[] = [
     miss: { ...node2, ...createPod({ nodeName: 'node-2' }, { namespace: 'kube-system', annotations: { 'kubernetes.io/config.mirror': '041b0886' } }) }, missWhy: 'a node mirror pod in kube-system' },
   { rule: 'KA-STATIC-004', behaviour: 'NodeRestriction refusing a node\'s pod', hit: { ...node2, ...createPod({ nodeName: 'node-2' }, {}, { responseObject: undefined, ...forbidden('pod does not have "kubernetes.io/config.mirror" annotation, node "node-2" can only create mirror pods') }) },
     miss: { ...mallory, ...createPod({}, {}, { responseObject: undefined, ...forbidden('pods is forbidden') }) }, missWhy: 'a person\'s pod refused' },
+  { rule: 'KA-STATIC-005', behaviour: 'a node deleting a pod bound to another node', hit: { ...node1, ...podDelete('node-2') },
+    miss: { ...node2, ...podDelete('node-2') }, missWhy: 'a kubelet deleting a pod bound to itself' },
+  { rule: 'KA-STATIC-006', behaviour: 'NodeRestriction refusing a node\'s renewal of another node\'s lease', hit: { ...node1, ...lease('node-2', 'kube-node-lease', forbidden('leases.coordination.k8s.io "node-2" is forbidden: can only access node lease with the same name as the requesting node')) },
+    miss: { ...node1, verb: 'patch', objectRef: { resource: 'nodes', name: 'node-1', apiVersion: 'v1' }, ...forbidden('is not allowed to modify labels: node-restriction.kubernetes.io/pool') }, missWhy: 'a kubelet refused a label on its own Node' },
   { rule: 'KA-CONT-001', behaviour: 'a patch that makes a Deployment privileged', hit: patchCart({ spec: { template: { spec: { containers: [{ name: 'cart', securityContext: { privileged: true } }] } } } }),
     miss: patchCart({ spec: { template: { spec: { containers: [{ name: 'cart', image: 'registry.corp.example/shop/cart:7.1.94' }] } } } }), missWhy: 'an image bump of the already-privileged Deployment' },
   { rule: 'KA-CONT-002', behaviour: 'a JSON patch adding hostPID', hit: patchCart([{ op: 'add', path: '/spec/template/spec/hostPID', value: true }]),
@@ -484,6 +500,8 @@ const CASES: Case[] = [
 
 /** Rate rules have their own tests below: a single event can never make them fire. */
 const RATE_RULES = ['KA-BRUTE-001', 'KA-BRUTE-002'];
+/** Rules that stay off until an operator fills a shipped list; tested below with a site file. */
+const LIST_RULES = ['KA-CONT-011'];
 
 function ruleIds(e: AuditEvent): string[] {
   return new DetectionEngine(ruleSet, { clusterName: 'test', clusterId: '' }).hits(e).map((h) => h.ruleId);
@@ -491,7 +509,7 @@ function ruleIds(e: AuditEvent): string[] {
 
 describe('system rules, one behaviour at a time', () => {
   it('has a hit and a near miss for every rule', () => {
-    const covered = new Set([...CASES.map((c) => c.rule), ...RATE_RULES]);
+    const covered = new Set([...CASES.map((c) => c.rule), ...RATE_RULES, ...LIST_RULES]);
     expect(ruleSet.rules.map((r) => r.id).filter((id) => !covered.has(id))).toEqual([]);
   });
 
@@ -558,6 +576,87 @@ describe('system rules, one behaviour at a time', () => {
     expect(ruleIds(ev(createPod({ volumes: [{ name: 'h', hostPath: { path: '/' } }] })))).toContain('KA-MOUNT-001');
     expect(ruleIds(ev(createPod({ volumes: [{ name: 'h', hostPath: { path: '/etcd-backups' } }] })))).not.toContain('KA-MOUNT-001');
     expect(ruleIds(ev(createPod({ volumes: [{ name: 'h', hostPath: { path: '/etc/../var/lib/kubelet/pods' } }] })))).toContain('KA-MOUNT-001');
+  });
+
+  it('KA-STATIC-005 fires on writes to another node\'s Node, Lease and pods, and on Leases outside kube-node-lease', () => {
+    const own: Over[] = [
+      { ...node1, ...lease('node-1') },
+      { ...node1, verb: 'patch', level: 'Request', objectRef: { resource: 'nodes', name: 'node-1', apiVersion: 'v1', subresource: 'status' }, requestObject: { status: { conditions: [] } }, ...ok() },
+      { ...node1, ...createPod({ nodeName: 'node-1' }, { namespace: 'kube-system', annotations: { 'kubernetes.io/config.mirror': '041b0886' } }) },
+      // Pod status at RequestResponse level: the response shows the pod's node.
+      { ...node1, verb: 'patch', objectRef: { resource: 'pods', namespace: 'payments', name: 'p', apiVersion: 'v1', subresource: 'status' }, requestObject: { status: { phase: 'Running' } }, responseObject: podSpec({ nodeName: 'node-1' }), ...ok() },
+      // Pod status at Request level: no node to compare, no alarm.
+      { ...node1, verb: 'patch', level: 'Request', objectRef: { resource: 'pods', namespace: 'payments', name: 'p', apiVersion: 'v1', subresource: 'status' }, requestObject: { status: { phase: 'Running' } }, ...ok() },
+      { ...node1, verb: 'create', objectRef: { resource: 'events', namespace: 'payments', name: 'p.17a2b3c4d5e6f708', apiVersion: 'v1' }, ...ok(201) },
+      { ...node1, verb: 'create', objectRef: { resource: 'csinodes', name: 'node-1', apiGroup: 'storage.k8s.io', apiVersion: 'v1' }, ...ok(201) },
+    ];
+    for (const e of own) expect(ruleIds(ev(e)), JSON.stringify(e.objectRef)).not.toContain('KA-STATIC-005');
+    const cross: Over[] = [
+      { ...node1, ...lease('node-2') },
+      { ...node1, ...lease('kube-controller-manager', 'kube-system') },
+      { ...node1, verb: 'patch', level: 'Request', objectRef: { resource: 'nodes', name: 'node-2', apiVersion: 'v1', subresource: 'status' }, requestObject: { status: { conditions: [] } }, ...ok() },
+      { ...node1, ...createPod({ nodeName: 'node-2' }, { namespace: 'kube-system', annotations: { 'kubernetes.io/config.mirror': '041b0886' } }) },
+      { ...node1, verb: 'patch', objectRef: { resource: 'pods', namespace: 'payments', name: 'p', apiVersion: 'v1', subresource: 'status' }, requestObject: { status: { phase: 'Failed' } }, responseObject: podSpec({ nodeName: 'node-2' }), ...ok() },
+      { ...node1, verb: 'delete', objectRef: { resource: 'csinodes', name: 'node-2', apiGroup: 'storage.k8s.io', apiVersion: 'v1' }, ...ok() },
+    ];
+    for (const e of cross) expect(ruleIds(ev(e)), JSON.stringify(e.objectRef)).toContain('KA-STATIC-005');
+    // The username alone is not a node identity (the Node authorizer wants the system:nodes group too).
+    expect(ruleIds(ev({ ...node1, user: { username: 'system:node:node-1', groups: ['system:authenticated'] }, ...lease('node-2') }))).not.toContain('KA-STATIC-005');
+    // A refused cross-node pod delete (no pod in the response) is KA-STATIC-004's; a refused lease renewal KA-STATIC-006's.
+    const refusedDelete = ruleIds(ev({ ...node1, ...podDelete('node-2', { responseObject: undefined, ...forbidden('pods "frontend-7d9c-abcde" is forbidden: node "node-1" can only delete pods with spec.nodeName set to itself') }) }));
+    expect(refusedDelete).toContain('KA-STATIC-004');
+    expect(refusedDelete).not.toContain('KA-STATIC-005');
+    expect(ruleIds(ev({ ...node1, ...lease('node-2', 'kube-node-lease', forbidden('forbidden')) }))).toEqual(['KA-STATIC-006']);
+  });
+
+  it('KA-STATIC-005 and -006 stay silent on every kubelet write in the capture and fire on the same writes made across nodes', () => {
+    const engine = new DetectionEngine(ruleSet, { clusterName: 'test', clusterId: '' });
+    const swapped = new DetectionEngine(ruleSet, { clusterName: 'test', clusterId: '' });
+    const swap: Record<string, string> = { 'system:node:node-1': 'system:node:node-2', 'system:node:node-2': 'system:node:node-1' };
+    let writes = 0;
+    let crossHits = 0;
+    const kinds = new Set<string>();
+    for (const line of realApiserverFiles().flatMap((f) => f.lines)) {
+      const o = JSON.parse(line) as { user?: { username?: string }; verb: string; objectRef?: { resource?: string; subresource?: string } };
+      const user = o.user?.username ?? '';
+      if (!user.startsWith('system:node:')) continue;
+      const parsed = parseAuditLine(line);
+      if (!parsed.ok) throw new Error(parsed.error);
+      const hits = engine.hits(parsed.event).filter((h) => h.ruleId === 'KA-STATIC-005' || h.ruleId === 'KA-STATIC-006');
+      expect(hits, `${user} ${o.verb} ${o.objectRef?.resource}`).toEqual([]);
+      if (!['create', 'update', 'patch', 'delete'].includes(o.verb) || !['pods', 'nodes', 'leases'].includes(o.objectRef?.resource ?? '')) continue;
+      writes++;
+      // The same request by the other node: what a stolen node credential aimed at its neighbour looks like.
+      const other = parseAuditLine(JSON.stringify({ ...o, user: { ...o.user, username: swap[user] } }));
+      if (!other.ok) throw new Error(other.error);
+      if (swapped.hits(other.event).some((h) => h.ruleId === 'KA-STATIC-005')) {
+        crossHits++;
+        kinds.add(`${o.verb} ${o.objectRef?.resource}${o.objectRef?.subresource ? `/${o.objectRef.subresource}` : ''}`);
+      }
+    }
+    expect(writes).toBeGreaterThan(400);
+    // Leases, Node create and status, mirror pods and pod deletes show their node; status patches at level Request do not.
+    expect([...kinds].sort()).toEqual(expect.arrayContaining(['create leases', 'create nodes', 'create pods', 'delete pods', 'patch nodes/status', 'update leases']));
+    expect(crossHits).toBeGreaterThan(100);
+  });
+
+  it('KA-CONT-011 is off with the shipped, empty trusted_registries, and on once a site file lists registries', () => {
+    const shipped = ruleFiles().map((f) => ({ name: f, text: readFileSync(f, 'utf8') }));
+    expect(ruleSet.lists.trusted_registries).toEqual([]);
+    const miner = createPod({ containers: [{ name: 'c', image: 'docker.io/c3pool/xmrig:6.21.0' }] });
+    const corp = createPod({ containers: [{ name: 'c', image: 'registry.corp.example/img/optimizer:1.0' }, { name: 'side', image: 'REGISTRY.corp.example/img/sidecar' }] });
+    const mixed = createPod({ containers: [{ name: 'c', image: 'registry.corp.example/img/optimizer:1.0' }], initContainers: [{ name: 'i', image: 'busybox' }] });
+    expect(ruleIds(ev(miner))).not.toContain('KA-CONT-011');
+
+    const site = compileRuleTexts([...shipped, { name: 'site.yaml', text: 'lists:\n  trusted_registries: [registry.corp.example, ghcr.io]\n' }]);
+    const ids = (e: AuditEvent) => new DetectionEngine(site, { clusterName: 'test', clusterId: '' }).hits(e).map((h) => h.ruleId);
+    expect(ids(ev(miner))).toContain('KA-CONT-011');
+    expect(ids(ev(mixed))).toContain('KA-CONT-011');
+    expect(ids(ev(corp))).not.toContain('KA-CONT-011');
+    expect(ids(ev({ ...controller('replicaset-controller'), ...miner }))).not.toContain('KA-CONT-011');
+    expect(ids(ev({ ...miner, ...forbidden('forbidden') }))).not.toContain('KA-CONT-011');
+    const hit = new DetectionEngine(site, { clusterName: 'test', clusterId: '' }).hits(ev(mixed)).find((h) => h.ruleId === 'KA-CONT-011')!;
+    expect(hit.summary).toBe('breakglass create pods payments/p with images registry.corp.example/img/optimizer,docker.io/library/busybox');
   });
 
   it('does not alarm on a kubelet\'s mirror pod with its read-only /etc/nginx mount', () => {

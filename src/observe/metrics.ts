@@ -9,6 +9,14 @@ export interface SourceMetrics {
   oversizeLines(n: number): void;
 }
 
+export interface DetectionMetrics {
+  alarmRecords(n: number): void;
+  allowlisted(rule: string, entry: string, n: number): void;
+  blind(rule: string, resource: string, blind: boolean): void;
+  rulesInForce(n: number): void;
+  reloaded(ok: boolean): void;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   private readonly bytesRead = new Counter({ name: 'kaudit_source_bytes_read_total', help: 'Bytes read from source files', labelNames: ['source'], registers: [this.registry] });
@@ -22,6 +30,11 @@ export class Metrics {
   private readonly deadLettered = new Counter({ name: 'kaudit_sink_records_dead_lettered_total', help: 'Records the backend rejected, written to the dead-letter file', labelNames: ['sink'], registers: [this.registry] });
   private readonly dropped = new Counter({ name: 'kaudit_sink_records_dropped_total', help: 'Records dropped because the buffer was full (when_full: drop_newest)', labelNames: ['sink'], registers: [this.registry] });
   private readonly lastDelivery = new Gauge({ name: 'kaudit_sink_last_delivery_timestamp_seconds', help: 'Time of the last acknowledged batch', labelNames: ['sink'], registers: [this.registry] });
+  private readonly alarmRecords = new Counter({ name: 'kaudit_detection_alarm_records_total', help: 'Alarm records emitted (first occurrences and aggregated updates)', registers: [this.registry] });
+  private readonly allowlisted = new Counter({ name: 'kaudit_detection_allowlisted_total', help: 'Rule hits suppressed by an allowlist entry', labelNames: ['rule', 'entry'], registers: [this.registry] });
+  private readonly blind = new Gauge({ name: 'kaudit_detection_rule_blind', help: '1 when a rule that reads request/response bodies gets writes to this resource without bodies (the audit policy logs them at Metadata level)', labelNames: ['rule', 'resource'], registers: [this.registry] });
+  private readonly reloads = new Counter({ name: 'kaudit_rules_reloads_total', help: 'Rule reloads, by result (ok, failed: the previous rules stay in force)', labelNames: ['result'], registers: [this.registry] });
+  private readonly rulesLoaded = new Gauge({ name: 'kaudit_rules_loaded', help: 'Detection rules in force (enabled or not)', registers: [this.registry] });
   private readonly bufferGauges = new Map<string, () => number>();
   private readonly lagSources = new Map<string, () => Array<{ path: string; bytes: number }>>();
 
@@ -77,6 +90,16 @@ export class Metrics {
       },
       retried: (n) => retryC.inc(n),
       deadLettered: (n) => deadC.inc(n),
+    };
+  }
+
+  detection(): DetectionMetrics {
+    return {
+      alarmRecords: (n) => this.alarmRecords.inc(n),
+      allowlisted: (rule, entry, n) => this.allowlisted.labels(rule, entry).inc(n),
+      blind: (rule, resource, blind) => this.blind.labels(rule, resource).set(blind ? 1 : 0),
+      rulesInForce: (n) => this.rulesLoaded.set(n),
+      reloaded: (ok) => this.reloads.labels(ok ? 'ok' : 'failed').inc(),
     };
   }
 

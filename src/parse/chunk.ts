@@ -1,7 +1,7 @@
 // Parse, redact and detect over one block of whole lines; pure, so it runs in a worker or inline.
 import { isUtf8 } from 'node:buffer';
 import type { RuleHit } from '../detect/engine.ts';
-import type { Detector } from '../detect/hook.ts';
+import type { DetectionNotes, Detector } from '../detect/hook.ts';
 import { auditRecordId } from '../delivery/record.ts';
 import { parseAuditLine } from './audit.ts';
 import type { Redactor } from './redact.ts';
@@ -31,6 +31,8 @@ export interface ChunkResult {
   hits?: RuleHit[];
   /** Lines that are not audit events: [start, end) and why. */
   bad: Array<{ start: number; end: number; error: string }>;
+  /** Detection counters and findings gathered up to the end of this block. */
+  notes?: DetectionNotes;
 }
 
 const utf8Decoder = new TextDecoder('utf-8');
@@ -79,6 +81,8 @@ export function processChunk(data: Uint8Array, ctx: ChunkContext): ChunkResult {
     spans.push(start, lineEnd);
     if (redacted !== undefined) result.replaced.push([index, redacted]);
   }
+  const notes = ctx.detector.takeNotes?.();
+  if (notes !== undefined) result.notes = notes;
   result.count = ids.length;
   result.ids = ids.join('\n');
   result.spans = Uint32Array.from(spans);

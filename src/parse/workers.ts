@@ -1,7 +1,8 @@
 // Runs chunk processing on worker threads (parse and detect off the main thread), or inline with 0 workers.
 import { Worker } from 'node:worker_threads';
 import type { RedactionConfig } from '../config/schema.ts';
-import { buildDetector, type DetectionInit } from '../detect/setup.ts';
+import { join } from 'node:path';
+import { DetectorHost, type DetectionInit } from '../detect/setup.ts';
 import { processChunk, type ChunkResult } from './chunk.ts';
 import { compileRedaction } from './redact.ts';
 
@@ -10,6 +11,8 @@ export interface ProcessorInit {
   redaction: RedactionConfig;
   /** Undefined: detection off. */
   detection: DetectionInit | undefined;
+  /** Directory for each detector's aggregation state (`alarms-<n>.json`); unset: state is not kept. */
+  detectionStateDir?: string;
   /** Report every rule hit in the chunk results (kaudit scan --hits). */
   collectHits?: boolean;
 }
@@ -22,7 +25,22 @@ export interface ChunkProcessor {
    * buffer (use that one; `data` is unusable until then). Only for buffers nothing else views.
    */
   processOwned(data: Buffer): Promise<{ result: ChunkResult; data: Buffer }>;
+  /**
+   * Swaps the detection rules for those in `ruleFiles` (validated by the caller) for every block
+   * submitted after this call; rejects with the reason if a detector could not load them (it keeps its rules).
+   */
+  reloadRules(ruleFiles: string[]): Promise<void>;
+  /** Saves the detectors' state and stops them. */
   close(): Promise<void>;
+}
+
+/** Main thread → worker, besides blocks. */
+export type ControlMessage = { id: number } & ({ control: 'reload'; ruleFiles: string[] } | { control: 'close' });
+
+/** The detection init of detector number `n`, with its own state file. */
+function detectionFor(init: ProcessorInit, n: number): DetectionInit | undefined {
+  if (init.detection === undefined || init.detectionStateDir === undefined) return init.detection;
+  return { ...init.detection, stateFile: join(init.detectionStateDir, `alarms-${n}.json`) };
 }
 
 /**
@@ -34,11 +52,15 @@ export function createProcessor(workers: number, init: ProcessorInit, onWorkerDe
 }
 
 function inlineProcessor(init: ProcessorInit): ChunkProcessor {
-  const ctx = { redactor: compileRedaction(init.redaction), detector: buildDetector(init.detection), collectHits: init.collectHits };
+  const host = new DetectorHost(detectionFor(init, 0));
+  const ctx = { redactor: compileRedaction(init.redaction), detector: host.detector, collectHits: init.collectHits };
   return {
     process: async (data) => processChunk(data, ctx),
     processOwned: async (data) => ({ result: processChunk(data, ctx), data }),
-    close: async () => {},
+    reloadRules: async (ruleFiles) => {
+      host.reload(ruleFiles);
+    },
+    close: () => host.close(),
   };
 }
 
@@ -55,17 +77,31 @@ interface Reply {
   returned?: { buffer: ArrayBuffer; byteOffset: number; length: number };
 }
 
+/** How long a closing worker may take to save its state before it is stopped anyway. */
+const CLOSE_TIMEOUT_MS = 5000;
+
 class WorkerPool implements ChunkProcessor {
   private readonly workers: Worker[] = [];
   private readonly jobs = new Map<number, Job>();
+  private readonly controls = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  private nextControl = 0;
   private nextJob = 0;
   private nextWorker = 0;
   private closing = false;
 
   constructor(n: number, init: ProcessorInit, onWorkerDeath?: (err: Error) => void) {
     for (let i = 0; i < n; i++) {
-      const worker = new Worker(new URL(`./worker${extensionOf(import.meta.url)}`, import.meta.url), { workerData: init });
-      worker.on('message', (msg: Reply) => {
+      const workerData: ProcessorInit = { ...init, detection: detectionFor(init, i) };
+      // Named, so that per-thread CPU (top -H, /proc/<pid>/task) shows which thread is busy.
+      const worker = new Worker(new URL(`./worker${extensionOf(import.meta.url)}`, import.meta.url), { workerData, name: `kaudit-parse-${i}` });
+      worker.on('message', (msg: Reply | { control: number; error?: string }) => {
+        if ('control' in msg) {
+          const c = this.controls.get(msg.control);
+          this.controls.delete(msg.control);
+          if (msg.error === undefined) c?.resolve();
+          else c?.reject(new Error(msg.error));
+          return;
+        }
         const job = this.jobs.get(msg.job);
         if (!job) return;
         this.jobs.delete(msg.job);
@@ -109,11 +145,30 @@ class WorkerPool implements ChunkProcessor {
   private failAll(err: Error): void {
     for (const job of this.jobs.values()) job.reject(err);
     this.jobs.clear();
+    for (const c of this.controls.values()) c.reject(err);
+    this.controls.clear();
+  }
+
+  async reloadRules(ruleFiles: string[]): Promise<void> {
+    await Promise.all(this.workers.map((w) => this.control(w, { control: 'reload', ruleFiles })));
   }
 
   async close(): Promise<void> {
     this.closing = true;
+    // Each worker saves its detection state first (bounded: a stuck save does not hold the shutdown).
+    await Promise.all(this.workers.map((w) => Promise.race([
+      this.control(w, { control: 'close' }).catch(() => {}),
+      new Promise((r) => setTimeout(r, CLOSE_TIMEOUT_MS).unref()),
+    ])));
     await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+
+  private control(worker: Worker, msg: { control: 'reload'; ruleFiles: string[] } | { control: 'close' }): Promise<void> {
+    const id = this.nextControl++;
+    return new Promise((resolve, reject) => {
+      this.controls.set(id, { resolve, reject });
+      worker.postMessage({ ...msg, id });
+    });
   }
 }
 

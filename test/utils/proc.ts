@@ -1,7 +1,7 @@
 // Child-process measurement from /proc: CPU seconds (all threads), peak RSS, and RSS sampled over time.
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
 export interface ProcSample {
@@ -66,6 +66,33 @@ export function readProcSample(pid: number): ProcSample | undefined {
 function statusKb(status: string, key: string): number {
   const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status);
   return m ? Number(m[1]) : 0; // a zombie has no memory lines
+}
+
+/**
+ * CPU seconds of the live threads of a process, summed by thread name (`MainThread`, a worker's name,
+ * `V8Worker` for the garbage collector's helpers, `libuv-worker` for the file-system pool). Threads that
+ * already ended are not counted. Empty once the process is gone.
+ */
+export function threadCpuSeconds(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  const hz = clockTicksPerSecond();
+  for (const tid of tids) {
+    try {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1');
+      const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      out[name] = (out[name] ?? 0) + (Number(f[11]) + Number(f[12])) / hz;
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out;
 }
 
 /** CPU seconds of this process's children that have exited and been reaped (cutime + cstime). */
