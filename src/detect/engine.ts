@@ -36,6 +36,7 @@ const BODY_VERBS = new Set(['create', 'update', 'patch']);
 export class DetectionEngine implements Detector {
   #rules: CompiledRule[] = [];
   #allow: CompiledAllow[] = [];
+  #byKind = new Map<string, CompiledRule[]>();
   /** Rules that read bodies, by resource they can apply to (`*`: any) — for the blind-policy check. */
   #bodyRules: Array<{ rule: CompiledRule }> = [];
   readonly #cluster: { name: string; id: string };
@@ -72,6 +73,7 @@ export class DetectionEngine implements Detector {
   setRules(rules: RuleSet): void {
     const cluster = this.#cluster.name;
     this.#rules = rules.rules.filter((r) => r.enabled && (r.clusters === undefined || r.clusters.has(cluster)));
+    this.#byKind = new Map();
     this.#allow = (rules.allowlist ?? []).filter((a) => a.clusters === undefined || a.clusters.has(cluster));
     this.#bodyRules = this.#rules.filter((r) => needsBodies(r.match)).map((rule) => ({ rule }));
   }
@@ -133,11 +135,7 @@ export class DetectionEngine implements Detector {
     const head = event.head;
     const resource = head.objectRef?.resource;
     if (this.#bodyRules.length > 0 && resource !== undefined && BODY_VERBS.has(head.verb) && head.stage === 'ResponseComplete') this.#checkVisibility(event, resource);
-    for (const rule of this.#rules) {
-      if (rule.stages !== undefined && !rule.stages.has(head.stage)) continue;
-      // Cheap guards derived from the rule at load time: most rules cannot match most events.
-      if (rule.onlyVerbs !== undefined && !rule.onlyVerbs.has(head.verb)) continue;
-      if (rule.onlyResources !== undefined && (resource === undefined || !rule.onlyResources.has(resource))) continue;
+    for (const rule of this.#candidates(head.stage, head.verb, resource)) {
       if (rule.namespaces !== undefined) {
         const ns = head.objectRef?.namespace;
         if (ns === undefined || !rule.namespaces.has(ns)) continue;
@@ -168,6 +166,25 @@ export class DetectionEngine implements Detector {
       });
     }
     return out;
+  }
+
+  /**
+   * The rules that can match an event of this stage, verb and resource, from guards derived from each rule at
+   * load time (most rules cannot match most events). Cached per combination; the combinations are few.
+   */
+  #candidates(stage: string, verb: string, resource: string | undefined): CompiledRule[] {
+    const key = `${stage}\0${verb}\0${resource ?? '\0'}`;
+    let rules = this.#byKind.get(key);
+    if (rules === undefined) {
+      rules = this.#rules.filter((rule) =>
+        (rule.stages === undefined || rule.stages.has(stage)) &&
+        (rule.onlyVerbs === undefined || rule.onlyVerbs.has(verb)) &&
+        (rule.onlyResources === undefined || (resource !== undefined && rule.onlyResources.has(resource))));
+      // Verbs and resources come from requests: bound the cache against made-up ones.
+      if (this.#byKind.size >= 4096) this.#byKind.clear();
+      this.#byKind.set(key, rules);
+    }
+    return rules;
   }
 
   /**

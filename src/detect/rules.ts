@@ -13,6 +13,8 @@ type Json = Record<string, any>;
 /** What a rule reads for one event; bodies and derived fields are computed on first use and cached. */
 export class EvalContext {
   readonly event: AuditEvent;
+  /** Results of macros for this event (many rules share a macro such as system_noise), by macro slot. */
+  readonly memo: Array<boolean | undefined> = [];
   #specs: unknown[] | undefined;
   #containers: unknown[] | undefined;
   #images: ImageRef[] | undefined;
@@ -392,8 +394,20 @@ class Compiler {
     if (!m) throw new RuleError(`${at}.${path}: unknown macro ${JSON.stringify(name)}`);
     if (this.#compiling.has(name)) throw new RuleError(`${at}.${path}: macro ${JSON.stringify(name)} refers to itself`);
     this.#compiling.add(name);
-    const p = this.condition(m.raw, m.file, m.where);
+    const inner = this.condition(m.raw, m.file, m.where);
     this.#compiling.delete(name);
+    // A macro is evaluated once per event however many rules use it (conditions have no side effects).
+    let p = inner;
+    if (inner !== ALWAYS && inner !== NEVER) {
+      const slot = this.#compiled.size;
+      p = bodyIf((ctx: EvalContext) => {
+        const known = ctx.memo[slot];
+        if (known !== undefined) return known;
+        const v = inner(ctx);
+        ctx.memo[slot] = v;
+        return v;
+      }, bodyReaders.has(inner));
+    }
     this.#compiled.set(name, p);
     return p;
   }
@@ -498,9 +512,11 @@ class Compiler {
     const get = compileGetter(raw.field as string, `${at}.${path}.field`);
     const where = `${path}.${op}`;
     const value = raw[op];
+    const some = compileSome(raw.field as string, `${at}.${path}.field`);
+    const body = bodyReaders.has(get);
     if (op === 'exists') {
       if (typeof value !== 'boolean') fail(where, 'expected true or false');
-      return bodyIf(value ? (ctx) => get(ctx).length > 0 : (ctx) => get(ctx).length === 0, bodyReaders.has(get));
+      return bodyIf(value ? (ctx) => some(ctx, ANY_VALUE) : (ctx) => !some(ctx, ANY_VALUE), body);
     }
     if (op === 'equals_field') {
       if (typeof value !== 'string' || value === '') fail(where, 'expected a field path');
@@ -525,10 +541,7 @@ class Compiler {
         return v != null && test(v);
       };
     }
-    return bodyIf((ctx) => {
-      for (const v of get(ctx)) if (test(v)) return true;
-      return false;
-    }, bodyReaders.has(get));
+    return bodyIf((ctx) => some(ctx, test), body);
   }
 
   valueTest(op: string, value: unknown, ic: boolean, at: string, where: string): (v: unknown) => boolean {
@@ -729,8 +742,16 @@ function singleHeadValue(path: string): ((ctx: EvalContext) => unknown) | undefi
   return (ctx) => walk((ctx.event.head as unknown as Json)[root]);
 }
 
-/** Compiles a field path into a function yielding its 0..n values (null and undefined are never yielded). */
-export function compileGetter(path: string, at: string): Getter {
+/** Where a field path starts (one value, or a list walked as if by `[*]`) and the steps after that. */
+interface ResolvedPath {
+  /** The root's value (undefined: none); with `list`, an array whose items are the values. */
+  root: (ctx: EvalContext) => unknown;
+  list: boolean;
+  steps: Segment[];
+  body: boolean;
+}
+
+function resolvePath(path: string, at: string): ResolvedPath {
   let segs: Segment[];
   try {
     segs = parseFieldPath(path);
@@ -739,39 +760,37 @@ export function compileGetter(path: string, at: string): Getter {
   }
   const root = (segs[0] as { key: string }).key;
   let rest = segs.slice(1);
-  let roots: (ctx: EvalContext) => unknown[];
-  let body = false;
   const second = rest[0] && 'key' in rest[0] ? rest[0].key : undefined;
   if (root === 'sourceIP') {
-    roots = (ctx) => {
-      const ips = ctx.event.head.sourceIPs;
-      return ips.length > 0 ? [ips[ips.length - 1]] : [];
+    return { root: (ctx) => ctx.event.head.sourceIPs.at(-1), list: false, steps: rest, body: false };
+  }
+  if (root === 'exec' && (second === 'command' || second === 'container')) {
+    return {
+      root: second === 'command' ? (ctx) => execOf(ctx.event)?.command : (ctx) => execOf(ctx.event)?.container,
+      list: false, steps: rest.slice(1), body: false,
     };
-  } else if (root === 'exec' && (second === 'command' || second === 'container')) {
-    rest = rest.slice(1);
-    roots = second === 'command'
-      ? (ctx) => { const e = execOf(ctx.event); return e && e.command !== undefined ? [e.command] : []; }
-      : (ctx) => { const e = execOf(ctx.event); return e && e.container !== undefined ? [e.container] : []; };
-  } else if (root === 'user' && second === 'node') {
-    rest = rest.slice(1);
-    roots = (ctx) => {
-      const node = nodeNameOf(ctx.event.head.user);
-      return node === undefined ? [] : [node];
-    };
-  } else if (root === 'pod_specs' || root === 'containers' || root === 'images') {
+  }
+  if (root === 'user' && second === 'node') {
+    return { root: (ctx) => nodeNameOf(ctx.event.head.user), list: false, steps: rest.slice(1), body: false };
+  }
+  if (root === 'pod_specs' || root === 'containers' || root === 'images') {
     if (rest[0] && 'star' in rest[0]) rest = rest.slice(1);
     else if (rest[0] && 'keys' in rest[0]) throw new RuleError(`${at}: bad field path ${JSON.stringify(path)}: ${root} is a list, walk it with [*]`);
-    roots = root === 'pod_specs' ? (ctx) => ctx.podSpecs() : root === 'containers' ? (ctx) => ctx.containers() : (ctx) => ctx.images();
-    body = true;
-  } else if (root === 'annotations') {
-    roots = (ctx) => [ctx.event.annotations()];
-  } else if (HEAD_ROOTS.has(root)) {
-    roots = (ctx) => [(ctx.event.head as unknown as Json)[root]];
-  } else {
-    roots = (ctx) => [ctx.event.full()[root]];
-    body = true;
+    const root_: (ctx: EvalContext) => unknown = root === 'pod_specs' ? (ctx) => ctx.podSpecs() : root === 'containers' ? (ctx) => ctx.containers() : (ctx) => ctx.images();
+    return { root: root_, list: true, steps: rest, body: true };
   }
-  const steps = rest;
+  if (root === 'annotations') return { root: (ctx) => ctx.event.annotations(), list: false, steps: rest, body: false };
+  if (HEAD_ROOTS.has(root)) return { root: (ctx) => (ctx.event.head as unknown as Json)[root], list: false, steps: rest, body: false };
+  return { root: (ctx) => ctx.event.full()[root], list: false, steps: rest, body: true };
+}
+
+/** Compiles a field path into a function yielding its 0..n values (null and undefined are never yielded). */
+export function compileGetter(path: string, at: string): Getter {
+  const { root, list, steps, body } = resolvePath(path, at);
+  const roots = list ? (ctx: EvalContext) => (root(ctx) as unknown[]) : (ctx: EvalContext) => {
+    const v = root(ctx);
+    return v == null ? [] : [v];
+  };
   if (steps.length === 0) return bodyIf((ctx) => roots(ctx).filter((v) => v != null), body);
   return bodyIf((ctx) => {
     let vals = roots(ctx);
@@ -799,6 +818,43 @@ export function compileGetter(path: string, at: string): Getter {
     }
     return vals;
   }, body);
+}
+
+const ANY_VALUE = (): boolean => true;
+
+/**
+ * The field path as "does any value pass `test`": the same values compileGetter yields, walked in place and
+ * stopping at the first that passes — no arrays built per event.
+ */
+function compileSome(path: string, at: string): (ctx: EvalContext, test: (v: unknown) => boolean) => boolean {
+  const { root, list, steps } = resolvePath(path, at);
+  const walk = (v: unknown, i: number, test: (v: unknown) => boolean): boolean => {
+    if (v == null) return false;
+    if (i === steps.length) return test(v);
+    const s = steps[i];
+    if (typeof v !== 'object') return false;
+    if ('star' in s) {
+      if (Array.isArray(v)) {
+        for (const x of v) if (walk(x, i + 1, test)) return true;
+      } else {
+        for (const k in v) if (Object.hasOwn(v, k) && walk((v as Json)[k], i + 1, test)) return true;
+      }
+      return false;
+    }
+    if (Array.isArray(v)) return false;
+    if ('keys' in s) {
+      for (const k in v) if (Object.hasOwn(v, k) && walk(k, i + 1, test)) return true;
+      return false;
+    }
+    return Object.hasOwn(v, s.key) && walk((v as Json)[s.key], i + 1, test);
+  };
+  if (list) {
+    return (ctx, test) => {
+      for (const x of root(ctx) as unknown[]) if (walk(x, 0, test)) return true;
+      return false;
+    };
+  }
+  return (ctx, test) => walk(root(ctx), 0, test);
 }
 
 const MAX_SUMMARY = 1000;
@@ -941,12 +997,16 @@ function specOf(obj: unknown, resource: string | undefined): unknown[] {
 }
 
 // The response holds the whole object after a patch (the request only the delta), so it wins when it has a spec.
+// A write to the status subresource cannot change the spec (the apiserver drops spec changes there): its request
+// body says nothing about the spec, and is not parsed for one — kubelets' pod status patches are among the most
+// frequent writes of a cluster. Its response, when logged, still shows the object as it is.
 function podSpecsOf(event: AuditEvent): unknown[] {
-  if (!event.hasRequestObject && !event.hasResponseObject) return [];
+  const status = event.head.objectRef?.subresource === 'status';
+  if (!event.hasResponseObject && (status || !event.hasRequestObject)) return [];
   const full = event.full();
   const resource = event.head.objectRef?.resource;
   const fromResponse = specOf(full.responseObject, resource);
-  return fromResponse.length > 0 ? fromResponse : specOf(full.requestObject, resource);
+  return fromResponse.length > 0 || status ? fromResponse : specOf(full.requestObject, resource);
 }
 
 function containersOf(event: AuditEvent, specs: unknown[]): unknown[] {

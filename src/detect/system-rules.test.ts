@@ -39,7 +39,6 @@ const CATEGORY_MAP: Record<string, string> = {
 
 /** Labelled actions the system rules do not detect in their category, and why. */
 const KNOWN_MISSES: Record<string, string> = {
-  'atk-0003': 'anonymous GET /livez?verbose: health endpoints never alarm, by design',
   'atk-0023': 'refused RoleBinding (403 by RBAC) carries no body, so the anonymous subject is not visible (raises rbac-escalation low)',
   'atk-0043': 'refused pod (403 by RBAC) carries no body, so the hostPath is not visible',
   'atk-0069': 'core events deleted: the audit policy drops core events, the action left no audit event',
@@ -384,6 +383,8 @@ const CASES: Case[] = [
     miss: { ...anonymous, verb: 'get', requestURI: '/livez?verbose', objectRef: undefined, ...ok() }, missWhy: 'an anonymous health check' },
   { rule: 'KA-ANON-002', behaviour: 'an anonymous configmaps list refused', hit: { ...anonymous, ...get('configmaps', 'kube-system', { verb: 'list', requestURI: '/api/v1/namespaces/kube-system/configmaps', ...forbidden('configmaps is forbidden') }) },
     miss: { ...anonymous, verb: 'get', requestURI: '/readyz', objectRef: undefined, ...forbidden('forbidden') }, missWhy: 'a refused readiness probe' },
+  { rule: 'KA-ANON-003', behaviour: 'an anonymous /livez?verbose', hit: { ...anonymous, verb: 'get', requestURI: '/livez?verbose', objectRef: undefined, ...ok() },
+    miss: { ...anonymous, verb: 'get', requestURI: '/readyz', objectRef: undefined, userAgent: 'curl/7.88.1', ...ok() }, missWhy: 'a bare readiness probe' },
   { rule: 'KA-UA-001', behaviour: 'a zgrab probe of /', hit: { ...anonymous, userAgent: 'Mozilla/5.0 zgrab/0.x', verb: 'get', requestURI: '/', objectRef: undefined, ...forbidden('forbidden') },
     miss: { ...anonymous, verb: 'get', requestURI: '/', objectRef: undefined, userAgent: 'kubectl/v1.26.1 (linux/amd64) kubernetes/8f94681', ...forbidden('forbidden') }, missWhy: 'the same probe from kubectl' },
   { rule: 'KA-UA-002', behaviour: 'wget listing configmaps with a user token', hit: { ...mallory, userAgent: 'Wget/1.21.3', ...get('configmaps', 'payments', { verb: 'list' }) },
