@@ -79,15 +79,15 @@ export async function startAgent(config: Config, logger: Logger): Promise<Runnin
       maxBytes: sinkConfig.buffer.max_bytes,
       segmentBytes: sinkConfig.buffer.segment_bytes,
       whenFull: sinkConfig.buffer.when_full,
-      // A crash re-sends whatever was acknowledged after the last save of the ack position: save it
-      // at least as often as the checkpoints, and at least every 500 ms.
-      ackFlushInterval: Math.min(config.checkpoint_interval, 500),
+      // A crash re-sends whatever was acknowledged after the last save of the ack position: that save is a
+      // small unsynced rename, cheap enough to follow the acks closely.
+      ackFlushInterval: Math.min(config.checkpoint_interval, 50),
     }, (message, details) => sinkLog.warn(details, message));
     const driver = new SinkDriver({
       name, sink, buffer,
       deadLetter: new DeadLetterFile(sinkConfig.dead_letter ?? join(config.state_dir, 'dead-letter', `${name}.ndjson`)),
       delivery: sinkConfig,
-      events: metrics.sink(name, () => buffer.stats().bytesOnDisk),
+      events: metrics.sink(name, () => buffer.stats().bytesOnDisk, () => buffer.stats().alreadyBuffered),
       logger: sinkLog,
     });
     drivers.push(driver);

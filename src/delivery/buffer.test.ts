@@ -194,3 +194,41 @@ describe('DiskBuffer', () => {
     await buf.close();
   });
 });
+
+describe('DiskBuffer after a restart', () => {
+  it('does not append again the raw-log records an earlier run buffered (sources re-read from their checkpoints), but always appends alarms', async () => {
+    const dir = await tmp();
+    const first = await DiskBuffer.open(dir, opts);
+    const before = Array.from({ length: 300 }, (_, i) => rec(i));
+    for (let i = 0; i < before.length; i += 50) await first.append(before.slice(i, i + 50));
+    const delivered = await first.read(120, 1024 * 1024);
+    first.ack(delivered);
+    await first.close(); // as after kill -9: everything appended is on disk
+
+    const again = await DiskBuffer.open(dir, opts);
+    // The source checkpoint was at 200: 200..299 are read again, then new lines follow.
+    const reread = before.slice(200);
+    const fresh = Array.from({ length: 100 }, (_, i) => rec(300 + i));
+    await again.append(reread.slice(0, 60));
+    await again.append([...reread.slice(60), ...fresh.slice(0, 10)]);
+    await again.append(fresh.slice(10));
+    const got = ids(await readAll(again));
+    const expected = [...ids(before.slice(120)), ...ids(reread.filter((r) => r.kind === 'alarm')), ...ids(fresh)];
+    expect(got).toEqual(expected);
+    expect(again.stats().alreadyBuffered).toBe(reread.filter((r) => r.kind === 'log').length);
+    await again.close();
+  });
+
+  it('stops looking once an append holds no known id: a later record with an old id is appended', async () => {
+    const dir = await tmp();
+    const first = await DiskBuffer.open(dir, opts);
+    await first.append([rec(1), rec(2), rec(3)]);
+    await first.close();
+    const again = await DiskBuffer.open(dir, opts);
+    await again.append([rec(10), rec(11)]);
+    await again.append([rec(2)]);
+    expect(ids(await readAll(again))).toEqual(['id-1', 'id-2', 'id-3', 'id-10', 'id-11', 'id-2']);
+    expect(again.stats().alreadyBuffered).toBe(0);
+    await again.close();
+  });
+});

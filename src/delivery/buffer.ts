@@ -6,8 +6,8 @@
 // 2. Every record carries a CRC-32 of its body. `append` resolves only after the bytes are fsynced,
 //    so whatever a caller was told is in the buffer survives kill -9.
 // 3. `ack.json` holds the position below which every record was acknowledged by the backend. It is
-//    written after the acks it records, never ahead of them; after a restart everything from there on
-//    is sent again (at least once; duplicates possible).
+//    written after the acks it records (within `ackFlushInterval`), never ahead of them; after a restart
+//    everything from there on is sent again (at least once; duplicates possible).
 // 4. A segment is deleted only when every record in it is acknowledged and the writer has moved on.
 // 5. A torn or corrupt record (an unclean stop during a write, a damaged disk) is skipped and counted;
 //    it never stops the reader. The writer always starts a fresh segment after a restart, so a torn
@@ -17,8 +17,12 @@
 //    touching the disk; the file stays the source of truth.
 // 6. Bytes on disk are capped at `maxBytes`; when full, `block` makes appends wait for acks and
 //    `drop_newest` refuses the records (the caller counts them).
+// 8. After a restart the sources re-read from their checkpoints, which trail the buffer by up to a
+//    checkpoint interval: raw-log records whose ids are among the last ones an earlier run wrote are
+//    already here and are not appended again (they stay "in the buffer" for the caller). Alarm records
+//    are never skipped (an update carries the id of the alarm it updates).
 import { crc32 } from 'node:zlib';
-import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OutRecord, RecordKind } from './record.ts';
 
@@ -27,12 +31,14 @@ const HEADER = 13; // magic u32, body length u32, crc u32, kind u8
 const KINDS: RecordKind[] = ['log', 'alarm'];
 /** Recently appended bytes kept in memory for readers that keep up with the writer. */
 const RECENT_BYTES = 8 * 1024 * 1024;
+/** How much of the tail an earlier run wrote is read at start for the ids of records already buffered. */
+const RESTART_TAIL_BYTES = 64 * 1024 * 1024;
 
 export interface BufferOptions {
   maxBytes: number;
   segmentBytes: number;
   whenFull: 'block' | 'drop_newest';
-  /** How often the ack position is persisted (ms). Lower: fewer duplicates after a crash. */
+  /** Least time between two writes of the ack position (ms). Lower: fewer duplicates after a crash. */
   ackFlushInterval?: number;
 }
 
@@ -53,6 +59,8 @@ export interface BufferStats {
   segments: number;
   corruptRecords: number;
   skippedBytes: number;
+  /** Re-read raw-log records that were not appended because an earlier run had already buffered them. */
+  alreadyBuffered: number;
 }
 
 /** A problem the buffer reports instead of throwing (torn records after an unclean stop, for instance). */
@@ -104,6 +112,9 @@ export class DiskBuffer {
 
   private corruptRecords = 0;
   private skippedBytes = 0;
+  /** Ids of the raw-log records at the end of what an earlier run wrote; dropped once re-reading has passed them. */
+  private inheritedIds: Set<string> | undefined;
+  private alreadyBuffered = 0;
 
   private constructor(dir: string, opts: BufferOptions, warn: BufferWarning) {
     this.dir = dir;
@@ -146,6 +157,50 @@ export class DiskBuffer {
     this.readPos = { ...this.ackPos };
     if (!this.segments.has(this.readPos.segment)) this.readPos = { segment: this.firstSegment(), offset: 0 };
     await this.releaseSegments(); // segments acknowledged before the last stop
+    await this.collectInheritedIds(seqs.filter((seq) => this.segments.has(seq)));
+  }
+
+  /** Reads the ids of the raw-log records in the last RESTART_TAIL_BYTES of the segments an earlier run left. */
+  private async collectInheritedIds(seqs: number[]): Promise<void> {
+    const ids = new Set<string>();
+    let budget = RESTART_TAIL_BYTES;
+    for (const seq of [...seqs].reverse()) {
+      if (budget <= 0) break;
+      const size = this.segments.get(seq) ?? 0;
+      if (size === 0) continue;
+      const data = await readFile(this.segmentPath(seq));
+      // Only whole segments are walked (records are found from the start); a huge one costs its read once.
+      budget -= data.length;
+      for (let pos = 0; data.length - pos >= HEADER;) {
+        const bodyLen = data.readUInt32BE(pos + 4);
+        if (data.readUInt32BE(pos) !== MAGIC || pos + HEADER + bodyLen > data.length) break;
+        const body = data.subarray(pos + HEADER, pos + HEADER + bodyLen);
+        if (data[pos + 12] === 0 && crc32(body) === data.readUInt32BE(pos + 8)) {
+          ids.add(body.toString('utf8', 2, 2 + body.readUInt16BE(0)));
+        }
+        pos += HEADER + bodyLen;
+      }
+    }
+    if (ids.size > 0) this.inheritedIds = ids;
+  }
+
+  /**
+   * Raw-log records an earlier run already wrote (see invariant 8) are left out. Once an append brings raw-log
+   * records of which none is known, re-reading has passed the point where that run stopped: the ids are dropped.
+   */
+  private withoutInherited(records: readonly OutRecord[]): readonly OutRecord[] {
+    const known = this.inheritedIds;
+    if (known === undefined) return records;
+    let logs = 0;
+    const kept = records.filter((r) => {
+      if (r.kind !== 'log') return true;
+      logs += 1;
+      return !known.has(r.id);
+    });
+    const skipped = records.length - kept.length;
+    this.alreadyBuffered += skipped;
+    if (logs > 0 && skipped === 0) this.inheritedIds = undefined;
+    return kept;
   }
 
   private async loadAck(fallbackSeq: number): Promise<BufferPosition> {
@@ -185,6 +240,7 @@ export class DiskBuffer {
       segments: this.segments.size,
       corruptRecords: this.corruptRecords,
       skippedBytes: this.skippedBytes,
+      alreadyBuffered: this.alreadyBuffered,
     };
   }
 
@@ -194,6 +250,7 @@ export class DiskBuffer {
    */
   async append(records: readonly OutRecord[]): Promise<'ok' | 'dropped'> {
     if (this.closed) throw new Error(`buffer ${this.dir} is closed`);
+    records = this.withoutInherited(records);
     if (records.length === 0) return 'ok';
     const size = encodedSize(records);
     while (this.bytesOnDisk + this.queuedBytes + size > this.opts.maxBytes && this.canFreeSpace()) {
@@ -433,14 +490,18 @@ export class DiskBuffer {
 
   private ackWrites: Promise<void> = Promise.resolve();
 
-  /** Writes the ack position atomically (temp file, fsync, rename). Writes never overlap. */
+  /**
+   * Writes the ack position atomically (temp file, rename). Writes never overlap. Not fsynced: a kill leaves the
+   * page cache intact, and after a power loss an older or unreadable position only means re-sending (it can never
+   * be ahead of what the backend acknowledged); written often, it keeps re-sends after a kill few.
+   */
   flushAck(): Promise<void> {
     const next = this.ackWrites.catch(() => {}).then(async () => {
       if (!this.ackDirty) return;
       this.ackDirty = false;
       const pos = this.ackPos;
       try {
-        await writeFileAtomic(join(this.dir, 'ack.json'), JSON.stringify({ version: 1, segment: pos.segment, offset: pos.offset }));
+        await replaceFile(join(this.dir, 'ack.json'), JSON.stringify({ version: 1, segment: pos.segment, offset: pos.offset }));
       } catch (err) {
         this.ackDirty = true;
         throw err;
@@ -555,6 +616,13 @@ function decodeBody(body: Buffer, kind: RecordKind): OutRecord {
   const srcLen = body[2 + idLen];
   const source = body.toString('utf8', 3 + idLen, 3 + idLen + srcLen);
   return { id, kind, source, payload: body.subarray(3 + idLen + srcLen) };
+}
+
+/** Temp file and rename without fsync: readers see the old or the new version; durable against a process kill only. */
+async function replaceFile(path: string, data: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, data, { mode: 0o600 });
+  await rename(tmp, path);
 }
 
 /** Temp file, fsync, rename, fsync of the directory: the file is either the old or the new version. */

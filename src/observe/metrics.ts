@@ -36,6 +36,7 @@ export class Metrics {
   private readonly reloads = new Counter({ name: 'kaudit_rules_reloads_total', help: 'Rule reloads, by result (ok, failed: the previous rules stay in force)', labelNames: ['result'], registers: [this.registry] });
   private readonly rulesLoaded = new Gauge({ name: 'kaudit_rules_loaded', help: 'Detection rules in force (enabled or not)', registers: [this.registry] });
   private readonly bufferGauges = new Map<string, () => number>();
+  private readonly alreadyBuffered = new Map<string, () => number>();
   private readonly lagSources = new Map<string, () => Array<{ path: string; bytes: number }>>();
 
   constructor() {
@@ -45,6 +46,15 @@ export class Metrics {
       collect() {
         this.reset();
         for (const [sink, read] of buffers) this.set({ sink }, read());
+      },
+    });
+    const already = this.alreadyBuffered;
+    new Counter({
+      name: 'kaudit_sink_records_already_buffered_total', help: 'Records read again after a restart that were not appended because the buffer already held them',
+      labelNames: ['sink'], registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [sink, read] of already) this.inc({ sink }, read());
       },
     });
     const lags = this.lagSources;
@@ -71,8 +81,9 @@ export class Metrics {
     };
   }
 
-  sink(name: string, bufferBytes: () => number): SinkEvents {
+  sink(name: string, bufferBytes: () => number, alreadyBuffered: () => number = () => 0): SinkEvents {
     this.bufferGauges.set(name, bufferBytes);
+    this.alreadyBuffered.set(name, alreadyBuffered);
     const inC = this.recordsIn.labels(name);
     const outC = this.recordsOut.labels(name);
     const bytesC = this.bytesOut.labels(name);
