@@ -250,6 +250,35 @@ describe('blind rules', () => {
     expect(e.takeNotes()?.blind).toEqual([{ rule: 'PRIV', resource: 'pods', blind: false }]);
   });
 
+  it('judges by what the rule reached for: a branch that reads only the head is not blind without bodies', () => {
+    const e = engine(`rules:
+  - id: MIXED
+    name: mixed
+    category: test
+    level: high
+    match:
+      any:
+        - all: [ { field: objectRef.resource, equals: leases }, { field: objectRef.namespace, equals: elsewhere } ]
+        - all: [ { field: objectRef.resource, equals: pods }, { field: "pod_specs[*].nodeName", exists: true } ]`);
+    e.evaluate(ev({ auditID: 'l', level: 'Metadata', verb: 'update', objectRef: { resource: 'leases', namespace: 'kube-node-lease', name: 'n' } }));
+    expect(e.takeNotes()).toBeUndefined();
+    e.evaluate(pod({ auditID: 'p', level: 'Metadata', verb: 'create' }));
+    expect(e.takeNotes()?.blind).toEqual([{ rule: 'MIXED', resource: 'pods', blind: true }]);
+  });
+
+  it('a body-reading macro shared by two rules reports both, though it is evaluated once per event', () => {
+    const e = engine(`macros:
+  privileged: { field: "containers[*].securityContext.privileged", equals: true }
+rules:
+  - { id: A, name: a, category: test, level: high, match: { all: [ { field: objectRef.resource, equals: pods }, { macro: privileged } ] } }
+  - { id: B, name: b, category: test, level: high, match: { all: [ { field: verb, equals: create }, { macro: privileged } ] } }`);
+    e.evaluate(pod({ auditID: 'm', level: 'Metadata' }));
+    expect(e.takeNotes()?.blind.map((b) => b.rule)).toEqual(['A', 'B']);
+    // A refused exec at RequestResponse level has no body either, but the policy is not what hides it.
+    e.evaluate(pod({ auditID: 'x', objectRef: { resource: 'pods', subresource: 'exec', namespace: 'payments', name: 'p' } }));
+    expect(e.takeNotes()?.blind).toEqual([{ rule: 'A', resource: 'pods', blind: false }, { rule: 'B', resource: 'pods', blind: false }]);
+  });
+
   it('says nothing for reads, for resources the rule does not watch, or when bodies are logged', () => {
     const e = engine(BODY_RULE);
     e.evaluate(pod({ level: 'Metadata', verb: 'get' }));

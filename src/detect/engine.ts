@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { AuditEvent } from '../parse/audit.ts';
 import type { AlarmOut, Detector, DetectionNotes } from './hook.ts';
-import { allowedBy, EvalContext, execOf, needsBodies, type CompiledAllow, type CompiledRule, type RateSpec, type RuleSet } from './rules.ts';
+import { allowedBy, BODY_MISSING, EvalContext, execOf, type CompiledAllow, type CompiledRule, type RateSpec, type RuleSet } from './rules.ts';
 
 export interface RuleHit { ruleId: string; ruleName: string; category: string; level: string; auditID: string; stage: string; key: string[]; summary: string }
 
@@ -37,8 +37,6 @@ export class DetectionEngine implements Detector {
   #rules: CompiledRule[] = [];
   #allow: CompiledAllow[] = [];
   #byKind = new Map<string, CompiledRule[]>();
-  /** Rules that read bodies, by resource they can apply to (`*`: any) — for the blind-policy check. */
-  #bodyRules: Array<{ rule: CompiledRule }> = [];
   readonly #cluster: { name: string; id: string };
   readonly #interval: number;
   readonly #now: () => number;
@@ -50,7 +48,6 @@ export class DetectionEngine implements Detector {
   #allowed = new Map<string, number>();
   /** rule\0resource pairs already reported blind (or seen with bodies: never reported). */
   readonly #visibility = new Map<string, boolean>();
-  readonly #lastVisibility = new Map<string, boolean>();
   #blindNew: Array<{ rule: string; resource: string; blind: boolean }> = [];
   /** Bumped by every change of the alarms' state (so a saver knows whether there is something new). */
   #version = 0;
@@ -75,7 +72,6 @@ export class DetectionEngine implements Detector {
     this.#rules = rules.rules.filter((r) => r.enabled && (r.clusters === undefined || r.clusters.has(cluster)));
     this.#byKind = new Map();
     this.#allow = (rules.allowlist ?? []).filter((a) => a.clusters === undefined || a.clusters.has(cluster));
-    this.#bodyRules = this.#rules.filter((r) => needsBodies(r.match)).map((rule) => ({ rule }));
   }
 
   /** Changes whenever the alarms' aggregation state changes. */
@@ -134,13 +130,16 @@ export class DetectionEngine implements Detector {
     const out: Array<{ hit: RuleHit; rule: CompiledRule }> = [];
     const head = event.head;
     const resource = head.objectRef?.resource;
-    if (this.#bodyRules.length > 0 && resource !== undefined && BODY_VERBS.has(head.verb) && head.stage === 'ResponseComplete') this.#checkVisibility(event, resource);
+    const watchBodies = resource !== undefined && BODY_VERBS.has(head.verb) && head.stage === 'ResponseComplete';
     for (const rule of this.#candidates(head.stage, head.verb, resource)) {
       if (rule.namespaces !== undefined) {
         const ns = head.objectRef?.namespace;
         if (ns === undefined || !rule.namespaces.has(ns)) continue;
       }
-      if (!rule.match(ctx)) continue;
+      ctx.bodyProbe = 0;
+      const matched = rule.match(ctx);
+      if (ctx.bodyProbe !== 0 && watchBodies) this.#noteVisibility(rule, resource!, ctx.bodyProbe === BODY_MISSING);
+      if (!matched) continue;
       // One hit per rule and request: a request logged at an earlier stage (RequestReceived, ResponseStarted)
       // is remembered; ResponseComplete is the last stage, so it is only looked up, never stored.
       const seenKey = `${rule.id}\0${head.auditID}`;
@@ -188,25 +187,16 @@ export class DetectionEngine implements Detector {
   }
 
   /**
-   * A write that carries no body (Metadata level) to a resource a body-reading rule watches: the rule cannot
-   * see it. Reported when a rule and resource pair is first seen blind, and again when it sees bodies again.
+   * A rule that reached for the body of a write (create, update, patch) logged at Metadata level — the audit policy logs
+   * the resource at Metadata level — cannot see what it looks for. Reported when a rule and resource pair is
+   * first found blind, and again when that rule meets bodies there again.
    */
-  #checkVisibility(event: AuditEvent, resource: string): void {
-    const blind = !event.hasRequestObject && !event.hasResponseObject;
-    // Most writes look like the last one of their verb and resource: nothing to check then.
-    const kind = `${event.head.verb}\0${resource}`;
-    if (this.#lastVisibility.get(kind) === blind) return;
-    if (this.#lastVisibility.size < 10_000) this.#lastVisibility.set(kind, blind);
-    for (const { rule } of this.#bodyRules) {
-      if (rule.onlyResources !== undefined && !rule.onlyResources.has(resource)) continue;
-      if (rule.onlyVerbs !== undefined && !rule.onlyVerbs.has(event.head.verb)) continue;
-      const k = `${rule.id}\0${resource}`;
-      const known = this.#visibility.get(k);
-      if (known === blind || (known === undefined && this.#visibility.size >= 10_000)) continue;
-      // First sight of the pair, or a change (the policy was changed): report it.
-      this.#visibility.set(k, blind);
-      if (blind || known === true) this.#blindNew.push({ rule: rule.id, resource, blind });
-    }
+  #noteVisibility(rule: CompiledRule, resource: string, blind: boolean): void {
+    const k = `${rule.id}\0${resource}`;
+    const known = this.#visibility.get(k);
+    if (known === blind || (known === undefined && this.#visibility.size >= 10_000)) return;
+    this.#visibility.set(k, blind);
+    if (blind || known === true) this.#blindNew.push({ rule: rule.id, resource, blind });
   }
 
   /**

@@ -15,6 +15,14 @@ export class EvalContext {
   readonly event: AuditEvent;
   /** Results of macros for this event (many rules share a macro such as system_noise), by macro slot. */
   readonly memo: Array<boolean | undefined> = [];
+  /** Body reads a macro made on its first evaluation (see bodyProbe), replayed when its memo is used. */
+  readonly memoProbe: number[] = [];
+  /**
+   * Set when a condition reached for a request/response body: BODY_MISSING when the audit policy logged the event
+   * at Metadata level (no bodies by policy), BODY_PRESENT otherwise (a body may still be absent for other reasons:
+   * a refused request, exec). The engine reads and clears it per rule.
+   */
+  bodyProbe = 0;
   #specs: unknown[] | undefined;
   #containers: unknown[] | undefined;
   #images: ImageRef[] | undefined;
@@ -39,6 +47,14 @@ export class EvalContext {
     }
     return this.#images;
   }
+}
+
+export const BODY_MISSING = 1;
+export const BODY_PRESENT = 2;
+
+/** Notes on the context that a condition reached for a body, and whether the policy logs bodies for the event. */
+function probeBody(ctx: EvalContext): void {
+  ctx.bodyProbe |= ctx.event.head.level === 'Metadata' ? BODY_MISSING : BODY_PRESENT;
 }
 
 export type Getter = (ctx: EvalContext) => unknown[];
@@ -402,9 +418,16 @@ class Compiler {
       const slot = this.#compiled.size;
       p = bodyIf((ctx: EvalContext) => {
         const known = ctx.memo[slot];
-        if (known !== undefined) return known;
+        if (known !== undefined) {
+          ctx.bodyProbe |= ctx.memoProbe[slot];
+          return known;
+        }
+        const outer = ctx.bodyProbe;
+        ctx.bodyProbe = 0;
         const v = inner(ctx);
         ctx.memo[slot] = v;
+        ctx.memoProbe[slot] = ctx.bodyProbe;
+        ctx.bodyProbe |= outer;
         return v;
       }, bodyReaders.has(inner));
     }
@@ -776,12 +799,12 @@ function resolvePath(path: string, at: string): ResolvedPath {
   if (root === 'pod_specs' || root === 'containers' || root === 'images') {
     if (rest[0] && 'star' in rest[0]) rest = rest.slice(1);
     else if (rest[0] && 'keys' in rest[0]) throw new RuleError(`${at}: bad field path ${JSON.stringify(path)}: ${root} is a list, walk it with [*]`);
-    const root_: (ctx: EvalContext) => unknown = root === 'pod_specs' ? (ctx) => ctx.podSpecs() : root === 'containers' ? (ctx) => ctx.containers() : (ctx) => ctx.images();
-    return { root: root_, list: true, steps: rest, body: true };
+    const list: (ctx: EvalContext) => unknown = root === 'pod_specs' ? (ctx) => ctx.podSpecs() : root === 'containers' ? (ctx) => ctx.containers() : (ctx) => ctx.images();
+    return { root: (ctx) => { probeBody(ctx); return list(ctx); }, list: true, steps: rest, body: true };
   }
   if (root === 'annotations') return { root: (ctx) => ctx.event.annotations(), list: false, steps: rest, body: false };
   if (HEAD_ROOTS.has(root)) return { root: (ctx) => (ctx.event.head as unknown as Json)[root], list: false, steps: rest, body: false };
-  return { root: (ctx) => ctx.event.full()[root], list: false, steps: rest, body: true };
+  return { root: (ctx) => { probeBody(ctx); return ctx.event.full()[root]; }, list: false, steps: rest, body: true };
 }
 
 /** Compiles a field path into a function yielding its 0..n values (null and undefined are never yielded). */
