@@ -71,7 +71,7 @@ export async function startAgent(config: Config, logger: Logger): Promise<Runnin
     const sinkLog = logger.child({ sink: name });
     let sink;
     try {
-      sink = await kind.create(sinkConfig as never, { name, logger: sinkLog, stateDir: join(config.state_dir, 'sinks', name) });
+      sink = await kind.create(sinkConfig as never, { name, logger: sinkLog, stateDir: join(config.state_dir, 'sinks', name), concurrency: sinkConfig.concurrency });
     } catch (err) {
       throw new StartupError(`sinks.${name}: ${(err as Error).message}`);
     }

@@ -13,8 +13,9 @@
 //    it never stops the reader. The writer always starts a fresh segment after a restart, so a torn
 //    tail is never appended to. Checksums are verified on segments left by an earlier run (where a
 //    tear can be); records this process wrote and fsynced itself are read back without the check.
-// 7. The last few MiB appended are also kept in memory, so a sink that keeps up reads them without
-//    touching the disk; the file stays the source of truth.
+// 7. The last few MiB appended are also kept in memory (two reused slabs, see recent.ts), so a sink that
+//    keeps up reads them without touching the disk; the file stays the source of truth. A slab is reused
+//    only when every record in it is acknowledged: records handed to a sink stay valid until their ack.
 // 6. Bytes on disk are capped at `maxBytes`; when full, `block` makes appends wait for acks and
 //    `drop_newest` refuses the records (the caller counts them).
 // 8. After a restart the sources re-read from their checkpoints, which trail the buffer by up to a
@@ -25,12 +26,15 @@ import { crc32 } from 'node:zlib';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OutRecord, RecordKind } from './record.ts';
+import { RecentSlabs } from './recent.ts';
 
 const MAGIC = 0x4b415231; // "KAR1"
 const HEADER = 13; // magic u32, body length u32, crc u32, kind u8
 const KINDS: RecordKind[] = ['log', 'alarm'];
-/** Recently appended bytes kept in memory for readers that keep up with the writer. */
-const RECENT_BYTES = 8 * 1024 * 1024;
+/** Recently appended bytes kept in memory for readers that keep up with the writer: two slabs of this size. */
+const RECENT_SLAB_BYTES = 4 * 1024 * 1024;
+/** Appends are encoded into one reused buffer (when they do not go to a slab) up to this size. */
+const SCRATCH_MAX_BYTES = 16 * 1024 * 1024;
 /** How much of the tail an earlier run wrote is read at start for the ids of records already buffered. */
 const RESTART_TAIL_BYTES = 64 * 1024 * 1024;
 
@@ -90,8 +94,8 @@ export class DiskBuffer {
   /** First segment written by this process; older ones may end in a torn record. */
   private firstOwnSeq = 0;
   private writeHandle: FileHandle | undefined;
-  private recent: Array<{ seq: number; offset: number; bytes: Buffer }> = [];
-  private recentBytes = 0;
+  private readonly recent = new RecentSlabs(RECENT_SLAB_BYTES);
+  private scratch: Buffer | undefined;
   private bytesOnDisk = 0;
 
   private readPos: BufferPosition = { segment: 0, offset: 0 };
@@ -286,11 +290,15 @@ export class DiskBuffer {
         this.pending = [];
         const groupSize = group.reduce((n, p) => n + p.size, 0);
         try {
-          const bytes = encodeRecords(group.flatMap((p) => p.records));
+          // Encoded straight into the in-memory cache when it has room, else into the reused scratch buffer:
+          // an append allocates nothing in the steady state.
+          const cached = this.recent.reserve(groupSize, (end) => !isBefore(this.ackPos, end));
+          const bytes = cached ?? this.scratchFor(groupSize);
+          encodeRecordsInto(group.flatMap((p) => p.records), bytes);
           const fh = this.writeHandle!;
           await fh.write(bytes);
           await fh.datasync();
-          this.remember(this.writeSeq, this.segments.get(this.writeSeq) ?? 0, bytes);
+          if (cached !== undefined) this.recent.commit(this.writeSeq, this.segments.get(this.writeSeq) ?? 0, bytes.length);
           this.segments.set(this.writeSeq, (this.segments.get(this.writeSeq) ?? 0) + bytes.length);
           this.bytesOnDisk += bytes.length;
           if (this.segments.get(this.writeSeq)! >= this.opts.segmentBytes) {
@@ -312,18 +320,10 @@ export class DiskBuffer {
     }
   }
 
-  private remember(seq: number, offset: number, bytes: Buffer): void {
-    this.recent.push({ seq, offset, bytes });
-    this.recentBytes += bytes.length;
-    while (this.recentBytes > RECENT_BYTES && this.recent.length > 1) this.recentBytes -= this.recent.shift()!.bytes.length;
-  }
-
-  /** Bytes of segment `seq` from `offset` on, if they are still in memory. */
-  private recall(seq: number, offset: number): Buffer | undefined {
-    for (const r of this.recent) {
-      if (r.seq === seq && offset >= r.offset && offset < r.offset + r.bytes.length) return r.bytes.subarray(offset - r.offset);
-    }
-    return undefined;
+  private scratchFor(size: number): Buffer {
+    if (size > SCRATCH_MAX_BYTES) return Buffer.allocUnsafe(size);
+    if (this.scratch === undefined || this.scratch.length < size) this.scratch = Buffer.allocUnsafeSlow(Math.max(size, 1024 * 1024));
+    return this.scratch.subarray(0, size);
   }
 
   private wakeReaders(): void {
@@ -409,7 +409,7 @@ export class DiskBuffer {
     // Enough for the batch without reading megabytes for a few records (about 4 KiB a record is plenty;
     // a batch that needs more simply reads again).
     const want = Math.min(limit - start, maxBytes + 64 * 1024, Math.max(256 * 1024, maxEvents * 4096));
-    let chunk = this.recall(seq, start);
+    let chunk = this.recent.recall(seq, start);
     let bytesRead: number;
     if (chunk) {
       bytesRead = Math.min(chunk.length, limit - start);
@@ -543,8 +543,7 @@ export class DiskBuffer {
       if (!releasable(seq)) continue; // sizes and the write segment may have moved during the await
       this.bytesOnDisk -= this.segments.get(seq)!;
       this.segments.delete(seq);
-      this.recent = this.recent.filter((r) => r.seq !== seq);
-      this.recentBytes = this.recent.reduce((n, r) => n + r.bytes.length, 0);
+      this.recent.forget(seq);
       if (this.readHandle?.seq === seq) {
         await this.readHandle.fh.close();
         this.readHandle = undefined;
@@ -576,6 +575,11 @@ export class DiskBuffer {
   }
 }
 
+/** `a` comes before `b` in the buffer. */
+function isBefore(a: BufferPosition, b: BufferPosition): boolean {
+  return a.segment < b.segment || (a.segment === b.segment && a.offset < b.offset);
+}
+
 function samePos(a: BufferPosition, b: BufferPosition): boolean {
   return a.segment === b.segment && a.offset === b.offset;
 }
@@ -586,9 +590,11 @@ function encodedSize(records: readonly OutRecord[]): number {
   return n;
 }
 
-/** Record layout: magic, body length, crc32(body), kind | body = idLen u16, id, sourceLen u8, source, payload. */
-export function encodeRecords(records: readonly OutRecord[]): Buffer {
-  const out = Buffer.allocUnsafe(encodedSize(records));
+/**
+ * Encodes into `out`, which is exactly encodedSize(records) long. Record layout: magic, body length,
+ * crc32(body), kind | body = idLen u16, id, sourceLen u8, source, payload.
+ */
+function encodeRecordsInto(records: readonly OutRecord[], out: Buffer): void {
   let pos = 0;
   for (const r of records) {
     const start = pos;
@@ -607,7 +613,6 @@ export function encodeRecords(records: readonly OutRecord[]): Buffer {
     out.writeUInt32BE(crc32(out.subarray(bodyStart, pos)), start + 8);
     out[start + 12] = r.kind === 'alarm' ? 1 : 0;
   }
-  return out;
 }
 
 function decodeBody(body: Buffer, kind: RecordKind): OutRecord {

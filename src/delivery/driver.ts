@@ -184,10 +184,12 @@ export class SinkDriver {
       if (verdict.kind === 'delivered') {
         for (const p of pieces) this.buffer.ack(p);
         this.events.delivered(records.length, bytes);
+        if (batch.encoded !== undefined) this.sink.release?.(batch.encoded);
         return;
       }
       if (verdict.kind === 'reject') {
         if (await this.deadLetterBatch(records, verdict.reason)) for (const p of pieces) this.buffer.ack(p);
+        if (batch.encoded !== undefined) this.sink.release?.(batch.encoded);
         return;
       }
       if (this.aborted) return;

@@ -541,3 +541,49 @@ describe('http sink over TLS', () => {
       .rejects.toThrow(/sinks\.test\.tls\.ca_file: cannot read .*missing\.pem: ENOENT/);
   });
 });
+
+describe('body memory reuse', () => {
+  it('never lets a reused body change bytes a server reads after it has already answered', async () => {
+    // A server that answers 200 at once and reads each body slowly afterwards: the bytes of a body may still be
+    // on their way when the next batch is encoded. Every body must arrive exactly as encoded.
+    const bodies: Buffer[] = [];
+    const server = createHttpServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => {
+        chunks.push(c);
+        req.pause();
+        setTimeout(() => req.resume(), 3);
+      });
+      req.on('end', () => bodies.push(Buffer.concat(chunks)));
+      res.end('ok');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const s = await sink({ url: `http://127.0.0.1:${port}/in` });
+      // Bodies of ~9 MB, more than the kernel's socket buffers take at once.
+      const batches = Array.from({ length: 4 }, (_, b) =>
+        Array.from({ length: 3000 }, (_, i): OutRecord => ({
+          id: `${b}-${i}`, kind: 'log', source: 'audit',
+          payload: Buffer.from(JSON.stringify({ batch: b, i, pad: String.fromCharCode(97 + b).repeat(3000) })),
+        })));
+      // As the delivery layer drives a sink: encode the next batch while the current one is sent, release after.
+      let next = await s.encode(batches[0]);
+      for (let b = 0; b < batches.length; b++) {
+        const current = next;
+        if (b + 1 < batches.length) next = await s.encode(batches[b + 1]);
+        expect(await s.send(current, new AbortController().signal)).toEqual({ kind: 'delivered' });
+        s.release?.(current);
+      }
+      for (let i = 0; i < 400 && bodies.length < batches.length; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(bodies).toHaveLength(batches.length);
+      for (const [b, body] of bodies.entries()) {
+        const lines = body.toString().trimEnd().split('\n').map((l) => JSON.parse(l) as { batch: number; i: number; pad: string });
+        expect(lines).toHaveLength(3000);
+        expect(lines.every((l, i) => l.batch === b && l.i === i && l.pad === String.fromCharCode(97 + b).repeat(3000))).toBe(true);
+      }
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  }, 30_000);
+});

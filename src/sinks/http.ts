@@ -8,7 +8,7 @@ import { z } from 'zod';
 import pkg from '../../package.json' with { type: 'json' };
 import { describeSecret, resolveSecret, secretRefSchema, type SecretRef } from '../config/secret.ts';
 import { duration } from '../config/units.ts';
-import { encodeJsonArray, encodeNdjson } from './encode.ts';
+import { BodyPool, bodySize, writeBody } from './encode.ts';
 import type { SendVerdict, SinkKind } from './types.ts';
 
 const USER_AGENT = `kaudit/${pkg.version}`;
@@ -25,6 +25,12 @@ const REDACTED = '[redacted]';
 
 // zlib's async gzip runs on the libuv thread pool, off the main thread.
 const gzip = promisify(gzipCallback);
+
+/** A batch as it goes on the wire; `mem` is the pooled memory behind `body`, reused once the batch is done. */
+interface Encoded {
+  body: Buffer;
+  mem?: Buffer;
+}
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Framing and hop-by-hop headers: the sink and undici set them from the body and the connection. */
@@ -98,6 +104,7 @@ type HttpOptions = z.infer<typeof options>;
 export const httpSink: SinkKind<typeof options> = {
   options,
   async create(opts, ctx) {
+    const concurrency = ctx.concurrency ?? 1;
     const url = new URL(opts.url);
     const where = `sinks.${ctx.name}`;
     if (opts.tls && url.protocol !== 'https:') throw new Error(`${where}.tls: only used with https:// URLs`);
@@ -120,51 +127,76 @@ export const httpSink: SinkKind<typeof options> = {
       },
       headersTimeout: opts.timeout,
       bodyTimeout: opts.timeout,
+      // One connection per batch the delivery layer sends at once; with one, requests keep their order on it.
+      connections: concurrency,
     });
     const path = `${url.pathname}${url.search}`;
-    const encode = opts.format === 'ndjson' ? encodeNdjson : encodeJsonArray;
+    const format = opts.format === 'ndjson' ? 'ndjson' : 'json_array';
+    // Body memory is reused, but only once no socket can still be writing it: undici hands a body to the socket
+    // and resolves on the response, which a server may send before it has read the whole body. On a single
+    // connection the answer to a later request proves every byte of the earlier bodies left (the socket writes in
+    // order; a closed one writes nothing more). So with one connection a finished body waits out one more
+    // delivered batch; with several (concurrency above 1) bodies are not reused.
+    const reuseBodies = concurrency === 1;
+    const bodies = new BodyPool();
+    let waiting: Buffer | undefined;
 
     return {
-      async encode(batch): Promise<Buffer | undefined> {
+      async encode(batch): Promise<Encoded | undefined> {
         if (batch.length === 0) return undefined;
-        const body = encode(batch);
-        return opts.compression === 'gzip' ? gzip(body, { level: opts.gzip_level }) : body;
+        const size = bodySize(batch, format);
+        const mem = bodies.take(size);
+        const body = mem.subarray(0, writeBody(batch, format, mem));
+        if (opts.compression !== 'gzip') return { body, mem };
+        // The compressed copy goes on the wire; the plain body's memory is free again at once.
+        const compressed = await gzip(body, { level: opts.gzip_level });
+        bodies.give(mem);
+        return { body: compressed };
       },
-      async send(body: Buffer | undefined, signal) {
-        if (body === undefined) return { kind: 'delivered' };
-        if (signal.aborted) return { kind: 'retry', reason: 'aborted before sending' };
-
-        // One deadline for the whole exchange; the caller's signal (shutdown) aborts it too.
-        const controller = new AbortController();
-        const onAbort = () => controller.abort(signal.reason);
-        signal.addEventListener('abort', onAbort, { once: true });
-        let timedOut = false;
-        const timer = setTimeout(() => {
-          timedOut = true;
-          controller.abort(new Error('timeout'));
-        }, opts.timeout);
-        try {
-          const res = await pool.request({ path, method: opts.method, headers, body, signal: controller.signal });
-          if (res.statusCode >= 200 && res.statusCode < 300) {
-            // The backend has the batch; a failure while draining its answer changes nothing.
-            await res.body.dump({ limit: DRAIN_BYTES }).catch(() => {});
-            return { kind: 'delivered' };
-          }
-          const head = await readHead(res.body);
-          return verdictFor(res.statusCode, res.headers, head.cut ? scrubCut(head.text) : scrub(head.text));
-        } catch (err) {
-          if (signal.aborted) return { kind: 'retry', reason: 'request aborted (sink shutting down)' };
-          if (timedOut) return { kind: 'retry', reason: `timeout: no complete response within ${opts.timeout}ms` };
-          return { kind: 'retry', reason: scrub(describeError(err)) };
-        } finally {
-          clearTimeout(timer);
-          signal.removeEventListener('abort', onAbort);
-        }
+      release(encoded: Encoded | undefined) {
+        if (encoded?.mem === undefined || !reuseBodies) return;
+        if (waiting !== undefined) bodies.give(waiting);
+        waiting = encoded.mem;
+      },
+      async send(encoded: Encoded | undefined, signal) {
+        if (encoded === undefined) return { kind: 'delivered' };
+        return sendBody(encoded.body, signal);
       },
       async close() {
         await pool.close();
       },
     };
+
+    async function sendBody(body: Buffer, signal: AbortSignal): Promise<SendVerdict> {
+      if (signal.aborted) return { kind: 'retry', reason: 'aborted before sending' };
+
+      // One deadline for the whole exchange; the caller's signal (shutdown) aborts it too.
+      const controller = new AbortController();
+      const onAbort = () => controller.abort(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        controller.abort(new Error('timeout'));
+      }, opts.timeout);
+      try {
+        const res = await pool.request({ path, method: opts.method, headers, body, signal: controller.signal });
+        if (res.statusCode >= 200 && res.statusCode < 300) {
+          // The backend has the batch; a failure while draining its answer changes nothing.
+          await res.body.dump({ limit: DRAIN_BYTES }).catch(() => {});
+          return { kind: 'delivered' };
+        }
+        const head = await readHead(res.body);
+        return verdictFor(res.statusCode, res.headers, head.cut ? scrubCut(head.text) : scrub(head.text));
+      } catch (err) {
+        if (signal.aborted) return { kind: 'retry', reason: 'request aborted (sink shutting down)' };
+        if (timedOut) return { kind: 'retry', reason: `timeout: no complete response within ${opts.timeout}ms` };
+        return { kind: 'retry', reason: scrub(describeError(err)) };
+      } finally {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+      }
+    }
   },
 };
 

@@ -22,6 +22,11 @@ export interface Sink<Encoded = unknown> {
   encode(batch: readonly OutRecord[]): Encoded | Promise<Encoded>;
   /** Must not throw for backend failures: those are verdicts. */
   send(encoded: Encoded, signal: AbortSignal): Promise<SendVerdict>;
+  /**
+   * Optional: the delivery layer is done with an encoded batch (delivered, or rejected and dead-lettered); the
+   * sink may reuse its memory. Not called for a batch abandoned at shutdown (a request may still hold it).
+   */
+  release?(encoded: Encoded): void;
   close(): Promise<void>;
 }
 
@@ -36,6 +41,8 @@ export interface SinkContext {
   logger: Logger;
   /** A directory the sink may keep files in. */
   stateDir: string;
+  /** Batches the delivery layer sends at once (the sink's `concurrency`); default 1. */
+  concurrency?: number;
 }
 
 /** One sink kind: its config schema (kind-specific fields only) and a factory that does the I/O. */
