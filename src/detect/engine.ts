@@ -36,7 +36,9 @@ const BODY_VERBS = new Set(['create', 'update', 'patch']);
 export class DetectionEngine implements Detector {
   #rules: CompiledRule[] = [];
   #allow: CompiledAllow[] = [];
-  #byKind = new Map<string, CompiledRule[]>();
+  /** Candidate rules by stage, verb and resource, and how many combinations are cached. */
+  #byKind = new Map<string, Map<string, Map<string, CompiledRule[]>>>();
+  #kinds = 0;
   readonly #cluster: { name: string; id: string };
   readonly #interval: number;
   readonly #now: () => number;
@@ -71,6 +73,7 @@ export class DetectionEngine implements Detector {
     const cluster = this.#cluster.name;
     this.#rules = rules.rules.filter((r) => r.enabled && (r.clusters === undefined || r.clusters.has(cluster)));
     this.#byKind = new Map();
+    this.#kinds = 0;
     this.#allow = (rules.allowlist ?? []).filter((a) => a.clusters === undefined || a.clusters.has(cluster));
   }
 
@@ -172,16 +175,23 @@ export class DetectionEngine implements Detector {
    * load time (most rules cannot match most events). Cached per combination; the combinations are few.
    */
   #candidates(stage: string, verb: string, resource: string | undefined): CompiledRule[] {
-    const key = `${stage}\0${verb}\0${resource ?? '\0'}`;
-    let rules = this.#byKind.get(key);
+    let byVerb = this.#byKind.get(stage);
+    if (byVerb === undefined) this.#byKind.set(stage, byVerb = new Map());
+    let byResource = byVerb.get(verb);
+    if (byResource === undefined) byVerb.set(verb, byResource = new Map());
+    const key = resource ?? '\0';
+    let rules = byResource.get(key);
     if (rules === undefined) {
       rules = this.#rules.filter((rule) =>
         (rule.stages === undefined || rule.stages.has(stage)) &&
         (rule.onlyVerbs === undefined || rule.onlyVerbs.has(verb)) &&
         (rule.onlyResources === undefined || (resource !== undefined && rule.onlyResources.has(resource))));
       // Verbs and resources come from requests: bound the cache against made-up ones.
-      if (this.#byKind.size >= 4096) this.#byKind.clear();
-      this.#byKind.set(key, rules);
+      if (++this.#kinds > 4096) {
+        this.#byKind.clear();
+        this.#kinds = 0;
+      }
+      byResource.set(key, rules);
     }
     return rules;
   }

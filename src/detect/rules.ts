@@ -582,7 +582,7 @@ class Compiler {
         if (value === null || typeof value === 'object') fail('expected a string, number or boolean');
         if (typeof value === 'string') {
           const want = fold(value);
-          return (v) => typeof v === 'string' && fold(v) === want;
+          return ic ? (v) => typeof v === 'string' && fold(v) === want : (v) => v === want;
         }
         return (v) => v === value;
       }
@@ -597,21 +597,28 @@ class Compiler {
           items = value as unknown[];
         }
         const set = new Set(items.map((x) => (typeof x === 'string' ? fold(x) : x)));
-        if (op === 'in' || op === 'in_list') return (v) => set.has(typeof v === 'string' ? fold(v) : v);
+        if (op === 'in' || op === 'in_list') return ic ? (v) => set.has(typeof v === 'string' ? fold(v) : v) : (v) => set.has(v);
         // A value outside the list; objects and lists are not values that could be in it.
         return (v) => v === null || typeof v !== 'object' ? !set.has(typeof v === 'string' ? fold(v) : v) : false;
       }
-      case 'prefix': {
-        const want = strings(value);
-        return (v) => typeof v === 'string' && want.some((w) => fold(v).startsWith(w));
-      }
-      case 'suffix': {
-        const want = strings(value);
-        return (v) => typeof v === 'string' && want.some((w) => fold(v).endsWith(w));
-      }
+      case 'prefix':
+      case 'suffix':
       case 'contains': {
         const want = strings(value);
-        return (v) => typeof v === 'string' && want.some((w) => fold(v).includes(w));
+        const has = op === 'prefix' ? (s: string, w: string) => s.startsWith(w) : op === 'suffix' ? (s: string, w: string) => s.endsWith(w) : (s: string, w: string) => s.includes(w);
+        // The common case, one string and no case folding, without a loop or a closure per value.
+        if (want.length === 1 && !ic) {
+          const w = want[0];
+          if (op === 'prefix') return (v) => typeof v === 'string' && v.startsWith(w);
+          if (op === 'suffix') return (v) => typeof v === 'string' && v.endsWith(w);
+          return (v) => typeof v === 'string' && v.includes(w);
+        }
+        return (v) => {
+          if (typeof v !== 'string') return false;
+          const s = fold(v);
+          for (const w of want) if (has(s, w)) return true;
+          return false;
+        };
       }
       case 'regex': {
         if (typeof value !== 'string' || value === '') fail('expected a regular expression');
