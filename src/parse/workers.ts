@@ -85,6 +85,7 @@ class WorkerPool implements ChunkProcessor {
   private readonly jobs = new Map<number, Job>();
   private readonly controls = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   private nextControl = 0;
+  private readonly exited = new Set<Worker>();
   private nextJob = 0;
   private nextWorker = 0;
   private closing = false;
@@ -111,6 +112,7 @@ class WorkerPool implements ChunkProcessor {
       });
       worker.on('error', (err) => this.failAll(err));
       worker.on('exit', (code) => {
+        this.exited.add(worker);
         if (this.closing) return;
         const err = new Error(`parse worker exited unexpectedly (code ${code})`);
         this.failAll(err);
@@ -164,6 +166,7 @@ class WorkerPool implements ChunkProcessor {
   }
 
   private control(worker: Worker, msg: { control: 'reload'; ruleFiles: string[] } | { control: 'close' }): Promise<void> {
+    if (this.exited.has(worker)) return Promise.reject(new Error('parse worker has exited'));
     const id = this.nextControl++;
     return new Promise((resolve, reject) => {
       this.controls.set(id, { resolve, reject });

@@ -1,0 +1,77 @@
+// The worker pool as the pipeline uses it: blocks processed on real worker threads, lent memory given back,
+// rules swapped between blocks, and a worker that dies reported instead of leaving its blocks hanging.
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { auditLine } from '../../bench/gen-audit.ts';
+import { createProcessor, type ChunkProcessor } from './workers.ts';
+
+const redaction = { secrets: true, token_requests: true, paths: [] };
+const open: ChunkProcessor[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((p) => p.close()));
+});
+
+const rule = (id: string, verb: string) => `rules:\n  - { id: ${id}, name: ${id}, category: test, level: low, match: { field: verb, equals: ${verb} } }\n`;
+
+async function ruleFile(text: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'kaudit-workers-'));
+  const file = join(dir, 'rules.yaml');
+  await writeFile(file, text);
+  return file;
+}
+
+function block(from: number, n: number): Buffer {
+  return Buffer.from(Array.from({ length: n }, (_, i) => `${auditLine(from + i)}\n`).join(''));
+}
+
+describe('worker pool', () => {
+  it('processes lent blocks on worker threads and gives the memory back with the results', async () => {
+    const p = createProcessor(2, { redaction, detection: undefined });
+    open.push(p);
+    const data = block(0, 50);
+    const copy = Buffer.from(data);
+    const { result, data: back } = await p.processOwned(data);
+    expect(data.length).toBe(0); // transferred away while the worker had it
+    expect(back.equals(copy)).toBe(true);
+    expect(result.count).toBe(50);
+    expect(result.ids.split('\n')[0]).toMatch(/^[0-9a-f-]{36}\/ResponseComplete$/);
+  });
+
+  it('applies reloaded rules to every block sent after the reload, in every worker', async () => {
+    const file = await ruleFile(rule('R-GET', 'get'));
+    const init = { ruleFiles: [file], clusterName: 'c', clusterId: '', updateIntervalMs: 0 };
+    const p = createProcessor(2, { redaction, detection: init, collectHits: true });
+    open.push(p);
+    const data = block(0, 200);
+    const before = await Promise.all([p.process(data), p.process(data)]);
+    expect(before.every((r) => r.hits!.length > 0 && r.hits!.every((h) => h.ruleId === 'R-GET'))).toBe(true);
+    await writeFile(file, rule('R-UPDATE', 'update'));
+    await p.reloadRules([file]);
+    const after = await Promise.all([p.process(data), p.process(data)]);
+    expect(after.every((r) => r.hits!.length > 0 && r.hits!.every((h) => h.ruleId === 'R-UPDATE'))).toBe(true);
+  });
+
+  it('rejects a reload a worker cannot load, and that worker keeps its rules', async () => {
+    const file = await ruleFile(rule('R-GET', 'get'));
+    const p = createProcessor(1, { redaction, detection: { ruleFiles: [file], clusterName: 'c', clusterId: '', updateIntervalMs: 0 }, collectHits: true });
+    open.push(p);
+    await expect(p.reloadRules([join(file, '..', 'missing.yaml')])).rejects.toThrow(/cannot read rule file/);
+    const r = await p.process(block(0, 100));
+    expect(r.hits!.length).toBeGreaterThan(0);
+    expect(r.hits!.every((h) => h.ruleId === 'R-GET')).toBe(true);
+  });
+
+  it('reports a worker that dies (here: its rule file vanished before it started) and fails its blocks', async () => {
+    const deaths: Error[] = [];
+    const p = createProcessor(1, {
+      redaction, detection: { ruleFiles: ['/nonexistent/kaudit-rules.yaml'], clusterName: 'c', clusterId: '', updateIntervalMs: 0 },
+    }, (err) => deaths.push(err));
+    open.push(p);
+    await expect(p.process(block(0, 10))).rejects.toThrow();
+    for (let i = 0; i < 100 && deaths.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(deaths).toHaveLength(1);
+    expect(deaths[0].message).toMatch(/parse worker exited unexpectedly/);
+  });
+});
