@@ -30,6 +30,8 @@ export interface SavedAlarms {
   alarms: Array<[id: string, firstSeen: string, lastSeen: string, count: number]>;
 }
 
+const NO_HITS: Array<{ hit: RuleHit; rule: CompiledRule }> = [];
+
 /** Verbs whose requests carry a body: an event of these at Metadata level shows the policy hides it. */
 const BODY_VERBS = new Set(['create', 'update', 'patch']);
 
@@ -130,7 +132,7 @@ export class DetectionEngine implements Detector {
   }
 
   #hits(event: AuditEvent, ctx: EvalContext): Array<{ hit: RuleHit; rule: CompiledRule }> {
-    const out: Array<{ hit: RuleHit; rule: CompiledRule }> = [];
+    let out: Array<{ hit: RuleHit; rule: CompiledRule }> | undefined;
     const head = event.head;
     const resource = head.objectRef?.resource;
     const watchBodies = resource !== undefined && BODY_VERBS.has(head.verb) && head.stage === 'ResponseComplete';
@@ -144,10 +146,13 @@ export class DetectionEngine implements Detector {
       if (ctx.bodyProbe !== 0 && watchBodies) this.#noteVisibility(rule, resource!, ctx.bodyProbe === BODY_MISSING);
       if (!matched) continue;
       // One hit per rule and request: a request logged at an earlier stage (RequestReceived, ResponseStarted)
-      // is remembered; ResponseComplete is the last stage, so it is only looked up, never stored.
-      const seenKey = `${rule.id}\0${head.auditID}`;
-      if (this.#seen.has(seenKey)) continue;
-      if (head.stage !== 'ResponseComplete') this.#seen.set(seenKey, true);
+      // is remembered; ResponseComplete is the last stage, so it is only looked up, never stored. A rule that
+      // looks at ResponseComplete alone sees each request once anyway.
+      if (!rule.lastStageOnly) {
+        const seenKey = `${rule.id}\0${head.auditID}`;
+        if (this.#seen.has(seenKey)) continue;
+        if (head.stage !== 'ResponseComplete') this.#seen.set(seenKey, true);
+      }
       // Allowlisted requests neither alarm nor count toward a rate; they are counted per rule and entry.
       if (this.#allow.length > 0) {
         const entry = allowedBy(this.#allow, rule, ctx, this.#cluster.name);
@@ -159,7 +164,7 @@ export class DetectionEngine implements Detector {
       }
       if (rule.rate !== undefined && !this.#rateReached(rule, rule.rate, ctx, event)) continue;
       const key = rule.aggregateKey.map((g) => g(ctx).map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join(','));
-      out.push({
+      (out ??= []).push({
         rule,
         hit: {
           ruleId: rule.id, ruleName: rule.name, category: rule.category, level: rule.level,
@@ -167,7 +172,7 @@ export class DetectionEngine implements Detector {
         },
       });
     }
-    return out;
+    return out ?? NO_HITS;
   }
 
   /**
@@ -214,7 +219,7 @@ export class DetectionEngine implements Detector {
    * rate rule fires now. A group fires once per window; the window starts at the group's first request.
    */
   #rateReached(rule: CompiledRule, rate: RateSpec, ctx: EvalContext, event: AuditEvent): boolean {
-    const group = rate.groupBy.map((g) => g(ctx).map(String).join(',')).join('\0');
+    const group = rate.groupKey(ctx);
     const at = Date.parse(event.head.requestReceivedTimestamp ?? event.head.stageTimestamp ?? '') || this.#now();
     const failed = rate.failureCodes.has(event.head.responseStatus?.code ?? 0);
     const key = `${rule.id}\0${group}`;

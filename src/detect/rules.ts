@@ -86,6 +86,8 @@ export interface CompiledRule {
   namespaces: Set<string> | undefined;
   /** Stages the rule looks at; undefined = every stage. */
   stages: Set<string> | undefined;
+  /** The rule looks at ResponseComplete only: it sees each request once (no dedup by auditID needed). */
+  lastStageOnly: boolean;
   match: Predicate;
   /**
    * Values the event's verb / objectRef.resource must have for `match` to hold (derived from the rule at
@@ -180,7 +182,8 @@ const RATE_KEYS = new Set(['group_by', 'window', 'more_than', 'failure_ratio_abo
  * by default 401 and 403: refused credentials and refused permissions) is above `failureRatioAbove`.
  */
 export interface RateSpec {
-  groupBy: Getter[];
+  /** The group of an event: the values of the group_by paths, joined. */
+  groupKey: (ctx: EvalContext) => string;
   windowMs: number;
   moreThan: number;
   failureRatioAbove: number | undefined;
@@ -357,7 +360,7 @@ function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
     const codes = rr.failure_codes ?? [401, 403];
     if (!Array.isArray(codes) || codes.length === 0 || codes.some((c: unknown) => !Number.isInteger(c))) fail('rate.failure_codes', 'expected a list of HTTP status codes');
     rate = {
-      groupBy: (gb as string[]).map((g, i) => compileGetter(g, `${file}: ${where}.rate.group_by[${i}]`)),
+      groupKey: compileKey(gb as string[], `${file}: ${where}.rate.group_by`),
       windowMs: windowMs.data!, moreThan: rr.more_than as number, failureRatioAbove: ratio as number | undefined,
       failureCodes: new Set(codes as number[]),
     };
@@ -378,7 +381,7 @@ function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
   return {
     id, name: str('name', true), description: str('description', false), category,
     level: level as CompiledRule['level'], enabled: raw.enabled ?? true, type: r.type,
-    clusters, namespaces, stages, match, onlyVerbs, onlyResources, rate, aggregateBy, aggregateKey, output,
+    clusters, namespaces, stages, lastStageOnly: stages !== undefined && stages.size === 1 && stages.has('ResponseComplete'), match, onlyVerbs, onlyResources, rate, aggregateBy, aggregateKey, output,
     risk: str('risk', false), solution: str('solution', false), file,
   };
 }
@@ -812,6 +815,27 @@ function resolvePath(path: string, at: string): ResolvedPath {
   if (root === 'annotations') return { root: (ctx) => ctx.event.annotations(), list: false, steps: rest, body: false };
   if (HEAD_ROOTS.has(root)) return { root: (ctx) => (ctx.event.head as unknown as Json)[root], list: false, steps: rest, body: false };
   return { root: (ctx) => { probeBody(ctx); return ctx.event.full()[root]; }, list: false, steps: rest, body: true };
+}
+
+/**
+ * The values of field paths as one string (a path's values joined by `,`, paths by NUL). Rate rules compute it
+ * for every event they count, so single head fields (sourceIP, user.username) are read without building arrays.
+ */
+export function compileKey(paths: string[], at: string): (ctx: EvalContext) => string {
+  const text = (v: unknown): string => (typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v));
+  const parts = paths.map((path, i): ((ctx: EvalContext) => string) => {
+    const get = compileGetter(path, `${at}[${i}]`); // validates the path
+    const one = singleHeadValue(path);
+    if (one !== undefined) {
+      return (ctx) => {
+        const v = one(ctx);
+        return v == null ? '' : text(v);
+      };
+    }
+    return (ctx) => get(ctx).map(text).join(',');
+  });
+  if (parts.length === 1) return parts[0];
+  return (ctx) => parts.map((f) => f(ctx)).join('\0');
 }
 
 /** Compiles a field path into a function yielding its 0..n values (null and undefined are never yielded). */
