@@ -250,7 +250,7 @@ export class DetectionEngine implements Detector {
     const head = event.head;
     const at = head.stageTimestamp ?? head.requestReceivedTimestamp ?? new Date(this.#now()).toISOString();
     const day = at.slice(0, 10);
-    let raw: unknown;
+    let raw: string | undefined;
     for (const { hit, rule } of found) {
       hitsOut?.push(hit);
       const alarmID = alarmIdOf(this.#cluster.name, rule.id, hit.key, day);
@@ -267,7 +267,7 @@ export class DetectionEngine implements Detector {
         if (now - state.lastEmit < this.#interval) continue;
         state.lastEmit = now;
       }
-      raw ??= rawEvent(event, redactedLine);
+      raw ??= eventText(event, redactedLine);
       const payload = {
         kind: 'kaudit.Alarm',
         alarmID,
@@ -280,9 +280,10 @@ export class DetectionEngine implements Detector {
         evidence: evidenceOf(event),
         risk: rule.risk,
         solution: rule.solution,
-        event: raw,
       };
-      out.push({ id: alarmID, payload: JSON.stringify(payload) });
+      // The event goes in as the text that is forwarded (already JSON), not parsed and serialised again.
+      const fields = JSON.stringify(payload);
+      out.push({ id: alarmID, payload: `${fields.slice(0, -1)},"event":${raw}}` });
     }
     return out;
   }
@@ -295,18 +296,17 @@ export function alarmIdOf(cluster: string, ruleId: string, key: string[], day: s
   return h.digest('hex').slice(0, 32);
 }
 
-function rawEvent(event: AuditEvent, redactedLine: string | undefined): unknown {
-  if (redactedLine !== undefined) {
-    try {
-      return JSON.parse(redactedLine);
-    } catch {
-      // fall through: the parsed form is redacted in its bodies too
-    }
-  }
+/**
+ * The triggering event as JSON text, as it is forwarded: the redacted text when redaction changed it, else the
+ * line itself once a full parse has shown it is valid JSON (its bodies are not checked by the head-only parse).
+ */
+function eventText(event: AuditEvent, redactedLine: string | undefined): string {
+  if (redactedLine !== undefined) return redactedLine;
   try {
-    return event.full();
+    event.full();
+    return event.line;
   } catch {
-    return { auditID: event.head.auditID, stage: event.head.stage, note: 'event body unreadable' };
+    return JSON.stringify({ auditID: event.head.auditID, stage: event.head.stage, note: 'event body unreadable' });
   }
 }
 
