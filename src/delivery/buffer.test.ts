@@ -219,6 +219,21 @@ describe('DiskBuffer after a restart', () => {
     await again.close();
   });
 
+  it('never takes a new record for a buffered one because the id repeats (a client can set Audit-ID): the bytes must match too', async () => {
+    const dir = await tmp();
+    const first = await DiskBuffer.open(dir, opts);
+    const old = { id: 'same-id/ResponseComplete', kind: 'log' as const, source: 'audit', payload: Buffer.from('{"requestURI":"/api/v1/pods"}') };
+    await first.append([rec(1), old]);
+    await first.close();
+    const again = await DiskBuffer.open(dir, opts);
+    const reused = { ...old, payload: Buffer.from('{"requestURI":"/api/v1/secrets"}') };
+    await again.append([old, reused]);
+    const got = await readAll(again);
+    expect(got.map((r) => r.payload.toString())).toEqual([rec(1).payload.toString(), old.payload.toString(), reused.payload.toString()]);
+    expect(again.stats().alreadyBuffered).toBe(1);
+    await again.close();
+  });
+
   it('stops looking once an append holds no known id: a later record with an old id is appended', async () => {
     const dir = await tmp();
     const first = await DiskBuffer.open(dir, opts);

@@ -19,9 +19,9 @@
 // 6. Bytes on disk are capped at `maxBytes`; when full, `block` makes appends wait for acks and
 //    `drop_newest` refuses the records (the caller counts them).
 // 8. After a restart the sources re-read from their checkpoints, which trail the buffer by up to a
-//    checkpoint interval: raw-log records whose ids are among the last ones an earlier run wrote are
-//    already here and are not appended again (they stay "in the buffer" for the caller). Alarm records
-//    are never skipped (an update carries the id of the alarm it updates).
+//    checkpoint interval: raw-log records identical (id and bytes) to one of the last ones an earlier run
+//    wrote are already here and are not appended again (they stay "in the buffer" for the caller). Alarm
+//    records are never skipped (an update carries the id of the alarm it updates).
 import { crc32 } from 'node:zlib';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -116,7 +116,7 @@ export class DiskBuffer {
 
   private corruptRecords = 0;
   private skippedBytes = 0;
-  /** Ids of the raw-log records at the end of what an earlier run wrote; dropped once re-reading has passed them. */
+  /** Raw-log records (id and bytes) at the end of what an earlier run wrote; dropped once re-reading has passed them. */
   private inheritedIds: Set<string> | undefined;
   private alreadyBuffered = 0;
 
@@ -180,7 +180,9 @@ export class DiskBuffer {
         if (data.readUInt32BE(pos) !== MAGIC || pos + HEADER + bodyLen > data.length) break;
         const body = data.subarray(pos + HEADER, pos + HEADER + bodyLen);
         if (data[pos + 12] === 0 && crc32(body) === data.readUInt32BE(pos + 8)) {
-          ids.add(body.toString('utf8', 2, 2 + body.readUInt16BE(0)));
+          const idLen = body.readUInt16BE(0);
+          const payload = body.subarray(3 + idLen + body[2 + idLen]);
+          ids.add(contentKey(body.toString('utf8', 2, 2 + idLen), payload));
         }
         pos += HEADER + bodyLen;
       }
@@ -199,7 +201,7 @@ export class DiskBuffer {
     const kept = records.filter((r) => {
       if (r.kind !== 'log') return true;
       logs += 1;
-      return !known.has(r.id);
+      return !known.has(contentKey(r.id, r.payload));
     });
     const skipped = records.length - kept.length;
     this.alreadyBuffered += skipped;
@@ -573,6 +575,14 @@ export class DiskBuffer {
     this.wakeReaders();
     for (const w of this.spaceWaiters) w();
   }
+}
+
+/**
+ * A record as the restart check knows it: its id and its bytes. The id alone is not enough: an auditID can come
+ * from a client's Audit-ID header and repeat, and a new event must never pass for one already buffered.
+ */
+function contentKey(id: string, payload: Buffer): string {
+  return `${id}\0${payload.length}\0${crc32(payload)}`;
 }
 
 /** `a` comes before `b` in the buffer. */
