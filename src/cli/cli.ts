@@ -1,0 +1,124 @@
+// The kaudit command line: run, scan, rules, check-config, --version, --help (loaded by main.ts, the entry point).
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config/load.ts';
+import { runCommand } from './run.ts';
+import { scanCommand } from './scan.ts';
+import { checkConfigCommand } from './check-config.ts';
+import { rulesListCommand, rulesTestCommand } from './rules.ts';
+import { RuleError } from '../detect/rules.ts';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const HELP = `kaudit ${pkg.version}: Kubernetes audit-log agent (collect, redact, detect, deliver at least once)
+
+Usage:
+  kaudit run [--config FILE] [--once]
+                                    tail the audit log and deliver to the configured sinks
+                                    (no --config: built-in defaults, /var/log/kubernetes/kubernetes.audit to stdout);
+                                    --once: read what is there, deliver it, exit
+  kaudit scan [--config FILE] [--hits] [--output text|json] FILE...
+                                    read audit files once (plain or .gz) through parse, redaction and
+                                    detection; print a summary and a table of the alarms raised
+                                    (json: one line per alarm, the summary last); --hits: every rule hit
+  kaudit rules list [--config FILE] [--output text|json]
+                                    list every rule loaded under the config: id, level, category,
+                                    type, enabled, file, name (json: one line per rule)
+  kaudit rules test [--config FILE] [--output text|json] RULEFILE EVENTS...
+                                    run the rules of RULEFILE (with the lists and macros of the shipped
+                                    and configured rule files) over audit events (NDJSON, plain or .gz,
+                                    - for stdin); print every hit, invalid lines with their number, and
+                                    the hits per rule of RULEFILE (json: the summary last)
+  kaudit check-config FILE          validate a config file and print the effective config (secrets masked)
+  kaudit --version | --help
+
+Exit codes: 0 ok, 1 runtime failure (scan, rules test: a file could not be read), 2 bad usage,
+invalid config or invalid rules, 3 scan raised alarms / rules test had hits.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      output: { type: 'string', short: 'o' },
+      version: { type: 'boolean', short: 'v' },
+      help: { type: 'boolean', short: 'h' },
+      once: { type: 'boolean' },
+      hits: { type: 'boolean' },
+    },
+  });
+  if (values.version) {
+    process.stdout.write(`kaudit ${pkg.version}\n`);
+    return 0;
+  }
+  const [command, ...args] = positionals;
+  if (values.help || command === undefined || command === 'help') {
+    process.stdout.write(HELP);
+    return values.help || command === 'help' ? 0 : 2;
+  }
+  switch (command) {
+    case 'run':
+      if (args.length > 0) return usage(`run takes no arguments (found ${args.join(' ')})`);
+      return runCommand(await loadConfig(values.config), values.once === true);
+    case 'scan':
+      if (args.length === 0) return usage('scan needs at least one FILE');
+      return scanCommand(await loadConfig(values.config), args, values.output ?? 'text', { hits: values.hits === true });
+    case 'rules':
+      return rules(args, values.config, values.output ?? 'text');
+    case 'check-config': {
+      const file = args[0] ?? values.config;
+      if (!file) return usage('check-config needs a FILE');
+      return checkConfigCommand(await loadConfig(file));
+    }
+    default:
+      return usage(`unknown command "${command}"`);
+  }
+}
+
+/** `rules list` and `rules test`: the subcommand is the first positional. */
+async function rules(args: string[], configFile: string | undefined, output: string): Promise<number> {
+  // `kaudit rules list | head` closes the pipe early: stop quietly instead of crashing on EPIPE.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(process.exitCode ?? 0);
+  });
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case 'list':
+      if (rest.length > 0) return usage(`rules list takes no arguments (found ${rest.join(' ')})`);
+      return rulesListCommand(await loadConfig(configFile), output);
+    case 'test':
+      if (rest.length < 2) return usage('rules test needs a RULEFILE and at least one EVENTS file (- for stdin)');
+      return rulesTestCommand(await loadConfig(configFile), rest[0], rest.slice(1), output);
+    default:
+      return usage(sub === undefined ? 'rules needs a subcommand: list or test' : `unknown rules subcommand "${sub}" (expected list or test)`);
+  }
+}
+
+function usage(message: string): number {
+  process.stderr.write(`kaudit: ${message}\nRun kaudit --help for usage.\n`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof RuleError) {
+      process.stderr.write(`kaudit: invalid rules: ${err.message}\n`);
+      process.exitCode = 2;
+    } else if (err instanceof ConfigError) {
+      process.stderr.write(`kaudit: invalid config: ${err.message}\n`);
+      process.exitCode = 2;
+    } else if ((err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      process.exitCode = usage((err as Error).message);
+    } else {
+      process.stderr.write(`kaudit: ${(err as Error).message}\n`);
+      process.exitCode = 1;
+    }
+  },
+);
