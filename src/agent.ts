@@ -13,7 +13,8 @@ import { Metrics } from './observe/metrics.ts';
 import { startHealthServer } from './observe/server.ts';
 import type { DetectionNotes } from './detect/hook.ts';
 import { RuleReloader } from './detect/reload.ts';
-import { detectionInit } from './detect/setup.ts';
+import { loadRuleFiles } from './detect/rules.ts';
+import { detectionPlan, type DetectionInit } from './detect/setup.ts';
 import { createProcessor, type ChunkProcessor } from './parse/workers.ts';
 import { SourcePipeline } from './pipeline.ts';
 import { sinkKinds } from './sinks/index.ts';
@@ -38,16 +39,38 @@ export class StartupError extends Error {
 
 export async function startAgent(config: Config, logger: Logger): Promise<RunningAgent> {
   await prepareStateDir(config.state_dir);
-  // Rules are loaded and compiled once here: a broken rule file stops the start with its file, rule and field.
-  let detection;
-  let ruleCount = 0;
+  const detection = detectionPlan(config);
+  // The parse workers start first: loading their code and compiling the rules overlaps with the rest of the start.
+  let running = false;
+  let workerDeath: Error | undefined;
+  const processor: ChunkProcessor = createProcessor(config.workers, {
+    redaction: config.redaction, detection, detectionStateDir: join(config.state_dir, 'detection'),
+  }, (err) => {
+    if (!running) {
+      workerDeath = err; // the start fails with it below
+      return;
+    }
+    // Its chunks can never complete; exiting lets the supervisor restart the agent, which re-reads them.
+    logger.fatal({ err: err.message }, 'a parse worker died; exiting so that the agent is restarted');
+    process.exit(70);
+  });
   try {
-    const d = detectionInit(config);
-    detection = d.init;
-    ruleCount = d.rules?.rules.length ?? 0;
+    const agent = await startWith(processor, detection, config, logger, () => {
+      if (workerDeath !== undefined) throw new StartupError(`parse worker: ${workerDeath.message}`);
+      running = true;
+    });
+    return agent;
   } catch (err) {
-    throw new StartupError(`detection rules: ${(err as Error).message}`);
+    await processor.close();
+    throw err;
   }
+}
+
+/** The rest of the start, around running parse workers; `goLive` is called just before reading begins. */
+async function startWith(processor: ChunkProcessor, detection: DetectionInit | undefined, config: Config, logger: Logger, goLive: () => void): Promise<RunningAgent> {
+  // Rules are also loaded here, on the main thread: a broken rule file stops the start with its file, rule and
+  // field (a RuleError: `invalid rules`, exit code 2, as for the other commands).
+  const ruleCount = detection === undefined ? 0 : loadRuleFiles(detection.ruleFiles).rules.length;
   const metrics = new Metrics();
   const detectionMetrics = metrics.detection();
   detectionMetrics.rulesInForce(ruleCount);
@@ -93,13 +116,6 @@ export async function startAgent(config: Config, logger: Logger): Promise<Runnin
     drivers.push(driver);
   }
 
-  const processor: ChunkProcessor = createProcessor(config.workers, {
-    redaction: config.redaction, detection, detectionStateDir: join(config.state_dir, 'detection'),
-  }, (err) => {
-    // Its chunks can never complete; exiting lets the supervisor restart the agent, which re-reads them.
-    logger.fatal({ err: err.message }, 'a parse worker died; exiting so that the agent is restarted');
-    process.exit(70);
-  });
   const onDetection = (alarms: number, notes: DetectionNotes | undefined) => {
     if (alarms > 0) detectionMetrics.alarmRecords(alarms);
     if (notes === undefined) return;
@@ -138,6 +154,7 @@ export async function startAgent(config: Config, logger: Logger): Promise<Runnin
     sources.push({ name, files, pipeline, store, deadLetter });
   }
 
+  goLive();
   for (const d of drivers) d.start();
   for (const s of sources) s.files.start();
   const checkpointTimer = setInterval(() => {

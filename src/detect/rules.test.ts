@@ -535,3 +535,21 @@ describe('macro errors', () => {
     expect(loadError('macros: { a: { macro: b }, b: { macro: a } }')).toMatch(/^rules\/custom\.yaml: macros\.[ab]\.macro: macro "[ab]" refers to itself$/);
   });
 });
+
+describe('parsed rule files are cached by content', () => {
+  it('loads the same rules from the cache as from the YAML, and a changed file is parsed again', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'kaudit-rule-cache-'));
+    const file = join(dir, 'site.yaml');
+    writeFileSync(file, 'rules:\n  - { id: C-1, name: c, category: test, level: low, match: { field: verb, equals: get } }\n');
+    const first = loadRuleFiles([file]).rules.map((r) => r.id);
+    const second = loadRuleFiles([file]).rules.map((r) => r.id); // from the cache when the home directory is writable
+    expect(second).toEqual(first);
+    writeFileSync(file, 'rules:\n  - { id: C-2, name: c, category: test, level: low, match: { field: verb, equals: list } }\n');
+    expect(loadRuleFiles([file]).rules.map((r) => r.id)).toEqual(['C-2']);
+    writeFileSync(file, 'rules: [ { id: C-3\n');
+    expect(() => loadRuleFiles([file])).toThrow(/not valid YAML/);
+  });
+});

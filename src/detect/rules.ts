@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import { posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse as parseYaml } from 'yaml';
+import { parseRuleText, parseYamlText } from './rule-cache.ts';
 import { duration } from '../config/units.ts';
 import type { AuditEvent } from '../parse/audit.ts';
 import { unsafeRegexReason } from './regex-safety.ts';
@@ -163,7 +163,7 @@ export function loadRuleFiles(paths: string[]): RuleSet {
     const system = posix.normalize(path).startsWith(SYSTEM_RULES_DIR);
     return { name: path, text, defaultType: system ? 'system' as const : 'custom' as const };
   });
-  return compileTexts(texts);
+  return compileTexts(texts, parseRuleText);
 }
 
 export function compileRuleTexts(texts: Array<{ name: string; text: string }>): RuleSet {
@@ -194,7 +194,7 @@ const STAGES = new Set(['RequestReceived', 'ResponseStarted', 'ResponseComplete'
 interface RawRule { file: string; where: string; raw: Json; type: 'system' | 'custom' }
 interface RawAllow { file: string; where: string; raw: Json }
 
-function compileTexts(texts: Array<{ name: string; text: string; defaultType: 'system' | 'custom' }>): RuleSet {
+function compileTexts(texts: Array<{ name: string; text: string; defaultType: 'system' | 'custom' }>, parse: (text: string) => unknown = parseYamlText): RuleSet {
   const lists: Record<string, string[]> = {};
   const macros = new Map<string, { file: string; where: string; raw: unknown }>();
   const rawRules: RawRule[] = [];
@@ -202,7 +202,7 @@ function compileTexts(texts: Array<{ name: string; text: string; defaultType: 's
   for (const { name: file, text, defaultType } of texts) {
     let doc: unknown;
     try {
-      doc = parseYaml(text);
+      doc = parse(text);
     } catch (err) {
       throw new RuleError(`${file}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
     }

@@ -38,19 +38,20 @@ export function ruleFilesOf(config: Config): string[] {
  * so a broken rule stops the agent at start (RuleError) instead of in a worker.
  */
 export function detectionInit(config: Config, overrides: { updateIntervalMs?: number; stateFile?: string } = {}): { init: DetectionInit | undefined; rules: RuleSet | undefined } {
+  const init = detectionPlan(config, overrides);
+  return { init, rules: init === undefined ? undefined : loadRuleFiles(init.ruleFiles) };
+}
+
+/** The detection part of the processor init without loading the rules (undefined when detection is off). */
+export function detectionPlan(config: Config, overrides: { updateIntervalMs?: number; stateFile?: string } = {}): DetectionInit | undefined {
   const d = config.detection;
-  if (!d.enabled) return { init: undefined, rules: undefined };
-  const ruleFiles = ruleFilesOf(config);
-  const rules = loadRuleFiles(ruleFiles);
+  if (!d.enabled) return undefined;
   return {
-    init: {
-      ruleFiles,
-      clusterName: config.cluster.name,
-      clusterId: config.cluster.id,
-      updateIntervalMs: overrides.updateIntervalMs ?? d.update_interval,
-      stateFile: overrides.stateFile,
-    },
-    rules,
+    ruleFiles: ruleFilesOf(config),
+    clusterName: config.cluster.name,
+    clusterId: config.cluster.id,
+    updateIntervalMs: overrides.updateIntervalMs ?? d.update_interval,
+    stateFile: overrides.stateFile,
   };
 }
 

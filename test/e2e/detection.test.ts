@@ -120,6 +120,17 @@ describe('rule reload in the running agent', () => {
   }, 60_000);
 });
 
+describe('rules at start', () => {
+  it('kaudit run refuses a broken rule file with exit code 2, naming file, rule and field, and does not hang on its worker', async () => {
+    const t = await setup(`rules:\n  - { id: T-BAD, name: bad, category: test, level: high, match: { field: verb, regex: "(a+)+" } }\n`);
+    const agent = t.start();
+    const exit = await Promise.race([agent.exited, new Promise<'hang'>((r) => setTimeout(() => r('hang'), 15_000))]);
+    expect(exit).not.toBe('hang');
+    expect((exit as { code: number }).code).toBe(2);
+    expect(agent.logs()).toMatch(/invalid rules: .*site-rules\.yaml: rules\[0\] \(T-BAD\)\.match\.regex: pattern can backtrack catastrophically/);
+  }, 30_000);
+});
+
 describe('aggregation across a restart', () => {
   it('continues an alarm after a restart: same alarm id, count carried on, first seen kept', async () => {
     const t = await setup(`rules:\n${rule('T-1', CONFIGMAP_CREATE)}`);
