@@ -31,7 +31,8 @@ export class RecentSlabs {
       return undefined;
     }
     let slab = this.#slabs[this.#current];
-    if (slab.used + size > this.#slabBytes) {
+    if (slab.mem === undefined) slab.mem = this.#alloc(size, 0);
+    else if (slab.used + size > slab.mem.length) {
       const other = this.#slabs[1 - this.#current];
       const last = other.entries.at(-1);
       if (last !== undefined && !acknowledged({ segment: last.seq, offset: last.offset + last.length })) {
@@ -40,11 +41,19 @@ export class RecentSlabs {
       }
       other.used = 0;
       other.entries = [];
+      // A sink with little traffic (alarms) keeps small slabs; a busy one grows them to the full size.
+      if (other.mem === undefined || other.mem.length < Math.min(this.#slabBytes, slab.mem.length * 2) || other.mem.length < size) {
+        other.mem = this.#alloc(size, slab.mem.length);
+      }
       this.#current = 1 - this.#current;
       slab = other;
     }
-    slab.mem ??= Buffer.allocUnsafeSlow(this.#slabBytes);
-    return slab.mem.subarray(slab.used, slab.used + size);
+    return slab.mem!.subarray(slab.used, slab.used + size);
+  }
+
+  /** A slab for appends of about `size` bytes: double the previous one (at least 256 KiB), at most the full size. */
+  #alloc(size: number, previous: number): Buffer {
+    return Buffer.allocUnsafeSlow(Math.min(this.#slabBytes, Math.max(256 * 1024, previous * 2, size * 2)));
   }
 
   /** Records that the area last reserved now holds the bytes of segment `seq` from `offset` on. */
