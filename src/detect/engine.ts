@@ -50,7 +50,7 @@ export class DetectionEngine implements Detector {
   readonly #windows: LRUCache<string, { start: number; count: number; failures: number; fired: boolean }>;
   /** Allowlisted hits since the last takeNotes(), by rule and entry. */
   #allowed = new Map<string, number>();
-  /** rule\0resource pairs already reported blind (or seen with bodies: never reported). */
+  /** Last known visibility per rule\0resource: true = blind (reported), false = sees bodies. */
   readonly #visibility = new Map<string, boolean>();
   #blindNew: Array<{ rule: string; resource: string; blind: boolean }> = [];
   /** Bumped by every change of the alarms' state (so a saver knows whether there is something new). */
@@ -202,9 +202,9 @@ export class DetectionEngine implements Detector {
   }
 
   /**
-   * A rule that reached for the body of a write (create, update, patch) logged at Metadata level — the audit policy logs
-   * the resource at Metadata level — cannot see what it looks for. Reported when a rule and resource pair is
-   * first found blind, and again when that rule meets bodies there again.
+   * A rule that reached for the body of a write (create, update, patch) the audit policy logged at Metadata level
+   * cannot see what it looks for. Reported when a rule and resource pair is first found blind, and again when that
+   * rule meets such writes with bodies again.
    */
   #noteVisibility(rule: CompiledRule, resource: string, blind: boolean): void {
     const k = `${rule.id}\0${resource}`;
