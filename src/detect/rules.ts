@@ -388,7 +388,7 @@ function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
 
 // ---------- conditions ----------
 
-const OPS = new Set(['equals', 'in', 'in_list', 'not_in', 'not_in_list', 'equals_field', 'exists', 'prefix', 'suffix', 'contains', 'regex', 'cidr', 'gt', 'gte', 'lt', 'lte', 'path_prefix', 'path_prefix_list']);
+const OPS = new Set(['equals', 'in', 'in_list', 'not_in', 'not_in_list', 'equals_field', 'exists', 'prefix', 'suffix', 'contains', 'regex', 'cidr', 'cidr_list', 'gt', 'gte', 'lt', 'lte', 'path_prefix', 'path_prefix_list']);
 const STRING_OPS = new Set(['equals', 'in', 'in_list', 'not_in', 'not_in_list', 'equals_field', 'prefix', 'suffix', 'contains', 'regex']);
 
 // Conditions decided when the files are loaded.
@@ -635,9 +635,10 @@ class Compiler {
         }
         return (v) => typeof v === 'string' && re.test(v);
       }
-      case 'cidr': {
+      case 'cidr':
+      case 'cidr_list': {
         const blocks = new BlockList();
-        for (const c of strings(value)) {
+        for (const c of op === 'cidr_list' ? this.list(value, at, where) : strings(value)) {
           const m = /^([^/]+)\/(\d{1,3})$/.exec(c);
           const family = m ? isIP(m[1]) : 0;
           const bits = m ? Number(m[2]) : -1;

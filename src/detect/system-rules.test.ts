@@ -391,6 +391,8 @@ const CASES: Case[] = [
     miss: { ...mallory, userAgent: 'Wget/1.21.3', ...get('endpointslices', 'payments', { verb: 'list' }) }, missWhy: 'wget listing endpointslices' },
   { rule: 'KA-UA-003', behaviour: 'curl refused on secrets', hit: { ...mallory, userAgent: 'curl/8.4.0', ...get('secrets', 'kube-system', { verb: 'list', ...forbidden('secrets is forbidden') }) },
     miss: { ...mallory, userAgent: 'kubectl/v1.26.1 (linux/amd64) kubernetes/8f94681', ...get('secrets', 'kube-system', { verb: 'list', ...forbidden('secrets is forbidden') }) }, missWhy: 'kubectl refused on secrets' },
+  { rule: 'KA-UA-005', behaviour: 'kubectl with a workload token listing secrets', hit: { user: { username: 'system:serviceaccount:payments:report-gen', groups: ['system:serviceaccounts'] }, userAgent: 'kubectl/v1.30.2 (linux/amd64) kubernetes/abc', ...get('secrets', 'payments', { verb: 'list' }) },
+    miss: { user: { username: 'system:serviceaccount:payments:report-gen', groups: ['system:serviceaccounts'] }, userAgent: 'report-gen/1.4 (linux/amd64) kubernetes/abc', ...get('secrets', 'payments', { verb: 'list' }) }, missWhy: 'the workload\'s own client' },
   { rule: 'KA-ANONPERM-001', behaviour: 'a RoleBinding to system:anonymous', hit: binding('RoleBinding', 'view', [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: 'system:anonymous' }]),
     miss: binding('RoleBinding', 'view', [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: 'raj@corp.example' }]), missWhy: 'a RoleBinding to a named user' },
   { rule: 'KA-ANONPERM-002', behaviour: 'cluster-admin granted to system:authenticated', hit: binding('ClusterRoleBinding', 'cluster-admin', [{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: 'system:authenticated' }]),
@@ -502,7 +504,7 @@ const CASES: Case[] = [
 /** Rate rules have their own tests below: a single event can never make them fire. */
 const RATE_RULES = ['KA-BRUTE-001', 'KA-BRUTE-002'];
 /** Rules that stay off until an operator fills a shipped list; tested below with a site file. */
-const LIST_RULES = ['KA-CONT-011'];
+const LIST_RULES = ['KA-CONT-011', 'KA-UA-004'];
 
 function ruleIds(e: AuditEvent): string[] {
   return new DetectionEngine(ruleSet, { clusterName: 'test', clusterId: '' }).hits(e).map((h) => h.ruleId);
@@ -639,6 +641,22 @@ describe('system rules, one behaviour at a time', () => {
     // Leases, Node create and status, mirror pods and pod deletes show their node; status patches at level Request do not.
     expect([...kinds].sort()).toEqual(expect.arrayContaining(['create leases', 'create nodes', 'create pods', 'delete pods', 'patch nodes/status', 'update leases']));
     expect(crossHits).toBeGreaterThan(100);
+  });
+
+  it('KA-UA-004 is off with the shipped, empty admin_networks, and on once a site file lists them', () => {
+    const kubectl = { ...mallory, userAgent: 'kubectl/v1.30.2 (linux/amd64) kubernetes/abc', sourceIPs: ['203.0.113.9'], ...get('pods', 'payments', { verb: 'list' }) };
+    expect(ruleSet.lists.admin_networks).toEqual([]);
+    const shipped = ruleFiles().map((f) => ({ name: f, text: readFileSync(f, 'utf8') }));
+    expect(ruleIds(ev(kubectl))).not.toContain('KA-UA-004');
+    const site = compileRuleTexts([...shipped, { name: 'site.yaml', text: 'lists:\n  admin_networks: [10.20.0.0/16, 192.0.2.10/32]\n' }]);
+    const ids = (e: AuditEvent) => new DetectionEngine(site, { clusterName: 'test', clusterId: '' }).hits(e).map((h) => h.ruleId);
+    expect(ids(ev(kubectl))).toContain('KA-UA-004');
+    // X-Forwarded-For entries come first: the peer is the last address.
+    expect(ids(ev({ ...kubectl, sourceIPs: ['10.20.1.1', '203.0.113.9'] }))).toContain('KA-UA-004');
+    expect(ids(ev({ ...kubectl, sourceIPs: ['203.0.113.9', '10.20.1.1'] }))).not.toContain('KA-UA-004');
+    expect(ids(ev({ ...kubectl, sourceIPs: ['192.0.2.10'] }))).not.toContain('KA-UA-004');
+    expect(ids(ev({ ...kubectl, userAgent: 'Go-http-client/1.1' }))).not.toContain('KA-UA-004');
+    expect(() => compileRuleTexts([...shipped, { name: 'bad.yaml', text: 'lists:\n  admin_networks: [10.20.0.0]\n' }])).toThrow(/admin_networks|invalid CIDR/);
   });
 
   it('KA-CONT-011 is off with the shipped, empty trusted_registries, and on once a site file lists registries', () => {
