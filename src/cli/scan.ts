@@ -1,13 +1,14 @@
 // `kaudit scan FILE...`: one pass over audit files (plain or .gz) through the same parse, redact and detect path.
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { type FileHandle, open, stat } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import type { Config } from '../config/schema.ts';
 import type { RuleHit } from '../detect/engine.ts';
 import { detectionInit } from '../detect/setup.ts';
-import { createProcessor } from '../parse/workers.ts';
+import { type ChunkProcessor, createProcessor } from '../parse/workers.ts';
 import type { ChunkResult } from '../parse/chunk.ts';
-import { LineSplitter } from '../sources/lines.ts';
+import { LineSplitter, type SplitOutput } from '../sources/lines.ts';
+import { ReadBufferPool } from '../sources/read-buffers.ts';
 
 interface FileSummary {
   file: string;
@@ -22,6 +23,10 @@ interface FileSummary {
 }
 
 const IN_FLIGHT = 4;
+/** Read size, and the reusable read buffers of a plain file (the blocks in flight, one being filled, one spare). */
+const CHUNK_BYTES = 1024 * 1024;
+const READ_BUFFERS = 6;
+const NL = 0x0a;
 
 interface AlarmRow { rule: { id: string; level: string }; count: number; firstSeen: string; lastSeen: string; summary: string }
 
@@ -49,7 +54,7 @@ export async function scanCommand(config: Config, files: string[], output: strin
   const started = process.hrtime.bigint();
   const summaries: FileSummary[] = [];
   try {
-    for (const file of files) summaries.push(await scanFile(file, maxLineBytes, processor.process.bind(processor), collect));
+    for (const file of files) summaries.push(await scanFile(file, maxLineBytes, processor, collect));
   } finally {
     await processor.close();
   }
@@ -95,14 +100,17 @@ function alarmTable(rows: AlarmRow[]): string {
   return `alarms: ${rows.length}\n${table.map((row) => row.map((c, i) => (i < 5 ? c.padEnd(widths[i]) : c)).join('  ')).join('\n')}\n`;
 }
 
-async function scanFile(file: string, maxLineBytes: number, process: (data: Buffer) => Promise<ChunkResult>, collect: (r: ChunkResult) => void): Promise<FileSummary> {
+async function scanFile(file: string, maxLineBytes: number, processor: ChunkProcessor, collect: (r: ChunkResult) => void): Promise<FileSummary> {
   const summary: FileSummary = { file, bytes: 0, events: 0, invalid: 0, oversize: 0, redacted: 0, alarms: 0, firstProblems: [] };
   const splitter = new LineSplitter(0, maxLineBytes);
-  const inFlight: Array<{ offset: number; result: Promise<ChunkResult> }> = [];
+  const buffers = new ReadBufferPool(CHUNK_BYTES, READ_BUFFERS);
+  /** In file order; `data` comes back with a block processed in place (a read buffer, for the pool). */
+  const inFlight: Array<{ offset: number; result: Promise<{ result: ChunkResult; data?: Buffer }> }> = [];
 
   const settle = async () => {
     const { offset, result } = inFlight.shift()!;
-    const r = await result;
+    const { result: r, data } = await result;
+    if (data) buffers.give(data);
     collect(r);
     summary.events += r.count;
     summary.invalid += r.bad.length;
@@ -112,30 +120,74 @@ async function scanFile(file: string, maxLineBytes: number, process: (data: Buff
       if (summary.firstProblems.length < 5) summary.firstProblems.push({ offset: offset + b.start, error: b.error });
     }
   };
-  const handle = async (parts: ReturnType<LineSplitter['push']>) => {
+  const send = async (offset: number, result: Promise<{ result: ChunkResult; data?: Buffer }>) => {
+    inFlight.push({ offset, result });
+    if (inFlight.length >= IN_FLIGHT) await settle();
+  };
+  /** Blocks go to the workers as copies: the caller may reuse the memory they view once this returns. */
+  const handle = async (parts: SplitOutput[]) => {
     for (const part of parts) {
       if (part.kind === 'oversize') {
         summary.oversize += 1;
         if (summary.firstProblems.length < 5) summary.firstProblems.push({ offset: part.offset, error: 'line longer than max_line_bytes' });
         continue;
       }
-      inFlight.push({ offset: part.offset, result: process(part.data) });
-      if (inFlight.length >= IN_FLIGHT) await settle();
+      // process() copies the block before it returns its promise.
+      await send(part.offset, processor.process(part.data).then((result) => ({ result })));
+    }
+  };
+
+  // A plain file is read at explicit offsets into pooled buffers, up to the last newline of each read: the
+  // unfinished last line is read again at the start of the next buffer. A read that starts on a line
+  // boundary then holds exactly whole lines and goes to a worker as it is (transferred, not copied), and
+  // comes back to the pool with its result. Anything else (a line longer than a buffer, an over-long line,
+  // the last line without a newline) goes through the splitter's copies, as in the stream path.
+  const readPlain = async (fh: FileHandle) => {
+    let position = 0;
+    for (;;) {
+      const buf = buffers.take();
+      const { bytesRead } = await fh.read(buf, 0, buf.length, position);
+      if (bytesRead === 0) {
+        buffers.give(buf);
+        return;
+      }
+      const atLineStart = splitter.atLineStart;
+      const lastNewline = buf.lastIndexOf(NL, bytesRead - 1);
+      const take = lastNewline >= 0 ? lastNewline + 1 : bytesRead;
+      position += take;
+      summary.bytes += take;
+      const parts = splitter.push(buf.subarray(0, take));
+      if (atLineStart && lastNewline >= 0 && parts.length === 1 && parts[0].kind === 'lines') {
+        // The block is buf.subarray(0, take): the only view of the buffer's memory.
+        await send(parts[0].offset, processor.processOwned(parts[0].data));
+      } else {
+        await handle(parts);
+        buffers.give(buf);
+      }
     }
   };
 
   try {
-    await stat(file);
-    const input = createReadStream(file, { highWaterMark: 1024 * 1024 });
-    let stream: AsyncIterable<Buffer> = input;
-    if (file.endsWith('.gz')) {
-      const gunzip = createGunzip({ chunkSize: 256 * 1024 });
-      input.on('error', (err) => gunzip.destroy(err));
-      stream = input.pipe(gunzip);
-    }
-    for await (const chunk of stream) {
-      summary.bytes += chunk.length;
-      await handle(splitter.push(chunk));
+    const st = await stat(file);
+    if (st.isFile() && !file.endsWith('.gz')) {
+      const fh = await open(file, 'r');
+      try {
+        await readPlain(fh);
+      } finally {
+        await fh.close().catch(() => {});
+      }
+    } else {
+      const input = createReadStream(file, { highWaterMark: CHUNK_BYTES });
+      let stream: AsyncIterable<Buffer> = input;
+      if (file.endsWith('.gz')) {
+        const gunzip = createGunzip({ chunkSize: 256 * 1024 });
+        input.on('error', (err) => gunzip.destroy(err));
+        stream = input.pipe(gunzip);
+      }
+      for await (const chunk of stream) {
+        summary.bytes += chunk.length;
+        await handle(splitter.push(chunk));
+      }
     }
   } catch (err) {
     summary.error = (err as NodeJS.ErrnoException).code === 'Z_BUF_ERROR' ? 'compressed file is truncated' : (err as Error).message;
