@@ -16,7 +16,8 @@ Usage:
   kaudit run [--config FILE] [--once]
                                     tail the audit log and deliver to the configured sinks
                                     (no --config: built-in defaults, /var/log/kubernetes/kubernetes.audit to stdout);
-                                    --once: read what is there, deliver it, exit
+                                    --once: read what is there, deliver it, exit;
+                                    SIGTERM/SIGINT stop cleanly, SIGHUP reloads the rule files
   kaudit scan [--config FILE] [--hits] [--output text|json] FILE...
                                     read audit files once (plain or .gz) through parse, redaction and
                                     detection; print a summary and a table of the alarms raised
