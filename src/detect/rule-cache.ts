@@ -47,7 +47,13 @@ export function parseRuleText(text: string): unknown {
 const KEEP = 64;
 
 function prune(cacheDir: string): void {
-  const files = readdirSync(cacheDir).filter((f) => f.endsWith('.json'));
+  const names = readdirSync(cacheDir);
+  // Temp files of a write that a kill interrupted.
+  const stale = Date.now() - 60_000;
+  for (const f of names.filter((n) => n.endsWith('.tmp'))) {
+    if (statSync(join(cacheDir, f)).mtimeMs < stale) rmSync(join(cacheDir, f), { force: true });
+  }
+  const files = names.filter((f) => f.endsWith('.json'));
   if (files.length <= KEEP) return;
   const byAge = files.map((f) => ({ f, t: statSync(join(cacheDir, f)).mtimeMs })).sort((a, b) => a.t - b.t);
   for (const { f } of byAge.slice(0, files.length - KEEP)) rmSync(join(cacheDir, f), { force: true });
