@@ -12,7 +12,7 @@ import { runMeasured, spawnMeasured, threadCpuSeconds } from '../test/utils/proc
 import { DEFAULT_SEED, GENERATOR_VERSION, writeAuditFile } from './gen-audit.ts';
 
 /*
- * npm run bench -- [--events N] [--only floor,scan,run,run-gzip] [--seed S] [--timeout SECONDS] [--agent path/to/main.ts]
+ * npm run bench -- [--events N] [--only floor,scan,run,run-gzip] [--seed S] [--timeout SECONDS] [--agent path/to/bin/kaudit.js]
  *   floor  bench/floor.ts: read, split, JSON.parse, single thread: what plain Node costs per event
  *   scan   `kaudit scan FILE`, one shot
  *   run    `kaudit run` tailing the file into an http sink (ndjson, gzip) whose receiver runs in its own
@@ -41,7 +41,7 @@ const { values } = parseArgs({
     seed: { type: 'string', default: String(DEFAULT_SEED) },
     timeout: { type: 'string', default: '90' },
     /** The CLI entry to measure (another checkout's, to compare). */
-    agent: { type: 'string', default: join(ROOT, 'src/cli/main.ts') },
+    agent: { type: 'string', default: join(ROOT, 'bin/kaudit.js') },
   },
 });
 const MAIN = resolve(values.agent);

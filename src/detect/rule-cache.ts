@@ -5,7 +5,7 @@ import { readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync 
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
-import { userCacheDir } from '../compile-cache.ts';
+import { userCacheDir } from '../compile-cache.js';
 
 // Loaded only when a file is not in the cache (a worker with a warm cache never loads the YAML library).
 const require = createRequire(import.meta.url);

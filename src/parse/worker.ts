@@ -1,5 +1,37 @@
-// Worker thread entry: the compile cache first, then the processing loop (see src/cli/main.ts for why).
-import { useCompileCache } from '../compile-cache.ts';
+// Worker thread entry: processes the blocks the main thread transfers to it; reloads rules and saves state on request.
+import { parentPort, workerData } from 'node:worker_threads';
+import { DetectorHost } from '../detect/setup.ts';
+import { processChunk } from './chunk.ts';
+import { compileRedaction } from './redact.ts';
+import type { ControlMessage, ProcessorInit } from './workers.ts';
 
-useCompileCache();
-await import('./worker-loop.ts');
+const init = workerData as ProcessorInit;
+const host = new DetectorHost(init.detection);
+const ctx = { redactor: compileRedaction(init.redaction), detector: host.detector, collectHits: init.collectHits };
+
+type JobMessage = { job: number; block: { buffer: ArrayBuffer; byteOffset: number; length: number }; giveBack: boolean };
+
+parentPort!.on('message', (msg: JobMessage | ControlMessage) => {
+  if ('control' in msg) {
+    control(msg).then(
+      () => parentPort!.postMessage({ control: msg.id }),
+      (err: unknown) => parentPort!.postMessage({ control: msg.id, error: (err as Error).message }),
+    );
+    return;
+  }
+  const { buffer, byteOffset, length } = msg.block;
+  try {
+    const result = processChunk(new Uint8Array(buffer, byteOffset, length), ctx);
+    const transfer: ArrayBuffer[] = [result.spans.buffer as ArrayBuffer];
+    if (msg.giveBack) transfer.push(buffer);
+    parentPort!.postMessage({ job: msg.job, result, returned: msg.giveBack ? msg.block : undefined }, transfer);
+  } catch (err) {
+    parentPort!.postMessage({ job: msg.job, error: (err as Error).stack ?? String(err), returned: msg.giveBack ? msg.block : undefined }, msg.giveBack ? [buffer] : []);
+  }
+});
+
+// Messages are handled in order: a reload applies to every block sent after it, none before.
+async function control(msg: ControlMessage): Promise<void> {
+  if (msg.control === 'reload') host.reload(msg.ruleFiles);
+  else await host.close();
+}
