@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import pkg from '../../package.json' with { type: 'json' };
 import { parseConfig } from '../config/load.ts';
 import type { OutRecord } from '../delivery/record.ts';
+import { freePort } from '../../test/utils/ports.ts';
 import { makeTestCerts, type TestCerts } from '../../test/utils/tls.ts';
 import { httpSink, retryAfterMs, verdictFor } from './http.ts';
 import { sendBatch } from './types.ts';
@@ -138,13 +139,6 @@ async function withEnv<T>(vars: Record<string, string>, fn: () => Promise<T>): P
   }
 }
 
-async function closedPort(): Promise<number> {
-  const server = createHttpServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 // --- the status table, without a network -----------------------------------------------------
 
@@ -390,7 +384,7 @@ describe('http sink verdicts', () => {
   });
 
   it('retries with ECONNREFUSED when nothing listens', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const verdict = await send(await sink({ url: `http://127.0.0.1:${port}/ingest` }));
     expect(verdict.kind).toBe('retry');
     expect((verdict as { reason: string }).reason).toMatch(/^ECONNREFUSED: /);

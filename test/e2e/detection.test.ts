@@ -1,11 +1,11 @@
 // Detection inside the running agent: rules reloaded on file change and SIGHUP (a broken file keeps the old rules),
 // aggregation state kept across a restart, allowlisted hits and blind rules reported in /metrics and the log.
 import { appendFile, mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AgentProcess, writeAgentConfig } from '../utils/agent.ts';
+import { freePort } from '../utils/ports.ts';
 import { Receiver } from '../utils/receiver.ts';
 
 const cleanup: Array<() => Promise<unknown>> = [];
@@ -39,13 +39,6 @@ const rule = (id: string, match: string) => `  - { id: ${id}, name: rule ${id}, 
 const CONFIGMAP_CREATE = '{ all: [ { field: verb, equals: create }, { field: objectRef.resource, equals: configmaps } ] }';
 const SECRET_GET = '{ all: [ { field: verb, equals: get }, { field: objectRef.resource, equals: secrets } ] }';
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 async function setup(rulesText: string, extra: Record<string, unknown> = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'kaudit-detect-'));

@@ -1,11 +1,11 @@
 // The health and metrics endpoint of a running agent, read over HTTP as Kubernetes probes and Prometheus do.
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { auditLine } from '../../bench/gen-audit.ts';
 import { AgentProcess, writeAgentConfig } from '../utils/agent.ts';
+import { freePort } from '../utils/ports.ts';
 import { Receiver } from '../utils/receiver.ts';
 
 const cleanup: Array<() => Promise<unknown>> = [];
@@ -13,13 +13,6 @@ afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 function metric(text: string, name: string, labels: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));

@@ -1,8 +1,6 @@
 // End to end: the real agent rides out a backend outage (503, 429 + Retry-After, connection refused)
 // by buffering on disk, with bounded memory, and delivers everything once the backend is back.
 import { readdir, stat, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,6 +8,7 @@ import { auditLine } from '../../bench/gen-audit.ts';
 import { AgentProcess, writeAgentConfig } from '../utils/agent.ts';
 import { LumberjackWriter } from '../utils/lumberjack.ts';
 import { ProcSampler } from '../utils/proc.ts';
+import { freePort } from '../utils/ports.ts';
 import { Receiver } from '../utils/receiver.ts';
 import type { ReceivedRequest } from '../utils/receiver.ts';
 
@@ -23,13 +22,6 @@ const GRACE_MS = 5000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
 
 /** Bytes of the files in a directory (the sink's buffer segments and ack file). */
 async function dirBytes(path: string): Promise<number> {
