@@ -535,17 +535,18 @@ class Compiler {
     const ignoreCase = raw.ignore_case === true;
     if (raw.ignore_case !== undefined && typeof raw.ignore_case !== 'boolean') fail(`${path}.ignore_case`, 'expected true or false');
     if (ignoreCase && !STRING_OPS.has(op)) fail(`${path}.ignore_case`, `not supported with ${op}`);
-    const get = compileGetter(raw.field as string, `${at}.${path}.field`);
+    const field = resolvePath(raw.field as string, `${at}.${path}.field`);
     const where = `${path}.${op}`;
     const value = raw[op];
-    const some = compileSome(raw.field as string, `${at}.${path}.field`);
-    const body = bodyReaders.has(get);
+    const some = compileSome(field);
+    const body = field.body;
     if (op === 'exists') {
       if (typeof value !== 'boolean') fail(where, 'expected true or false');
       return bodyIf(value ? (ctx) => some(ctx, ANY_VALUE) : (ctx) => !some(ctx, ANY_VALUE), body);
     }
     if (op === 'equals_field') {
       if (typeof value !== 'string' || value === '') fail(where, 'expected a field path');
+      const get = getterOf(field);
       const other = compileGetter(value as string, `${at}.${where}`);
       const same = (a: unknown, b: unknown): boolean => {
         if (typeof a === 'string') return typeof b === 'string' && (ignoreCase ? a.toLowerCase() === b.toLowerCase() : a === b);
@@ -557,7 +558,7 @@ class Compiler {
         const theirs = other(ctx);
         for (const a of mine) for (const b of theirs) if (same(a, b)) return true;
         return false;
-      }, bodyReaders.has(get) || bodyReaders.has(other));
+      }, body || bodyReaders.has(other));
     }
     const test = this.valueTest(op, value, ignoreCase, at, where);
     const one = singleHeadValue(raw.field as string);
@@ -841,7 +842,10 @@ export function compileKey(paths: string[], at: string): (ctx: EvalContext) => s
 
 /** Compiles a field path into a function yielding its 0..n values (null and undefined are never yielded). */
 export function compileGetter(path: string, at: string): Getter {
-  const { root, list, steps, body } = resolvePath(path, at);
+  return getterOf(resolvePath(path, at));
+}
+
+function getterOf({ root, list, steps, body }: ResolvedPath): Getter {
   const roots = list ? (ctx: EvalContext) => (root(ctx) as unknown[]) : (ctx: EvalContext) => {
     const v = root(ctx);
     return v == null ? [] : [v];
@@ -881,8 +885,7 @@ const ANY_VALUE = (): boolean => true;
  * The field path as "does any value pass `test`": the same values compileGetter yields, walked in place and
  * stopping at the first that passes — no arrays built per event.
  */
-function compileSome(path: string, at: string): (ctx: EvalContext, test: (v: unknown) => boolean) => boolean {
-  const { root, list, steps } = resolvePath(path, at);
+function compileSome({ root, list, steps }: ResolvedPath): (ctx: EvalContext, test: (v: unknown) => boolean) => boolean {
   const walk = (v: unknown, i: number, test: (v: unknown) => boolean): boolean => {
     if (v == null) return false;
     if (i === steps.length) return test(v);

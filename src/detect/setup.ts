@@ -55,10 +55,6 @@ export function detectionPlan(config: Config, overrides: { updateIntervalMs?: nu
   };
 }
 
-export function buildDetector(init: DetectionInit | undefined): Detector {
-  return new DetectorHost(init).detector;
-}
-
 /**
  * One thread's detector with its lifecycle: restores the aggregation state at start, saves it when it
  * changed (every 2 s and at close), and swaps rules on reload without losing that state.

@@ -1,7 +1,7 @@
 // Tests of the shared body encodings: payload bytes go out exactly as read.
 import { describe, expect, it } from 'vitest';
 import type { OutRecord } from '../delivery/record.ts';
-import { encodeJsonArray, encodeNdjson } from './encode.ts';
+import { bodySize, encodeNdjson, writeBody } from './encode.ts';
 
 function record(id: string, payload: string): OutRecord {
   return { id, kind: 'log', source: 'audit', payload: Buffer.from(payload, 'utf8') };
@@ -25,7 +25,14 @@ describe('encodeNdjson', () => {
   });
 });
 
-describe('encodeJsonArray', () => {
+/** The json_array body as the http sink writes it: into memory sized by bodySize. */
+function encodeJsonArray(records: readonly OutRecord[]): Buffer {
+  const out = Buffer.alloc(bodySize(records, 'json_array'));
+  expect(writeBody(records, 'json_array', out)).toBe(out.length);
+  return out;
+}
+
+describe('json_array bodies', () => {
   it('joins the payloads byte-exact into one JSON array', () => {
     const body = encodeJsonArray(batch);
     expect(body.equals(Buffer.from(`[${payloads.join(',')}]`, 'utf8'))).toBe(true);

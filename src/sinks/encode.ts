@@ -37,12 +37,6 @@ export function encodeNdjson(batch: readonly OutRecord[]): Buffer {
   return out;
 }
 
-export function encodeJsonArray(batch: readonly OutRecord[]): Buffer {
-  const out = Buffer.allocUnsafe(bodySize(batch, 'json_array'));
-  writeBody(batch, 'json_array', out);
-  return out;
-}
-
 /**
  * Body buffers reused from one batch to the next: a sink that keeps up allocates no new body per batch (each
  * would be external memory for the garbage collector to chase). A buffer goes back only once the backend is
