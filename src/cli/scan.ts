@@ -26,7 +26,6 @@ const IN_FLIGHT = 4;
 /** Read size, and the reusable read buffers of a plain file (the blocks in flight, one being filled, one spare). */
 const CHUNK_BYTES = 1024 * 1024;
 const READ_BUFFERS = 6;
-const NL = 0x0a;
 
 interface AlarmRow { rule: { id: string; level: string }; count: number; firstSeen: string; lastSeen: string; summary: string }
 
@@ -137,11 +136,9 @@ async function scanFile(file: string, maxLineBytes: number, processor: ChunkProc
     }
   };
 
-  // A plain file is read at explicit offsets into pooled buffers, up to the last newline of each read: the
-  // unfinished last line is read again at the start of the next buffer. A read that starts on a line
-  // boundary then holds exactly whole lines and goes to a worker as it is (transferred, not copied), and
-  // comes back to the pool with its result. Anything else (a line longer than a buffer, an over-long line,
-  // the last line without a newline) goes through the splitter's copies, as in the stream path.
+  // A plain file is read at explicit offsets into pooled buffers, the way the tailer reads (LineSplitter.pushRead):
+  // a read on a line boundary holds exactly whole lines and goes to a worker as it is (transferred, not copied),
+  // coming back to the pool with its result; anything else goes through the splitter's copies.
   const readPlain = async (fh: FileHandle) => {
     let position = 0;
     for (;;) {
@@ -151,14 +148,10 @@ async function scanFile(file: string, maxLineBytes: number, processor: ChunkProc
         buffers.give(buf);
         return;
       }
-      const atLineStart = splitter.atLineStart;
-      const lastNewline = buf.lastIndexOf(NL, bytesRead - 1);
-      const take = lastNewline >= 0 ? lastNewline + 1 : bytesRead;
-      position += take;
-      summary.bytes += take;
-      const parts = splitter.push(buf.subarray(0, take));
-      if (atLineStart && lastNewline >= 0 && parts.length === 1 && parts[0].kind === 'lines') {
-        // The block is buf.subarray(0, take): the only view of the buffer's memory.
+      const { parts, taken, owned } = splitter.pushRead(buf, bytesRead);
+      position += taken;
+      summary.bytes += taken;
+      if (owned) {
         await send(parts[0].offset, processor.processOwned(parts[0].data));
       } else {
         await handle(parts);

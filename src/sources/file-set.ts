@@ -474,13 +474,12 @@ export class FileSet {
       if (t.live && !(await this.headUnchanged(fh, t))) return 'gone';
       // On a line boundary, take the whole lines and read the unfinished last one again next time: the
       // block is then the read buffer itself, with no copy to join a held-back tail to the next read.
-      const lastNewline = t.splitter.atLineStart ? buf.lastIndexOf(0x0a, bytesRead - 1) : -1;
-      const take = lastNewline >= 0 ? lastNewline + 1 : bytesRead;
-      t.readOffset += take;
+      const { parts, taken, owned } = t.splitter.pushRead(buf, bytesRead);
+      t.readOffset += taken;
       t.size = Math.max(t.size, t.readOffset);
-      this.bytesThisPass += take;
-      this.events.bytesRead(take);
-      await this.emit(t, t.splitter.push(buf.subarray(0, take)), lastNewline >= 0);
+      this.bytesThisPass += taken;
+      this.events.bytesRead(taken);
+      await this.emit(t, parts, owned);
     }
   }
 
@@ -537,9 +536,8 @@ export class FileSet {
     }
   }
 
-  /** `whole`: the parts come from one read buffer that holds exactly whole lines. */
-  private async emit(t: Tracked, parts: SplitOutput[], whole = false): Promise<void> {
-    const owned = whole && parts.length === 1 && parts[0].kind === 'lines';
+  /** `owned`: the single part is the only view of its read buffer (see LineSplitter.pushRead). */
+  private async emit(t: Tracked, parts: SplitOutput[], owned = false): Promise<void> {
     for (const part of parts) {
       const commitOffset = part.kind === 'lines'
         ? part.offset + part.data.length

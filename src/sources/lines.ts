@@ -100,6 +100,19 @@ export class LineSplitter {
     return out;
   }
 
+  /**
+   * A read of `bytesRead` bytes at the start of `buf`, for readers that re-read rather than carry: on a line
+   * boundary only the whole lines are taken (the caller reads the unfinished last one again, from `taken` on), so
+   * the block handed out is the read buffer itself. `owned`: the single block is the only view of `buf`'s memory,
+   * which may then be lent out (transferred) instead of copied.
+   */
+  pushRead(buf: Buffer, bytesRead: number): { parts: SplitOutput[]; taken: number; owned: boolean } {
+    const lastNewline = this.atLineStart ? buf.lastIndexOf(NL, bytesRead - 1) : -1;
+    const taken = lastNewline >= 0 ? lastNewline + 1 : bytesRead;
+    const parts = this.push(buf.subarray(0, taken));
+    return { parts, taken, owned: lastNewline >= 0 && parts.length === 1 && parts[0].kind === 'lines' };
+  }
+
   /** End of a file that will not grow: an unfinished last line is emitted as it is. */
   flush(): SplitOutput[] {
     if (this.skipping) {
