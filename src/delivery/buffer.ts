@@ -543,14 +543,16 @@ export class DiskBuffer {
       // The ack file must not point into a segment that no longer exists before it is deleted: persist first.
       if (this.ackDirty) await this.flushAck();
       if (!releasable(seq)) continue; // sizes and the write segment may have moved during the await
-      this.bytesOnDisk -= this.segments.get(seq)!;
-      this.segments.delete(seq);
-      this.recent.forget(seq);
       if (this.readHandle?.seq === seq) {
         await this.readHandle.fh.close();
         this.readHandle = undefined;
       }
+      // The figures change once the file is gone, so that they never show less than the disk holds.
+      const size = this.segments.get(seq)!;
       await rm(this.segmentPath(seq), { force: true });
+      this.bytesOnDisk -= size;
+      this.segments.delete(seq);
+      this.recent.forget(seq);
     }
     const waiters = this.spaceWaiters;
     this.spaceWaiters = [];
