@@ -13,6 +13,7 @@ import { DEFAULT_SEED, GENERATOR_VERSION, writeAuditFile } from './gen-audit.ts'
 
 /*
  * npm run bench -- [--events N] [--only floor,scan,run,run-gzip] [--seed S] [--timeout SECONDS] [--agent path/to/bin/kaudit.js]
+ *                   [--node-flags="--cpu-prof --cpu-prof-dir=/tmp/prof"]
  *   floor  bench/floor.ts: read, split, JSON.parse, single thread: what plain Node costs per event
  *   scan   `kaudit scan FILE`, one shot
  *   run    `kaudit run` tailing the file into an http sink (ndjson, gzip) whose receiver runs in its own
@@ -42,9 +43,12 @@ const { values } = parseArgs({
     timeout: { type: 'string', default: '90' },
     /** The CLI entry to measure (another checkout's, to compare). */
     agent: { type: 'string', default: join(ROOT, 'bin/kaudit.js') },
+    /** Extra Node flags for the agent (scan and run), e.g. to profile it. */
+    'node-flags': { type: 'string', default: '' },
   },
 });
 const MAIN = resolve(values.agent);
+const NODE_FLAGS = values['node-flags'].split(/\s+/).filter(Boolean);
 const N = Number(values.events);
 const seed = Number(values.seed);
 const timeoutMs = Number(values.timeout) * 1000;
@@ -94,7 +98,7 @@ async function floor(): Promise<Row> {
 
 async function scan(): Promise<Row> {
   if (!existsSync(MAIN)) return { mode: 'scan', note: 'not available yet' };
-  const r = await runMeasured(process.execPath, [MAIN, 'scan', file], { cwd: ROOT, timeoutMs });
+  const r = await runMeasured(process.execPath, [...NODE_FLAGS, MAIN, 'scan', file], { cwd: ROOT, timeoutMs });
   if (r.timedOut) return { mode: 'scan', note: `timed out after ${timeoutMs / 1000} s` };
   if (r.code !== 0 && r.code !== 3) return { mode: 'scan', note: `${unavailable(r.stderr)} (${exitText(r.code, r.signal)}: ${firstLine(r.stderr || r.stdout)})` };
   // `total: 1 files, N events, …`: check the scan saw every event.
@@ -145,7 +149,7 @@ async function run(mode: 'run' | 'run-gzip' = 'run'): Promise<Row> {
         '',
       ].join('\n'),
     );
-    const agent = spawnMeasured(process.execPath, [MAIN, 'run', '--config', config], { cwd: ROOT, sampleMs: 100 });
+    const agent = spawnMeasured(process.execPath, [...NODE_FLAGS, MAIN, 'run', '--config', config], { cwd: ROOT, sampleMs: 100 });
     const agentExit = agent.exited.then((e) => ({ kind: 'exit' as const, e }));
     const done = recvLines.next(timeoutMs).then((d) => ({ kind: 'done' as const, d: d as ReceivedLine | undefined }));
     const first_ = await Promise.race([done, agentExit]);

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAuditLine, type AuditEvent } from '../parse/audit.ts';
 import { processChunk } from '../parse/chunk.ts';
 import { compileRedaction, SECRET_MARKER } from '../parse/redact.ts';
-import { alarmIdOf, DetectionEngine, type RuleHit } from './engine.ts';
+import { alarmIdOf, DetectionEngine, isoMillis, type RuleHit } from './engine.ts';
 import { compileRuleTexts } from './rules.ts';
 
 type Json = Record<string, any>;
@@ -44,6 +44,21 @@ ${extra}`;
 function engine(text: string, opts: { updateIntervalMs?: number; now?: () => number } = {}): DetectionEngine {
   return new DetectionEngine(compileRuleTexts([{ name: 'r.yaml', text }]), { clusterName: 'prod', clusterId: 'c-1', ...opts });
 }
+
+describe('timestamps', () => {
+  it('isoMillis reads the apiserver\'s timestamps as Date.parse does, in and across minutes, and anything else through it', () => {
+    const texts = [
+      '2026-11-20T06:12:44.018271Z', '2026-11-20T06:12:59.999999Z', '2026-11-20T06:13:00Z', '2026-11-20T06:13:00.5Z',
+      '2026-11-21T00:00:01.000001Z', '2026-11-20T06:12:44.018271+01:00', '2026-11-20T06:12:4x.0Z', '2024-02-29T23:59:60Z',
+      'not a time', '', '2026-11-20T06:12:44.1234567891Z',
+    ];
+    for (const t of texts) {
+      const want = Date.parse(t);
+      if (Number.isNaN(want)) expect(isoMillis(t)).toBeNaN();
+      else expect(isoMillis(t)).toBe(Math.floor(want));
+    }
+  });
+});
 
 describe('stages and dedup', () => {
   it('looks at ResponseComplete only by default', () => {

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { AuditEvent } from '../parse/audit.ts';
 import type { AlarmOut, Detector, DetectionNotes } from './hook.ts';
-import { allowedBy, BODY_MISSING, EvalContext, execOf, type CompiledAllow, type CompiledRule, type RateSpec, type RuleSet } from './rules.ts';
+import { allowedBy, BODY_MISSING, EvalContext, execOf, isNever, type CompiledAllow, type CompiledRule, type RateSpec, type RuleSet } from './rules.ts';
 
 export interface RuleHit { ruleId: string; ruleName: string; category: string; level: string; auditID: string; stage: string; key: string[]; summary: string }
 
@@ -38,16 +38,17 @@ const BODY_VERBS = new Set(['create', 'update', 'patch']);
 export class DetectionEngine implements Detector {
   #rules: CompiledRule[] = [];
   #allow: CompiledAllow[] = [];
-  /** Candidate rules by stage, verb and resource, and how many combinations are cached. */
-  #byKind = new Map<string, Map<string, Map<string, CompiledRule[]>>>();
+  /** Candidate rules by stage, verb, resource and response code, and how many combinations are cached. */
+  #byKind = new Map<string, Map<string, Map<string, Map<number | undefined, CompiledRule[]>>>>();
   #kinds = 0;
   readonly #cluster: { name: string; id: string };
   readonly #interval: number;
   readonly #now: () => number;
   readonly #seen: LRUCache<string, true>;
   readonly #alarms: LRUCache<string, AlarmState>;
-  /** Rate rules' windows per rule + group, bounded like the other state. */
-  readonly #windows: LRUCache<string, { start: number; count: number; failures: number; fired: boolean }>;
+  /** Rate rules' windows by rule id, then group; each rule's bounded like the other state. Kept across reloads. */
+  readonly #windows = new Map<string, LRUCache<string, RateWindow>>();
+  readonly #maxKeys: number;
   /** Allowlisted hits since the last takeNotes(), by rule and entry. */
   #allowed = new Map<string, number>();
   /** Last known visibility per rule\0resource: true = blind (reported), false = sees bodies. */
@@ -64,7 +65,7 @@ export class DetectionEngine implements Detector {
     const max = opts.maxKeys ?? 10_000;
     this.#seen = new LRUCache({ max });
     this.#alarms = new LRUCache({ max });
-    this.#windows = new LRUCache({ max });
+    this.#maxKeys = max;
   }
 
   /**
@@ -136,7 +137,7 @@ export class DetectionEngine implements Detector {
     const head = event.head;
     const resource = head.objectRef?.resource;
     const watchBodies = resource !== undefined && BODY_VERBS.has(head.verb) && head.stage === 'ResponseComplete';
-    for (const rule of this.#candidates(head.stage, head.verb, resource)) {
+    for (const rule of this.#candidates(head.stage, head.verb, resource, head.responseStatus?.code)) {
       if (rule.namespaces !== undefined) {
         const ns = head.objectRef?.namespace;
         if (ns === undefined || !rule.namespaces.has(ns)) continue;
@@ -176,27 +177,32 @@ export class DetectionEngine implements Detector {
   }
 
   /**
-   * The rules that can match an event of this stage, verb and resource, from guards derived from each rule at
-   * load time (most rules cannot match most events). Cached per combination; the combinations are few.
+   * The rules that can match an event of this stage, verb, resource and response code, from guards derived from
+   * each rule at load time (most rules cannot match most events). Cached per combination; the combinations are few.
+   * Rules that can never match (a condition on an empty list) are left out.
    */
-  #candidates(stage: string, verb: string, resource: string | undefined): CompiledRule[] {
+  #candidates(stage: string, verb: string, resource: string | undefined, code: number | undefined): CompiledRule[] {
     let byVerb = this.#byKind.get(stage);
     if (byVerb === undefined) this.#byKind.set(stage, byVerb = new Map());
     let byResource = byVerb.get(verb);
     if (byResource === undefined) byVerb.set(verb, byResource = new Map());
     const key = resource ?? '\0';
-    let rules = byResource.get(key);
+    let byCode = byResource.get(key);
+    if (byCode === undefined) byResource.set(key, byCode = new Map());
+    let rules = byCode.get(code);
     if (rules === undefined) {
       rules = this.#rules.filter((rule) =>
+        !isNever(rule.match) &&
         (rule.stages === undefined || rule.stages.has(stage)) &&
         (rule.onlyVerbs === undefined || rule.onlyVerbs.has(verb)) &&
-        (rule.onlyResources === undefined || (resource !== undefined && rule.onlyResources.has(resource))));
-      // Verbs and resources come from requests: bound the cache against made-up ones.
+        (rule.onlyResources === undefined || (resource !== undefined && rule.onlyResources.has(resource))) &&
+        (rule.onlyCodes === undefined || rule.onlyCodes(code)));
+      // Verbs, resources and codes come from requests: bound the cache against made-up ones.
       if (++this.#kinds > 4096) {
         this.#byKind.clear();
         this.#kinds = 0;
       }
-      byResource.set(key, rules);
+      byCode.set(code, rules);
     }
     return rules;
   }
@@ -220,13 +226,15 @@ export class DetectionEngine implements Detector {
    */
   #rateReached(rule: CompiledRule, rate: RateSpec, ctx: EvalContext, event: AuditEvent): boolean {
     const group = rate.groupKey(ctx);
-    const at = Date.parse(event.head.requestReceivedTimestamp ?? event.head.stageTimestamp ?? '') || this.#now();
+    const at = isoMillis(event.head.requestReceivedTimestamp ?? event.head.stageTimestamp ?? '') || this.#now();
     const failed = rate.failureCodes.has(event.head.responseStatus?.code ?? 0);
-    const key = `${rule.id}\0${group}`;
-    let w = this.#windows.get(key);
+    // Per rule, then per group: no key string built per event (rate rules such as brute force count most events).
+    let windows = this.#windows.get(rule.id);
+    if (windows === undefined) this.#windows.set(rule.id, windows = new LRUCache({ max: this.#maxKeys }));
+    let w = windows.get(group);
     if (w === undefined || at - w.start > rate.windowMs) {
       w = { start: at, count: 0, failures: 0, fired: false };
-      this.#windows.set(key, w);
+      windows.set(group, w);
     }
     w.count += 1;
     if (failed) w.failures += 1;
@@ -287,6 +295,45 @@ export class DetectionEngine implements Detector {
     }
     return out;
   }
+}
+
+interface RateWindow {
+  start: number;
+  count: number;
+  failures: number;
+  fired: boolean;
+}
+
+// The minute of the last timestamp read, as text and in ms: audit timestamps arrive in order, so most share it.
+let minuteText = '';
+let minuteMs = NaN;
+
+/**
+ * Milliseconds of an RFC 3339 UTC timestamp as the apiserver writes it (`2026-11-20T06:12:44.018271Z`), NaN when
+ * unreadable. Date.parse costs ~0.5 µs; rate rules read a timestamp for most events, so the minute is parsed once.
+ */
+export function isoMillis(s: string): number {
+  const n = s.length;
+  // YYYY-MM-DDTHH:MM:SS then Z, or a fraction and Z.
+  if (n < 20 || s.charCodeAt(16) !== 0x3a || s.charCodeAt(n - 1) !== 0x5a || (n > 20 && s.charCodeAt(19) !== 0x2e)) return Date.parse(s);
+  if (!s.startsWith(minuteText) || minuteText === '') {
+    const ms = Date.parse(`${s.slice(0, 16)}:00Z`);
+    if (Number.isNaN(ms)) return Date.parse(s);
+    minuteText = s.slice(0, 16);
+    minuteMs = ms;
+  }
+  const d1 = s.charCodeAt(17) - 48;
+  const d2 = s.charCodeAt(18) - 48;
+  if (d1 < 0 || d1 > 5 || d2 < 0 || d2 > 9) return Date.parse(s);
+  let frac = 0;
+  let scale = 100;
+  for (let i = 20; i < n - 1; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return Date.parse(s);
+    frac += d * scale;
+    scale /= 10;
+  }
+  return minuteMs + (d1 * 10 + d2) * 1000 + Math.floor(frac);
 }
 
 /** Stable over restarts: cluster, rule, aggregation key and UTC day. */

@@ -150,6 +150,46 @@ describe('field paths', () => {
   });
 });
 
+describe('head fields read by name', () => {
+  it('a head path reads own keys only: inherited names (length, constructor) and steps through lists or strings yield nothing', () => {
+    const e = ev({ user: { username: 'dana', groups: ['a', 'b'], extra: { scopes: ['x'] } } });
+    expect(matches({ field: 'user.username', equals: 'dana' }, e)).toBe(true);
+    expect(matches({ field: 'user.groups.length', exists: true }, e)).toBe(false);
+    expect(matches({ field: 'user.username.length', exists: true }, e)).toBe(false);
+    expect(matches({ field: 'user.constructor', exists: true }, e)).toBe(false);
+    expect(matches({ field: 'user.toString', exists: true }, e)).toBe(false);
+    expect(matches({ field: 'objectRef.resource.x', exists: true }, e)).toBe(false);
+    expect(matches({ field: 'user.extra.scopes', exists: true }, e)).toBe(true);
+    // A key that is an inherited name is still read when the event has it as its own.
+    const own = ev({ responseStatus: { code: 200, length: 3, constructor: 'c' } });
+    expect(matches({ field: 'responseStatus.length', equals: 3 }, own)).toBe(true);
+    expect(matches({ field: 'responseStatus.constructor', equals: 'c' }, own)).toBe(true);
+    expect(matches({ field: 'impersonatedUser.username', exists: true }, e)).toBe(false);
+    expect(matches({ field: 'responseStatus.code', lt: 400 }, ev({ responseStatus: undefined }))).toBe(false);
+  });
+});
+
+describe('response code guards', () => {
+  const rule = (match: unknown) => compileRuleTexts([{ name: 't.yaml', text: JSON.stringify({ rules: [{ id: 'T-1', name: 't', category: 'test', level: 'low', match }] }) }]).rules[0];
+  it('a rule that needs a code is skipped for other codes and for events without one, as its match would decide', () => {
+    const guard = rule({ all: [{ field: 'verb', equals: 'get' }, { any: [{ field: 'responseStatus.code', in: [401, 403] }, { field: 'responseStatus.code', gte: 500 }] }] }).onlyCodes!;
+    expect([401, 403, 500, 503, 200, 404, undefined].map((c) => guard(c))).toEqual([true, true, true, true, false, false, false]);
+    const viaMacro = compileRuleTexts([{ name: 't.yaml', text: JSON.stringify({ macros: { ok: { field: 'responseStatus.code', lt: 400 } }, rules: [{ id: 'T-1', name: 't', category: 'test', level: 'low', match: { macro: 'ok' } }] }) }]).rules[0];
+    expect([200, 399, 400, undefined].map((c) => viaMacro.onlyCodes!(c))).toEqual([true, true, false, false]);
+  });
+  it('not, a branch of any without a code condition, or a code compared as text leave the rule unguarded', () => {
+    expect(rule({ not: { field: 'responseStatus.code', equals: 200 } }).onlyCodes).toBeUndefined();
+    expect(rule({ any: [{ field: 'responseStatus.code', equals: 403 }, { field: 'verb', equals: 'get' }] }).onlyCodes).toBeUndefined();
+    expect(rule({ field: 'responseStatus.code', equals: '403' }).onlyCodes).toBeUndefined();
+  });
+  it('the engine gives the same hits with and without the guard', () => {
+    const match = { all: [{ field: 'responseStatus.code', in: [401, 403] }, { field: 'verb', equals: 'create' }] };
+    for (const code of [201, 403]) {
+      expect(matches(match, ev({ responseStatus: { code } }))).toBe(code === 403);
+    }
+  });
+});
+
 describe('equals_field', () => {
   it('holds when a value of the path equals a value of the other path of the same event', () => {
     const self = ev({ objectRef: { resource: 'users', name: 'dana' } });

@@ -4,7 +4,7 @@ import { BlockList, isIP } from 'node:net';
 import { posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseRuleText, parseYamlText } from './rule-cache.ts';
-import { duration } from '../config/units.ts';
+import { parseDuration } from '../config/unit-text.ts';
 import type { AuditEvent } from '../parse/audit.ts';
 import { unsafeRegexReason } from './regex-safety.ts';
 
@@ -67,6 +67,20 @@ const bodyIf = <T extends Getter | Predicate>(f: T, body: boolean): T => {
   return f;
 };
 
+let specialisedCount = 0;
+
+/**
+ * A fresh copy of a small function built from `source` (fixed text in this file, plus field names checked to be
+ * plain identifiers: never a value from a rule file) and bound to `args`. Each copy has its own code and type
+ * feedback, so V8 inlines what it calls and keeps its property loads monomorphic; one closure shared by hundreds
+ * of conditions sees too many callees and object shapes to be optimised (rules cost about twice as much).
+ */
+function specialised<T>(params: string[], source: string, args: unknown[]): T {
+  // The counter makes each source text unique, so that no compilation cache hands back shared code.
+  const factory = new Function(...params, `/* condition ${specialisedCount++} */\n${source}`) as (...a: unknown[]) => T;
+  return factory(...args);
+}
+
 /** Whether a compiled getter or predicate (a rule's `match`) reads the request/response bodies. */
 export function needsBodies(f: Getter | Predicate): boolean {
   return bodyReaders.has(f);
@@ -95,6 +109,8 @@ export interface CompiledRule {
    */
   onlyVerbs: Set<string> | undefined;
   onlyResources: Set<string> | undefined;
+  /** What responseStatus.code (undefined when absent) must pass for `match` to hold; undefined: no constraint. */
+  onlyCodes: ((code: number | undefined) => boolean) | undefined;
   /** Set for rate rules: `match` selects the requests that count. */
   rate: RateSpec | undefined;
   aggregateBy: string[];
@@ -352,8 +368,8 @@ function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
     for (const k of Object.keys(rr)) if (!RATE_KEYS.has(k)) fail(`rate.${k}`, 'unknown key');
     const gb = rr.group_by;
     if (!Array.isArray(gb) || gb.length === 0 || gb.some((x: unknown) => typeof x !== 'string')) fail('rate.group_by', 'expected a non-empty list of field paths');
-    const windowMs = duration.safeParse(rr.window ?? '5m');
-    if (!windowMs.success || windowMs.data <= 0) fail('rate.window', 'expected a duration such as 5m');
+    const windowMs = parseDuration(rr.window ?? '5m');
+    if (windowMs === undefined || windowMs <= 0) fail('rate.window', 'expected a duration such as 5m');
     if (!Number.isInteger(rr.more_than) || (rr.more_than as number) < 0) fail('rate.more_than', 'expected a whole number');
     const ratio = rr.failure_ratio_above;
     if (ratio !== undefined && (typeof ratio !== 'number' || ratio < 0 || ratio >= 1)) fail('rate.failure_ratio_above', 'expected a number from 0 up to (not including) 1');
@@ -361,12 +377,13 @@ function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
     if (!Array.isArray(codes) || codes.length === 0 || codes.some((c: unknown) => !Number.isInteger(c))) fail('rate.failure_codes', 'expected a list of HTTP status codes');
     rate = {
       groupKey: compileKey(gb as string[], `${file}: ${where}.rate.group_by`),
-      windowMs: windowMs.data!, moreThan: rr.more_than as number, failureRatioAbove: ratio as number | undefined,
+      windowMs: windowMs!, moreThan: rr.more_than as number, failureRatioAbove: ratio as number | undefined,
       failureCodes: new Set(codes as number[]),
     };
   }
   const onlyVerbs = compiler.necessaryValues(raw.match, 'verb');
   const onlyResources = compiler.necessaryValues(raw.match, 'objectRef.resource');
+  const onlyCodes = compiler.codeGuard(raw.match);
   const aggregateBy: string[] = [];
   const aggregateKey: Getter[] = [];
   if (raw.aggregate_by !== undefined) {
@@ -381,7 +398,7 @@ function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
   return {
     id, name: str('name', true), description: str('description', false), category,
     level: level as CompiledRule['level'], enabled: raw.enabled ?? true, type: r.type,
-    clusters, namespaces, stages, lastStageOnly: stages !== undefined && stages.size === 1 && stages.has('ResponseComplete'), match, onlyVerbs, onlyResources, rate, aggregateBy, aggregateKey, output,
+    clusters, namespaces, stages, lastStageOnly: stages !== undefined && stages.size === 1 && stages.has('ResponseComplete'), match, onlyVerbs, onlyResources, onlyCodes, rate, aggregateBy, aggregateKey, output,
     risk: str('risk', false), solution: str('solution', false), file,
   };
 }
@@ -394,6 +411,11 @@ const STRING_OPS = new Set(['equals', 'in', 'in_list', 'not_in', 'not_in_list', 
 // Conditions decided when the files are loaded.
 const ALWAYS: Predicate = () => true;
 const NEVER: Predicate = () => false;
+
+/** The condition was decided false at load time (it tests an empty list): its rule can never match. */
+export function isNever(p: Predicate): boolean {
+  return p === NEVER;
+}
 
 class Compiler {
   readonly #lists: Record<string, string[]>;
@@ -419,7 +441,7 @@ class Compiler {
     let p = inner;
     if (inner !== ALWAYS && inner !== NEVER) {
       const slot = this.#compiled.size;
-      p = bodyIf((ctx: EvalContext) => {
+      p = bodyIf(specialised<Predicate>(['inner', 'slot'], `return (ctx) => {
         const known = ctx.memo[slot];
         if (known !== undefined) {
           ctx.bodyProbe |= ctx.memoProbe[slot];
@@ -432,7 +454,7 @@ class Compiler {
         ctx.memoProbe[slot] = ctx.bodyProbe;
         ctx.bodyProbe |= outer;
         return v;
-      }, bodyReaders.has(inner));
+      };`, [inner, slot]), bodyReaders.has(inner));
     }
     this.#compiled.set(name, p);
     return p;
@@ -472,6 +494,41 @@ class Compiler {
     return undefined;
   }
 
+  /**
+   * A test responseStatus.code must pass for a (validated) condition to hold, or undefined when the condition does
+   * not constrain it: `all` joins its parts' tests, `any` takes either (undefined if any branch is free), `not` and
+   * other fields constrain nothing. Only numeric equals / in / lt / lte / gt / gte and `exists: true` count; an
+   * absent code fails all of them, as it does when the condition is evaluated.
+   */
+  codeGuard(raw: unknown, depth = 0): ((code: number | undefined) => boolean) | undefined {
+    if (raw === null || typeof raw !== 'object' || depth > 32) return undefined;
+    const c = raw as Record<string, unknown>;
+    if (Array.isArray(c.all)) {
+      const parts = c.all.map((part) => this.codeGuard(part, depth + 1)).filter((g) => g !== undefined);
+      if (parts.length === 0) return undefined;
+      return (code) => parts.every((g) => g(code));
+    }
+    if (Array.isArray(c.any)) {
+      const parts = c.any.map((part) => this.codeGuard(part, depth + 1));
+      if (parts.some((g) => g === undefined)) return undefined;
+      return (code) => parts.some((g) => g!(code));
+    }
+    if (typeof c.macro === 'string') return this.codeGuard(this.#macros.get(c.macro)?.raw, depth + 1);
+    if (c.field !== 'responseStatus.code') return undefined;
+    if (c.exists === true) return (code) => code != null;
+    const n = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+    if (n(c.equals)) return (code) => code === c.equals;
+    if (Array.isArray(c.in) && c.in.every(n)) {
+      const set = new Set(c.in as number[]);
+      return (code) => code !== undefined && set.has(code);
+    }
+    if (n(c.lt)) return (code) => typeof code === 'number' && code < (c.lt as number);
+    if (n(c.lte)) return (code) => typeof code === 'number' && code <= (c.lte as number);
+    if (n(c.gt)) return (code) => typeof code === 'number' && code > (c.gt as number);
+    if (n(c.gte)) return (code) => typeof code === 'number' && code >= (c.gte as number);
+    return undefined;
+  }
+
   list(name: unknown, at: string, path: string): string[] {
     if (typeof name !== 'string') throw new RuleError(`${at}.${path}: expected the name of a list`);
     const l = this.#lists[name];
@@ -506,15 +563,15 @@ class Compiler {
       // Conditions have no side effects: the head-only ones go first, so a body is parsed only when they pass.
       const parts = [...compiled.filter((p) => !bodyReaders.has(p)), ...compiled.filter((p) => bodyReaders.has(p))];
       const body = parts.some((p) => bodyReaders.has(p));
-      return bodyIf(key === 'all'
-        ? (ctx) => { for (const p of parts) if (!p(ctx)) return false; return true; }
-        : (ctx) => { for (const p of parts) if (p(ctx)) return true; return false; }, body);
+      const names = parts.map((_, i) => `p${i}`);
+      const expr = names.map((n) => `${n}(ctx)`).join(key === 'all' ? ' && ' : ' || ');
+      return bodyIf(specialised<Predicate>(names, `return (ctx) => ${expr};`, parts), body);
     }
     if ('not' in raw) {
       if (keys.length !== 1) fail(path, 'not takes no other keys');
       const inner = this.condition(raw.not, at, `${path}.not`);
       if (inner === ALWAYS || inner === NEVER) return inner === ALWAYS ? NEVER : ALWAYS;
-      return bodyIf((ctx) => !inner(ctx), bodyReaders.has(inner));
+      return bodyIf(specialised<Predicate>(['inner'], 'return (ctx) => !inner(ctx);', [inner]), bodyReaders.has(inner));
     }
     if ('macro' in raw) {
       if (keys.length !== 1) fail(path, 'macro takes no other keys');
@@ -563,10 +620,10 @@ class Compiler {
     const test = this.valueTest(op, value, ignoreCase, at, where);
     const one = singleHeadValue(raw.field as string);
     if (one !== undefined) {
-      return (ctx) => {
+      return specialised<Predicate>(['one', 'test'], `return (ctx) => {
         const v = one(ctx);
         return v != null && test(v);
-      };
+      };`, [one, test]);
     }
     return bodyIf((ctx) => some(ctx, test), body);
   }
@@ -744,6 +801,17 @@ const HEAD_ROOTS = new Set([
   'userAgent', 'objectRef', 'responseStatus', 'requestReceivedTimestamp', 'stageTimestamp',
 ]);
 
+const INHERITED = new Set<string>();
+for (const proto of [Object.prototype, Array.prototype, String.prototype, Number.prototype, Boolean.prototype, Function.prototype]) {
+  for (const k of Object.getOwnPropertyNames(proto)) INHERITED.add(k);
+}
+INHERITED.add('__proto__');
+
+/** A key that can be written as `.key` in generated code and reads the same by name as by own-key lookup. */
+function isPlainKey(k: string): boolean {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) && !INHERITED.has(k);
+}
+
 /** Fast path for the common case: a path into the head without `[*]` has at most one value; no arrays allocated. */
 function singleHeadValue(path: string): ((ctx: EvalContext) => unknown) | undefined {
   const segs = parseFieldPath(path);
@@ -766,13 +834,13 @@ function singleHeadValue(path: string): ((ctx: EvalContext) => unknown) | undefi
   if (root === 'user' && rest[0] === 'node') return rest.length === 1 ? (ctx) => nodeNameOf(ctx.event.head.user) : undefined;
   if (root === 'annotations') return (ctx) => walk(ctx.event.annotations());
   if (!HEAD_ROOTS.has(root)) return undefined;
-  if (rest.length === 0) return (ctx) => (ctx.event.head as unknown as Json)[root];
-  if (rest.length === 1) {
-    const k = rest[0];
-    return (ctx) => {
-      const v = (ctx.event.head as unknown as Json)[root];
-      return v !== null && typeof v === 'object' && Object.hasOwn(v, k) ? v[k] : undefined;
-    };
+  if (rest.every(isPlainKey)) {
+    // Named loads (`head.user.username`) instead of keyed ones: what makes a head condition cheap. Only for keys
+    // that no object, array or string has as a property of its own or inherited (`length`, `constructor`), so
+    // reading them by name gives what the own-key walk gives.
+    let expr = `ctx.event.head.${root}`;
+    for (const k of rest) expr = `(v = ${expr}) !== null && typeof v === 'object' && !Array.isArray(v) ? v.${k} : undefined`;
+    return specialised(['walk'], `return (ctx) => { let v; return ${expr}; };`, [walk]);
   }
   return (ctx) => walk((ctx.event.head as unknown as Json)[root]);
 }

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Config } from '../config/schema.ts';
-import { writeFileAtomic } from '../delivery/buffer.ts';
+import { writeFileAtomic } from '../delivery/atomic-file.ts';
 import { DetectionEngine, type SavedAlarms } from './engine.ts';
 import { noDetection, type Detector } from './hook.ts';
 import { loadRuleFiles, SYSTEM_RULES_DIR, type RuleSet } from './rules.ts';

@@ -89,8 +89,9 @@ beforeAll(() => {
 
 describe('rule guards', () => {
   it('skip only rules that could not have matched: every hit on the real capture is the same without them', () => {
-    const unguarded: RuleSet = { ...ruleSet, rules: ruleSet.rules.map((r) => ({ ...r, onlyVerbs: undefined, onlyResources: undefined })) };
+    const unguarded: RuleSet = { ...ruleSet, rules: ruleSet.rules.map((r) => ({ ...r, onlyVerbs: undefined, onlyResources: undefined, onlyCodes: undefined })) };
     expect(ruleSet.rules.filter((r) => r.onlyVerbs || r.onlyResources).length).toBeGreaterThan(30);
+    expect(ruleSet.rules.filter((r) => r.onlyCodes).length).toBeGreaterThan(20);
     const guarded = new DetectionEngine(ruleSet, { clusterName: 't', clusterId: '' });
     const plain = new DetectionEngine(unguarded, { clusterName: 't', clusterId: '' });
     const lines = realApiserverFiles().flatMap((f) => f.lines);
