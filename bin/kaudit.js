@@ -18,4 +18,9 @@ if (![...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => a.include
   setFlagsFromString('--max-semi-space-size=4');
 }
 useCompileCache();
+// The commands that parse start their parse worker now: it loads its code while this thread loads the rest.
+if (process.argv[2] === 'run' || process.argv[2] === 'scan') {
+  const { prestartParseWorkers } = await import('../src/parse/prestart.ts');
+  prestartParseWorkers(1);
+}
 await import('../src/cli/cli.ts');

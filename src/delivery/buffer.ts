@@ -27,6 +27,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileH
 import { join } from 'node:path';
 import type { OutRecord, RecordKind } from './record.ts';
 import { RecentSlabs } from './recent.ts';
+import { syncDir } from './atomic-file.ts';
 
 const MAGIC = 0x4b415231; // "KAR1"
 const HEADER = 13; // magic u32, body length u32, crc u32, kind u8
@@ -642,25 +643,3 @@ async function replaceFile(path: string, data: string): Promise<void> {
   await rename(tmp, path);
 }
 
-/** Temp file, fsync, rename, fsync of the directory: the file is either the old or the new version. */
-export async function writeFileAtomic(path: string, data: string | Buffer): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-  await syncDir(join(path, '..'));
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}

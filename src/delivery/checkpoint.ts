@@ -5,7 +5,7 @@
 // `{ version: 1, files: [FileState…] }`, replaced by temp file + fsync + rename.
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { writeFileAtomic } from './buffer.ts';
+import { writeFileAtomic } from './atomic-file.ts';
 
 /** What is remembered of one file. Identity is the fingerprint (hash of the first `fpLen` bytes of its content). */
 export interface FileState {

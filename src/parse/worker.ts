@@ -1,17 +1,28 @@
 // Worker thread entry: processes the blocks the main thread transfers to it; reloads rules and saves state on request.
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { DetectorHost } from '../detect/setup.ts';
-import { processChunk } from './chunk.ts';
+import { processChunk, type ChunkContext } from './chunk.ts';
 import { compileRedaction } from './redact.ts';
 import type { ControlMessage, ProcessorInit } from './workers.ts';
 
-const init = workerData as ProcessorInit;
-const host = new DetectorHost(init.detection);
-const ctx = { redactor: compileRedaction(init.redaction), detector: host.detector, collectHits: init.collectHits };
+// Set by the init message, which the pool sends before any block (the thread may start before the config is read).
+let host: DetectorHost | undefined;
+let ctx: ChunkContext | undefined;
+
+function setUp(init: ProcessorInit): void {
+  host = new DetectorHost(init.detection);
+  ctx = { redactor: compileRedaction(init.redaction), detector: host.detector, collectHits: init.collectHits };
+}
 
 type JobMessage = { job: number; block: { buffer: ArrayBuffer; byteOffset: number; length: number }; giveBack: boolean };
 
 parentPort!.on('message', (msg: JobMessage | ControlMessage) => {
+  if ('control' in msg && msg.control === 'init') {
+    // Synchronously: a failure (rules that do not compile, state unreadable) kills the thread and the pool reports it.
+    setUp(msg.init);
+    parentPort!.postMessage({ control: msg.id });
+    return;
+  }
   if ('control' in msg) {
     control(msg).then(
       () => parentPort!.postMessage({ control: msg.id }),
@@ -21,6 +32,7 @@ parentPort!.on('message', (msg: JobMessage | ControlMessage) => {
   }
   const { buffer, byteOffset, length } = msg.block;
   try {
+    if (ctx === undefined) throw new Error('block before init');
     const result = processChunk(new Uint8Array(buffer, byteOffset, length), ctx);
     const transfer: ArrayBuffer[] = [result.spans.buffer as ArrayBuffer];
     if (msg.giveBack) transfer.push(buffer);
@@ -32,6 +44,6 @@ parentPort!.on('message', (msg: JobMessage | ControlMessage) => {
 
 // Messages are handled in order: a reload applies to every block sent after it, none before.
 async function control(msg: ControlMessage): Promise<void> {
-  if (msg.control === 'reload') host.reload(msg.ruleFiles);
-  else await host.close();
+  if (msg.control === 'reload') host!.reload(msg.ruleFiles);
+  else if (msg.control === 'close') await host?.close();
 }

@@ -1,10 +1,11 @@
 // Runs chunk processing on worker threads (parse and detect off the main thread), or inline with 0 workers.
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { RedactionConfig } from '../config/schema.ts';
 import { join } from 'node:path';
 import { DetectorHost, type DetectionInit } from '../detect/setup.ts';
 import { processChunk, type ChunkResult } from './chunk.ts';
 import { compileRedaction } from './redact.ts';
+import { stopWaitingParseWorkers, takeParseWorker } from './prestart.ts';
 
 /** Everything a worker needs to build its own redactor and detector (plain data: it crosses threads). */
 export interface ProcessorInit {
@@ -34,8 +35,8 @@ export interface ChunkProcessor {
   close(): Promise<void>;
 }
 
-/** Main thread → worker, besides blocks. */
-export type ControlMessage = { id: number } & ({ control: 'reload'; ruleFiles: string[] } | { control: 'close' });
+/** Main thread → worker, besides blocks; `init` comes first, once. */
+export type ControlMessage = { id: number } & ({ control: 'init'; init: ProcessorInit } | { control: 'reload'; ruleFiles: string[] } | { control: 'close' });
 
 /** The detection init of detector number `n`, with its own state file. */
 function detectionFor(init: ProcessorInit, n: number): DetectionInit | undefined {
@@ -48,7 +49,9 @@ function detectionFor(init: ProcessorInit, n: number): DetectionInit | undefined
  * fail; the agent exits so that it is restarted (nothing is lost: what was not durable is read again).
  */
 export function createProcessor(workers: number, init: ProcessorInit, onWorkerDeath?: (err: Error) => void): ChunkProcessor {
-  return workers > 0 ? new WorkerPool(workers, init, onWorkerDeath) : inlineProcessor(init);
+  const processor = workers > 0 ? new WorkerPool(workers, init, onWorkerDeath) : inlineProcessor(init);
+  stopWaitingParseWorkers();
+  return processor;
 }
 
 function inlineProcessor(init: ProcessorInit): ChunkProcessor {
@@ -92,11 +95,8 @@ class WorkerPool implements ChunkProcessor {
 
   constructor(n: number, init: ProcessorInit, onWorkerDeath?: (err: Error) => void) {
     for (let i = 0; i < n; i++) {
-      const workerData: ProcessorInit = { ...init, detection: detectionFor(init, i) };
-      // Named, so that per-thread CPU (top -H, /proc/<pid>/task) shows which thread is busy.
-      // Without the compile cache (bin/kaudit.js turns it on for the main thread only): in a worker it cost ~40 MB
-      // of resident memory for little time saved.
-      const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData, name: `kaudit-parse-${i}` });
+      const started = takeParseWorker(i);
+      const worker = started.worker;
       worker.on('message', (msg: Reply | { control: number; error?: string }) => {
         if ('control' in msg) {
           const c = this.controls.get(msg.control);
@@ -112,14 +112,19 @@ class WorkerPool implements ChunkProcessor {
         if (msg.result) job.resolve({ result: msg.result, data });
         else job.reject(new Error(msg.error ?? 'worker failed'));
       });
-      worker.on('error', (err) => this.failAll(err));
-      worker.on('exit', (code) => {
+      const onExit = (code: number) => {
         this.exited.add(worker);
         if (this.closing) return;
-        const err = new Error(`parse worker exited unexpectedly (code ${code})`);
+        const err = new Error(`parse worker exited unexpectedly (code ${code})${started.error ? `: ${started.error.message}` : ''}`);
         this.failAll(err);
         onWorkerDeath?.(err);
-      });
+      };
+      worker.on('error', (err) => this.failAll(err));
+      worker.on('exit', onExit);
+      // A worker started ahead may have died before this pool listened (its code failed to load).
+      if (started.exitCode !== undefined) queueMicrotask(() => onExit(started.exitCode!));
+      // Messages are handled in order: the init is done before the first block.
+      void this.control(worker, { control: 'init', init: { ...init, detection: detectionFor(init, i) } }).catch(() => {});
       this.workers.push(worker);
     }
   }
@@ -167,7 +172,7 @@ class WorkerPool implements ChunkProcessor {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 
-  private control(worker: Worker, msg: { control: 'reload'; ruleFiles: string[] } | { control: 'close' }): Promise<void> {
+  private control(worker: Worker, msg: { control: 'init'; init: ProcessorInit } | { control: 'reload'; ruleFiles: string[] } | { control: 'close' }): Promise<void> {
     if (this.exited.has(worker)) return Promise.reject(new Error('parse worker has exited'));
     const id = this.nextControl++;
     return new Promise((resolve, reject) => {
