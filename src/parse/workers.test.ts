@@ -3,8 +3,11 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { auditLine } from '../../bench/gen-audit.ts';
+import { prestartParseWorkers } from './prestart.ts';
 import { createProcessor, type ChunkProcessor } from './workers.ts';
 
 const redaction = { secrets: true, token_requests: true, paths: [] };
@@ -73,5 +76,30 @@ describe('worker pool', () => {
     for (let i = 0; i < 100 && deaths.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
     expect(deaths).toHaveLength(1);
     expect(deaths[0].message).toMatch(/parse worker exited unexpectedly/);
+  });
+
+  it('takes a worker started before the config was read, and stops started workers it does not need', async () => {
+    prestartParseWorkers(2);
+    const p = createProcessor(1, { redaction, detection: undefined });
+    open.push(p);
+    const r = await p.process(block(0, 30));
+    expect(r.count).toBe(30);
+    // A second pool starts its worker anew (the unused one was stopped), and works the same.
+    const q = createProcessor(1, { redaction, detection: undefined });
+    open.push(q);
+    expect((await q.process(block(0, 5))).count).toBe(5);
+  });
+
+  it('a worker started ahead that no pool takes does not keep the process alive (a start that fails on its config exits)', async () => {
+    const prestart = fileURLToPath(new URL('./prestart.ts', import.meta.url));
+    const script = `import { prestartParseWorkers } from ${JSON.stringify(prestart)}; prestartParseWorkers(1); console.log('started');`;
+    // A worker that kept it alive would hold it until the timeout kills it (code null).
+    const out = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      const child = execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 }, (err, stdout) => {
+        resolve({ code: err ? (err as { code?: number }).code ?? null : 0, stdout });
+      });
+      child.stdin?.end();
+    });
+    expect(out).toEqual({ code: 0, stdout: 'started\n' });
   });
 });
