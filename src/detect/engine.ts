@@ -315,7 +315,7 @@ let minuteMs = NaN;
 export function isoMillis(s: string): number {
   const n = s.length;
   // YYYY-MM-DDTHH:MM:SS then Z, or a fraction and Z.
-  if (n < 20 || s.charCodeAt(16) !== 0x3a || s.charCodeAt(n - 1) !== 0x5a || (n > 20 && s.charCodeAt(19) !== 0x2e)) return Date.parse(s);
+  if (n < 20 || n === 21 || s.charCodeAt(16) !== 0x3a || s.charCodeAt(n - 1) !== 0x5a || (n > 20 && s.charCodeAt(19) !== 0x2e)) return Date.parse(s);
   if (!s.startsWith(minuteText) || minuteText === '') {
     const ms = Date.parse(`${s.slice(0, 16)}:00Z`);
     if (Number.isNaN(ms)) return Date.parse(s);
