@@ -149,7 +149,7 @@ export const httpSink: SinkKind<typeof options> = {
         const body = mem.subarray(0, writeBody(batch, format, mem));
         if (opts.compression !== 'gzip') return { body, mem };
         // The compressed copy goes on the wire; the plain body's memory is free again at once.
-        const compressed = await gzip(body, { level: opts.gzip_level, ...(process.env.GZCHUNK ? { chunkSize: Number(process.env.GZCHUNK) } : {}) });
+        const compressed = await gzip(body, { level: opts.gzip_level });
         bodies.give(mem);
         return { body: compressed };
       },
