@@ -11,13 +11,6 @@ export interface StartedWorker {
   exitCode?: number;
 }
 
-/**
- * A small young generation for the parse workers (4 MB semi-spaces, V8's default is up to 32): a worker keeps few
- * objects alive from one block to the next, so this saves ~25 MB of resident memory per worker at the same
- * throughput. Set per worker, so that flags for the main thread (NODE_OPTIONS=--max-semi-space-size) leave it be.
- */
-const WORKER_YOUNG_GENERATION_MB = 12;
-
 const waiting = new Map<number, StartedWorker>();
 
 function start(index: number): StartedWorker {
@@ -26,8 +19,7 @@ function start(index: number): StartedWorker {
   // start the type stripper is not loaded in the worker (measured: peak RSS of `npm run bench -- --only run`
   // 206–221 MB without, 193–204 MB with, six runs each).
   const entry = new URL('./worker-entry.js', import.meta.url);
-  const resourceLimits = { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB };
-  const s: StartedWorker = { worker: new Worker(entry, { name: `kaudit-parse-${index}`, resourceLimits }) };
+  const s: StartedWorker = { worker: new Worker(entry, { name: `kaudit-parse-${index}` }) };
   s.worker.on('error', (err) => {
     s.error ??= err;
   });
