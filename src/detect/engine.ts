@@ -54,6 +54,8 @@ export class DetectionEngine implements Detector {
   /** Last known visibility per rule\0resource: true = blind (reported), false = sees bodies. */
   readonly #visibility = new Map<string, boolean>();
   #blindNew: Array<{ rule: string; resource: string; blind: boolean }> = [];
+  /** The evaluation context evaluate() reuses for every event. */
+  #ctx: EvalContext | undefined;
   /** Bumped by every change of the alarms' state (so a saver knows whether there is something new). */
   #version = 0;
 
@@ -251,7 +253,8 @@ export class DetectionEngine implements Detector {
    * `hitsOut` receives every hit too.
    */
   evaluate(event: AuditEvent, redactedLine?: string, hitsOut?: RuleHit[]): AlarmOut[] {
-    const ctx = new EvalContext(event);
+    // One context, reset per event: it never outlives this call.
+    const ctx = (this.#ctx ??= new EvalContext(event)).reset(event);
     const found = this.#hits(event, ctx);
     if (found.length === 0) return [];
     const out: AlarmOut[] = [];

@@ -12,7 +12,7 @@ type Json = Record<string, any>;
 
 /** What a rule reads for one event; bodies and derived fields are computed on first use and cached. */
 export class EvalContext {
-  readonly event: AuditEvent;
+  event: AuditEvent;
   /** Results of macros for this event (many rules share a macro such as system_noise), by macro slot. */
   readonly memo: Array<boolean | undefined> = [];
   /** Body reads a macro made on its first evaluation (see bodyProbe), replayed when its memo is used. */
@@ -28,6 +28,16 @@ export class EvalContext {
   #images: ImageRef[] | undefined;
   constructor(event: AuditEvent) {
     this.event = event;
+  }
+  /** The same context for another event, its per-event results cleared (the engine keeps one: no allocation). */
+  reset(event: AuditEvent): this {
+    this.event = event;
+    this.memo.fill(undefined);
+    this.bodyProbe = 0;
+    this.#specs = undefined;
+    this.#containers = undefined;
+    this.#images = undefined;
+    return this;
   }
   podSpecs(): unknown[] {
     if (this.#specs === undefined) this.#specs = podSpecsOf(this.event);

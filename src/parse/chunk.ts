@@ -77,7 +77,9 @@ export function processChunk(data: Uint8Array, ctx: ChunkContext): ChunkResult {
       continue;
     }
     const index = ids.length;
-    ids.push(auditRecordId(event.head.auditID, event.head.stage).replaceAll('\n', ' '));
+    const id = auditRecordId(event.head.auditID, event.head.stage);
+    // Ids travel joined by newlines: one inside an id (never in a real auditID) becomes a space.
+    ids.push(id.includes('\n') ? id.replaceAll('\n', ' ') : id);
     spans.push(start, lineEnd);
     if (redacted !== undefined) result.replaced.push([index, redacted]);
   }
