@@ -302,3 +302,37 @@ rules:
     expect(e.takeNotes()).toBeUndefined();
   });
 });
+
+describe('rate windows', () => {
+  const RATE = `
+rules:
+  - id: T-RATE
+    name: many requests from one address
+    category: test
+    level: low
+    match: { field: verb, equals: get }
+    rate: { group_by: [sourceIP], window: 5m, more_than: 2 }
+`;
+  const get = (ip: string, n: number, second: number) =>
+    ev({ auditID: `a-${ip}-${n}`, verb: 'get', sourceIPs: [ip], requestReceivedTimestamp: `2026-11-22T12:05:${String(second).padStart(2, '0')}.000000Z` });
+  const fires = (e: DetectionEngine, ip: string, n: number, second: number) => e.hits(get(ip, n, second)).length > 0;
+
+  it('fires once per group and window when the count passes the threshold, and again in a new window', () => {
+    const e = engine(RATE);
+    expect([1, 2, 3, 4].map((n) => fires(e, '10.0.0.1', n, n))).toEqual([false, false, true, false]);
+    expect(fires(e, '10.0.0.2', 1, 5)).toBe(false); // another group counts on its own
+    const later = (n: number) => e.hits(ev({ auditID: `b-${n}`, verb: 'get', sourceIPs: ['10.0.0.1'], requestReceivedTimestamp: '2026-11-22T12:11:00.000000Z' })).length > 0;
+    expect([1, 2, 3].map(later)).toEqual([false, false, true]);
+  });
+
+  it('keeps at most maxKeys windows per rule, dropping the one that started first', () => {
+    const e = new DetectionEngine(compileRuleTexts([{ name: 'r.yaml', text: RATE }]), { clusterName: 'prod', clusterId: 'c-1', maxKeys: 2 });
+    expect(fires(e, '10.0.0.1', 1, 1)).toBe(false);
+    expect(fires(e, '10.0.0.1', 2, 2)).toBe(false);
+    expect(fires(e, '10.0.0.2', 1, 3)).toBe(false);
+    expect(fires(e, '10.0.0.3', 1, 4)).toBe(false); // a third window: 10.0.0.1's (the oldest) goes
+    expect(fires(e, '10.0.0.1', 3, 5)).toBe(false); // counted from one again
+    expect(fires(e, '10.0.0.1', 4, 6)).toBe(false);
+    expect(fires(e, '10.0.0.1', 5, 7)).toBe(true);
+  });
+});
