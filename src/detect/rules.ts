@@ -1138,7 +1138,9 @@ function specOf(obj: unknown, resource: string | undefined): unknown[] {
 // frequent writes of a cluster. Its response, when logged, still shows the object as it is.
 function podSpecsOf(event: AuditEvent): unknown[] {
   const status = event.head.objectRef?.subresource === 'status';
-  if (!event.hasResponseObject && (status || !event.hasRequestObject)) return [];
+  // The cheap test first: finding out whether a response body is there parses the request body, and a pod create
+  // with a request body is parsed whole right below anyway.
+  if ((status || !event.hasRequestObject) && !event.hasResponseObject) return [];
   const full = event.full();
   const resource = event.head.objectRef?.resource;
   const fromResponse = specOf(full.responseObject, resource);
