@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { auditLine } from '../../bench/gen-audit.ts';
-import { runCli, writeAgentConfig } from '../utils/agent.ts';
+import { AgentProcess, runCli, writeAgentConfig } from '../utils/agent.ts';
 
 const CORPUS = new URL('../../../shared/corpus/real-apiserver/', import.meta.url).pathname;
 
@@ -93,5 +93,42 @@ describe('kaudit scan', () => {
     expect(cutFile.events).toBeGreaterThan(5);
     expect(emptyFile).toMatchObject({ events: 0, invalid: 0 });
     expect(r.code).toBe(1);
+  });
+});
+
+describe('kaudit run: process settings', () => {
+  async function agentConfig(): Promise<string> {
+    const dir = await mkdtemp(join(tmpdir(), 'kaudit-settings-'));
+    await writeFile(join(dir, 'kubernetes.audit'), '');
+    return writeAgentConfig(dir, {
+      state_dir: join(dir, 'state'),
+      http: null,
+      sources: { audit: { kind: 'audit', path: join(dir, 'kubernetes.audit') } },
+      sinks: { out: { kind: 'file', path: join(dir, 'out.ndjson') } },
+    });
+  }
+  const procList = async (pid: number, file: string) => (await readFile(`/proc/${pid}/${file}`, 'utf8')).split('\0').filter((s) => s !== '');
+
+  it('re-executes itself once (same PID) with 16 MB semi-spaces and two malloc arenas, and keeps what the operator set', async () => {
+    const agent = AgentProcess.run(await agentConfig());
+    try {
+      await agent.started();
+      const cmdline = await procList(agent.pid, 'cmdline');
+      expect(cmdline).toContain('--max-semi-space-size=16');
+      expect(cmdline.slice(-3)).toEqual(['run', '--config', expect.stringMatching(/kaudit\.yaml$/)]);
+      expect(await procList(agent.pid, 'environ')).toContain('MALLOC_ARENA_MAX=2');
+    } finally {
+      await agent.stop();
+    }
+    const chosen = AgentProcess.run(await agentConfig(), [], { MALLOC_ARENA_MAX: '4', NODE_OPTIONS: '--max-semi-space-size=8' });
+    try {
+      await chosen.started();
+      expect(await procList(chosen.pid, 'cmdline')).not.toContain('--max-semi-space-size=16');
+      const environ = await procList(chosen.pid, 'environ');
+      expect(environ).toContain('MALLOC_ARENA_MAX=4');
+      expect(environ).not.toContain('MALLOC_ARENA_MAX=2');
+    } finally {
+      expect((await chosen.stop()).code).toBe(0);
+    }
   });
 });
