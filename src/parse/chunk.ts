@@ -35,8 +35,6 @@ export interface ChunkResult {
   notes?: DetectionNotes;
 }
 
-const utf8Decoder = new TextDecoder('utf-8');
-
 export function processChunk(data: Uint8Array, ctx: ChunkContext): ChunkResult {
   const ids: string[] = [];
   const spans: number[] = [];
@@ -59,7 +57,10 @@ export function processChunk(data: Uint8Array, ctx: ChunkContext): ChunkResult {
       result.bad.push({ start, end: lineEnd, error: 'invalid UTF-8' });
       continue;
     }
-    const text = utf8Decoder.decode(buf.subarray(start, lineEnd));
+    // Decoded in place (no view per line); the bytes are known to be valid UTF-8 here. A byte order mark (a file
+    // an editor saved) is not part of the event, nor of what is forwarded.
+    const from = buf[start] === 0xef && buf[start + 1] === 0xbb && buf[start + 2] === 0xbf ? start + 3 : start;
+    const text = buf.toString('utf8', from, lineEnd);
     const parsed = parseAuditLine(text);
     if (!parsed.ok) {
       result.bad.push({ start, end: lineEnd, error: parsed.error });
@@ -80,7 +81,7 @@ export function processChunk(data: Uint8Array, ctx: ChunkContext): ChunkResult {
     const id = auditRecordId(event.head.auditID, event.head.stage);
     // Ids travel joined by newlines: one inside an id (never in a real auditID) becomes a space.
     ids.push(id.includes('\n') ? id.replaceAll('\n', ' ') : id);
-    spans.push(start, lineEnd);
+    spans.push(from, lineEnd);
     if (redacted !== undefined) result.replaced.push([index, redacted]);
   }
   const notes = ctx.detector.takeNotes?.();
