@@ -850,7 +850,7 @@ function singleHeadValue(path: string): ((ctx: EvalContext) => unknown) | undefi
     // reading them by name gives what the own-key walk gives.
     let expr = `ctx.event.head.${root}`;
     for (const k of rest) expr = `(v = ${expr}) !== null && typeof v === 'object' && !Array.isArray(v) ? v.${k} : undefined`;
-    return specialised(['walk'], `return (ctx) => { let v; return ${expr}; };`, [walk]);
+    return specialised([], `return (ctx) => { let v; return ${expr}; };`, []);
   }
   return (ctx) => walk((ctx.event.head as unknown as Json)[root]);
 }

@@ -36,7 +36,8 @@ export interface ChunkProcessor {
 }
 
 /** Main thread → worker, besides blocks; `init` comes first, once. */
-export type ControlMessage = { id: number } & ({ control: 'init'; init: ProcessorInit } | { control: 'reload'; ruleFiles: string[] } | { control: 'close' });
+type Control = { control: 'init'; init: ProcessorInit } | { control: 'reload'; ruleFiles: string[] } | { control: 'close' };
+export type ControlMessage = { id: number } & Control;
 
 /** The detection init of detector number `n`, with its own state file. */
 function detectionFor(init: ProcessorInit, n: number): DetectionInit | undefined {
@@ -172,7 +173,7 @@ class WorkerPool implements ChunkProcessor {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 
-  private control(worker: Worker, msg: { control: 'init'; init: ProcessorInit } | { control: 'reload'; ruleFiles: string[] } | { control: 'close' }): Promise<void> {
+  private control(worker: Worker, msg: Control): Promise<void> {
     if (this.exited.has(worker)) return Promise.reject(new Error('parse worker has exited'));
     const id = this.nextControl++;
     return new Promise((resolve, reject) => {
