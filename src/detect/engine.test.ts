@@ -72,6 +72,14 @@ describe('stages and dedup', () => {
     expect(e.hits(ev({ stage: 'ResponseComplete' }))).toEqual([]);
     expect(e.hits(ev({ auditID: 'a-2' }))).toHaveLength(1);
   });
+  it('two rules on every stage each hit one request once, whichever of them hit first', () => {
+    const both = EXEC_RULE('    stages: any\n') + EXEC_RULE('    stages: any\n').replace('rules:\n', '').replace('KA-EXEC-001', 'KA-EXEC-002');
+    const e = engine(both);
+    expect(e.hits(ev({ stage: 'ResponseStarted' })).map((h) => h.ruleId)).toEqual(['KA-EXEC-001', 'KA-EXEC-002']);
+    expect(e.hits(ev({ stage: 'ResponseComplete' }))).toEqual([]);
+    // Another request: both hit it again, at its first stage.
+    expect(e.hits(ev({ auditID: 'a-2', stage: 'ResponseComplete' })).map((h) => h.ruleId)).toEqual(['KA-EXEC-001', 'KA-EXEC-002']);
+  });
   it('a listed stage catches a 401 that is logged only at ResponseStarted', () => {
     const text = `rules: [ { id: AUTH, name: auth, category: failed-auth, level: low, stages: [ResponseStarted], match: { field: responseStatus.code, equals: 401 } } ]`;
     const e = engine(text);

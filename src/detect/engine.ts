@@ -44,7 +44,13 @@ export class DetectionEngine implements Detector {
   readonly #cluster: { name: string; id: string };
   readonly #interval: number;
   readonly #now: () => number;
-  readonly #seen: LRUCache<string, true>;
+  /**
+   * Rules that already hit a request at an earlier stage (RequestReceived, ResponseStarted), by auditID: looked
+   * up by the auditID string itself (its hash is kept with it), with no key built per matching rule.
+   */
+  readonly #seen: LRUCache<string, string[]>;
+  /** Alarm ids by their inputs (a hash each otherwise; the same few alarms are hit again and again). */
+  #alarmIds = new Map<string, string>();
   readonly #alarms: LRUCache<string, AlarmState>;
   /** Rate rules' windows by rule id, then group; each rule's bounded like the other state. Kept across reloads. */
   readonly #windows = new Map<string, LRUCache<string, RateWindow>>();
@@ -152,9 +158,12 @@ export class DetectionEngine implements Detector {
       // is remembered; ResponseComplete is the last stage, so it is only looked up, never stored. A rule that
       // looks at ResponseComplete alone sees each request once anyway.
       if (!rule.lastStageOnly) {
-        const seenKey = `${rule.id}\0${head.auditID}`;
-        if (this.#seen.has(seenKey)) continue;
-        if (head.stage !== 'ResponseComplete') this.#seen.set(seenKey, true);
+        const earlier = this.#seen.get(head.auditID);
+        if (earlier !== undefined && earlier.includes(rule.id)) continue;
+        if (head.stage !== 'ResponseComplete') {
+          if (earlier === undefined) this.#seen.set(head.auditID, [rule.id]);
+          else earlier.push(rule.id);
+        }
       }
       // Allowlisted requests neither alarm nor count toward a rate; they are counted per rule and entry.
       if (this.#allow.length > 0) {
@@ -246,6 +255,18 @@ export class DetectionEngine implements Detector {
     return true;
   }
 
+  /** alarmIdOf, remembered (bounded: cleared when it holds too many). */
+  #alarmId(ruleId: string, key: string[], day: string): string {
+    const k = JSON.stringify([ruleId, key, day]);
+    let id = this.#alarmIds.get(k);
+    if (id === undefined) {
+      if (this.#alarmIds.size >= this.#maxKeys) this.#alarmIds.clear();
+      id = alarmIdOf(this.#cluster.name, ruleId, key, day);
+      this.#alarmIds.set(k, id);
+    }
+    return id;
+  }
+
   /**
    * hits() folded into alarms: the first hit of an alarm is emitted at once, later ones raise its count and are
    * emitted as an update (same id) on the first hit at least `updateIntervalMs` after the last emission.
@@ -264,7 +285,7 @@ export class DetectionEngine implements Detector {
     let raw: string | undefined;
     for (const { hit, rule } of found) {
       hitsOut?.push(hit);
-      const alarmID = alarmIdOf(this.#cluster.name, rule.id, hit.key, day);
+      const alarmID = this.#alarmId(rule.id, hit.key, day);
       const now = this.#now();
       let state = this.#alarms.get(alarmID);
       this.#version += 1;
