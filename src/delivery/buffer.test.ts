@@ -127,6 +127,40 @@ describe('DiskBuffer', () => {
     await buf.close();
   });
 
+  it('checksums cover the record id and source too, not only the payload', async () => {
+    const dir = await tmp();
+    let buf = await DiskBuffer.open(dir, opts);
+    await buf.append([rec(1), rec(2), rec(3), { ...rec(4), source: 'other' }]);
+    await buf.close();
+    const seg = join(dir, (await readdir(dir)).filter((n) => n.endsWith('.seg')).sort()[0]);
+    const bytes = await readFile(seg);
+    bytes[bytes.indexOf('id-2') + 3] ^= 0x01; // id-2 becomes id-3
+    bytes[bytes.indexOf('other') + 1] ^= 0x20; // other becomes oTher
+    await writeFile(seg, bytes);
+
+    buf = await DiskBuffer.open(dir, opts);
+    const back = await readAll(buf);
+    expect(ids(back)).toEqual(['id-1', 'id-3']);
+    expect(back.map((r) => r.source)).toEqual(['audit', 'audit']);
+    expect(buf.stats().corruptRecords).toBe(2);
+    await buf.close();
+  });
+
+  it('reads back each record with its own source and id, in memory and from disk after a restart', async () => {
+    const dir = await tmp();
+    const sources = ['audit', 'alarms', 'alarms', 'audit', 'kubelet', 'audit'];
+    const written = sources.map((source, i) => ({ ...rec(i + 1), source }));
+    let buf = await DiskBuffer.open(dir, opts);
+    await buf.append(written);
+    const inMemory = await readAll(buf, false);
+    expect(inMemory.map((r) => [r.id, r.source])).toEqual(written.map((r) => [r.id, r.source]));
+    await buf.close();
+    buf = await DiskBuffer.open(dir, opts);
+    const fromDisk = await readAll(buf);
+    expect(fromDisk.map((r) => [r.id, r.source, r.payload.toString()])).toEqual(written.map((r) => [r.id, r.source, r.payload.toString()]));
+    await buf.close();
+  });
+
   it('drops newest records when full with drop_newest, and accepts again once acks free space', async () => {
     const dir = await tmp();
     const buf = await DiskBuffer.open(dir, { ...opts, maxBytes: 200 * 1024, segmentBytes: 16 * 1024, whenFull: 'drop_newest' });

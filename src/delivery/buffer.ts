@@ -117,6 +117,7 @@ export class DiskBuffer {
 
   private corruptRecords = 0;
   private skippedBytes = 0;
+  private readonly sourceNames = new SourceNames();
   /** Raw-log records (id and bytes) at the end of what an earlier run wrote; dropped once re-reading has passed them. */
   private inheritedIds: Set<string> | undefined;
   private alreadyBuffered = 0;
@@ -297,7 +298,7 @@ export class DiskBuffer {
           // an append allocates nothing in the steady state.
           const cached = this.recent.reserve(groupSize, (end) => !isBefore(this.ackPos, end));
           const bytes = cached ?? this.scratchFor(groupSize);
-          encodeRecordsInto(group.flatMap((p) => p.records), bytes);
+          encodeRecordsInto(group, bytes);
           const fh = this.writeHandle!;
           await fh.write(bytes);
           await fh.datasync();
@@ -435,9 +436,8 @@ export class DiskBuffer {
         ({ bytesRead } = await (await this.readHandleFor(seq)).read(chunk, 0, recordLen, start));
         if (bytesRead < recordLen) break;
       }
-      const body = chunk.subarray(pos + HEADER, pos + recordLen);
-      if (!verify || crc32(body) === chunk.readUInt32BE(pos + 8)) {
-        const rec = decodeBody(body, KINDS[chunk[pos + 12]] ?? 'log');
+      if (!verify || crc32(chunk.subarray(pos + HEADER, pos + recordLen)) === chunk.readUInt32BE(pos + 8)) {
+        const rec = decodeRecord(chunk, pos + HEADER, pos + recordLen, KINDS[chunk[pos + 12]] ?? 'log', this.sourceNames);
         out.push(rec);
         payloadBytes += rec.payload.length;
       } else {
@@ -604,36 +604,107 @@ function encodedSize(records: readonly OutRecord[]): number {
 }
 
 /**
- * Encodes into `out`, which is exactly encodedSize(records) long. Record layout: magic, body length,
- * crc32(body), kind | body = idLen u16, id, sourceLen u8, source, payload.
+ * Encodes every group's records into `out`, which is exactly as long as their encodedSize. Record layout: magic,
+ * body length, crc32(body), kind | body = idLen u16, id, sourceLen u8, source, payload.
  */
-function encodeRecordsInto(records: readonly OutRecord[], out: Buffer): void {
+function encodeRecordsInto(groups: readonly { records: readonly OutRecord[] }[], out: Buffer): void {
   let pos = 0;
-  for (const r of records) {
-    const start = pos;
-    const bodyStart = pos + HEADER;
-    pos = bodyStart;
-    const idLen = out.write(r.id, pos + 2, 'utf8');
-    out.writeUInt16BE(idLen, pos);
-    pos += 2 + idLen;
-    const srcLen = out.write(r.source, pos + 1, 'utf8');
-    out[pos] = srcLen;
-    pos += 1 + srcLen;
-    r.payload.copy(out, pos);
-    pos += r.payload.length;
-    out.writeUInt32BE(MAGIC, start);
-    out.writeUInt32BE(pos - bodyStart, start + 4);
-    out.writeUInt32BE(crc32(out.subarray(bodyStart, pos)), start + 8);
-    out[start + 12] = r.kind === 'alarm' ? 1 : 0;
+  for (const { records } of groups) {
+    for (const r of records) {
+      const start = pos;
+      const bodyStart = pos + HEADER;
+      pos = bodyStart;
+      const idLen = out.write(r.id, pos + 2, 'utf8');
+      out.writeUInt16BE(idLen, pos);
+      pos += 2 + idLen;
+      const srcLen = out.write(r.source, pos + 1, 'utf8');
+      out[pos] = srcLen;
+      pos += 1 + srcLen;
+      const crc = bodyCrc(out, bodyStart, pos, r.payload);
+      r.payload.copy(out, pos);
+      pos += r.payload.length;
+      out.writeUInt32BE(MAGIC, start);
+      out.writeUInt32BE(pos - bodyStart, start + 4);
+      out.writeUInt32BE(crc, start + 8);
+      out[start + 12] = r.kind === 'alarm' ? 1 : 0;
+    }
   }
 }
 
-function decodeBody(body: Buffer, kind: RecordKind): OutRecord {
-  const idLen = body.readUInt16BE(0);
-  const id = body.toString('utf8', 2, 2 + idLen);
-  const srcLen = body[2 + idLen];
-  const source = body.toString('utf8', 3 + idLen, 3 + idLen + srcLen);
-  return { id, kind, source, payload: body.subarray(3 + idLen + srcLen) };
+// zlib's CRC-32 table, for the few bytes of a record's prefix (see bodyCrc).
+const CRC_TABLE = (() => {
+  const t = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c;
+  }
+  return t;
+})();
+
+/**
+ * crc32 of a record body: its prefix (id and source, tens of bytes) in `out` from `from` to `to`, then the payload,
+ * which zlib continues from the prefix's value. zlib's crc32 takes no offsets, and a view of each body would be
+ * one more object per record on the main thread.
+ */
+function bodyCrc(out: Buffer, from: number, to: number, payload: Buffer): number {
+  let c = -1;
+  for (let i = from; i < to; i++) c = CRC_TABLE[(c ^ out[i]) & 0xff] ^ (c >>> 8);
+  return crc32(payload, (c ^ -1) >>> 0);
+}
+
+/**
+ * A record read back from a segment. Its id is decoded on first use (sinks send payloads; ids serve dead-letter
+ * entries and logs): one string less per record read.
+ */
+class StoredRecord implements OutRecord {
+  readonly kind: RecordKind;
+  readonly source: string;
+  readonly payload: Buffer;
+  #data: Buffer | undefined;
+  #idAt: number;
+  #idLen: number;
+  #id: string | undefined;
+
+  constructor(data: Buffer, idAt: number, idLen: number, kind: RecordKind, source: string, payload: Buffer) {
+    this.#data = data;
+    this.#idAt = idAt;
+    this.#idLen = idLen;
+    this.kind = kind;
+    this.source = source;
+    this.payload = payload;
+  }
+
+  get id(): string {
+    if (this.#id === undefined) {
+      this.#id = this.#data!.toString('utf8', this.#idAt, this.#idAt + this.#idLen);
+      this.#data = undefined;
+    }
+    return this.#id;
+  }
+}
+
+/** Decodes records' source names, reusing the last string while the bytes are the same (they nearly always are). */
+class SourceNames {
+  #bytes = Buffer.alloc(0);
+  #name = '';
+
+  at(data: Buffer, start: number, end: number): string {
+    if (end - start !== this.#bytes.length || this.#bytes.compare(data, start, end) !== 0) {
+      this.#bytes = Buffer.from(data.subarray(start, end));
+      this.#name = this.#bytes.toString('utf8');
+    }
+    return this.#name;
+  }
+}
+
+/** Decodes the record whose body spans [start, end) of `data`. */
+function decodeRecord(data: Buffer, start: number, end: number, kind: RecordKind, sources: SourceNames): OutRecord {
+  const idLen = data.readUInt16BE(start);
+  const srcAt = start + 2 + idLen;
+  const srcLen = data[srcAt];
+  const source = sources.at(data, srcAt + 1, srcAt + 1 + srcLen);
+  return new StoredRecord(data, start + 2, idLen, kind, source, data.subarray(srcAt + 1 + srcLen, end));
 }
 
 /** Temp file and rename without fsync: readers see the old or the new version; durable against a process kill only. */
