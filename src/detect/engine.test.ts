@@ -80,6 +80,14 @@ describe('stages and dedup', () => {
     // Another request: both hit it again, at its first stage.
     expect(e.hits(ev({ auditID: 'a-2', stage: 'ResponseComplete' })).map((h) => h.ruleId)).toEqual(['KA-EXEC-001', 'KA-EXEC-002']);
   });
+  it('remembers earlier stages of at most maxKeys requests, the oldest forgotten first', () => {
+    const e = new DetectionEngine(compileRuleTexts([{ name: 'r.yaml', text: EXEC_RULE('    stages: any\n') }]), { clusterName: 'prod', clusterId: 'c-1', maxKeys: 2 });
+    for (const id of ['a-1', 'a-2', 'a-3']) expect(e.hits(ev({ auditID: id, stage: 'ResponseStarted' }))).toHaveLength(1);
+    expect(e.hits(ev({ auditID: 'a-3', stage: 'ResponseComplete' }))).toEqual([]);
+    expect(e.hits(ev({ auditID: 'a-2', stage: 'ResponseComplete' }))).toEqual([]);
+    // a-1 was pushed out by a-3: its last stage counts as a new request.
+    expect(e.hits(ev({ auditID: 'a-1', stage: 'ResponseComplete' }))).toHaveLength(1);
+  });
   it('a listed stage catches a 401 that is logged only at ResponseStarted', () => {
     const text = `rules: [ { id: AUTH, name: auth, category: failed-auth, level: low, stages: [ResponseStarted], match: { field: responseStatus.code, equals: 401 } } ]`;
     const e = engine(text);

@@ -31,6 +31,8 @@ export interface SavedAlarms {
 }
 
 const NO_HITS: Array<{ hit: RuleHit; rule: CompiledRule }> = [];
+/** What evaluate() returns for the events that raise nothing (nearly all): shared, never to be changed. */
+const NO_ALARMS: AlarmOut[] = [];
 
 /** Verbs whose requests carry a body: an event of these at Metadata level shows the policy hides it. */
 const BODY_VERBS = new Set(['create', 'update', 'patch']);
@@ -46,9 +48,11 @@ export class DetectionEngine implements Detector {
   readonly #now: () => number;
   /**
    * Rules that already hit a request at an earlier stage (RequestReceived, ResponseStarted), by auditID: looked
-   * up by the auditID string itself (its hash is kept with it), with no key built per matching rule.
+   * up by the auditID string itself (its hash is kept with it), with no key built per matching rule. A plain map,
+   * oldest entry out first when full: a request's stages arrive within moments, so insertion order is the order
+   * in which entries stop mattering (and a lookup costs a fraction of an LRU's, for most events).
    */
-  readonly #seen: LRUCache<string, string[]>;
+  readonly #seen = new Map<string, string[]>();
   /** Alarm ids by their inputs (a hash each otherwise; the same few alarms are hit again and again). */
   #alarmIds = new Map<string, string>();
   readonly #alarms: LRUCache<string, AlarmState>;
@@ -71,7 +75,6 @@ export class DetectionEngine implements Detector {
     this.#interval = opts.updateIntervalMs ?? 60_000;
     this.#now = opts.now ?? Date.now;
     const max = opts.maxKeys ?? 10_000;
-    this.#seen = new LRUCache({ max });
     this.#alarms = new LRUCache({ max });
     this.#maxKeys = max;
   }
@@ -161,8 +164,11 @@ export class DetectionEngine implements Detector {
         const earlier = this.#seen.get(head.auditID);
         if (earlier !== undefined && earlier.includes(rule.id)) continue;
         if (head.stage !== 'ResponseComplete') {
-          if (earlier === undefined) this.#seen.set(head.auditID, [rule.id]);
-          else earlier.push(rule.id);
+          if (earlier !== undefined) earlier.push(rule.id);
+          else {
+            this.#seen.set(head.auditID, [rule.id]);
+            if (this.#seen.size > this.#maxKeys) this.#seen.delete(this.#seen.keys().next().value!);
+          }
         }
       }
       // Allowlisted requests neither alarm nor count toward a rate; they are counted per rule and entry.
@@ -277,7 +283,7 @@ export class DetectionEngine implements Detector {
     // One context, reset per event: it never outlives this call.
     const ctx = (this.#ctx ??= new EvalContext(event)).reset(event);
     const found = this.#hits(event, ctx);
-    if (found.length === 0) return [];
+    if (found.length === 0) return NO_ALARMS;
     const out: AlarmOut[] = [];
     const head = event.head;
     const at = head.stageTimestamp ?? head.requestReceivedTimestamp ?? new Date(this.#now()).toISOString();
