@@ -30,4 +30,15 @@ describe('processChunk', () => {
     expect(r.ids.split('\n')[0]).toBe(`${JSON.parse(line).auditID}/${JSON.parse(line).stage}`);
     expect(block.subarray(r.spans[0], r.spans[1]).toString()).toBe(line); // forwarded without the mark
   });
+
+  it('keeps one id per event when an auditID or stage holds a newline (a client-set Audit-ID), as a space', () => {
+    const odd = JSON.stringify({ ...JSON.parse(auditLine(4)), auditID: 'a\nb' });
+    const oddStage = JSON.stringify({ ...JSON.parse(auditLine(5)), stage: 'Response\nComplete' });
+    const r = processChunk(Buffer.from(`${odd}\n${auditLine(6)}\n${oddStage}\n`), ctx);
+    expect(r.count).toBe(3);
+    const ids = r.ids.split('\n');
+    expect(ids).toHaveLength(3);
+    expect(ids[0]).toBe(`a b/${JSON.parse(odd).stage}`);
+    expect(ids[2]).toBe(`${JSON.parse(oddStage).auditID}/Response Complete`);
+  });
 });

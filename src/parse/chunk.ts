@@ -78,9 +78,11 @@ export function processChunk(data: Uint8Array, ctx: ChunkContext): ChunkResult {
       continue;
     }
     const index = ids.length;
-    const id = auditRecordId(event.head.auditID, event.head.stage);
-    // Ids travel joined by newlines: one inside an id (never in a real auditID) becomes a space.
-    ids.push(id.includes('\n') ? id.replaceAll('\n', ' ') : id);
+    const { auditID, stage } = event.head;
+    const id = auditRecordId(auditID, stage);
+    // Ids travel joined by newlines: one inside an id (never in a real auditID) becomes a space. The parts are
+    // searched, not the id: it is a concatenation, which a search would first copy into a flat string.
+    ids.push(auditID.includes('\n') || stage.includes('\n') ? id.replaceAll('\n', ' ') : id);
     spans.push(from, lineEnd);
     if (redacted !== undefined) result.replaced.push([index, redacted]);
   }
