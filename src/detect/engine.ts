@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { AuditEvent } from '../parse/audit.ts';
 import type { AlarmOut, Detector, DetectionNotes } from './hook.ts';
+import { GenerationalMap } from './generations.ts';
 import { allowedBy, BODY_MISSING, EvalContext, execOf, isNever, type CompiledAllow, type CompiledRule, type RateSpec, type RuleSet } from './rules.ts';
 
 export interface RuleHit { ruleId: string; ruleName: string; category: string; level: string; auditID: string; stage: string; key: string[]; summary: string }
@@ -48,11 +49,11 @@ export class DetectionEngine implements Detector {
   readonly #now: () => number;
   /**
    * Rules that already hit a request at an earlier stage (RequestReceived, ResponseStarted), by auditID: looked
-   * up by the auditID string itself (its hash is kept with it), with no key built per matching rule. A plain map,
-   * oldest entry out first when full: a request's stages arrive within moments, so insertion order is the order
-   * in which entries stop mattering (and a lookup costs a fraction of an LRU's, for most events).
+   * up by the auditID string itself (its hash is kept with it), with no key built per matching rule. Oldest out
+   * first when full: a request's stages arrive within moments, so insertion order is the order in which entries
+   * stop mattering (and a lookup costs a fraction of an LRU's, for most events).
    */
-  readonly #seen = new Map<string, string[]>();
+  readonly #seen: GenerationalMap<string, string[]>;
   /** Alarm ids by their inputs (a hash each otherwise; the same few alarms are hit again and again). */
   #alarmIds = new Map<string, string>();
   readonly #alarms: LRUCache<string, AlarmState>;
@@ -75,6 +76,7 @@ export class DetectionEngine implements Detector {
     this.#interval = opts.updateIntervalMs ?? 60_000;
     this.#now = opts.now ?? Date.now;
     const max = opts.maxKeys ?? 10_000;
+    this.#seen = new GenerationalMap(max);
     this.#alarms = new LRUCache({ max });
     this.#maxKeys = max;
   }
@@ -165,10 +167,7 @@ export class DetectionEngine implements Detector {
         if (earlier !== undefined && earlier.includes(rule.id)) continue;
         if (head.stage !== 'ResponseComplete') {
           if (earlier !== undefined) earlier.push(rule.id);
-          else {
-            this.#seen.set(head.auditID, [rule.id]);
-            if (this.#seen.size > this.#maxKeys) this.#seen.delete(this.#seen.keys().next().value!);
-          }
+          else this.#seen.set(head.auditID, [rule.id]);
         }
       }
       // Allowlisted requests neither alarm nor count toward a rate; they are counted per rule and entry.
