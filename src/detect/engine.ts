@@ -50,12 +50,12 @@ export class DetectionEngine implements Detector {
   /**
    * Rules that already hit a request at an earlier stage (RequestReceived, ResponseStarted), by auditID: looked
    * up by the auditID string itself (its hash is kept with it), with no key built per matching rule. Oldest out
-   * first when full: a request's stages arrive within moments, so insertion order is the order in which entries
-   * stop mattering (and a lookup costs a fraction of an LRU's, for most events).
+   * first, a generation at a time: a request's stages arrive within moments, so insertion order is the order in
+   * which entries stop mattering (and a lookup costs a fraction of an LRU's, for most events).
    */
   readonly #seen: GenerationalMap<string, string[]>;
   /** Alarm ids by their inputs (a hash each otherwise; the same few alarms are hit again and again). */
-  #alarmIds = new Map<string, string>();
+  readonly #alarmIds = new Map<string, string>();
   readonly #alarms: LRUCache<string, AlarmState>;
   /** Rate rules' windows by rule id, then group; each rule's bounded like the other state. Kept across reloads. */
   readonly #windows = new Map<string, LRUCache<string, RateWindow>>();
