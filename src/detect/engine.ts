@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { AuditEvent } from '../parse/audit.ts';
 import type { AlarmOut, Detector, DetectionNotes } from './hook.ts';
-import { GenerationalMap } from './generations.ts';
+import { GenerationalMap, leadingCharsFingerprint } from './generations.ts';
 import { allowedBy, BODY_MISSING, EvalContext, execOf, isNever, type CompiledAllow, type CompiledRule, type RateSpec, type RuleSet } from './rules.ts';
 
 export interface RuleHit { ruleId: string; ruleName: string; category: string; level: string; auditID: string; stage: string; key: string[]; summary: string }
@@ -76,7 +76,7 @@ export class DetectionEngine implements Detector {
     this.#interval = opts.updateIntervalMs ?? 60_000;
     this.#now = opts.now ?? Date.now;
     const max = opts.maxKeys ?? 10_000;
-    this.#seen = new GenerationalMap(max);
+    this.#seen = new GenerationalMap(max, leadingCharsFingerprint);
     this.#alarms = new LRUCache({ max });
     this.#maxKeys = max;
   }
