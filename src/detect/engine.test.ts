@@ -319,6 +319,23 @@ rules:
   });
 });
 
+describe('macros', () => {
+  it('a macro shared by rules is decided afresh for each event evaluated', () => {
+    const e = engine(`macros:
+  mallory: { field: user.username, equals: mallory }
+rules:
+  - { id: A, name: a, category: test, level: high, match: { all: [ { macro: mallory }, { field: verb, equals: get } ] }, aggregate_by: [auditID] }
+  - { id: B, name: b, category: test, level: high, match: { all: [ { macro: mallory }, { field: verb, equals: list } ] }, aggregate_by: [auditID] }`);
+    const rules = (auditID: string, user: string, verb: string) =>
+      e.evaluate(ev({ auditID, user: { username: user }, verb })).map((a) => JSON.parse(a.payload).rule.id);
+    expect(rules('1', 'mallory', 'get')).toEqual(['A']);
+    expect(rules('2', 'alice', 'get')).toEqual([]);
+    expect(rules('3', 'mallory', 'list')).toEqual(['B']);
+    expect(rules('4', 'alice', 'list')).toEqual([]);
+    expect(rules('5', 'mallory', 'get')).toEqual(['A']);
+  });
+});
+
 describe('rate windows', () => {
   const RATE = `
 rules:

@@ -14,9 +14,13 @@ type Json = Record<string, any>;
 export class EvalContext {
   event: AuditEvent;
   /** Results of macros for this event (many rules share a macro such as system_noise), by macro slot. */
-  readonly memo: Array<boolean | undefined> = [];
+  readonly memo: boolean[] = [];
   /** Body reads a macro made on its first evaluation (see bodyProbe), replayed when its memo is used. */
   readonly memoProbe: number[] = [];
+  /** The event (by `serial`) each memo slot was filled for: a slot of an earlier event counts as empty. */
+  readonly memoAt: number[] = [];
+  /** Numbers the events this context has seen, so that reset() need not clear the memo. */
+  serial = 0;
   /**
    * Set when a condition reached for a request/response body: BODY_MISSING when the audit policy logged the event
    * at Metadata level (no bodies by policy), BODY_PRESENT otherwise (a body may still be absent for other reasons:
@@ -32,7 +36,7 @@ export class EvalContext {
   /** The same context for another event, its per-event results cleared (the engine keeps one: no allocation). */
   reset(event: AuditEvent): this {
     this.event = event;
-    this.memo.fill(undefined);
+    this.serial += 1;
     this.bodyProbe = 0;
     this.#specs = undefined;
     this.#containers = undefined;
@@ -452,15 +456,15 @@ class Compiler {
     if (inner !== ALWAYS && inner !== NEVER) {
       const slot = this.#compiled.size;
       p = bodyIf(specialised<Predicate>(['inner', 'slot'], `return (ctx) => {
-        const known = ctx.memo[slot];
-        if (known !== undefined) {
+        if (ctx.memoAt[slot] === ctx.serial) {
           ctx.bodyProbe |= ctx.memoProbe[slot];
-          return known;
+          return ctx.memo[slot];
         }
         const outer = ctx.bodyProbe;
         ctx.bodyProbe = 0;
         const v = inner(ctx);
         ctx.memo[slot] = v;
+        ctx.memoAt[slot] = ctx.serial;
         ctx.memoProbe[slot] = ctx.bodyProbe;
         ctx.bodyProbe |= outer;
         return v;
