@@ -182,9 +182,8 @@ export class DiskBuffer {
         if (data.readUInt32BE(pos) !== MAGIC || pos + HEADER + bodyLen > data.length) break;
         const body = data.subarray(pos + HEADER, pos + HEADER + bodyLen);
         if (data[pos + 12] === 0 && crc32(body) === data.readUInt32BE(pos + 8)) {
-          const idLen = body.readUInt16BE(0);
-          const payload = body.subarray(3 + idLen + body[2 + idLen]);
-          ids.add(contentKey(body.toString('utf8', 2, 2 + idLen), payload));
+          const rec = decodeRecord(data, pos + HEADER, pos + HEADER + bodyLen, 'log', this.sourceNames);
+          ids.add(contentKey(rec.id, rec.payload));
         }
         pos += HEADER + bodyLen;
       }
