@@ -13,7 +13,7 @@ import { Metrics } from './observe/metrics.ts';
 import { startHealthServer } from './observe/server.ts';
 import type { DetectionNotes } from './detect/hook.ts';
 import { RuleReloader } from './detect/reload.ts';
-import { loadRuleFiles } from './detect/rules.ts';
+import { RuleError } from './detect/rules.ts';
 import { detectionPlan, type DetectionInit } from './detect/setup.ts';
 import { createProcessor, type ChunkProcessor } from './parse/workers.ts';
 import { SourcePipeline } from './pipeline.ts';
@@ -68,12 +68,8 @@ export async function startAgent(config: Config, logger: Logger): Promise<Runnin
 
 /** The rest of the start, around running parse workers; `goLive` is called just before reading begins. */
 async function startWith(processor: ChunkProcessor, detection: DetectionInit | undefined, config: Config, logger: Logger, goLive: () => void): Promise<RunningAgent> {
-  // Rules are also loaded here, on the main thread: a broken rule file stops the start with its file, rule and
-  // field (a RuleError: `invalid rules`, exit code 2, as for the other commands).
-  const ruleCount = detection === undefined ? 0 : loadRuleFiles(detection.ruleFiles).rules.length;
   const metrics = new Metrics();
   const detectionMetrics = metrics.detection();
-  detectionMetrics.rulesInForce(ruleCount);
   // The endpoint comes first: a port in use fails the start before any file or sink is touched.
   let ready = false;
   let server: Server | undefined;
@@ -154,6 +150,15 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
     sources.push({ name, files, pipeline, store, deadLetter });
   }
 
+  // The workers load the rules while the sinks and sources are set up here. A broken rule file stops the start
+  // with its file, rule and field (a RuleError: `invalid rules`, exit code 2, as for the other commands).
+  let ruleCount: number;
+  try {
+    ruleCount = await processor.ready();
+  } catch (err) {
+    throw err instanceof RuleError ? err : new StartupError(`parse worker: ${(err as Error).message}`);
+  }
+  detectionMetrics.rulesInForce(detection === undefined ? 0 : ruleCount);
   goLive();
   for (const d of drivers) d.start();
   for (const s of sources) s.files.start();

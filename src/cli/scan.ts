@@ -4,7 +4,7 @@ import { type FileHandle, open, stat } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import type { Config } from '../config/schema.ts';
 import type { RuleHit } from '../detect/engine.ts';
-import { detectionInit } from '../detect/setup.ts';
+import { detectionPlan } from '../detect/setup.ts';
 import { type ChunkProcessor, createProcessor } from '../parse/workers.ts';
 import type { ChunkResult } from '../parse/chunk.ts';
 import { LineSplitter, type SplitOutput } from '../sources/lines.ts';
@@ -38,7 +38,7 @@ export async function scanCommand(config: Config, files: string[], output: strin
   const source = Object.values(config.sources)[0];
   const maxLineBytes = source?.max_line_bytes ?? 4 * 1024 * 1024;
   // Every hit updates its alarm here (no update interval): the last payload per alarm id holds the final count.
-  const detection = detectionInit(config, { updateIntervalMs: 0 }).init;
+  const detection = detectionPlan(config, { updateIntervalMs: 0 });
   const processor = createProcessor(Math.max(1, config.workers), { redaction: config.redaction, detection, collectHits: opts.hits === true });
   const hits: RuleHit[] = [];
   const alarms = new Map<string, string>();
@@ -53,6 +53,7 @@ export async function scanCommand(config: Config, files: string[], output: strin
   const started = process.hrtime.bigint();
   const summaries: FileSummary[] = [];
   try {
+    await processor.ready(); // broken rules: a RuleError, before any file is read
     for (const file of files) summaries.push(await scanFile(file, maxLineBytes, processor, collect));
   } finally {
     await processor.close();

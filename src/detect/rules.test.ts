@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { parseAuditLine, type AuditEvent } from '../parse/audit.ts';
 import { DetectionEngine } from './engine.ts';
-import { allowedBy, compileRuleTexts, EvalContext, loadRuleFiles, needsBodies, nodeNameOf, normalizeHostPath, parseImageRef, RuleError } from './rules.ts';
+import { allowedBy, compileAhead, compileRuleTexts, EvalContext, loadRuleFiles, needsBodies, nodeNameOf, normalizeHostPath, parseImageRef, RuleError } from './rules.ts';
 
 type Json = Record<string, any>;
 
@@ -591,5 +591,45 @@ describe('parsed rule files are cached by content', () => {
     expect(loadRuleFiles([file]).rules.map((r) => r.id)).toEqual(['C-2']);
     writeFileSync(file, 'rules: [ { id: C-3\n');
     expect(() => loadRuleFiles([file])).toThrow(/not valid YAML/);
+  });
+});
+
+describe('rules compiled ahead', () => {
+  const fileWith = (text: string): string => {
+    const file = join(mkdtempSync(join(tmpdir(), 'kaudit-ahead-')), 'rules.yaml');
+    writeFileSync(file, text);
+    return file;
+  };
+  const ruleText = (id: string) => `rules:\n  - { id: ${id}, name: ${id}, category: test, level: low, match: { field: verb, equals: get } }\n`;
+
+  it('are taken by the next load of the same unchanged files, once', () => {
+    const file = fileWith(ruleText('R-1'));
+    const ahead = compileAhead([file]);
+    expect(ahead?.rules.map((r) => r.id)).toEqual(['R-1']);
+    expect(loadRuleFiles([file])).toBe(ahead);
+    // Taken once: the next load compiles afresh.
+    const again = loadRuleFiles([file]);
+    expect(again).not.toBe(ahead);
+    expect(again.rules.map((r) => r.id)).toEqual(['R-1']);
+  });
+
+  it('are not used when a file changed since, or other files are loaded', () => {
+    const file = fileWith(ruleText('R-1'));
+    const ahead = compileAhead([file]);
+    writeFileSync(file, ruleText('R-2'));
+    const changed = loadRuleFiles([file]);
+    expect(changed).not.toBe(ahead);
+    expect(changed.rules.map((r) => r.id)).toEqual(['R-2']);
+    const other = fileWith(ruleText('R-3'));
+    compileAhead([file]);
+    expect(loadRuleFiles([file, other]).rules.map((r) => r.id)).toEqual(['R-2', 'R-3']);
+    compileAhead([file]);
+    expect(loadRuleFiles([other]).rules.map((r) => r.id)).toEqual(['R-3']);
+  });
+
+  it('leave errors to the load: a broken file compiled ahead still fails the load with its reason', () => {
+    const file = fileWith(ruleText('R-1').replace('level: low', 'level: critical'));
+    expect(compileAhead([file])).toBeUndefined();
+    expect(() => loadRuleFiles([file])).toThrow(/level: expected high, medium, low or note/);
   });
 });

@@ -183,7 +183,37 @@ export const SYSTEM_RULES_DIR = fileURLToPath(new URL('../../rules/', import.met
 
 /** Reads, validates and compiles rule files in order: later files extend lists, replace macros and add rules. */
 export function loadRuleFiles(paths: string[]): RuleSet {
-  const texts = paths.map((path) => {
+  const texts = readRuleFiles(paths);
+  const early = compiledAhead;
+  compiledAhead = undefined;
+  if (early !== undefined && early.texts.length === texts.length && early.texts.every((t, i) => t.name === texts[i].name && t.text === texts[i].text)) {
+    return early.rules;
+  }
+  return compileTexts(texts, parseRuleText);
+}
+
+/** The rule set compileAhead built, with the texts it was built from; taken (once) by the next loadRuleFiles. */
+let compiledAhead: { texts: RuleText[]; rules: RuleSet } | undefined;
+
+/**
+ * Compiles rule files before they are asked for: a parse worker does this for the shipped rules while it waits for
+ * its config, so that loading them then costs only reading the files again (they must be unchanged). Errors are
+ * left for loadRuleFiles to report (undefined here).
+ */
+export function compileAhead(paths: string[]): RuleSet | undefined {
+  try {
+    const texts = readRuleFiles(paths);
+    compiledAhead = { texts, rules: compileTexts(texts, parseRuleText) };
+  } catch {
+    compiledAhead = undefined;
+  }
+  return compiledAhead?.rules;
+}
+
+type RuleText = { name: string; text: string; defaultType: 'system' | 'custom' };
+
+function readRuleFiles(paths: string[]): RuleText[] {
+  return paths.map((path) => {
     let text: string;
     try {
       text = readFileSync(path, 'utf8');
@@ -193,7 +223,6 @@ export function loadRuleFiles(paths: string[]): RuleSet {
     const system = posix.normalize(path).startsWith(SYSTEM_RULES_DIR);
     return { name: path, text, defaultType: system ? 'system' as const : 'custom' as const };
   });
-  return compileTexts(texts, parseRuleText);
 }
 
 export function compileRuleTexts(texts: Array<{ name: string; text: string }>): RuleSet {
@@ -224,7 +253,7 @@ const STAGES = new Set(['RequestReceived', 'ResponseStarted', 'ResponseComplete'
 interface RawRule { file: string; where: string; raw: Json; type: 'system' | 'custom' }
 interface RawAllow { file: string; where: string; raw: Json }
 
-function compileTexts(texts: Array<{ name: string; text: string; defaultType: 'system' | 'custom' }>, parse: (text: string) => unknown = parseYamlText): RuleSet {
+function compileTexts(texts: RuleText[], parse: (text: string) => unknown = parseYamlText): RuleSet {
   const lists: Record<string, string[]> = {};
   const macros = new Map<string, { file: string; where: string; raw: unknown }>();
   const rawRules: RawRule[] = [];

@@ -1,4 +1,4 @@
-// Turns the detection config into plain worker data, validates the rules once, and builds a detector from that data.
+// Turns the detection config into plain worker data and builds a detector from that data.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -6,7 +6,7 @@ import type { Config } from '../config/schema.ts';
 import { writeFileAtomic } from '../delivery/atomic-file.ts';
 import { DetectionEngine, type SavedAlarms } from './engine.ts';
 import { noDetection, type Detector } from './hook.ts';
-import { loadRuleFiles, SYSTEM_RULES_DIR, type RuleSet } from './rules.ts';
+import { loadRuleFiles, SYSTEM_RULES_DIR } from './rules.ts';
 
 /** What a worker needs to build its own engine (plain data: it crosses threads). */
 export interface DetectionInit {
@@ -31,15 +31,6 @@ export function systemRuleFiles(dir = SYSTEM_RULES_DIR): string[] {
 export function ruleFilesOf(config: Config): string[] {
   const d = config.detection;
   return [...(d.system_rules ? systemRuleFiles() : []), ...d.rules];
-}
-
-/**
- * The detection part of the processor init, or undefined when detection is off. Loads every rule file once here
- * so a broken rule stops the agent at start (RuleError) instead of in a worker.
- */
-export function detectionInit(config: Config, overrides: { updateIntervalMs?: number; stateFile?: string } = {}): { init: DetectionInit | undefined; rules: RuleSet | undefined } {
-  const init = detectionPlan(config, overrides);
-  return { init, rules: init === undefined ? undefined : loadRuleFiles(init.ruleFiles) };
 }
 
 /** The detection part of the processor init without loading the rules (undefined when detection is off). */
@@ -68,13 +59,17 @@ export class DetectorHost {
   #savedVersion = 0;
   /** Alarms restored from the state file at start. */
   readonly restored: number = 0;
+  /** Rules in force (0 with detection off); reload() returns the new count. */
+  readonly ruleCount: number = 0;
 
   constructor(init: DetectionInit | undefined) {
     if (init === undefined) {
       this.detector = noDetection;
       return;
     }
-    this.#engine = new DetectionEngine(loadRuleFiles(init.ruleFiles), {
+    const rules = loadRuleFiles(init.ruleFiles);
+    this.ruleCount = rules.rules.length;
+    this.#engine = new DetectionEngine(rules, {
       clusterName: init.clusterName, clusterId: init.clusterId, updateIntervalMs: init.updateIntervalMs,
     });
     this.detector = this.#engine;

@@ -1,6 +1,7 @@
 // Worker thread entry: processes the blocks the main thread transfers to it; reloads rules and saves state on request.
 import { parentPort } from 'node:worker_threads';
-import { DetectorHost } from '../detect/setup.ts';
+import { compileAhead, RuleError } from '../detect/rules.ts';
+import { DetectorHost, systemRuleFiles } from '../detect/setup.ts';
 import { processChunk, type ChunkContext } from './chunk.ts';
 import { compileRedaction } from './redact.ts';
 import type { ControlMessage, ProcessorInit } from './workers.ts';
@@ -18,9 +19,14 @@ type JobMessage = { job: number; block: { buffer: ArrayBuffer; byteOffset: numbe
 
 parentPort!.on('message', (msg: JobMessage | ControlMessage) => {
   if ('control' in msg && msg.control === 'init') {
-    // Synchronously: a failure (rules that do not compile, state unreadable) kills the thread and the pool reports it.
-    setUp(msg.init);
-    parentPort!.postMessage({ control: msg.id });
+    // A failure (rules that do not compile) is the reply; the thread stays without a detector and the pool, which
+    // waits for every reply before the agent reads, reports it.
+    try {
+      setUp(msg.init);
+      parentPort!.postMessage({ control: msg.id, rules: host!.ruleCount });
+    } catch (err) {
+      parentPort!.postMessage({ control: msg.id, error: (err as Error).message, ruleError: err instanceof RuleError });
+    }
     return;
   }
   if ('control' in msg) {
@@ -40,6 +46,13 @@ parentPort!.on('message', (msg: JobMessage | ControlMessage) => {
   } catch (err) {
     parentPort!.postMessage({ job: msg.job, error: (err as Error).stack ?? String(err), returned: msg.giveBack ? msg.block : undefined }, msg.giveBack ? [buffer] : []);
   }
+});
+
+// Started ahead, the thread waits for its init while the main thread loads the rest and reads the config. It
+// compiles the shipped rules meanwhile: most configs use them, and the init then finds them compiled (the start
+// is ~60 ms shorter). Wasted, on a core that was idle anyway, when the config changes them.
+setImmediate(() => {
+  if (host === undefined) compileAhead(systemRuleFiles());
 });
 
 // Messages are handled in order: a reload applies to every block sent after it, none before.

@@ -1,5 +1,5 @@
 // The worker pool as the pipeline uses it: blocks processed on real worker threads, lent memory given back,
-// rules swapped between blocks, and a worker that dies reported instead of leaving its blocks hanging.
+// rules swapped between blocks, and a worker that cannot load its rules reported instead of leaving its blocks hanging.
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,8 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { auditLine } from '../../bench/gen-audit.ts';
+import { loadRuleFiles, RuleError } from '../detect/rules.ts';
+import { systemRuleFiles } from '../detect/setup.ts';
 import { prestartParseWorkers } from './prestart.ts';
 import { createProcessor, type ChunkProcessor } from './workers.ts';
 
@@ -66,16 +68,32 @@ describe('worker pool', () => {
     expect(r.hits!.every((h) => h.ruleId === 'R-GET')).toBe(true);
   });
 
-  it('reports a worker that dies (here: its rule file vanished before it started) and fails its blocks', async () => {
+  it('reports through ready() a worker that cannot load its rules, with the reason, and fails its blocks', async () => {
     const deaths: Error[] = [];
     const p = createProcessor(1, {
       redaction, detection: { ruleFiles: ['/nonexistent/kaudit-rules.yaml'], clusterName: 'c', clusterId: '', updateIntervalMs: 0 },
     }, (err) => deaths.push(err));
     open.push(p);
-    await expect(p.process(block(0, 10))).rejects.toThrow();
-    for (let i = 0; i < 100 && deaths.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
-    expect(deaths).toHaveLength(1);
-    expect(deaths[0].message).toMatch(/parse worker exited unexpectedly/);
+    const ready = p.ready();
+    await expect(ready).rejects.toBeInstanceOf(RuleError);
+    await expect(ready).rejects.toThrow(/\/nonexistent\/kaudit-rules\.yaml: cannot read rule file/);
+    await expect(p.process(block(0, 10))).rejects.toThrow(/block before init/);
+    // The thread is alive (it answered); the agent stops its start on the rejection, not on a death.
+    expect(deaths).toHaveLength(0);
+  });
+
+  it('says how many rules its workers loaded', async () => {
+    const init = { ruleFiles: systemRuleFiles(), clusterName: 'c', clusterId: '', updateIntervalMs: 0 };
+    const p = createProcessor(1, { redaction, detection: init, collectHits: true });
+    open.push(p);
+    expect(await p.ready()).toBe(loadRuleFiles(systemRuleFiles()).rules.length);
+    const file = await ruleFile(rule('R-GET', 'get'));
+    const q = createProcessor(2, { redaction, detection: { ...init, ruleFiles: [file] }, collectHits: true });
+    open.push(q);
+    expect(await q.ready()).toBe(1);
+    const r = await q.process(block(0, 50));
+    expect(r.hits!.length).toBeGreaterThan(0);
+    expect(r.hits!.every((h) => h.ruleId === 'R-GET')).toBe(true);
   });
 
   it('takes a worker started before the config was read, and stops started workers it does not need', async () => {

@@ -2,6 +2,7 @@
 import type { Worker } from 'node:worker_threads';
 import type { RedactionConfig } from '../config/schema.ts';
 import { join } from 'node:path';
+import { RuleError } from '../detect/rules.ts';
 import { DetectorHost, type DetectionInit } from '../detect/setup.ts';
 import { processChunk, type ChunkResult } from './chunk.ts';
 import { compileRedaction } from './redact.ts';
@@ -31,6 +32,11 @@ export interface ChunkProcessor {
    * submitted after this call; rejects with the reason if a detector could not load them (it keeps its rules).
    */
   reloadRules(ruleFiles: string[]): Promise<void>;
+  /**
+   * The number of rules in force once every worker has its detector; rejects when one could not set up (a
+   * RuleError when the rules are broken), and that worker then fails every block it gets.
+   */
+  ready(): Promise<number>;
   /** Saves the detectors' state and stops them. */
   close(): Promise<void>;
 }
@@ -38,6 +44,8 @@ export interface ChunkProcessor {
 /** Main thread → worker, besides blocks; `init` comes first, once. */
 type Control = { control: 'init'; init: ProcessorInit } | { control: 'reload'; ruleFiles: string[] } | { control: 'close' };
 export type ControlMessage = { id: number } & Control;
+/** Worker → main thread, for each control message: done, or why not; an init also says how many rules it loaded. */
+type ControlReply = { control: number; error?: string; ruleError?: boolean; rules?: number };
 
 /** The detection init of detector number `n`, with its own state file. */
 function detectionFor(init: ProcessorInit, n: number): DetectionInit | undefined {
@@ -59,6 +67,7 @@ function inlineProcessor(init: ProcessorInit): ChunkProcessor {
   const host = new DetectorHost(detectionFor(init, 0));
   const ctx = { redactor: compileRedaction(init.redaction), detector: host.detector, collectHits: init.collectHits };
   return {
+    ready: async () => host.ruleCount,
     process: async (data) => processChunk(data, ctx),
     processOwned: async (data) => ({ result: processChunk(data, ctx), data }),
     reloadRules: async (ruleFiles) => {
@@ -87,7 +96,8 @@ const CLOSE_TIMEOUT_MS = 5000;
 class WorkerPool implements ChunkProcessor {
   private readonly workers: Worker[] = [];
   private readonly jobs = new Map<number, Job>();
-  private readonly controls = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  private readonly controls = new Map<number, { resolve: (reply: ControlReply) => void; reject: (e: Error) => void }>();
+  private readonly inits: Array<Promise<ControlReply>> = [];
   private nextControl = 0;
   private readonly exited = new Set<Worker>();
   private nextJob = 0;
@@ -98,12 +108,12 @@ class WorkerPool implements ChunkProcessor {
     for (let i = 0; i < n; i++) {
       const started = takeParseWorker(i);
       const worker = started.worker;
-      worker.on('message', (msg: Reply | { control: number; error?: string }) => {
+      worker.on('message', (msg: Reply | ControlReply) => {
         if ('control' in msg) {
           const c = this.controls.get(msg.control);
           this.controls.delete(msg.control);
-          if (msg.error === undefined) c?.resolve();
-          else c?.reject(new Error(msg.error));
+          if (msg.error === undefined) c?.resolve(msg);
+          else c?.reject(msg.ruleError ? new RuleError(msg.error) : new Error(msg.error));
           return;
         }
         const job = this.jobs.get(msg.job);
@@ -125,9 +135,16 @@ class WorkerPool implements ChunkProcessor {
       // A worker started ahead may have died before this pool listened (its code failed to load).
       if (started.exitCode !== undefined) queueMicrotask(() => onExit(started.exitCode!));
       // Messages are handled in order: the init is done before the first block.
-      void this.control(worker, { control: 'init', init: { ...init, detection: detectionFor(init, i) } }).catch(() => {});
+      const ready = this.control(worker, { control: 'init', init: { ...init, detection: detectionFor(init, i) } });
+      ready.catch(() => {}); // seen through ready()
+      this.inits.push(ready);
       this.workers.push(worker);
     }
+  }
+
+  async ready(): Promise<number> {
+    const replies = await Promise.all(this.inits);
+    return replies[0]?.rules ?? 0;
   }
 
   async process(data: Buffer): Promise<ChunkResult> {
@@ -173,7 +190,7 @@ class WorkerPool implements ChunkProcessor {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 
-  private control(worker: Worker, msg: Control): Promise<void> {
+  private control(worker: Worker, msg: Control): Promise<ControlReply> {
     if (this.exited.has(worker)) return Promise.reject(new Error('parse worker has exited'));
     const id = this.nextControl++;
     return new Promise((resolve, reject) => {
