@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import { z } from 'zod';
 import pkg from '../../package.json' with { type: 'json' };
 import { describeSecret, resolveSecret, secretRefSchema, type SecretRef } from '../config/secret.ts';
@@ -116,7 +116,7 @@ export const httpSink: SinkKind<typeof options> = {
       ctx.logger.warn({ sink: ctx.name }, 'tls.insecure_skip_verify is set: the server certificate is not verified');
     }
 
-    const pool = new Pool(url.origin, {
+    const poolOptions: Pool.Options = {
       connect: {
         ca: tls?.ca_file ? await readTlsFile(tls.ca_file, `${where}.tls.ca_file`) : undefined,
         cert: tls?.cert_file ? await readTlsFile(tls.cert_file, `${where}.tls.cert_file`) : undefined,
@@ -129,7 +129,11 @@ export const httpSink: SinkKind<typeof options> = {
       bodyTimeout: opts.timeout,
       // One connection per batch the delivery layer sends at once; with one, requests keep their order on it.
       connections: concurrency,
-    });
+    };
+    // undici (~110 modules, ~50 ms to load) is loaded for the first request, not at start: by then the reader and
+    // the parse worker are busy with the first blocks, and the main thread would otherwise wait for them.
+    let pool: Promise<Pool> | undefined;
+    const connection = (): Promise<Pool> => (pool ??= import('undici').then((undici) => new undici.Pool(url.origin, poolOptions)));
     const path = `${url.pathname}${url.search}`;
     const format = opts.format === 'ndjson' ? 'ndjson' : 'json_array';
     // Body memory is reused, but only once no socket can still be writing it: undici hands a body to the socket
@@ -163,7 +167,7 @@ export const httpSink: SinkKind<typeof options> = {
         return sendBody(encoded.body, signal);
       },
       async close() {
-        await pool.close();
+        if (pool !== undefined) await (await pool).close();
       },
     };
 
@@ -180,7 +184,7 @@ export const httpSink: SinkKind<typeof options> = {
         controller.abort(new Error('timeout'));
       }, opts.timeout);
       try {
-        const res = await pool.request({ path, method: opts.method, headers, body, signal: controller.signal });
+        const res = await (await connection()).request({ path, method: opts.method, headers, body, signal: controller.signal });
         if (res.statusCode >= 200 && res.statusCode < 300) {
           // The backend has the batch; a failure while draining its answer changes nothing.
           await res.body.dump({ limit: DRAIN_BYTES }).catch(() => {});
