@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { parseAuditLine, type AuditEvent } from '../parse/audit.ts';
 import { DetectionEngine } from './engine.ts';
-import { allowedBy, compileAhead, compileRuleTexts, EvalContext, loadRuleFiles, needsBodies, nodeNameOf, normalizeHostPath, parseImageRef, RuleError } from './rules.ts';
+import { allowedBy, compileAhead, compileRuleTexts, discardCompiledAhead, EvalContext, loadRuleFiles, needsBodies, nodeNameOf, normalizeHostPath, parseImageRef, RuleError } from './rules.ts';
 
 type Json = Record<string, any>;
 
@@ -625,6 +625,13 @@ describe('rules compiled ahead', () => {
     expect(loadRuleFiles([file, other]).rules.map((r) => r.id)).toEqual(['R-2', 'R-3']);
     compileAhead([file]);
     expect(loadRuleFiles([other]).rules.map((r) => r.id)).toEqual(['R-3']);
+  });
+
+  it('can be discarded unused', () => {
+    const file = fileWith(ruleText('R-1'));
+    const ahead = compileAhead([file]);
+    discardCompiledAhead();
+    expect(loadRuleFiles([file])).not.toBe(ahead);
   });
 
   it('leave errors to the load: a broken file compiled ahead still fails the load with its reason', () => {

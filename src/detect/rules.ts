@@ -210,6 +210,11 @@ export function compileAhead(paths: string[]): RuleSet | undefined {
   return compiledAhead?.rules;
 }
 
+/** Drops a rule set compiled ahead that no load took (detection off): it would only hold memory. */
+export function discardCompiledAhead(): void {
+  compiledAhead = undefined;
+}
+
 type RuleText = { name: string; text: string; defaultType: 'system' | 'custom' };
 
 function readRuleFiles(paths: string[]): RuleText[] {

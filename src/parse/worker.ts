@@ -1,6 +1,6 @@
 // Worker thread entry: processes the blocks the main thread transfers to it; reloads rules and saves state on request.
 import { parentPort } from 'node:worker_threads';
-import { compileAhead, RuleError } from '../detect/rules.ts';
+import { compileAhead, discardCompiledAhead, RuleError } from '../detect/rules.ts';
 import { DetectorHost, systemRuleFiles } from '../detect/setup.ts';
 import { processChunk, type ChunkContext } from './chunk.ts';
 import { compileRedaction } from './redact.ts';
@@ -12,6 +12,7 @@ let ctx: ChunkContext | undefined;
 
 function setUp(init: ProcessorInit): void {
   host = new DetectorHost(init.detection);
+  discardCompiledAhead();
   ctx = { redactor: compileRedaction(init.redaction), detector: host.detector, collectHits: init.collectHits };
 }
 
