@@ -9,6 +9,7 @@ import { CheckpointStore } from './delivery/checkpoint.ts';
 import { DeadLetterFile } from './delivery/dead-letter.ts';
 import { DiskBuffer } from './delivery/buffer.ts';
 import { SinkDriver } from './delivery/driver.ts';
+import { HeapBound } from './memory.ts';
 import { Metrics } from './observe/metrics.ts';
 import { startHealthServer } from './observe/server.ts';
 import type { DetectionNotes } from './detect/hook.ts';
@@ -160,6 +161,7 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
   }
   detectionMetrics.rulesInForce(detection === undefined ? 0 : ruleCount);
   goLive();
+  const stopHeapBound = new HeapBound({ budgetBytes: 8 * 1024 * 1024, intervalMs: 1000 }).watch();
   for (const d of drivers) d.start();
   for (const s of sources) s.files.start();
   const checkpointTimer = setInterval(() => {
@@ -184,6 +186,7 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
     async stop() {
       ready = false;
       clearInterval(checkpointTimer);
+      stopHeapBound();
       reloader?.stop();
       // 1. Stop reading; 2. what was read reaches the buffers and is acknowledged; 3. save checkpoints.
       await Promise.all(sources.map((s) => s.files.stop()));

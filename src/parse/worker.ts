@@ -2,6 +2,7 @@
 import { parentPort } from 'node:worker_threads';
 import { compileAhead, discardCompiledAhead, RuleError } from '../detect/rules.ts';
 import { DetectorHost, systemRuleFiles } from '../detect/setup.ts';
+import { HeapBound } from '../memory.ts';
 import { processChunk, type ChunkContext } from './chunk.ts';
 import { compileRedaction } from './redact.ts';
 import type { ControlMessage, ProcessorInit } from './workers.ts';
@@ -9,6 +10,8 @@ import type { ControlMessage, ProcessorInit } from './workers.ts';
 // Set by the init message, which the pool sends before any block (the thread may start before the config is read).
 let host: DetectorHost | undefined;
 let ctx: ChunkContext | undefined;
+// Looked at after each block: a busy worker's timers wait behind its queue of blocks.
+const heap = new HeapBound({ budgetBytes: 8 * 1024 * 1024, intervalMs: 1000 });
 
 function setUp(init: ProcessorInit): void {
   host = new DetectorHost(init.detection);
@@ -41,6 +44,7 @@ parentPort!.on('message', (msg: JobMessage | ControlMessage) => {
   try {
     if (ctx === undefined) throw new Error('block before init');
     const result = processChunk(new Uint8Array(buffer, byteOffset, length), ctx);
+    heap.check();
     const transfer: ArrayBuffer[] = [result.spans.buffer as ArrayBuffer];
     if (msg.giveBack) transfer.push(buffer);
     parentPort!.postMessage({ job: msg.job, result, returned: msg.giveBack ? msg.block : undefined }, transfer);
