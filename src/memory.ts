@@ -14,6 +14,9 @@ type Collect = (options: { type: 'major'; execution: 'async' | 'sync' }) => void
  * throwaway context and the flag turned off again (no other code sees it). Undefined if this Node does not allow it.
  */
 export function gcFunction(): Collect | undefined {
+  // Node started with --expose-gc (an operator debugging): use that one and leave the flag as it is.
+  const exposed: unknown = (globalThis as { gc?: unknown }).gc;
+  if (typeof exposed === 'function') return exposed as Collect;
   try {
     setFlagsFromString('--expose-gc');
     const gc: unknown = runInNewContext('gc');
