@@ -197,11 +197,11 @@ async function run(mode: 'run' | 'run-gzip' = 'run'): Promise<Row> {
   }
 }
 
-/** `main 3.1, kaudit-parse-0 4.2, gc 0.9, io 0.4`: where the agent's CPU went (threads alive at the end). */
+/** `main 3.1, kaudit-parse-0 4.2, v8-helpers 0.9, io 0.4`: where the agent's CPU went (threads alive at the end; V8's helpers collect garbage and compile hot code). */
 function threadSummary(threads: Record<string, number>): string {
   const groups: Record<string, number> = {};
   for (const [name, s] of Object.entries(threads)) {
-    const g = name === 'MainThread' ? 'main' : name === 'V8Worker' ? 'gc' : name.startsWith('libuv') ? 'io' : name.startsWith('kaudit-') ? name : 'other';
+    const g = name === 'MainThread' ? 'main' : name === 'V8Worker' ? 'v8-helpers' : name.startsWith('libuv') ? 'io' : name.startsWith('kaudit-') ? name : 'other';
     groups[g] = (groups[g] ?? 0) + s;
   }
   return Object.entries(groups).filter(([, s]) => s >= 0.01).map(([g, s]) => `${g} ${s.toFixed(2)}`).join(', ');
