@@ -109,24 +109,29 @@ describe('kaudit run: process settings', () => {
   }
   const procList = async (pid: number, file: string) => (await readFile(`/proc/${pid}/${file}`, 'utf8')).split('\0').filter((s) => s !== '');
 
-  it('re-executes itself once (same PID) with 16 MB semi-spaces and two malloc arenas, and keeps what the operator set', async () => {
+  it('re-executes itself once (same PID) with 8 MB semi-spaces and its malloc settings, and keeps what the operator set', async () => {
     const agent = AgentProcess.run(await agentConfig());
     try {
       await agent.started();
       const cmdline = await procList(agent.pid, 'cmdline');
-      expect(cmdline).toContain('--max-semi-space-size=16');
+      expect(cmdline).toContain('--max-semi-space-size=8');
       expect(cmdline.slice(-3)).toEqual(['run', '--config', expect.stringMatching(/kaudit\.yaml$/)]);
-      expect(await procList(agent.pid, 'environ')).toContain('MALLOC_ARENA_MAX=2');
+      const environ = await procList(agent.pid, 'environ');
+      expect(environ).toContain('MALLOC_ARENA_MAX=2');
+      expect(environ).toContain('MALLOC_MMAP_THRESHOLD_=131072');
     } finally {
       await agent.stop();
     }
-    const chosen = AgentProcess.run(await agentConfig(), [], { MALLOC_ARENA_MAX: '4', NODE_OPTIONS: '--max-semi-space-size=8' });
+    const chosen = AgentProcess.run(await agentConfig(), [], {
+      MALLOC_ARENA_MAX: '4', MALLOC_MMAP_THRESHOLD_: '262144', NODE_OPTIONS: '--max-semi-space-size=12',
+    });
     try {
       await chosen.started();
-      expect(await procList(chosen.pid, 'cmdline')).not.toContain('--max-semi-space-size=16');
+      expect(await procList(chosen.pid, 'cmdline')).not.toContain('--max-semi-space-size=8');
       const environ = await procList(chosen.pid, 'environ');
       expect(environ).toContain('MALLOC_ARENA_MAX=4');
       expect(environ).not.toContain('MALLOC_ARENA_MAX=2');
+      expect(environ).toContain('MALLOC_MMAP_THRESHOLD_=262144');
     } finally {
       expect((await chosen.stop()).code).toBe(0);
     }
