@@ -21,9 +21,11 @@ if (major < 24) {
 //   the threshold to the size of every such block freed: after that, buffers of a few hundred KiB to MiBs come from
 //   the heap, whose freed space stays resident ([heap] in /proc/PID/smaps grew 17 → 31 MB over 1.5 million events;
 //   15 MB flat with the threshold fixed at 128 KiB).
+const operatorFlags = [...process.execArgv, process.env.NODE_OPTIONS ?? ''];
+/** @param {string} flag whether the operator set this V8 flag (command line or NODE_OPTIONS) */
+const operatorSet = (flag) => operatorFlags.some((a) => a.includes(flag));
 {
-  const flags = [...process.execArgv, process.env.NODE_OPTIONS ?? ''];
-  const semiSpace = flags.some((a) => a.includes('--max-semi-space-size')) ? [] : ['--max-semi-space-size=8'];
+  const semiSpace = operatorSet('--max-semi-space-size') ? [] : ['--max-semi-space-size=8'];
   const malloc = {
     ...(process.env.MALLOC_ARENA_MAX === undefined ? { MALLOC_ARENA_MAX: '2' } : {}),
     ...(process.env.MALLOC_MMAP_THRESHOLD_ === undefined ? { MALLOC_MMAP_THRESHOLD_: '131072' } : {}),
@@ -44,7 +46,7 @@ setFlagsFromString('--max-semi-space-size=4');
 // cores busy (reader and sender, parse worker), where helpers only take turns with the threads they would help.
 // Measured over 200,000 events, seven interleaved pairs: events/s equal or higher in all seven (mean +6 %), GC
 // helper CPU 0.57–0.74 s against 0.65–0.81 s. Kept as given when the operator sets it either way.
-if (![...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => a.includes('parallel-scavenge'))) {
+if (!operatorSet('parallel-scavenge')) {
   setFlagsFromString('--no-parallel-scavenge');
 }
 const { useCompileCache } = await import('../src/compile-cache.js');

@@ -153,15 +153,13 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
 
   // The workers load the rules while the sinks and sources are set up here. A broken rule file stops the start
   // with its file, rule and field (a RuleError: `invalid rules`, exit code 2, as for the other commands).
-  let ruleCount: number;
   try {
-    ruleCount = await processor.ready();
+    detectionMetrics.rulesInForce(await processor.ready()); // 0 with detection off
   } catch (err) {
     throw err instanceof RuleError ? err : new StartupError(`parse worker: ${(err as Error).message}`);
   }
-  detectionMetrics.rulesInForce(detection === undefined ? 0 : ruleCount);
   goLive();
-  const stopHeapBound = new HeapBound({ budgetBytes: 8 * 1024 * 1024, intervalMs: 1000 }).watch();
+  const stopHeapBound = new HeapBound().watch();
   for (const d of drivers) d.start();
   for (const s of sources) s.files.start();
   const checkpointTimer = setInterval(() => {

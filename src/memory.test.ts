@@ -12,19 +12,20 @@ describe('HeapBound policy', () => {
       budgetBytes: 8 * MiB, intervalMs: 1000,
       oldBytes: () => s.old, now: () => s.now, collect: () => void s.collected++,
     });
-    return { s, bound };
+    /** Moves the clock to `now` with the old generation at `old` bytes, and asks the bound to look; the collections so far. */
+    const look = (now: number, old = s.old): number => {
+      s.now = now;
+      s.old = old;
+      bound.check();
+      return s.collected;
+    };
+    return { s, bound, look };
   }
 
   it('collects once the old generation grew by more than the budget, and not before', () => {
-    const { s, bound } = scripted();
-    s.now = 1000;
-    s.old += 8 * MiB; // exactly the budget
-    bound.check();
-    expect(s.collected).toBe(0);
-    s.now = 2000;
-    s.old += 1;
-    bound.check();
-    expect(s.collected).toBe(1);
+    const { bound, look } = scripted();
+    expect(look(1000, 108 * MiB)).toBe(0); // exactly the budget
+    expect(look(2000, 108 * MiB + 1)).toBe(1);
     expect(bound.collections).toBe(1);
   });
 
@@ -41,44 +42,21 @@ describe('HeapBound policy', () => {
   });
 
   it('counts growth from the smallest size seen after a collection, and waits for another budget when one freed nothing', () => {
-    const { s, bound } = scripted();
-    s.now = 1000;
-    s.old = 120 * MiB;
-    bound.check();
-    expect(s.collected).toBe(1);
+    const { look } = scripted();
+    expect(look(1000, 120 * MiB)).toBe(1);
     // The collection freed most of it: growth counts from 90 MiB now.
-    s.now = 2000;
-    s.old = 90 * MiB;
-    bound.check();
-    s.now = 3000;
-    s.old = 97 * MiB;
-    bound.check();
-    expect(s.collected).toBe(1);
-    s.now = 4000;
-    s.old = 99 * MiB;
-    bound.check();
-    expect(s.collected).toBe(2);
+    expect(look(2000, 90 * MiB)).toBe(1);
+    expect(look(3000, 97 * MiB)).toBe(1);
+    expect(look(4000, 99 * MiB)).toBe(2);
     // Nothing was dead (live data grew): no collection until it grew by another budget.
-    s.now = 5000;
-    bound.check();
-    s.now = 6000;
-    s.old = 106 * MiB;
-    bound.check();
-    expect(s.collected).toBe(2);
-    s.now = 7000;
-    s.old = 108 * MiB;
-    bound.check();
-    expect(s.collected).toBe(3);
+    expect(look(5000)).toBe(2);
+    expect(look(6000, 106 * MiB)).toBe(2);
+    expect(look(7000, 108 * MiB)).toBe(3);
   });
 
   it('never collects on a heap that does not grow (an idle agent)', () => {
-    const { s, bound } = scripted();
-    for (let t = 1; t <= 600; t++) {
-      s.now = t * 1000;
-      s.old = 100 * MiB + (t % 3) * MiB;
-      bound.check();
-    }
-    expect(s.collected).toBe(0);
+    const { look } = scripted();
+    for (let t = 1; t <= 600; t++) expect(look(t * 1000, 100 * MiB + (t % 3) * MiB)).toBe(0);
   });
 });
 

@@ -35,10 +35,10 @@ export function oldGenerationBytes(): number {
 }
 
 export interface HeapBoundOptions {
-  /** Growth of the old generation, since it was last found smaller, that starts a full collection. */
-  budgetBytes: number;
-  /** Least time between two looks (check() may be called more often, per block for instance). */
-  intervalMs: number;
+  /** Growth of the old generation, since it was last found smaller, that starts a full collection. Default 8 MiB. */
+  budgetBytes?: number;
+  /** Least time between two looks (check() may be called more often, per block for instance). Default 1 s. */
+  intervalMs?: number;
   /** Defaults: this thread's heap. */
   collect?: Collect;
   oldBytes?: () => number;
@@ -53,9 +53,9 @@ export class HeapBound {
   /** Full collections started here. */
   collections = 0;
 
-  constructor(options: HeapBoundOptions) {
+  constructor(options: HeapBoundOptions = {}) {
     const collect = options.collect ?? gcFunction() ?? (() => {});
-    this.#o = { oldBytes: oldGenerationBytes, now: Date.now, ...options, collect };
+    this.#o = { budgetBytes: 8 * 1024 * 1024, intervalMs: 1000, oldBytes: oldGenerationBytes, now: Date.now, ...options, collect };
     this.#base = this.#o.oldBytes();
     this.#lastLook = this.#o.now();
   }

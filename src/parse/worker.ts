@@ -11,7 +11,7 @@ import type { ControlMessage, ProcessorInit } from './workers.ts';
 let host: DetectorHost | undefined;
 let ctx: ChunkContext | undefined;
 // Looked at after each block: a busy worker's timers wait behind its queue of blocks.
-const heap = new HeapBound({ budgetBytes: 8 * 1024 * 1024, intervalMs: 1000 });
+const heap = new HeapBound();
 
 function setUp(init: ProcessorInit): void {
   host = new DetectorHost(init.detection);
