@@ -1,5 +1,9 @@
 // Every metric kaudit exports, in one place, in Prometheus text format.
-import { Counter, Gauge, Registry } from 'prom-client';
+// The three classes kaudit uses, not prom-client's index: that one loads every metric type, the cluster
+// aggregator, the push gateway client and the default process metrics (~40 ms of the start, against ~5).
+import Counter from 'prom-client/lib/counter.js';
+import Gauge from 'prom-client/lib/gauge.js';
+import Registry from 'prom-client/lib/registry.js';
 import type { SinkEvents } from '../delivery/driver.ts';
 
 export interface SourceMetrics {
