@@ -252,6 +252,23 @@ describe('FileSet', () => {
     expect(saved.files[0]).toMatchObject({ offset: Buffer.byteLength(body), fpLen: 1024, path });
   });
 
+  it('is caught up after the pass that reads every file to its end, without waiting for the next poll', async () => {
+    // `run --once` stops on caughtUp(): with a poll interval of an hour, only the pass that did the reading can
+    // resolve it. A gzipped backup, a plain backup rotated away a moment ago (waited for until quiet) and the
+    // live file with a half-written last line (held back) are all read first.
+    const dir = await tmp();
+    const path = join(dir, 'kubernetes.audit');
+    writeFileSync(join(dir, 'kubernetes-2026-11-22T12-00-00.000.audit.gz'), gzipSync(`${lines(0, 30).join('\n')}\n`));
+    writeFileSync(join(dir, 'kubernetes-2026-11-22T12-05-00.000.audit'), `${lines(30, 30).join('\n')}\n`);
+    const [last] = lines(90, 1);
+    writeFileSync(path, `${lines(60, 30).join('\n')}\n${last.slice(0, 50)}`);
+    const h = await new Harness().start(path, join(dir, 'state.json'), { pollMs: 3_600_000, quietMs: 300 });
+    await h.files.caughtUp();
+    expect(h.ids()).toEqual(idsOf(0, 90));
+    expect(h.problems).toEqual([]);
+    await h.stop();
+  });
+
   describe('sees a rotation in progress as a consistent view', () => {
     const backup = (dir: string, n: number) => join(dir, `kubernetes-2026-01-01T00-00-0${n}.000.audit`);
     const body = (from: number, n: number) => `${lines(from, n).join('\n')}\n`;

@@ -166,9 +166,11 @@ export class FileSet {
   }
 
   private idleWaiters: Array<() => void> = [];
-  private bytesThisPass = 0;
 
-  /** Resolves once a full pass finds every file read to its end (used by `run --once`). */
+  /**
+   * Resolves once a pass has read every file to its end (used by `run --once`: what the files held when it read
+   * them; a file rotated away but not yet quiet is waited for).
+   */
   caughtUp(): Promise<void> {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
@@ -176,7 +178,6 @@ export class FileSet {
   private async run(): Promise<void> {
     while (!this.stopped) {
       let waitMs = this.opts.pollMs;
-      this.bytesThisPass = 0;
       let pending = false;
       try {
         const order = await this.scan();
@@ -205,7 +206,7 @@ export class FileSet {
         this.events.problem('file scan failed', { path: this.opts.path, error: String(err) });
         pending = true;
       }
-      if (!pending && waitMs > 0 && this.bytesThisPass === 0 && this.idleWaiters.length > 0) {
+      if (!pending && this.idleWaiters.length > 0) {
         for (const w of this.idleWaiters.splice(0)) w();
       }
       this.store.prune(Date.now());
@@ -477,7 +478,6 @@ export class FileSet {
       const { parts, taken, owned } = t.splitter.pushRead(buf, bytesRead);
       t.readOffset += taken;
       t.size = Math.max(t.size, t.readOffset);
-      this.bytesThisPass += taken;
       this.events.bytesRead(taken);
       await this.emit(t, parts, owned);
     }
@@ -501,7 +501,6 @@ export class FileSet {
         if (end > t.readOffset) {
           const part = chunk.subarray(Math.max(0, t.readOffset - position));
           t.readOffset = end;
-          this.bytesThisPass += part.length;
           this.events.bytesRead(part.length);
           await this.emit(t, t.splitter.push(Buffer.from(part)));
         }
