@@ -10,6 +10,7 @@ import { DeadLetterFile } from './delivery/dead-letter.ts';
 import { DiskBuffer } from './delivery/buffer.ts';
 import { SinkDriver } from './delivery/driver.ts';
 import { HeapBound } from './memory.ts';
+import { Health } from './observe/health.ts';
 import { Metrics } from './observe/metrics.ts';
 import { startHealthServer } from './observe/server.ts';
 import type { DetectionNotes } from './detect/hook.ts';
@@ -26,6 +27,8 @@ import { ReadBufferPool } from './sources/read-buffers.ts';
 export interface RunningAgent {
   readonly metrics: Metrics;
   ready(): boolean;
+  /** Why the agent is not ready (what /readyz shows); empty when ready. */
+  problems(): string[];
   /** Resolves once every source has read its files to the end. */
   caughtUp(): Promise<void>;
   /** Reloads the detection rules from their files (SIGHUP); resolves false when they were broken and the old ones stay. */
@@ -72,11 +75,11 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
   const metrics = new Metrics();
   const detectionMetrics = metrics.detection();
   // The endpoint comes first: a port in use fails the start before any file or sink is touched.
-  let ready = false;
+  const health = new Health();
   let server: Server | undefined;
   if (config.http) {
     try {
-      server = await startHealthServer(config.http.listen, metrics, { ready: () => ready });
+      server = await startHealthServer(config.http.listen, metrics, health);
     } catch (err) {
       throw new StartupError(`http.listen ${config.http.listen}: ${(err as Error).message}`);
     }
@@ -167,10 +170,11 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
   }, config.checkpoint_interval);
   checkpointTimer.unref();
 
-  ready = true;
+  health.markStarted();
   const agent: RunningAgent = {
     metrics,
-    ready: () => ready,
+    ready: () => health.ready(),
+    problems: () => health.problems(),
     reloadRules: async () => {
       if (reloader === undefined) {
         logger.info('detection is off; no rules to reload');
@@ -182,7 +186,7 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
       await Promise.all(sources.map((s) => s.files.caughtUp()));
     },
     async stop() {
-      ready = false;
+      health.markStopping();
       clearInterval(checkpointTimer);
       stopHeapBound();
       reloader?.stop();

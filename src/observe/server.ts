@@ -7,7 +7,8 @@ import type { Metrics } from './metrics.ts';
 const { createServer } = process.getBuiltinModule('node:http');
 
 export interface HealthState {
-  ready(): boolean;
+  /** Why the agent is not ready, one line each; empty when ready. */
+  problems(): readonly string[];
 }
 
 export async function startHealthServer(listen: string, metrics: Metrics, health: HealthState): Promise<Server> {
@@ -19,8 +20,9 @@ export async function startHealthServer(listen: string, metrics: Metrics, health
     if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else if (path === '/readyz') {
-      const ready = health.ready();
-      res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'not ready\n');
+      const problems = health.problems();
+      const body = problems.length === 0 ? 'ready\n' : `not ready\n${problems.map((p) => `- ${p}\n`).join('')}`;
+      res.writeHead(problems.length === 0 ? 200 : 503, { 'content-type': 'text/plain' }).end(body);
     } else if (path === '/metrics') {
       metrics.text().then(
         (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
