@@ -11,7 +11,7 @@ import { spawnMeasured, threadCpuSeconds } from '../test/utils/proc.ts';
 
 /*
  * npm run bench:footprint -- [--rates 0,100,1000,5000] [--warmup 10] [--window 60] [--agent path/to/bin/kaudit.js]
- *                            [--workers N]
+ *                            [--workers N] [--node-flags="--trace-gc"]
  * Per rate: a writer process appends audit events at that rate to a live file, rotating (32 MiB) and gzipping
  * backups as the apiserver does; `kaudit run` follows it with all rules on, raw events to an http sink whose
  * receiver runs in its own process, alarms to a file. After the warm-up, CPU per thread, read/write system calls
@@ -28,9 +28,12 @@ const { values } = parseArgs({
     window: { type: 'string', default: '60' },
     agent: { type: 'string', default: join(ROOT, 'bin/kaudit.js') },
     workers: { type: 'string' },
+    /** Extra Node flags for the agent, e.g. to profile it or try a V8 setting. */
+    'node-flags': { type: 'string', default: '' },
   },
 });
 const MAIN = resolve(values.agent);
+const NODE_FLAGS = values['node-flags'].split(/\s+/).filter(Boolean);
 const rates = values.rates.split(',').map(Number);
 const warmupMs = Number(values.warmup) * 1000;
 const windowMs = Number(values.window) * 1000;
@@ -153,7 +156,7 @@ async function measure(rate: number): Promise<Row> {
       `  alarms: { kind: file, path: ${JSON.stringify(join(tmp, 'alarms.ndjson'))}, inputs: [alarms] }`,
       '',
     ].join('\n'));
-    const agent = spawnMeasured(process.execPath, [MAIN, 'run', '--config', config], { cwd: ROOT, sampleMs: 1000 });
+    const agent = spawnMeasured(process.execPath, [...NODE_FLAGS, MAIN, 'run', '--config', config], { cwd: ROOT, sampleMs: 1000 });
     children.push(agent.child);
     await sleep(warmupMs);
     if (agent.child.exitCode !== null) throw new Error(`agent exited: ${(await agent.exited).stderr.slice(-500)}`);
