@@ -83,6 +83,14 @@ export class AgentProcess {
   }
 }
 
+/** The agent's log levels, lowest first, as its log writes them (`"level":"warn"`). */
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+
+/** Whether a log entry is at `level` or more severe. */
+export function atLeast(entry: Record<string, unknown>, level: 'debug' | 'info' | 'warn' | 'error'): boolean {
+  return LOG_LEVELS.indexOf(String(entry.level)) >= LOG_LEVELS.indexOf(level);
+}
+
 /** Writes a config file (YAML) into `dir` and returns its path. */
 export async function writeAgentConfig(dir: string, config: Record<string, unknown>, name = 'kaudit.yaml'): Promise<string> {
   const path = join(dir, name);
