@@ -2,6 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.ts';
+import { preflight, ruleProblem } from '../config/preflight.ts';
+import type { Config } from '../config/schema.ts';
 import { runCommand } from './run.ts';
 import { scanCommand } from './scan.ts';
 import { checkConfigCommand } from './check-config.ts';
@@ -61,9 +63,14 @@ async function main(argv: string[]): Promise<number> {
     return values.help || command === 'help' ? 0 : 2;
   }
   switch (command) {
-    case 'run':
+    case 'run': {
       if (args.length > 0) return usage(`run takes no arguments (found ${args.join(' ')})`);
-      return runCommand(await loadConfig(values.config), values.once === true);
+      const config = await checkedConfig(values.config, 'read');
+      // The parse workers compile the rules while the agent starts: a broken file is the preflight's problem too.
+      return runCommand(config, values.once === true).catch((err: unknown) => {
+        throw err instanceof RuleError ? new ConfigError([ruleProblem(err)], values.config) : err;
+      });
+    }
     case 'scan':
       if (args.length === 0) return usage('scan needs at least one FILE');
       return scanCommand(await loadConfig(values.config), args, values.output ?? 'text', { hits: values.hits === true });
@@ -72,11 +79,18 @@ async function main(argv: string[]): Promise<number> {
     case 'check-config': {
       const file = args[0] ?? values.config;
       if (!file) return usage('check-config needs a FILE');
-      return checkConfigCommand(await loadConfig(file));
+      return checkConfigCommand(await checkedConfig(file, 'load'));
     }
     default:
       return usage(`unknown command "${command}"`);
   }
+}
+
+/** The config of run and check-config: loaded, then preflighted, so that both refuse the same configs in the same words. */
+async function checkedConfig(file: string | undefined, rules: 'load' | 'read'): Promise<Config> {
+  const config = await loadConfig(file);
+  await preflight(config, file, { rules });
+  return config;
 }
 
 /** `rules list` and `rules test`: the subcommand is the first positional. */
