@@ -53,11 +53,13 @@ async function main(argv: string[]): Promise<number> {
       hits: { type: 'boolean' },
     },
   });
+  const [command, ...args] = positionals;
+  // In `run`, stdout belongs to the stdout sink, which treats a closed one as a failed delivery.
+  if (command !== 'run') stopQuietlyWhenStdoutCloses();
   if (values.version) {
     process.stdout.write(`kaudit ${pkg.version}\n`);
     return 0;
   }
-  const [command, ...args] = positionals;
   if (values.help || command === undefined || command === 'help') {
     process.stdout.write(HELP);
     return values.help || command === 'help' ? 0 : 2;
@@ -93,13 +95,16 @@ async function checkedConfig(file: string | undefined, rules: 'load' | 'read'): 
   return config;
 }
 
-/** `rules list` and `rules test`: the subcommand is the first positional. */
-async function rules(args: string[], configFile: string | undefined, output: string): Promise<number> {
-  // `kaudit rules list | head` closes the pipe early: stop quietly instead of crashing on EPIPE.
+/** `kaudit scan … | head` closes the pipe early: the reader has what it wanted, so stop quietly instead of crashing on EPIPE. */
+function stopQuietlyWhenStdoutCloses(): void {
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;
     process.exit(process.exitCode ?? 0);
   });
+}
+
+/** `rules list` and `rules test`: the subcommand is the first positional. */
+async function rules(args: string[], configFile: string | undefined, output: string): Promise<number> {
   const [sub, ...rest] = args;
   switch (sub) {
     case 'list':
