@@ -1032,8 +1032,10 @@ function compileSome({ root, list, steps }: ResolvedPath): (ctx: EvalContext, te
 }
 
 const MAX_SUMMARY = 1000;
+/** What a placeholder shows for a field the event does not have (a cluster-scoped object's namespace, an anonymous user's name). */
+const NO_VALUE = '(none)';
 
-/** `{path}` placeholders filled with the path's values (joined by `,`; `?` when it has none); one line, capped. */
+/** `{path}` placeholders filled with the path's values (joined by `,`; `(none)` when the event has none); one line, capped. */
 export function compileTemplate(text: string, at: string): (ctx: EvalContext) => string {
   const parts: Array<string | Getter> = [];
   const re = /\{([^{}]+)\}/g;
@@ -1048,7 +1050,7 @@ export function compileTemplate(text: string, at: string): (ctx: EvalContext) =>
     const text = parts.map((p) => {
       if (typeof p === 'string') return p;
       const vals = p(ctx);
-      return vals.length === 0 ? '?' : vals.map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join(',');
+      return vals.length === 0 ? NO_VALUE : vals.map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join(',');
     }).join('').replace(/[\r\n\t]+/g, ' ');
     return text.length > MAX_SUMMARY ? `${text.slice(0, MAX_SUMMARY - 1)}…` : text;
   };
