@@ -4,6 +4,8 @@ import { lookup } from 'node:dns/promises';
 import { open } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { loadRuleFiles, RuleError } from '../detect/rules.ts';
+import { sinkKinds } from '../sinks/index.ts';
+import type { SinkKind } from '../sinks/types.ts';
 import { ruleFilesOf } from '../detect/setup.ts';
 import { forEachMarked, fieldName } from './fields.ts';
 import { ioReason } from './io-error.ts';
@@ -30,6 +32,10 @@ export async function preflight(config: Config, file: string | undefined, opts: 
     else if (mark.kind === 'listen') checks.push(hostProblem(value as string, field));
   });
   const problems = (await Promise.all(checks)).filter((p) => p !== undefined);
+  for (const [name, sink] of Object.entries(config.sinks)) {
+    const kind = sinkKinds[sink.kind as keyof typeof sinkKinds] as SinkKind;
+    for (const problem of kind.preflight?.(sink as never) ?? []) problems.push(`sinks.${name}.${problem}`);
+  }
   // Rules are compiled only when every rule file could be read: a missing one is reported once, above.
   const rulesReadable = !problems.some((p) => p.startsWith('detection.rules'));
   if (opts.rules === 'load' && config.detection.enabled && rulesReadable) {

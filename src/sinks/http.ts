@@ -104,6 +104,11 @@ type HttpOptions = z.infer<typeof options>;
 
 export const httpSink: SinkKind<typeof options> = {
   options,
+  preflight: (opts) => [
+    ...(opts.tls && new URL(opts.url).protocol !== 'https:' ? ['tls: only used with https:// URLs'] : []),
+    ...(opts.auth && Object.keys(opts.headers).some((name) => name.toLowerCase() === 'authorization')
+      ? ['headers.Authorization: set either auth or an Authorization header, not both'] : []),
+  ],
   async create(opts, ctx) {
     const concurrency = ctx.concurrency ?? 1;
     const url = new URL(opts.url);

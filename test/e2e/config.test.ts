@@ -111,6 +111,11 @@ describe('the preflight: what a valid config needs from the machine', () => {
           auth: { bearer: { env: 'KAUDIT_TEST_UNSET_TOKEN' } },
           tls: { ca_file: 'missing-ca.pem', cert_file: 'missing-client.pem', key_file: dir },
         },
+        // What only the http sink knows it would refuse.
+        plain: {
+          kind: 'http', url: 'http://logs.example.com/in', tls: { insecure_skip_verify: true },
+          headers: { Authorization: 'Basic a2F1ZGl0Og==' }, auth: { basic: { username: 'kaudit', password: { file: join(dir, 'kubernetes.audit') } } },
+        },
       },
     });
     return { dir, config };
@@ -131,7 +136,10 @@ describe('the preflight: what a valid config needs from the machine', () => {
       `sinks.siem.tls.cert_file: cannot read ${join(dir, 'missing-client.pem')}: no such file or directory`,
       `sinks.siem.tls.key_file: ${dir} is not a regular file`,
       `detection.rules[0]: cannot read ${join(dir, 'missing-rules.yaml')}: no such file or directory`,
+      'sinks.plain.tls: only used with https:// URLs',
+      'sinks.plain.headers.Authorization: set either auth or an Authorization header, not both',
     ]) expect(message).toContain(problem);
+    expect(message.split('; ')).toHaveLength(8);
     expect(message).not.toMatch(/ENOENT|EISDIR|\n\s+at /);
 
     const run = await runCli(['run', '--config', config, '--once']);
