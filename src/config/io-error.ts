@@ -1,4 +1,4 @@
-// File-system errors as an operator reads them: the reason in words, not Node's message text.
+// Operating-system errors (files, listening sockets) as an operator reads them: the reason in words, not Node's text.
 const REASONS: Record<string, string> = {
   ENOENT: 'no such file or directory',
   EACCES: 'permission denied',
@@ -7,6 +7,8 @@ const REASONS: Record<string, string> = {
   ENOTDIR: 'a parent in the path is not a directory',
   ELOOP: 'too many symbolic links',
   ENAMETOOLONG: 'the name is too long',
+  EADDRINUSE: 'the address is in use (another process listens on this port)',
+  EADDRNOTAVAIL: 'no network interface of this machine has this address',
 };
 
 /** `no such file or directory`, `permission denied`, …; the error code itself for the rare others. */

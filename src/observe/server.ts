@@ -1,5 +1,6 @@
 // The health and metrics endpoint: /healthz (process up), /readyz (config loaded, sources open), /metrics.
 import type { Server } from 'node:http';
+import { ioReason } from '../config/io-error.ts';
 import { listenAddress } from '../config/listen.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -32,7 +33,7 @@ export async function startHealthServer(listen: string, metrics: Metrics, health
     }
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => reject(new Error(ioReason(err), { cause: err })));
     server.listen(port, host, () => resolve());
   });
   server.unref();

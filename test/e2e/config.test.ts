@@ -1,6 +1,7 @@
 // The config as an operator meets it: relative paths, what a valid config still needs from the machine (secrets,
 // files, rules), and values that would destroy data. check-config and run must refuse the same configs alike.
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -254,5 +255,26 @@ describe('values that would destroy data', () => {
       expect(r.stderr.trim()).toBe(`kaudit: invalid config: ${config}: sources.audit: no sink takes its events, so they would be read and dropped (add "audit" or "*" to a sink's inputs)`);
     }
     expect(await readdir(dir)).toEqual(['kaudit.yaml']);
+  });
+});
+
+describe('a start that fails on the machine', () => {
+  it('names the listen address and the reason in words when its port is taken', async () => {
+    const dir = await tmp('port');
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const config = await writeAgentConfig(dir, {
+        state_dir: join(dir, 'state'), http: { listen: `127.0.0.1:${port}` },
+        sources: { audit: { kind: 'audit', path: join(dir, 'a.audit') } },
+        sinks: { out: { kind: 'file', path: join(dir, 'out.ndjson') } },
+      });
+      const r = await runCli(['run', '--config', config, '--once']);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n').at(-1)).toBe(`kaudit: http.listen 127.0.0.1:${port}: the address is in use (another process listens on this port)`);
+    } finally {
+      taken.close();
+    }
   });
 });
