@@ -32,9 +32,12 @@ Usage:
                                     and configured rule files) over audit events (NDJSON, plain or .gz,
                                     - for stdin); print every hit, invalid lines with their number, and
                                     the hits per rule of RULEFILE (json: the summary last)
-  kaudit check-config FILE          validate a config file and print the effective config (secrets masked)
+  kaudit check-config FILE          validate a config file, check what it needs from this machine (secrets,
+                                    files read at start, rules) and print the effective config (paths
+                                    absolute, secrets masked); run makes the same checks first
   kaudit --version | --help
 
+Relative paths in a config are relative to the config file's directory.
 Exit codes: 0 ok, 1 runtime failure (scan, rules test: a file could not be read), 2 bad usage,
 invalid config or invalid rules, 3 scan raised alarms / rules test had hits.
 `;
