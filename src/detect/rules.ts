@@ -4,6 +4,7 @@ import { BlockList, isIP } from 'node:net';
 import { posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseRuleText, parseYamlText } from './rule-cache.ts';
+import { ioReason } from '../config/io-error.ts';
 import { parseDuration } from '../config/unit-text.ts';
 import type { AuditEvent } from '../parse/audit.ts';
 import { unsafeRegexReason } from './regex-safety.ts';
@@ -223,7 +224,7 @@ function readRuleFiles(paths: string[]): RuleText[] {
     try {
       text = readFileSync(path, 'utf8');
     } catch (err) {
-      throw new RuleError(`${path}: cannot read rule file: ${(err as Error).message}`);
+      throw new RuleError(`${path}: cannot read rule file: ${ioReason(err)}`);
     }
     const system = posix.normalize(path).startsWith(SYSTEM_RULES_DIR);
     return { name: path, text, defaultType: system ? 'system' as const : 'custom' as const };
