@@ -1,20 +1,12 @@
-// `kaudit check-config`: the effective config, defaults filled in, secrets shown only by reference.
+// `kaudit check-config`: the effective config, defaults filled in, paths absolute, secrets shown only by reference.
 import { stringify } from 'yaml';
-import type { Config } from '../config/schema.ts';
+import { mapMarked } from '../config/fields.ts';
+import { configSchema, type Config } from '../config/schema.ts';
 import { describeSecret, type SecretRef } from '../config/secret.ts';
 
+/** Prints a config that passed loading and the preflight. */
 export async function checkConfigCommand(config: Config): Promise<number> {
-  process.stdout.write(`# config is valid; effective configuration:\n${stringify(mask(config))}`);
+  const masked = mapMarked(configSchema, config, (mark, value) => (mark.kind === 'secret' ? describeSecret(value as SecretRef) : value));
+  process.stdout.write(`# config is valid; effective configuration (relative paths resolved against the config file's directory):\n${stringify(masked)}`);
   return 0;
-}
-
-/** Replaces every secret reference by a description of where it comes from. */
-function mask(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(mask);
-  if (value !== null && typeof value === 'object') {
-    const keys = Object.keys(value);
-    if (keys.length === 1 && (keys[0] === 'env' || keys[0] === 'file')) return describeSecret(value as SecretRef);
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mask(v)]));
-  }
-  return value;
 }

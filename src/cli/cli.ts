@@ -2,6 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.ts';
+import { preflight, ruleProblem } from '../config/preflight.ts';
+import type { Config } from '../config/schema.ts';
 import { runCommand } from './run.ts';
 import { scanCommand } from './scan.ts';
 import { checkConfigCommand } from './check-config.ts';
@@ -30,9 +32,12 @@ Usage:
                                     and configured rule files) over audit events (NDJSON, plain or .gz,
                                     - for stdin); print every hit, invalid lines with their number, and
                                     the hits per rule of RULEFILE (json: the summary last)
-  kaudit check-config FILE          validate a config file and print the effective config (secrets masked)
+  kaudit check-config FILE          validate a config file, check what it needs from this machine (secrets,
+                                    files read at start, rules) and print the effective config (paths
+                                    absolute, secrets masked); run makes the same checks first
   kaudit --version | --help
 
+Relative paths in a config are relative to the config file's directory.
 Exit codes: 0 ok, 1 runtime failure (scan, rules test: a file could not be read), 2 bad usage,
 invalid config or invalid rules, 3 scan raised alarms / rules test had hits.
 `;
@@ -51,19 +56,26 @@ async function main(argv: string[]): Promise<number> {
       hits: { type: 'boolean' },
     },
   });
+  const [command, ...args] = positionals;
+  // In `run`, stdout belongs to the stdout sink, which treats a closed one as a failed delivery.
+  if (command !== 'run') stopQuietlyWhenStdoutCloses();
   if (values.version) {
     process.stdout.write(`kaudit ${pkg.version}\n`);
     return 0;
   }
-  const [command, ...args] = positionals;
   if (values.help || command === undefined || command === 'help') {
     process.stdout.write(HELP);
     return values.help || command === 'help' ? 0 : 2;
   }
   switch (command) {
-    case 'run':
+    case 'run': {
       if (args.length > 0) return usage(`run takes no arguments (found ${args.join(' ')})`);
-      return runCommand(await loadConfig(values.config), values.once === true);
+      const config = await checkedConfig(values.config, 'read');
+      // The parse workers compile the rules while the agent starts: a broken file is the preflight's problem too.
+      return runCommand(config, values.once === true).catch((err: unknown) => {
+        throw err instanceof RuleError ? new ConfigError([ruleProblem(err)], values.config) : err;
+      });
+    }
     case 'scan':
       if (args.length === 0) return usage('scan needs at least one FILE');
       return scanCommand(await loadConfig(values.config), args, values.output ?? 'text', { hits: values.hits === true });
@@ -72,20 +84,30 @@ async function main(argv: string[]): Promise<number> {
     case 'check-config': {
       const file = args[0] ?? values.config;
       if (!file) return usage('check-config needs a FILE');
-      return checkConfigCommand(await loadConfig(file));
+      return checkConfigCommand(await checkedConfig(file, 'load'));
     }
     default:
       return usage(`unknown command "${command}"`);
   }
 }
 
-/** `rules list` and `rules test`: the subcommand is the first positional. */
-async function rules(args: string[], configFile: string | undefined, output: string): Promise<number> {
-  // `kaudit rules list | head` closes the pipe early: stop quietly instead of crashing on EPIPE.
+/** The config of run and check-config: loaded, then preflighted, so that both refuse the same configs in the same words. */
+async function checkedConfig(file: string | undefined, rules: 'load' | 'read'): Promise<Config> {
+  const config = await loadConfig(file);
+  await preflight(config, file, { rules });
+  return config;
+}
+
+/** `kaudit scan … | head` closes the pipe early: the reader has what it wanted, so stop quietly instead of crashing on EPIPE. */
+function stopQuietlyWhenStdoutCloses(): void {
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;
     process.exit(process.exitCode ?? 0);
   });
+}
+
+/** `rules list` and `rules test`: the subcommand is the first positional. */
+async function rules(args: string[], configFile: string | undefined, output: string): Promise<number> {
   const [sub, ...rest] = args;
   switch (sub) {
     case 'list':

@@ -1,8 +1,12 @@
-// Loading the config: YAML text → validated, typed Config, with errors that name the bad field.
+// Loading the config: YAML text → validated, typed Config with absolute paths, with errors that name the bad field.
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { fieldName, mapMarked } from './fields.ts';
+import { ioReason } from './io-error.ts';
 import { configSchema, type Config } from './schema.ts';
+import { formatDuration } from './units.ts';
 
 export class ConfigError extends Error {
   readonly code = 'KAUDIT_CONFIG';
@@ -15,25 +19,44 @@ export class ConfigError extends Error {
   }
 }
 
-/** Validates an already parsed value (a YAML document's contents, or `{}` for the defaults). */
+/**
+ * Validates an already parsed value (a YAML document's contents, or `{}` for the defaults). Relative paths are
+ * resolved against the config file's directory (the current directory when there is no file): where the agent
+ * is started from does not change what it reads.
+ */
 export function parseConfig(raw: unknown, file?: string): Config {
   const result = configSchema.safeParse(raw ?? {}, { reportInput: true });
   if (!result.success) throw new ConfigError(result.error.issues.map(describeIssue), file);
   const problems = crossCheck(result.data);
   if (problems.length > 0) throw new ConfigError(problems, file);
-  return result.data;
+  const base = file === undefined ? process.cwd() : dirname(resolve(file));
+  return mapMarked(configSchema, result.data, (mark, value) => (mark.kind === 'path' ? resolve(base, value as string) : value)) as Config;
 }
 
-/** Checks that span sections: sink inputs name real sources. */
+/**
+ * Checks that span fields: sink inputs name real sources, every source's records reach a sink (else it is read
+ * and its checkpoint moves on with nothing delivered), and retry backoffs are in order.
+ */
 function crossCheck(config: Config): string[] {
   const problems: string[] = [];
   const known = new Set([...Object.keys(config.sources), 'alarms', '*']);
-  for (const [name, sink] of Object.entries(config.sinks)) {
+  const sinks = Object.entries(config.sinks);
+  for (const [name, sink] of sinks) {
     sink.inputs.forEach((input, i) => {
       if (!known.has(input)) {
         problems.push(`sinks.${name}.inputs[${i}]: expected a source name, alarms or *, found "${input}" (sources: ${Object.keys(config.sources).join(', ') || 'none'})`);
       }
     });
+    if (sink.retry.max_backoff < sink.retry.initial_backoff) {
+      problems.push(`sinks.${name}.retry.max_backoff: expected at least initial_backoff (${formatDuration(sink.retry.initial_backoff)}), found ${formatDuration(sink.retry.max_backoff)}`);
+    }
+  }
+  if (problems.length > 0) return problems; // a misspelt input would also leave its source without a sink
+  const takes = (input: string) => sinks.some(([, s]) => s.inputs.includes(input) || s.inputs.includes('*'));
+  for (const source of Object.keys(config.sources)) {
+    if (!takes(source) && !(config.detection.enabled && takes('alarms'))) {
+      problems.push(`sources.${source}: no sink takes its events${config.detection.enabled ? ' or the alarms' : ''}, so they would be read and dropped (add "${source}" or "*" to a sink's inputs)`);
+    }
   }
   return problems;
 }
@@ -44,7 +67,7 @@ export async function loadConfig(file?: string): Promise<Config> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new ConfigError([`cannot read config file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`], file);
+    throw new ConfigError([`cannot read config file: ${ioReason(err)}`], file);
   }
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
@@ -53,14 +76,9 @@ export async function loadConfig(file?: string): Promise<Config> {
   return parseConfig(doc.toJS(), file);
 }
 
-function pathOf(path: readonly PropertyKey[]): string {
-  if (path.length === 0) return '(top level)';
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
-}
-
 /** One line per problem: where, what was expected, what was found. */
 function describeIssue(issue: z.core.$ZodIssue): string {
-  const where = pathOf(issue.path);
+  const where = fieldName(issue.path);
   switch (issue.code) {
     case 'unrecognized_keys':
       return issue.keys.map((k) => `${where === '(top level)' ? k : `${where}.${k}`}: unknown field`).join('; ');

@@ -1,26 +1,26 @@
 // The configuration schema: every section typed, defaults built in, unknown keys rejected. No I/O here.
 import { z } from 'zod';
 import { sinkKinds } from '../sinks/index.ts';
-import { duration, size } from './units.ts';
-
-const MiB = 1024 * 1024;
+import { path } from './fields.ts';
+import { listenSchema } from './listen.ts';
+import { countIn, durationIn, GiB, HOUR, KiB, MiB, MINUTE, sizeIn } from './units.ts';
 
 export const DEFAULT_AUDIT_PATH = '/var/log/kubernetes/kubernetes.audit';
 
 const auditSourceSchema = z.strictObject({
   kind: z.literal('audit'),
   /** The live audit log; rotated backups beside it (`<name>-<time>.<ext>[.gz]`) are read too. */
-  path: z.string().min(1).default(DEFAULT_AUDIT_PATH),
+  path: path().default(DEFAULT_AUDIT_PATH),
   /** Where to start in files never seen before when the agent has no checkpoint at all: `head` reads everything. */
   read_from: z.enum(['head', 'tail']).default('head'),
-  /** Lines longer than this are cut, flagged and sent to the dead-letter file. */
-  max_line_bytes: size.default(4 * MiB),
+  /** Lines longer than this are cut, flagged and sent to the dead-letter file. Below 64 KiB it would cut ordinary events. */
+  max_line_bytes: sizeIn(64 * KiB, 256 * MiB).default(4 * MiB),
   /** How much is read from a file at a time. */
-  read_chunk_bytes: size.default(1 * MiB),
+  read_chunk_bytes: sizeIn(4 * KiB, 64 * MiB).default(1 * MiB),
   /** Rescan interval; file system events trigger a scan sooner. */
-  poll_interval: duration.default(1000),
+  poll_interval: durationIn(10, HOUR).default(1000),
   /** NDJSON file for lines that are not audit events. Unset: counted and logged only. */
-  dead_letter: z.string().min(1).optional(),
+  dead_letter: path().optional(),
 });
 
 export const sourceSchema = z.discriminatedUnion('kind', [auditSourceSchema], {
@@ -35,24 +35,25 @@ const deliveryFields = {
   /** Source names (and `alarms`) whose records this sink receives; `*` is everything. */
   inputs: z.array(z.string().min(1)).min(1).default(['*']),
   buffer: z.strictObject({
-    max_bytes: size.default(256 * MiB),
+    /** At least 1 MiB: segments are capped at an eighth of it, so acknowledged ones are released before the cap. */
+    max_bytes: sizeIn(1 * MiB).default(256 * MiB),
     /** `block` stops reading the sources (the files are still there); `drop_newest` drops and counts. */
     when_full: z.enum(['block', 'drop_newest']).default('block'),
-    segment_bytes: size.default(16 * MiB),
+    segment_bytes: sizeIn(64 * KiB, 1 * GiB).default(16 * MiB),
   }).prefault({}),
   batch: z.strictObject({
-    max_events: z.number().int().positive().default(1000),
-    max_bytes: size.default(4 * MiB),
-    max_wait: duration.default(1000),
+    max_events: countIn(1, 1_000_000).default(1000),
+    max_bytes: sizeIn(1 * KiB, 256 * MiB).default(4 * MiB),
+    max_wait: durationIn(0, HOUR).default(1000),
   }).prefault({}),
   retry: z.strictObject({
-    initial_backoff: duration.default(500),
-    max_backoff: duration.default(60_000),
+    initial_backoff: durationIn(10, HOUR).default(500),
+    max_backoff: durationIn(10, 24 * HOUR).default(60_000),
   }).prefault({}),
   /** Batches in flight at once. Above 1, batches may arrive out of order (each batch stays in order). */
-  concurrency: z.number().int().min(1).max(64).default(1),
+  concurrency: countIn(1, 64).default(1),
   /** NDJSON file receiving batches the backend rejected, with the reason. Default: `<state_dir>/dead-letter/<sink>.ndjson`. */
-  dead_letter: z.string().min(1).optional(),
+  dead_letter: path().optional(),
 };
 
 const sinkVariants = Object.entries(sinkKinds).map(([kind, def]) =>
@@ -81,13 +82,13 @@ export type RedactionConfig = z.infer<typeof redactionSchema>;
 const detectionSchema = z.strictObject({
   enabled: z.boolean().default(true),
   /** Further rule files (same format as the shipped ones), loaded after them: they extend lists and add rules. */
-  rules: z.array(z.string().min(1)).default([]),
+  rules: z.array(path({ readAtStart: true })).default([]),
   /** Load the shipped rules (`rules/` of the installation). */
   system_rules: z.boolean().default(true),
   /** Least time between two updates of one aggregated alarm. */
-  update_interval: duration.default(60_000),
+  update_interval: durationIn(0, 24 * HOUR).default(60_000),
   /** How often the rule files are checked for changes (a change reloads them; so does SIGHUP). 0: only SIGHUP. */
-  reload_interval: duration.default(5000),
+  reload_interval: durationIn(0, 24 * HOUR).refine((ms) => ms === 0 || ms >= 100, 'expected 0 (reload on SIGHUP only) or at least 100ms').default(5000),
 });
 
 export type DetectionConfig = z.infer<typeof detectionSchema>;
@@ -95,21 +96,21 @@ export type DetectionConfig = z.infer<typeof detectionSchema>;
 export const configSchema = z.strictObject({
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Checkpoints, disk buffers and dead-letter files live here. */
-  state_dir: z.string().min(1).default('/var/lib/kaudit'),
+  state_dir: path().default('/var/lib/kaudit'),
   cluster: z.strictObject({
     name: z.string().default('default'),
     id: z.string().default(''),
   }).prefault({}),
   /** Health and metrics endpoint: /healthz, /readyz, /metrics. `null` turns it off. */
   http: z.strictObject({
-    listen: z.string().regex(/^.*:\d+$/, 'expected host:port').default('0.0.0.0:9808'),
+    listen: listenSchema.default('0.0.0.0:9808'),
   }).nullable().prefault({}),
   /** Parse-and-detect threads beside the main thread; 0 runs everything on the main thread. */
-  workers: z.number().int().min(0).max(16).default(1),
+  workers: countIn(0, 16).default(1),
   /** Time SIGTERM/SIGINT gives in-flight batches before exit. */
-  shutdown_grace: duration.default(10_000),
+  shutdown_grace: durationIn(0, HOUR).default(10_000),
   /** How often acknowledged read positions are written to the state directory. */
-  checkpoint_interval: duration.default(1000),
+  checkpoint_interval: durationIn(10, 10 * MINUTE).default(1000),
   sources: z.record(z.string().regex(/^[a-z0-9_-]+$/, 'source names use a-z 0-9 _ -'), sourceSchema)
     .prefault({ audit: { kind: 'audit' } }),
   redaction: redactionSchema.prefault({}),

@@ -1,11 +1,14 @@
 // Secret references: credentials come from an environment variable or a file, never inline in the config.
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { fieldMarks, path } from './fields.ts';
+import { ioReason } from './io-error.ts';
 
 export const secretRefSchema = z.union([
   z.strictObject({ env: z.string().min(1) }),
-  z.strictObject({ file: z.string().min(1) }),
-], { error: 'expected a secret reference { env: NAME } or { file: PATH } (inline secrets are not accepted)' });
+  z.strictObject({ file: path() }),
+], { error: 'expected a secret reference { env: NAME } or { file: PATH } (inline secrets are not accepted)' })
+  .register(fieldMarks, { kind: 'secret' });
 
 export type SecretRef = z.infer<typeof secretRefSchema>;
 
@@ -23,7 +26,7 @@ export async function resolveSecret(ref: SecretRef): Promise<string> {
   try {
     return (await readFile(ref.file, 'utf8')).replace(/\r?\n$/, '');
   } catch (err) {
-    throw new SecretError(`cannot read secret file ${ref.file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new SecretError(`cannot read secret file ${ref.file}: ${ioReason(err)}`);
   }
 }
 

@@ -4,6 +4,7 @@ import { BlockList, isIP } from 'node:net';
 import { posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseRuleText, parseYamlText } from './rule-cache.ts';
+import { ioReason } from '../config/io-error.ts';
 import { parseDuration } from '../config/unit-text.ts';
 import type { AuditEvent } from '../parse/audit.ts';
 import { unsafeRegexReason } from './regex-safety.ts';
@@ -223,7 +224,7 @@ function readRuleFiles(paths: string[]): RuleText[] {
     try {
       text = readFileSync(path, 'utf8');
     } catch (err) {
-      throw new RuleError(`${path}: cannot read rule file: ${(err as Error).message}`);
+      throw new RuleError(`${path}: cannot read rule file: ${ioReason(err)}`);
     }
     const system = posix.normalize(path).startsWith(SYSTEM_RULES_DIR);
     return { name: path, text, defaultType: system ? 'system' as const : 'custom' as const };
@@ -1032,8 +1033,10 @@ function compileSome({ root, list, steps }: ResolvedPath): (ctx: EvalContext, te
 }
 
 const MAX_SUMMARY = 1000;
+/** What a placeholder shows for a field the event does not have (a cluster-scoped object's namespace, an anonymous user's name). */
+const NO_VALUE = '(none)';
 
-/** `{path}` placeholders filled with the path's values (joined by `,`; `?` when it has none); one line, capped. */
+/** `{path}` placeholders filled with the path's values (joined by `,`; `(none)` when the event has none); one line, capped. */
 export function compileTemplate(text: string, at: string): (ctx: EvalContext) => string {
   const parts: Array<string | Getter> = [];
   const re = /\{([^{}]+)\}/g;
@@ -1048,7 +1051,7 @@ export function compileTemplate(text: string, at: string): (ctx: EvalContext) =>
     const text = parts.map((p) => {
       if (typeof p === 'string') return p;
       const vals = p(ctx);
-      return vals.length === 0 ? '?' : vals.map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join(',');
+      return vals.length === 0 ? NO_VALUE : vals.map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join(',');
     }).join('').replace(/[\r\n\t]+/g, ' ');
     return text.length > MAX_SUMMARY ? `${text.slice(0, MAX_SUMMARY - 1)}…` : text;
   };

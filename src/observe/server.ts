@@ -1,5 +1,7 @@
 // The health and metrics endpoint: /healthz (process up), /readyz (config loaded, sources open), /metrics.
 import type { Server } from 'node:http';
+import { ioReason } from '../config/io-error.ts';
+import { listenAddress } from '../config/listen.ts';
 import type { Metrics } from './metrics.ts';
 
 // Taken as the plain module: an ESM import of node:http reads every export, and one of them loads Node's own copy
@@ -12,9 +14,7 @@ export interface HealthState {
 }
 
 export async function startHealthServer(listen: string, metrics: Metrics, health: HealthState): Promise<Server> {
-  const sep = listen.lastIndexOf(':');
-  const host = listen.slice(0, sep) || '0.0.0.0';
-  const port = Number(listen.slice(sep + 1));
+  const { host, port } = listenAddress(listen);
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') {
@@ -33,8 +33,8 @@ export async function startHealthServer(listen: string, metrics: Metrics, health
     }
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host.replace(/^\[|\]$/g, ''), () => resolve());
+    server.once('error', (err) => reject(new Error(ioReason(err), { cause: err })));
+    server.listen(port, host, () => resolve());
   });
   server.unref();
   return server;

@@ -2,16 +2,17 @@
 import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
-import { size } from '../config/units.ts';
+import { path } from '../config/fields.ts';
+import { countIn, KiB, sizeIn } from '../config/units.ts';
 import { encodeNdjson } from './encode.ts';
 import type { SendVerdict, SinkKind } from './types.ts';
 
 const options = z.object({
-  path: z.string().min(1),
+  path: path(),
   /** Rotate when the file would pass this size: `<path>` becomes `<path>.1`, `.1` becomes `.2`, … */
-  max_bytes: size.default(100 * 1024 * 1024),
+  max_bytes: sizeIn(1 * KiB).default(100 * 1024 * 1024),
   /** Rotated files kept beside the live one. */
-  max_files: z.number().int().min(0).default(5),
+  max_files: countIn(0, 1000).default(5),
 });
 
 export const fileSink: SinkKind<typeof options> = {

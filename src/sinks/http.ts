@@ -6,6 +6,7 @@ import { gzip as gzipCallback } from 'node:zlib';
 import type { Pool } from 'undici';
 import { z } from 'zod';
 import pkg from '../../package.json' with { type: 'json' };
+import { path } from '../config/fields.ts';
 import { describeSecret, resolveSecret, secretRefSchema, type SecretRef } from '../config/secret.ts';
 import { duration } from '../config/units.ts';
 import { BodyPool, bodySize, writeBody } from './encode.ts';
@@ -69,10 +70,10 @@ const authSchema = z.strictObject({
 
 const tlsSchema = z.strictObject({
   /** PEM bundle of CAs trusted for the server certificate, instead of the system store. */
-  ca_file: z.string().min(1).optional(),
+  ca_file: path({ readAtStart: true }).optional(),
   /** Client certificate (PEM) for mutual TLS; needs key_file. */
-  cert_file: z.string().min(1).optional(),
-  key_file: z.string().min(1).optional(),
+  cert_file: path({ readAtStart: true }).optional(),
+  key_file: path({ readAtStart: true }).optional(),
   /** Name sent as SNI and checked against the certificate, when it differs from the URL's host. */
   server_name: z.string().min(1).optional(),
   /** Accept any server certificate. For tests only: it gives up the server's identity. */
@@ -103,6 +104,11 @@ type HttpOptions = z.infer<typeof options>;
 
 export const httpSink: SinkKind<typeof options> = {
   options,
+  preflight: (opts) => [
+    ...(opts.tls && new URL(opts.url).protocol !== 'https:' ? ['tls: only used with https:// URLs'] : []),
+    ...(opts.auth && Object.keys(opts.headers).some((name) => name.toLowerCase() === 'authorization')
+      ? ['headers.Authorization: set either auth or an Authorization header, not both'] : []),
+  ],
   async create(opts, ctx) {
     const concurrency = ctx.concurrency ?? 1;
     const url = new URL(opts.url);

@@ -50,4 +50,9 @@ export interface SinkKind<S extends z.ZodObject = z.ZodObject> {
   /** The kind-specific fields; the delivery fields (inputs, buffer, batch, retry) are added by the config layer. */
   options: S;
   create(options: z.infer<S>, ctx: SinkContext): Promise<Sink<any>>;
+  /**
+   * Optional: what `create` would refuse in these options beyond the schema, found without side effects, as
+   * `field: reason` (the field relative to the sink). check-config and run report them before anything starts.
+   */
+  preflight?(options: z.infer<S>): string[];
 }

@@ -94,6 +94,41 @@ describe('kaudit scan', () => {
     expect(emptyFile).toMatchObject({ events: 0, invalid: 0 });
     expect(r.code).toBe(1);
   });
+
+  it('shows (none) for a name the event lacks, counts hits per file and distinct alarms in the total', async () => {
+    const dir = await tmp();
+    let n = 0;
+    // Reads of a node: cluster-scoped, so the apiserver sets no namespace.
+    const nodeRead = () => JSON.stringify({
+      kind: 'Event', apiVersion: 'audit.k8s.io/v1', level: 'Metadata', auditID: `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`,
+      stage: 'ResponseComplete', requestURI: '/api/v1/nodes/node-1', verb: 'get', user: { username: 'alice', groups: ['system:authenticated'] },
+      sourceIPs: ['10.0.0.7'], objectRef: { resource: 'nodes', name: 'node-1', apiVersion: 'v1' }, responseStatus: { metadata: {}, code: 200 },
+      requestReceivedTimestamp: '2026-11-22T12:00:00.000000Z', stageTimestamp: '2026-11-22T12:00:00.001000Z',
+    });
+    await writeFile(join(dir, 'a.audit'), `${nodeRead()}\n${nodeRead()}\n`);
+    await writeFile(join(dir, 'b.audit'), `${nodeRead()}\n`);
+    await writeFile(join(dir, 'rules.yaml'), [
+      'rules:',
+      '  - { id: T-NODE, name: node read, category: other, level: high, match: { field: objectRef.resource, equals: nodes },',
+      '      aggregate_by: [user.username], output: "{user.username} read {objectRef.namespace}/{objectRef.name}" }',
+      '',
+    ].join('\n'));
+    const config = await writeAgentConfig(dir, { detection: { system_rules: false, rules: ['rules.yaml'] } });
+    const files = [join(dir, 'a.audit'), join(dir, 'b.audit')];
+
+    const text = await runCli(['scan', '--config', config, ...files]);
+    expect(text.code).toBe(3);
+    expect(text.stdout).toMatch(/^T-NODE +high +3 .* alice read \(none\)\/node-1$/m);
+    expect(text.stdout).toMatch(/, 3 hits, 1 alarms;/);
+
+    const json = await runCli(['scan', '--config', config, '--output', 'json', ...files]);
+    const out = json.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(out[0]).toMatchObject({ kind: 'kaudit.Alarm', count: 3, summary: 'alice read (none)/node-1' });
+    const summary = out.at(-1);
+    expect(summary.files.map((f: { hits: number }) => f.hits)).toEqual([2, 1]);
+    expect(summary.files.every((f: object) => !('alarms' in f))).toBe(true);
+    expect(summary.total).toMatchObject({ hits: 3, alarms: 1 });
+  });
 });
 
 describe('kaudit run: process settings', () => {

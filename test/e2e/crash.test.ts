@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { auditLine } from '../../bench/gen-audit.ts';
-import { AgentProcess, writeAgentConfig } from '../utils/agent.ts';
+import { AgentProcess, atLeast, writeAgentConfig } from '../utils/agent.ts';
 import { LumberjackWriter } from '../utils/lumberjack.ts';
 import { Receiver } from '../utils/receiver.ts';
 
@@ -154,7 +154,7 @@ describe('crash safety (kill -9)', () => {
       const mostTimes = Math.max(0, ...times.values());
       const statuses = receiver.countsByStatus();
       const gz = segments.filter((s) => s.state === 'compressed').length;
-      const warnings = runs.flatMap((r) => r.logEntries()).filter((e) => Number(e.level) >= 40);
+      const warnings = runs.flatMap((r) => r.logEntries()).filter((e) => atLeast(e, 'warn'));
       console.log(
         `crash test: ${KILLS} kills (${killedAfterStart} after startup) in ${killPhaseMs} ms, ${segments.length - 1} rotations ` +
           `(${gz} backups gzipped), ${written.length} events written, ${accepted.length} accepted, ` +
@@ -193,7 +193,7 @@ describe('crash safety (kill -9)', () => {
       expect(altered).toBe(0);
     } catch (err) {
       for (const [k, r] of runs.entries()) {
-        const notable = r.logEntries().filter((e) => Number(e.level) >= 40 || e.msg === 'kaudit started' || e.msg === 'stopped');
+        const notable = r.logEntries().filter((e) => atLeast(e, 'warn') || e.msg === 'kaudit started' || e.msg === 'stopped');
         console.log(`agent run ${k}: ${notable.length} notable log lines\n${notable.slice(-8).map((e) => JSON.stringify(e)).join('\n')}`);
       }
       throw err;

@@ -120,7 +120,7 @@ describe('rules at start', () => {
     const exit = await Promise.race([agent.exited, new Promise<'hang'>((r) => setTimeout(() => r('hang'), 15_000))]);
     expect(exit).not.toBe('hang');
     expect((exit as { code: number }).code).toBe(2);
-    expect(agent.logs()).toMatch(/invalid rules: .*site-rules\.yaml: rules\[0\] \(T-BAD\)\.match\.regex: pattern can backtrack catastrophically/);
+    expect(agent.logs()).toMatch(/invalid config: .*kaudit\.yaml: detection\.rules: .*site-rules\.yaml: rules\[0\] \(T-BAD\)\.match\.regex: pattern can backtrack catastrophically/);
   }, 30_000);
 });
 

@@ -18,11 +18,12 @@ export class AgentProcess {
   private stderr = '';
   private stdout = '';
 
-  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string) {
     // process.execPath: the pinned Node 24 that runs the tests.
     this.child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', CLI, ...args], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      cwd,
     });
     this.child.stdout!.on('data', (d: Buffer) => {
       if (this.stdout.length < 4 * 1024 * 1024) this.stdout += d.toString();
@@ -83,6 +84,14 @@ export class AgentProcess {
   }
 }
 
+/** The agent's log levels, lowest first, as its log writes them (`"level":"warn"`). */
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+
+/** Whether a log entry is at `level` or more severe. */
+export function atLeast(entry: Record<string, unknown>, level: 'debug' | 'info' | 'warn' | 'error'): boolean {
+  return LOG_LEVELS.indexOf(String(entry.level)) >= LOG_LEVELS.indexOf(level);
+}
+
 /** Writes a config file (YAML) into `dir` and returns its path. */
 export async function writeAgentConfig(dir: string, config: Record<string, unknown>, name = 'kaudit.yaml'): Promise<string> {
   const path = join(dir, name);
@@ -90,8 +99,8 @@ export async function writeAgentConfig(dir: string, config: Record<string, unkno
   return path;
 }
 
-/** Runs a kaudit command to completion and returns its exit code and output. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const p = new AgentProcess(args, env);
+/** Runs a kaudit command to completion (in `cwd`, default the tests' own) and returns its exit code and output. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const p = new AgentProcess(args, env, cwd);
   return p.exited.then(({ code }) => ({ code, stdout: p.output(), stderr: p.logs() }));
 }
