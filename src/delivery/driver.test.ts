@@ -2,7 +2,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/load.ts';
 import type { SinkConfig } from '../config/schema.ts';
@@ -39,8 +39,16 @@ function counters() {
   return { c, events };
 }
 
+/** A logger writing into `lines` (parsed) and `text` (as written), as the agent gives a sink: a child naming it. */
+function captureLog() {
+  const lines: Array<Record<string, any>> = [];
+  const text: string[] = [];
+  const logger = pino({ level: 'info' }, { write: (s: string) => { text.push(s); lines.push(JSON.parse(s)); } }).child({ sink: 's' });
+  return { logger, lines, text };
+}
+
 /** A driver for `sink` (raw config as an operator writes it), with its state in a fresh directory. */
-async function makeDriver(sink: Record<string, unknown>, dir?: string) {
+async function makeDriver(sink: Record<string, unknown>, dir?: string, logger: Logger = silent) {
   dir ??= await mkdtemp(join(tmpdir(), 'kaudit-driver-'));
   const config = parseConfig({ state_dir: dir, sinks: { s: sink } });
   const cfg = config.sinks.s as SinkConfig;
@@ -49,7 +57,7 @@ async function makeDriver(sink: Record<string, unknown>, dir?: string) {
   const buffer = await DiskBuffer.open(join(dir, 'buffer'), { maxBytes: cfg.buffer.max_bytes, segmentBytes: cfg.buffer.segment_bytes, whenFull: cfg.buffer.when_full });
   const { c, events } = counters();
   const deadLetterPath = join(dir, 'dead.ndjson');
-  const driver = new SinkDriver({ name: 's', sink: created, buffer, deadLetter: new DeadLetterFile(deadLetterPath), delivery: cfg, events, logger: silent });
+  const driver = new SinkDriver({ name: 's', sink: created, buffer, deadLetter: new DeadLetterFile(deadLetterPath), delivery: cfg, events, logger });
   driver.start();
   let stopped = false;
   const stop = async (grace = 5000) => {
@@ -83,7 +91,7 @@ describe('sink contract: http', () => {
   });
 
   it('sends a batch the backend rejects (4xx) to the dead-letter file with the reason, and moves on', async () => {
-    const rx = await Receiver.start({ replies: [{ status: 400, body: 'field "x" is invalid' }] });
+    const rx = await Receiver.start({ replies: [{ status: 404, body: 'index "x" not found' }] });
     cleanup.push(() => rx.close());
     const { driver, counts, deadLetterPath } = await makeDriver({ kind: 'http', url: rx.url(), ...fast, batch: { max_events: 10, max_wait: 20 } });
     await driver.append(records(0, 10));
@@ -92,7 +100,7 @@ describe('sink contract: http', () => {
     await until(() => counts.delivered === 5);
     const dead = (await readFile(deadLetterPath, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
     expect(dead).toHaveLength(10);
-    expect(dead[0].reason).toMatch(/HTTP 400.*field "x" is invalid/);
+    expect(dead[0].reason).toMatch(/HTTP 404.*index "x" not found/);
     expect(dead[0].record.auditID).toBe('a-0');
     expect(dead[0].id).toBe('a-0/ResponseComplete');
     expect(rx.acceptedAuditIds()).toEqual(['a-10', 'a-11', 'a-12', 'a-13', 'a-14']);
@@ -132,6 +140,66 @@ describe('sink contract: http', () => {
     await until(() => counts.delivered === 5, 5000);
     const [limited, next] = rx.requests;
     expect(next.receivedAt - limited.receivedAt).toBeGreaterThanOrEqual(950);
+  });
+
+  it('splits a batch the backend refuses as too large (413), dead-letters a record too large alone, and sends smaller batches from then on', async () => {
+    // A backend with a body limit, as nginx's client_max_body_size or an ingest API's payload limit.
+    const limit = 6000;
+    const rx = await Receiver.start({ respond: (q) => (q.wireBytes > limit ? { status: 413, body: 'request entity too large' } : 200) });
+    cleanup.push(() => rx.close());
+    const log = captureLog();
+    const { driver, counts, deadLetterPath } = await makeDriver({ kind: 'http', url: rx.url(), ...fast, batch: { max_events: 100, max_wait: 20 } }, undefined, log.logger);
+    const batch = records(0, 60).map((r, i) => (i === 17 ? { ...r, payload: Buffer.from(JSON.stringify({ auditID: 'a-17', pad: 'x'.repeat(9000) })) } : r));
+    for (const r of batch) if (r.id !== 'a-17/ResponseComplete') r.payload = Buffer.from(JSON.stringify({ ...JSON.parse(r.payload.toString()), pad: 'y'.repeat(150) }));
+    await driver.append(batch);
+    await until(() => counts.delivered + counts.deadLettered === 60);
+    expect(counts.deadLettered).toBe(1);
+    expect(rx.acceptedAuditIds()).toEqual(batch.map((r) => r.id.split('/')[0]).filter((id) => id !== 'a-17'));
+    const dead = (await readFile(deadLetterPath, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    expect(dead.map((d) => [d.id, d.reason])).toEqual([['a-17/ResponseComplete', 'HTTP 413: request entity too large']]);
+    expect(log.lines.filter((l) => l.msg.includes('sending smaller batches'))).toHaveLength(1);
+
+    // The smaller size is kept: the next records go in batches the backend takes.
+    const refused = rx.countsByStatus()[413];
+    await driver.append(records(100, 60).map((r) => ({ ...r, payload: Buffer.from(JSON.stringify({ ...JSON.parse(r.payload.toString()), pad: 'y'.repeat(150) })) })));
+    await until(() => counts.delivered === 119);
+    expect(rx.countsByStatus()[413]).toBe(refused);
+    // The agent's sink logger names the sink; the driver does not name it again.
+    expect(log.text.every((line) => line.match(/"sink":/g)?.length === 1)).toBe(true);
+  });
+
+  it('isolates a record the backend refuses as invalid (400) and delivers the rest of its batch', async () => {
+    const rx = await Receiver.start({ respond: (q) => (q.invalid > 0 ? { status: 400, body: 'invalid JSON' } : 200) });
+    cleanup.push(() => rx.close());
+    const { driver, counts, deadLetterPath } = await makeDriver({ kind: 'http', url: rx.url(), ...fast, format: 'json_array', batch: { max_events: 100, max_wait: 20 } });
+    const batch = records(0, 50);
+    batch[31] = { ...batch[31], payload: Buffer.from('{"auditID":"a-31","stage":"ResponseComplete","requestObject":{"x":1,}}') };
+    await driver.append(batch);
+    await until(() => counts.delivered + counts.deadLettered === 50);
+    expect(rx.acceptedAuditIds()).toEqual(batch.map((r) => r.id.split('/')[0]).filter((id) => id !== 'a-31'));
+    const dead = (await readFile(deadLetterPath, 'utf8')).trim().split('\n');
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toContain('"id":"a-31/ResponseComplete","kind":"log","record":{"auditID":"a-31"');
+    expect(JSON.parse(dead[0].replace(/,"record":.*$/, '}')).reason).toBe('HTTP 400: invalid JSON');
+  });
+
+  it('warns while records are dropped because the buffer is full (drop_newest), at most once per interval, with the counts', async () => {
+    const rx = await Receiver.start({ respond: () => 503 });
+    cleanup.push(() => rx.close());
+    const log = captureLog();
+    const { driver, counts, stop } = await makeDriver({
+      kind: 'http', url: rx.url(), ...fast, buffer: { max_bytes: '1MiB', segment_bytes: '256KiB', when_full: 'drop_newest' },
+    }, undefined, log.logger);
+    const warnings = () => log.lines.filter((l) => l.msg.startsWith('disk buffer full'));
+    const big = (from: number) => records(from, 100).map((r) => ({ ...r, payload: Buffer.from(JSON.stringify({ auditID: r.id, pad: 'z'.repeat(500) })) }));
+    for (let i = 0; counts.dropped === 0; i++) await driver.append(big(i * 100));
+    // The first drop is said at once, while the agent runs (not only in the summary at shutdown).
+    expect(warnings()).toEqual([expect.objectContaining({ level: 40, dropped: 100, droppedTotal: 100 })]);
+    for (let i = 0; i < 5; i++) await driver.append(big(10_000 + i * 100));
+    expect(counts.dropped).toBe(600);
+    expect(warnings()).toHaveLength(1); // the next ones wait for the interval to end
+    await stop(100);
+    expect(warnings().slice(1)).toEqual([expect.objectContaining({ dropped: 500, droppedTotal: 600 })]);
   });
 
   it('collects records arriving within max_wait into one batch', async () => {

@@ -152,9 +152,14 @@ describe('verdictFor', () => {
   });
 
   it('rejects 3xx and the other 4xx with the status and body in the reason', () => {
-    for (const status of [301, 302, 307, 400, 401, 403, 404, 409, 413, 422]) {
+    for (const status of [301, 302, 307, 401, 403, 404, 409]) {
       expect(verdictFor(status, {}, 'no such index')).toEqual({ kind: 'reject', reason: `HTTP ${status}: no such index` });
     }
+  });
+
+  it('calls 413 too large, and 400 and 422 invalid, for the delivery layer to split the batch', () => {
+    expect(verdictFor(413, {}, 'body over 1mb')).toEqual({ kind: 'too_large', reason: 'HTTP 413: body over 1mb' });
+    for (const status of [400, 422]) expect(verdictFor(status, {}, 'bad json')).toEqual({ kind: 'invalid', reason: `HTTP ${status}: bad json` });
   });
 
   it('honours Retry-After in delta-seconds and as an HTTP-date', () => {
@@ -362,11 +367,11 @@ describe('http sink verdicts', () => {
     expect(await send(await sink({ url: r.url() }))).toEqual({ kind: 'retry', reason: 'HTTP 408' });
   });
 
-  it('rejects 400 with the status and the body text in the reason', async () => {
+  it('calls 400 invalid, with the status and the body text in the reason', async () => {
     const r = await receiver();
     r.respond(answer(400, '{"error":"mapper_parsing_exception: failed to parse field [verb]"}'));
     expect(await send(await sink({ url: r.url() }))).toEqual({
-      kind: 'reject', reason: 'HTTP 400: {"error":"mapper_parsing_exception: failed to parse field [verb]"}',
+      kind: 'invalid', reason: 'HTTP 400: {"error":"mapper_parsing_exception: failed to parse field [verb]"}',
     });
   });
 

@@ -208,6 +208,8 @@ export const httpSink: SinkKind<typeof options> = {
  * The status table, in one place:
  * - 2xx: delivered.
  * - 408, 429, 5xx: retry, after Retry-After (delta-seconds or HTTP-date) when the backend gave one.
+ * - 413: too large (the delivery layer sends the halves, and smaller batches from then on).
+ * - 400, 422: invalid (the delivery layer sends the halves, until the record at fault is alone).
  * - 3xx and every other 4xx: reject (dead-letter), quoting the start of the body.
  * Connection errors, timeouts and TLS failures never reach here: `send` retries them, naming the error code.
  */
@@ -219,6 +221,8 @@ export function verdictFor(status: number, headers: IncomingHttpHeaders, bodySni
     const afterMs = retryAfterMs(headers['retry-after'], now);
     return afterMs === undefined ? { kind: 'retry', reason } : { kind: 'retry', reason, afterMs };
   }
+  if (status === 413) return { kind: 'too_large', reason };
+  if (status === 400 || status === 422) return { kind: 'invalid', reason };
   return { kind: 'reject', reason };
 }
 
