@@ -28,12 +28,12 @@ function records(from: number, n: number): OutRecord[] {
 }
 
 function counters() {
-  const c = { appended: 0, dropped: 0, delivered: 0, retried: 0, deadLettered: 0 };
+  const c = { appended: 0, dropped: 0, delivered: 0, retried: 0, deadLettered: 0, retryReasons: [] as string[] };
   const events: SinkEvents = {
     appended: (n) => { c.appended += n; },
     dropped: (n) => { c.dropped += n; },
     delivered: (n) => { c.delivered += n; },
-    retried: (n) => { c.retried += n; },
+    retried: (n, reason) => { c.retried += n; c.retryReasons.push(reason); },
     deadLettered: (n) => { c.deadLettered += n; },
   };
   return { c, events };
@@ -130,6 +130,21 @@ describe('sink contract: http', () => {
     const second = await makeDriver({ kind: 'http', url: rx.url(), ...fast }, first.dir);
     await until(() => second.counts.delivered === 120);
     expect(new Set(rx.acceptedAuditIds()).size).toBe(120);
+  });
+
+  it('names a connection the backend resets mid-request, or closes without an answer, as such in the retry reason, then delivers', async () => {
+    const rx = await Receiver.start({ replies: [{ reset: true, afterBytes: 4096 }, { reset: true, afterBytes: 0 }, { destroy: true }] });
+    cleanup.push(() => rx.close());
+    const { driver, counts } = await makeDriver({ kind: 'http', url: rx.url(), ...fast, batch: { max_events: 400, max_wait: 20 } });
+    await driver.append(records(0, 400).map((r) => ({ ...r, payload: Buffer.from(JSON.stringify({ auditID: r.id.split('/')[0], pad: 'p'.repeat(1000) })) })));
+    await until(() => counts.delivered === 400);
+    expect(rx.requests[0].wireBytes).toBeGreaterThanOrEqual(4096);
+    expect(rx.requests[0].wireBytes).toBeLessThan(rx.requests[3].wireBytes); // reset while the body was still coming
+    expect(counts.retryReasons).toEqual([
+      'ECONNRESET: connection reset by the server',
+      'ECONNRESET: connection reset by the server',
+      'UND_ERR_SOCKET: connection closed by the server before its response was complete',
+    ]);
   });
 
   it('honours Retry-After before sending again', async () => {

@@ -318,7 +318,7 @@ describe('http sink requests', () => {
     const s = await sink({ url: r.url() });
     for (let i = 0; i < 4; i++) {
       // Larger than undici's 64 KiB body buffer: the connection frees only if the sink reads the body.
-      r.respond((_req, res) => { res.statusCode = 400; res.end('x'.repeat(150_000)); });
+      r.respond((_req, res) => { res.statusCode = 404; res.end('x'.repeat(150_000)); });
       expect((await send(s)).kind).toBe('reject');
       r.respond(ok);
       expect(await send(s)).toEqual({ kind: 'delivered' });

@@ -368,10 +368,24 @@ async function readHead(body: AsyncIterable<Buffer>): Promise<{ text: string; cu
   return { text: Buffer.concat(parts).toString('utf8'), cut: total > kept };
 }
 
-/** `CODE: message` for a connection, TLS or timeout error; the code is what operators search for. */
+/**
+ * What the server did, for the failures where Node's and undici's own texts name only a symptom ("read ECONNRESET",
+ * "other side closed", or a parser's complaint about a response cut short).
+ */
+const CLOSED_BY_SERVER = 'connection closed by the server before its response was complete';
+const SERVER_ACTIONS: Record<string, string> = {
+  ECONNRESET: 'connection reset by the server',
+  EPIPE: 'connection closed by the server while the request was being sent',
+  UND_ERR_SOCKET: CLOSED_BY_SERVER,
+  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: CLOSED_BY_SERVER,
+  HPE_INVALID_EOF_STATE: CLOSED_BY_SERVER,
+};
+
+/** `CODE: what happened` for a connection, TLS or timeout error; the code is what operators search for. */
 function describeError(err: unknown): string {
   const code = errorCode(err);
   const message = errorMessage(err);
+  if (code !== undefined && SERVER_ACTIONS[code] !== undefined) return `${code}: ${SERVER_ACTIONS[code]}`;
   if (code === undefined) return message;
   return message === '' ? code : `${code}: ${message}`;
 }
