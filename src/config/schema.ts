@@ -47,7 +47,8 @@ const deliveryFields = {
   }).prefault({}),
   retry: z.strictObject({
     initial_backoff: duration.default(500),
-    max_backoff: duration.default(60_000),
+    /** Low enough that a backend back from an outage is seen within seconds; Retry-After may ask for longer. */
+    max_backoff: duration.default(8000),
   }).prefault({}),
   /** Batches in flight at once. Above 1, batches may arrive out of order (each batch stays in order). */
   concurrency: z.number().int().min(1).max(64).default(1),

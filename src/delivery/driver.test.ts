@@ -11,7 +11,7 @@ import type { SinkKind } from '../sinks/types.ts';
 import { Receiver } from '../../test/utils/receiver.ts';
 import { DiskBuffer } from './buffer.ts';
 import { DeadLetterFile } from './dead-letter.ts';
-import { SinkDriver, type SinkEvents } from './driver.ts';
+import { backoff, SinkDriver, type SinkEvents } from './driver.ts';
 import type { OutRecord } from './record.ts';
 
 const silent = pino({ level: 'silent' });
@@ -251,3 +251,12 @@ function suffix(name: string): number {
   const m = /\.(\d+)$/.exec(name);
   return m ? Number(m[1]) : 0;
 }
+
+describe('retry backoff', () => {
+  it('by default waits at most 8 s between two attempts, however long the outage, so a recovered backend is seen within 8 s', () => {
+    const { retry } = parseConfig({ sinks: { s: { kind: 'stdout' } } }).sinks.s;
+    const delays = Array.from({ length: 200 }, (_, attempt) => backoff(attempt, retry.initial_backoff, retry.max_backoff));
+    expect(Math.max(...delays)).toBeLessThanOrEqual(8000);
+    expect(Math.max(...delays.slice(100))).toBeGreaterThanOrEqual(4000); // still backing off: half the cap at least
+  });
+});
