@@ -86,6 +86,11 @@ export class SinkDriver {
     return true;
   }
 
+  /** Has the sink read again what it took from files at start (its secrets), now: SIGHUP. */
+  async reloadSink(): Promise<void> {
+    await this.sink.reload?.();
+  }
+
   start(): void {
     for (let i = 0; i < this.cfg.concurrency; i++) this.loops.push(this.loop());
   }

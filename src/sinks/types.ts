@@ -33,6 +33,8 @@ export interface Sink<Encoded = unknown> {
    * sink may reuse its memory. Not called for a batch abandoned at shutdown (a request may still hold it).
    */
   release?(encoded: Encoded): void;
+  /** Optional: read again now what the sink took from files at start (secrets); on SIGHUP. */
+  reload?(): Promise<void>;
   close(): Promise<void>;
 }
 
