@@ -267,7 +267,7 @@ export class SinkDriver {
     }
     if (top && tally.deadLettered > 0) {
       this.log.error({ reason: tally.firstReason, records: tally.deadLettered, of: records.length, deadLetter: this.deadLetter.path },
-        'backend refused records of a batch; those sent alone and still refused are in the dead-letter file, the rest was delivered');
+        'backend refused records of a batch; those are in the dead-letter file, the rest was delivered');
     }
     if (top && this.maxBatchBytes < limitBefore) {
       this.log.warn({ reason: verdict.reason, maxBytes: this.maxBatchBytes, configured: this.cfg.batch.max_bytes },
@@ -297,7 +297,7 @@ export class SinkDriver {
   private async deadLetterBatch(records: readonly OutRecord[], reason: string, tally?: SplitTally): Promise<boolean> {
     const time = new Date().toISOString();
     const prefix = `{"time":${JSON.stringify(time)},"sink":${JSON.stringify(this.name)},"reason":${JSON.stringify(reason)}`;
-    const entries = records.map((r) => `${prefix},"id":${JSON.stringify(r.id)},"kind":"${r.kind}","record":${r.payload.toString('utf8')}}`);
+    const entries = records.map((r) => `${prefix},"id":${JSON.stringify(r.id)},"kind":"${r.kind}",${recordField(r.payload.toString('utf8'))}}`);
     // A dead-letter write that fails is retried: the batch is acknowledged only once it is kept somewhere.
     for (let attempt = 0; ; attempt++) {
       try {
@@ -317,6 +317,19 @@ export class SinkDriver {
       tally.firstReason ??= reason;
     }
     return true;
+  }
+}
+
+/**
+ * A dead-lettered record as a field of its entry: `"record":` the JSON itself, or `"recordText":` a string when the
+ * record is not valid JSON (a line damaged inside a body), so every line of the dead-letter file stays readable.
+ */
+function recordField(text: string): string {
+  try {
+    JSON.parse(text);
+    return `"record":${text}`;
+  } catch {
+    return `"recordText":${JSON.stringify(text)}`;
   }
 }
 

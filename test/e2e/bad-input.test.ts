@@ -113,10 +113,9 @@ describe('kaudit run over damaged input', () => {
 
     const good = lines.map((_, i) => auditIdFor(2000 + i)).filter((_, i) => i !== at);
     expect(rx.acceptedAuditIds()).toEqual(good);
-    const dead = (await readFile(deadLetter, 'utf8')).trim().split('\n');
-    expect(dead).toHaveLength(1);
-    expect(dead[0]).toContain(`"id":"${auditIdFor(2000 + at)}/`);
-    expect(dead[0]).toContain('"reason":"HTTP 400: request body is not valid JSON"');
+    const dead = (await readFile(deadLetter, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    expect(dead).toEqual([expect.objectContaining({ reason: 'HTTP 400: request body is not valid JSON', recordText: damaged })]);
+    expect(dead[0].id).toMatch(new RegExp(`^${auditIdFor(2000 + at)}/`));
     const summary = agent.logEntries().find((e) => e.msg === 'stopped') as { delivered: Record<string, number>; deadLettered: Record<string, number> };
     expect(summary.delivered.rx).toBe(201);
     expect(summary.deadLettered.rx).toBe(1);
