@@ -33,6 +33,8 @@ export interface RunningAgent {
   caughtUp(): Promise<void>;
   /** Reloads the detection rules from their files (SIGHUP); resolves false when they were broken and the old ones stay. */
   reloadRules(): Promise<boolean>;
+  /** Reads the sinks' secret files again now (SIGHUP); a file that cannot be read leaves the old value in force. */
+  reloadSecrets(): Promise<void>;
   /** Stops reading, lets in-flight records reach the buffers, drains sinks within the grace period, saves state. */
   stop(): Promise<void>;
 }
@@ -181,6 +183,9 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
         return true;
       }
       return reloader.reload();
+    },
+    reloadSecrets: async () => {
+      await Promise.all(drivers.map((d) => d.reloadSink()));
     },
     caughtUp: async () => {
       await Promise.all(sources.map((s) => s.files.caughtUp()));

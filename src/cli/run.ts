@@ -7,10 +7,12 @@ import { createLogger } from '../observe/logger.ts';
 export async function runCommand(config: Config, once = false): Promise<number> {
   const logger = createLogger(config.log_level);
   const agent = await startAgent(config, logger);
-  // SIGHUP reloads the rules (the agent keeps running; a broken file leaves the old rules in force).
+  // SIGHUP reloads the rules (the agent keeps running; a broken file leaves the old rules in force) and reads the
+  // sinks' secret files again.
   const onHangup = () => {
-    logger.info({ signal: 'SIGHUP' }, 'reloading rules');
+    logger.info({ signal: 'SIGHUP' }, 'reloading rules and secret files');
     void agent.reloadRules();
+    void agent.reloadSecrets();
   };
   process.on('SIGHUP', onHangup);
   await new Promise<void>((resolve) => {

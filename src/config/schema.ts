@@ -48,7 +48,8 @@ const deliveryFields = {
   }).prefault({}),
   retry: z.strictObject({
     initial_backoff: durationIn(10, HOUR).default(500),
-    max_backoff: durationIn(10, 24 * HOUR).default(60_000),
+    /** Low enough that a backend back from an outage is seen within seconds; Retry-After may ask for longer. */
+    max_backoff: durationIn(10, 24 * HOUR).default(8000),
   }).prefault({}),
   /** Batches in flight at once. Above 1, batches may arrive out of order (each batch stays in order). */
   concurrency: countIn(1, 64).default(1),

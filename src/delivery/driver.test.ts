@@ -2,7 +2,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/load.ts';
 import type { SinkConfig } from '../config/schema.ts';
@@ -11,7 +11,7 @@ import type { SinkKind } from '../sinks/types.ts';
 import { Receiver } from '../../test/utils/receiver.ts';
 import { DiskBuffer } from './buffer.ts';
 import { DeadLetterFile } from './dead-letter.ts';
-import { SinkDriver, type SinkEvents } from './driver.ts';
+import { backoff, SinkDriver, type SinkEvents } from './driver.ts';
 import type { OutRecord } from './record.ts';
 
 const silent = pino({ level: 'silent' });
@@ -28,19 +28,27 @@ function records(from: number, n: number): OutRecord[] {
 }
 
 function counters() {
-  const c = { appended: 0, dropped: 0, delivered: 0, retried: 0, deadLettered: 0 };
+  const c = { appended: 0, dropped: 0, delivered: 0, retried: 0, deadLettered: 0, retryReasons: [] as string[] };
   const events: SinkEvents = {
     appended: (n) => { c.appended += n; },
     dropped: (n) => { c.dropped += n; },
     delivered: (n) => { c.delivered += n; },
-    retried: (n) => { c.retried += n; },
+    retried: (n, reason) => { c.retried += n; c.retryReasons.push(reason); },
     deadLettered: (n) => { c.deadLettered += n; },
   };
   return { c, events };
 }
 
+/** A logger writing into `lines` (parsed) and `text` (as written), as the agent gives a sink: a child naming it. */
+function captureLog() {
+  const lines: Array<Record<string, any>> = [];
+  const text: string[] = [];
+  const logger = pino({ level: 'info' }, { write: (s: string) => { text.push(s); lines.push(JSON.parse(s)); } }).child({ sink: 's' });
+  return { logger, lines, text };
+}
+
 /** A driver for `sink` (raw config as an operator writes it), with its state in a fresh directory. */
-async function makeDriver(sink: Record<string, unknown>, dir?: string) {
+async function makeDriver(sink: Record<string, unknown>, dir?: string, logger: Logger = silent) {
   dir ??= await mkdtemp(join(tmpdir(), 'kaudit-driver-'));
   const config = parseConfig({ state_dir: dir, sinks: { s: sink } });
   const cfg = config.sinks.s as SinkConfig;
@@ -49,7 +57,7 @@ async function makeDriver(sink: Record<string, unknown>, dir?: string) {
   const buffer = await DiskBuffer.open(join(dir, 'buffer'), { maxBytes: cfg.buffer.max_bytes, segmentBytes: cfg.buffer.segment_bytes, whenFull: cfg.buffer.when_full });
   const { c, events } = counters();
   const deadLetterPath = join(dir, 'dead.ndjson');
-  const driver = new SinkDriver({ name: 's', sink: created, buffer, deadLetter: new DeadLetterFile(deadLetterPath), delivery: cfg, events, logger: silent });
+  const driver = new SinkDriver({ name: 's', sink: created, buffer, deadLetter: new DeadLetterFile(deadLetterPath), delivery: cfg, events, logger });
   driver.start();
   let stopped = false;
   const stop = async (grace = 5000) => {
@@ -83,7 +91,7 @@ describe('sink contract: http', () => {
   });
 
   it('sends a batch the backend rejects (4xx) to the dead-letter file with the reason, and moves on', async () => {
-    const rx = await Receiver.start({ replies: [{ status: 400, body: 'field "x" is invalid' }] });
+    const rx = await Receiver.start({ replies: [{ status: 404, body: 'index "x" not found' }] });
     cleanup.push(() => rx.close());
     const { driver, counts, deadLetterPath } = await makeDriver({ kind: 'http', url: rx.url(), ...fast, batch: { max_events: 10, max_wait: 20 } });
     await driver.append(records(0, 10));
@@ -92,7 +100,7 @@ describe('sink contract: http', () => {
     await until(() => counts.delivered === 5);
     const dead = (await readFile(deadLetterPath, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
     expect(dead).toHaveLength(10);
-    expect(dead[0].reason).toMatch(/HTTP 400.*field "x" is invalid/);
+    expect(dead[0].reason).toMatch(/HTTP 404.*index "x" not found/);
     expect(dead[0].record.auditID).toBe('a-0');
     expect(dead[0].id).toBe('a-0/ResponseComplete');
     expect(rx.acceptedAuditIds()).toEqual(['a-10', 'a-11', 'a-12', 'a-13', 'a-14']);
@@ -124,6 +132,21 @@ describe('sink contract: http', () => {
     expect(new Set(rx.acceptedAuditIds()).size).toBe(120);
   });
 
+  it('names a connection the backend resets mid-request, or closes without an answer, as such in the retry reason, then delivers', async () => {
+    const rx = await Receiver.start({ replies: [{ reset: true, afterBytes: 4096 }, { reset: true, afterBytes: 0 }, { destroy: true }] });
+    cleanup.push(() => rx.close());
+    const { driver, counts } = await makeDriver({ kind: 'http', url: rx.url(), ...fast, batch: { max_events: 400, max_wait: 20 } });
+    await driver.append(records(0, 400).map((r) => ({ ...r, payload: Buffer.from(JSON.stringify({ auditID: r.id.split('/')[0], pad: 'p'.repeat(1000) })) })));
+    await until(() => counts.delivered === 400);
+    expect(rx.requests[0].wireBytes).toBeGreaterThanOrEqual(4096);
+    expect(rx.requests[0].wireBytes).toBeLessThan(rx.requests[3].wireBytes); // reset while the body was still coming
+    expect(counts.retryReasons).toEqual([
+      'ECONNRESET: connection reset by the server',
+      'ECONNRESET: connection reset by the server',
+      'UND_ERR_SOCKET: connection closed by the server before its response was complete',
+    ]);
+  });
+
   it('honours Retry-After before sending again', async () => {
     const rx = await Receiver.start({ replies: [{ status: 429, headers: { 'retry-after': '1' } }] });
     cleanup.push(() => rx.close());
@@ -132,6 +155,65 @@ describe('sink contract: http', () => {
     await until(() => counts.delivered === 5, 5000);
     const [limited, next] = rx.requests;
     expect(next.receivedAt - limited.receivedAt).toBeGreaterThanOrEqual(950);
+  });
+
+  it('splits a batch the backend refuses as too large (413), dead-letters a record too large alone, and sends smaller batches from then on', async () => {
+    // A backend with a body limit, as nginx's client_max_body_size or an ingest API's payload limit.
+    const limit = 6000;
+    const rx = await Receiver.start({ respond: (q) => (q.wireBytes > limit ? { status: 413, body: 'request entity too large' } : 200) });
+    cleanup.push(() => rx.close());
+    const log = captureLog();
+    const { driver, counts, deadLetterPath } = await makeDriver({ kind: 'http', url: rx.url(), ...fast, batch: { max_events: 100, max_wait: 20 } }, undefined, log.logger);
+    const batch = records(0, 60).map((r, i) => (i === 17 ? { ...r, payload: Buffer.from(JSON.stringify({ auditID: 'a-17', pad: 'x'.repeat(9000) })) } : r));
+    for (const r of batch) if (r.id !== 'a-17/ResponseComplete') r.payload = Buffer.from(JSON.stringify({ ...JSON.parse(r.payload.toString()), pad: 'y'.repeat(150) }));
+    await driver.append(batch);
+    await until(() => counts.delivered + counts.deadLettered === 60);
+    expect(counts.deadLettered).toBe(1);
+    expect(rx.acceptedAuditIds()).toEqual(batch.map((r) => r.id.split('/')[0]).filter((id) => id !== 'a-17'));
+    const dead = (await readFile(deadLetterPath, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    expect(dead.map((d) => [d.id, d.reason])).toEqual([['a-17/ResponseComplete', 'HTTP 413: request entity too large']]);
+    expect(log.lines.filter((l) => l.msg.includes('sending smaller batches'))).toHaveLength(1);
+
+    // The smaller size is kept: the next records go in batches the backend takes.
+    const refused = rx.countsByStatus()[413];
+    await driver.append(records(100, 60).map((r) => ({ ...r, payload: Buffer.from(JSON.stringify({ ...JSON.parse(r.payload.toString()), pad: 'y'.repeat(150) })) })));
+    await until(() => counts.delivered === 119);
+    expect(rx.countsByStatus()[413]).toBe(refused);
+    // The agent's sink logger names the sink; the driver does not name it again.
+    expect(log.text.every((line) => line.match(/"sink":/g)?.length === 1)).toBe(true);
+  });
+
+  it('isolates a record the backend refuses as invalid (400) and delivers the rest of its batch', async () => {
+    const rx = await Receiver.start({ respond: (q) => (q.invalid > 0 ? { status: 400, body: 'invalid JSON' } : 200) });
+    cleanup.push(() => rx.close());
+    const { driver, counts, deadLetterPath } = await makeDriver({ kind: 'http', url: rx.url(), ...fast, format: 'json_array', batch: { max_events: 100, max_wait: 20 } });
+    const batch = records(0, 50);
+    batch[31] = { ...batch[31], payload: Buffer.from('{"auditID":"a-31","stage":"ResponseComplete","requestObject":{"x":1,}}') };
+    await driver.append(batch);
+    await until(() => counts.delivered + counts.deadLettered === 50);
+    expect(rx.acceptedAuditIds()).toEqual(batch.map((r) => r.id.split('/')[0]).filter((id) => id !== 'a-31'));
+    // Kept as text: the dead-letter file stays one JSON document per line.
+    const dead = (await readFile(deadLetterPath, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    expect(dead).toEqual([expect.objectContaining({ id: 'a-31/ResponseComplete', reason: 'HTTP 400: invalid JSON', recordText: batch[31].payload.toString() })]);
+  });
+
+  it('warns while records are dropped because the buffer is full (drop_newest), at most once per interval, with the counts', async () => {
+    const rx = await Receiver.start({ respond: () => 503 });
+    cleanup.push(() => rx.close());
+    const log = captureLog();
+    const { driver, counts, stop } = await makeDriver({
+      kind: 'http', url: rx.url(), ...fast, buffer: { max_bytes: '1MiB', segment_bytes: '256KiB', when_full: 'drop_newest' },
+    }, undefined, log.logger);
+    const warnings = () => log.lines.filter((l) => l.msg.startsWith('disk buffer full'));
+    const big = (from: number) => records(from, 100).map((r) => ({ ...r, payload: Buffer.from(JSON.stringify({ auditID: r.id, pad: 'z'.repeat(500) })) }));
+    for (let i = 0; counts.dropped === 0; i++) await driver.append(big(i * 100));
+    // The first drop is said at once, while the agent runs (not only in the summary at shutdown).
+    expect(warnings()).toEqual([expect.objectContaining({ level: 40, dropped: 100, droppedTotal: 100 })]);
+    for (let i = 0; i < 5; i++) await driver.append(big(10_000 + i * 100));
+    expect(counts.dropped).toBe(600);
+    expect(warnings()).toHaveLength(1); // the next ones wait for the interval to end
+    await stop(100);
+    expect(warnings().slice(1)).toEqual([expect.objectContaining({ dropped: 500, droppedTotal: 600 })]);
   });
 
   it('collects records arriving within max_wait into one batch', async () => {
@@ -168,3 +250,12 @@ function suffix(name: string): number {
   const m = /\.(\d+)$/.exec(name);
   return m ? Number(m[1]) : 0;
 }
+
+describe('retry backoff', () => {
+  it('by default waits at most 8 s between two attempts, however long the outage, so a recovered backend is seen within 8 s', () => {
+    const { retry } = parseConfig({ sinks: { s: { kind: 'stdout' } } }).sinks.s;
+    const delays = Array.from({ length: 200 }, (_, attempt) => backoff(attempt, retry.initial_backoff, retry.max_backoff));
+    expect(Math.max(...delays)).toBeLessThanOrEqual(8000);
+    expect(Math.max(...delays.slice(100))).toBeGreaterThanOrEqual(4000); // still backing off: half the cap at least
+  });
+});

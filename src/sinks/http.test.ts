@@ -1,5 +1,5 @@
 // Tests of the `http` sink against real node:http and node:https receivers on 127.0.0.1.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -152,9 +152,14 @@ describe('verdictFor', () => {
   });
 
   it('rejects 3xx and the other 4xx with the status and body in the reason', () => {
-    for (const status of [301, 302, 307, 400, 401, 403, 404, 409, 413, 422]) {
+    for (const status of [301, 302, 307, 401, 403, 404, 409]) {
       expect(verdictFor(status, {}, 'no such index')).toEqual({ kind: 'reject', reason: `HTTP ${status}: no such index` });
     }
+  });
+
+  it('calls 413 too large, and 400 and 422 invalid, for the delivery layer to split the batch', () => {
+    expect(verdictFor(413, {}, 'body over 1mb')).toEqual({ kind: 'too_large', reason: 'HTTP 413: body over 1mb' });
+    for (const status of [400, 422]) expect(verdictFor(status, {}, 'bad json')).toEqual({ kind: 'invalid', reason: `HTTP ${status}: bad json` });
   });
 
   it('honours Retry-After in delta-seconds and as an HTTP-date', () => {
@@ -313,7 +318,7 @@ describe('http sink requests', () => {
     const s = await sink({ url: r.url() });
     for (let i = 0; i < 4; i++) {
       // Larger than undici's 64 KiB body buffer: the connection frees only if the sink reads the body.
-      r.respond((_req, res) => { res.statusCode = 400; res.end('x'.repeat(150_000)); });
+      r.respond((_req, res) => { res.statusCode = 404; res.end('x'.repeat(150_000)); });
       expect((await send(s)).kind).toBe('reject');
       r.respond(ok);
       expect(await send(s)).toEqual({ kind: 'delivered' });
@@ -362,11 +367,11 @@ describe('http sink verdicts', () => {
     expect(await send(await sink({ url: r.url() }))).toEqual({ kind: 'retry', reason: 'HTTP 408' });
   });
 
-  it('rejects 400 with the status and the body text in the reason', async () => {
+  it('calls 400 invalid, with the status and the body text in the reason', async () => {
     const r = await receiver();
     r.respond(answer(400, '{"error":"mapper_parsing_exception: failed to parse field [verb]"}'));
     expect(await send(await sink({ url: r.url() }))).toEqual({
-      kind: 'reject', reason: 'HTTP 400: {"error":"mapper_parsing_exception: failed to parse field [verb]"}',
+      kind: 'invalid', reason: 'HTTP 400: {"error":"mapper_parsing_exception: failed to parse field [verb]"}',
     });
   });
 
@@ -438,6 +443,52 @@ describe('http sink secrets', () => {
     }
   });
 
+  it('keeps the previous token while its file is missing or holds a line break, warning once per problem, never logging a value', async () => {
+    const r = await receiver();
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => { lines.push(line); } });
+    const file = await secretFile('rotating-token', 'token-one\n');
+    const s = await sink({ url: r.url(), auth: { bearer: { file } } }, logger);
+    const sentWith = async () => {
+      expect(await send(s)).toEqual({ kind: 'delivered' });
+      return r.requests.at(-1)?.headers.authorization;
+    };
+    expect(await sentWith()).toBe('Bearer token-one');
+
+    await writeFile(file, 'token\ntwo\n');
+    await s.reload?.();
+    await s.reload?.();
+    expect(await sentWith()).toBe('Bearer token-one');
+    await unlink(file);
+    await s.reload?.();
+    expect(await sentWith()).toBe('Bearer token-one');
+    await writeFile(file, 'token-three\n');
+    await s.reload?.();
+    expect(await sentWith()).toBe('Bearer token-three');
+
+    expect(lines.map((l) => JSON.parse(l).msg)).toEqual([
+      `sinks.test.auth.bearer: <secret from file ${file}> contains a line break, which cannot go into an HTTP header; keeping the previous value`,
+      `sinks.test.auth.bearer: cannot read secret file ${file}: ENOENT; keeping the previous value`,
+      'secret file changed; using the new value',
+    ]);
+    expect(lines.join('')).not.toMatch(/token-one|token-three|two/);
+  });
+
+  it('sends a batch refused with 401 again when the token file changed since it was sent, instead of dead-lettering it', async () => {
+    const r = await receiver();
+    const file = await secretFile('revoked-token', 'old-token\n');
+    const s = await sink({ url: r.url(), auth: { bearer: { file } } });
+    expect(await send(s)).toEqual({ kind: 'delivered' });
+    // Rotated and revoked at once, within the few seconds before the sink looks at the file again on its own.
+    await writeFile(file, 'new-token\n');
+    r.respond((req, res) => { res.statusCode = req.headers.authorization === 'Bearer new-token' ? 200 : 401; res.end(); });
+    expect(await send(s)).toEqual({ kind: 'retry', reason: 'HTTP 401 (a secret file changed since; sending again with the new value)' });
+    expect(await send(s)).toEqual({ kind: 'delivered' });
+    // Refused while the file holds what was sent: the credentials are wrong, and the batch is dead-lettered.
+    r.respond((_req, res) => { res.statusCode = 401; res.end(); });
+    expect(await send(s)).toEqual({ kind: 'reject', reason: 'HTTP 401' });
+  });
+
   it('does not leak the part of a secret that straddles the 300 bytes quoted', async () => {
     const r = await receiver();
     r.respond((_req, res) => { res.statusCode = 403; res.end(`${'x'.repeat(290)}${token} and more`); });
@@ -506,12 +557,14 @@ describe('http sink over TLS', () => {
   it('delivers with insecure_skip_verify and warns once, at create', async () => {
     const r = await receiver(serverTls());
     const lines: string[] = [];
-    const logger = pino({ level: 'info' }, { write: (line: string) => { lines.push(line); } });
+    // The agent gives each sink a logger that names it.
+    const logger = pino({ level: 'info' }, { write: (line: string) => { lines.push(line); } }).child({ sink: 'test' });
     const s = await sink({ url: r.url(), tls: { insecure_skip_verify: true } }, logger);
     expect(await send(s)).toEqual({ kind: 'delivered' });
     expect(await send(s)).toEqual({ kind: 'delivered' });
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0])).toMatchObject({ level: 40, sink: 'test', msg: expect.stringContaining('insecure_skip_verify') });
+    expect(lines[0].match(/"sink":/g)).toHaveLength(1);
   });
 
   it('presents a client certificate to a server that requires one', async () => {

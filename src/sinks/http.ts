@@ -7,7 +7,8 @@ import type { Pool } from 'undici';
 import { z } from 'zod';
 import pkg from '../../package.json' with { type: 'json' };
 import { path } from '../config/fields.ts';
-import { describeSecret, resolveSecret, secretRefSchema, type SecretRef } from '../config/secret.ts';
+import { LiveSecrets, type SecretField } from '../config/live-secrets.ts';
+import { secretRefSchema } from '../config/secret.ts';
 import { duration } from '../config/units.ts';
 import { BodyPool, bodySize, writeBody } from './encode.ts';
 import type { SendVerdict, SinkKind } from './types.ts';
@@ -115,11 +116,24 @@ export const httpSink: SinkKind<typeof options> = {
     const where = `sinks.${ctx.name}`;
     if (opts.tls && url.protocol !== 'https:') throw new Error(`${where}.tls: only used with https:// URLs`);
 
-    const { headers, secrets } = await buildHeaders(opts, where);
-    const { scrub, scrubCut } = scrubber(secrets);
+    if (opts.auth && Object.keys(opts.headers).some((name) => name.toLowerCase() === 'authorization')) {
+      throw new Error(`${where}.headers.Authorization: set either auth or an Authorization header, not both`);
+    }
+    // Secrets from files are read again when the files change (checked on the way to a request, and on SIGHUP).
+    const secrets = await LiveSecrets.resolve(secretFields(opts, where), ctx.logger);
+    let built = buildHeaders(opts, where, secrets);
+    let { scrub, scrubCut } = scrubber(built.secrets);
+    const refreshSecrets = async (now = false): Promise<boolean> => {
+      if (!(await secrets.refresh(now))) return false;
+      // The values replaced stay scrubbed: an answer to a request sent with them may still echo them.
+      const replaced = built.secrets;
+      built = buildHeaders(opts, where, secrets);
+      ({ scrub, scrubCut } = scrubber([...built.secrets, ...replaced]));
+      return true;
+    };
     const tls = opts.tls;
     if (tls?.insecure_skip_verify) {
-      ctx.logger.warn({ sink: ctx.name }, 'tls.insecure_skip_verify is set: the server certificate is not verified');
+      ctx.logger.warn('tls.insecure_skip_verify is set: the server certificate is not verified');
     }
 
     const poolOptions: Pool.Options = {
@@ -172,6 +186,9 @@ export const httpSink: SinkKind<typeof options> = {
         if (encoded === undefined) return { kind: 'delivered' };
         return sendBody(encoded.body, signal);
       },
+      async reload() {
+        await refreshSecrets(true);
+      },
       async close() {
         if (pool !== undefined) await (await pool).close();
       },
@@ -190,14 +207,20 @@ export const httpSink: SinkKind<typeof options> = {
         controller.abort(new Error('timeout'));
       }, opts.timeout);
       try {
-        const res = await (await connection()).request({ path, method: opts.method, headers, body, signal: controller.signal });
+        await refreshSecrets();
+        const res = await (await connection()).request({ path, method: opts.method, headers: built.headers, body, signal: controller.signal });
         if (res.statusCode >= 200 && res.statusCode < 300) {
           // The backend has the batch; a failure while draining its answer changes nothing.
           await res.body.dump({ limit: DRAIN_BYTES }).catch(() => {});
           return { kind: 'delivered' };
         }
         const head = await readHead(res.body);
-        return verdictFor(res.statusCode, res.headers, head.cut ? scrubCut(head.text) : scrub(head.text));
+        const verdict = verdictFor(res.statusCode, res.headers, head.cut ? scrubCut(head.text) : scrub(head.text));
+        // A key revoked as soon as it was rotated: refused with the old value, the batch goes again with the new one.
+        if ((res.statusCode === 401 || res.statusCode === 403) && verdict.kind === 'reject' && (await refreshSecrets(true))) {
+          return { kind: 'retry', reason: `${verdict.reason} (a secret file changed since; sending again with the new value)` };
+        }
+        return verdict;
       } catch (err) {
         if (signal.aborted) return { kind: 'retry', reason: 'request aborted (sink shutting down)' };
         if (timedOut) return { kind: 'retry', reason: `timeout: no complete response within ${opts.timeout}ms` };
@@ -214,6 +237,8 @@ export const httpSink: SinkKind<typeof options> = {
  * The status table, in one place:
  * - 2xx: delivered.
  * - 408, 429, 5xx: retry, after Retry-After (delta-seconds or HTTP-date) when the backend gave one.
+ * - 413: too large (the delivery layer sends the halves, and smaller batches from then on).
+ * - 400, 422: invalid (the delivery layer sends the halves, until the record at fault is alone).
  * - 3xx and every other 4xx: reject (dead-letter), quoting the start of the body.
  * Connection errors, timeouts and TLS failures never reach here: `send` retries them, naming the error code.
  */
@@ -225,6 +250,8 @@ export function verdictFor(status: number, headers: IncomingHttpHeaders, bodySni
     const afterMs = retryAfterMs(headers['retry-after'], now);
     return afterMs === undefined ? { kind: 'retry', reason } : { kind: 'retry', reason, afterMs };
   }
+  if (status === 413) return { kind: 'too_large', reason };
+  if (status === 400 || status === 422) return { kind: 'invalid', reason };
   return { kind: 'reject', reason };
 }
 
@@ -247,7 +274,22 @@ function snippet(text: string): string {
   return bytes.subarray(0, SNIPPET_BYTES).toString('utf8').replace(/\uFFFD+$/, '');
 }
 
-async function buildHeaders(opts: HttpOptions, where: string): Promise<{ headers: Record<string, string>; secrets: string[] }> {
+const headerSafe = (value: string): string | undefined =>
+  (LINE_BREAK.test(value) ? 'contains a line break, which cannot go into an HTTP header' : undefined);
+
+/** The secrets of a sink's config, named by their fields: secret header values, the bearer token, the basic password. */
+function secretFields(opts: HttpOptions, where: string): SecretField[] {
+  const fields: SecretField[] = [];
+  for (const [name, value] of Object.entries(opts.headers)) {
+    if (typeof value !== 'string') fields.push({ field: `${where}.headers.${name}`, ref: value, check: headerSafe });
+  }
+  if (opts.auth?.bearer) fields.push({ field: `${where}.auth.bearer`, ref: opts.auth.bearer, check: headerSafe });
+  if (opts.auth?.basic) fields.push({ field: `${where}.auth.basic.password`, ref: opts.auth.basic.password });
+  return fields;
+}
+
+/** The request headers with the secrets' current values, and every secret as it goes on the wire (for scrubbing). */
+function buildHeaders(opts: HttpOptions, where: string, values: LiveSecrets): { headers: Record<string, string>; secrets: string[] } {
   const secrets: string[] = [];
   const headers: Record<string, string> = {
     'content-type': opts.format === 'ndjson' ? 'application/x-ndjson' : 'application/json',
@@ -255,47 +297,28 @@ async function buildHeaders(opts: HttpOptions, where: string): Promise<{ headers
   };
   if (opts.compression === 'gzip') headers['content-encoding'] = 'gzip';
 
-  const configured = Object.entries(opts.headers);
-  if (opts.auth && configured.some(([name]) => name.toLowerCase() === 'authorization')) {
-    throw new Error(`${where}.headers.Authorization: set either auth or an Authorization header, not both`);
-  }
   // Configured headers may replace content-type and user-agent (some backends insist on their own).
-  for (const [name, value] of configured) {
+  for (const [name, value] of Object.entries(opts.headers)) {
     if (typeof value === 'string') {
       headers[name.toLowerCase()] = value;
       continue;
     }
-    const secret = await secretValue(value, `${where}.headers.${name}`);
+    const secret = values.get(`${where}.headers.${name}`);
     secrets.push(secret);
     headers[name.toLowerCase()] = secret;
   }
 
   if (opts.auth?.bearer) {
-    const token = await secretValue(opts.auth.bearer, `${where}.auth.bearer`);
+    const token = values.get(`${where}.auth.bearer`);
     secrets.push(token);
     headers.authorization = `Bearer ${token}`;
   } else if (opts.auth?.basic) {
-    const { username, password: ref } = opts.auth.basic;
-    const password = await secretValue(ref, `${where}.auth.basic.password`, false);
-    const credentials = Buffer.from(`${username}:${password}`, 'utf8').toString('base64');
+    const password = values.get(`${where}.auth.basic.password`);
+    const credentials = Buffer.from(`${opts.auth.basic.username}:${password}`, 'utf8').toString('base64');
     secrets.push(password, credentials);
     headers.authorization = `Basic ${credentials}`;
   }
   return { headers, secrets };
-}
-
-/** Resolves a secret, naming the field and where the secret comes from on failure, never its value. */
-async function secretValue(ref: SecretRef, field: string, headerSafe = true): Promise<string> {
-  let value: string;
-  try {
-    value = await resolveSecret(ref);
-  } catch (err) {
-    throw new Error(`${field}: ${(err as Error).message}`, { cause: err });
-  }
-  if (headerSafe && LINE_BREAK.test(value)) {
-    throw new Error(`${field}: ${describeSecret(ref)} contains a line break, which cannot go into an HTTP header`);
-  }
-  return value;
 }
 
 async function readTlsFile(path: string, field: string): Promise<Buffer> {
@@ -370,10 +393,24 @@ async function readHead(body: AsyncIterable<Buffer>): Promise<{ text: string; cu
   return { text: Buffer.concat(parts).toString('utf8'), cut: total > kept };
 }
 
-/** `CODE: message` for a connection, TLS or timeout error; the code is what operators search for. */
+/**
+ * What the server did, for the failures where Node's and undici's own texts name only a symptom ("read ECONNRESET",
+ * "other side closed", or a parser's complaint about a response cut short).
+ */
+const CLOSED_BY_SERVER = 'connection closed by the server before its response was complete';
+const SERVER_ACTIONS: Record<string, string> = {
+  ECONNRESET: 'connection reset by the server',
+  EPIPE: 'connection closed by the server while the request was being sent',
+  UND_ERR_SOCKET: CLOSED_BY_SERVER,
+  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: CLOSED_BY_SERVER,
+  HPE_INVALID_EOF_STATE: CLOSED_BY_SERVER,
+};
+
+/** `CODE: what happened` for a connection, TLS or timeout error; the code is what operators search for. */
 function describeError(err: unknown): string {
   const code = errorCode(err);
   const message = errorMessage(err);
+  if (code !== undefined && SERVER_ACTIONS[code] !== undefined) return `${code}: ${SERVER_ACTIONS[code]}`;
   if (code === undefined) return message;
   return message === '' ? code : `${code}: ${message}`;
 }

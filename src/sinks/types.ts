@@ -7,11 +7,17 @@ import type { OutRecord } from '../delivery/record.ts';
  * What a backend said about one batch. The delivery layer acts on it:
  * `delivered` releases the batch from the buffer, `retry` backs off (honouring `afterMs`,
  * from Retry-After) and sends the same batch again, `reject` moves it to the dead-letter file.
+ * Two verdicts refuse the batch for what is in it, and the delivery layer sends its halves on their own, down to
+ * single records: `too_large`, the batch is over the backend's size limit (batches stay smaller from then on);
+ * `invalid`, something in the batch is malformed (one bad record must not cost the others). A single record
+ * refused either way goes to the dead-letter file.
  */
 export type SendVerdict =
   | { kind: 'delivered' }
   | { kind: 'retry'; reason: string; afterMs?: number }
-  | { kind: 'reject'; reason: string };
+  | { kind: 'reject'; reason: string }
+  | { kind: 'too_large'; reason: string }
+  | { kind: 'invalid'; reason: string };
 
 /**
  * A running sink. `encode` turns a batch into what goes on the wire (no I/O; may be async when it compresses
@@ -27,6 +33,8 @@ export interface Sink<Encoded = unknown> {
    * sink may reuse its memory. Not called for a batch abandoned at shutdown (a request may still hold it).
    */
   release?(encoded: Encoded): void;
+  /** Optional: read again now what the sink took from files at start (secrets); on SIGHUP. */
+  reload?(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { auditIdFor, auditLine } from '../../bench/gen-audit.ts';
+import { parseAuditLine } from '../../src/parse/audit.ts';
 import { AgentProcess, writeAgentConfig } from '../utils/agent.ts';
 import { Receiver } from '../utils/receiver.ts';
 
@@ -79,4 +80,49 @@ describe('kaudit run over damaged input', () => {
     expect(summary.parseErrors.audit).toBe(bad.length + dead.filter((d) => d.path.endsWith('.gz')).length);
     expect(summary.delivered.rx).toBe(received.length);
   }, 120_000);
+
+  // A line damaged inside a body, its head and tail intact: the parser's fast path reads only those, so the line is
+  // forwarded as it is, and a backend that parses what it gets refuses any body that carries it.
+  it.each(['json_array', 'ndjson'])('delivers the good lines of a batch (%s) that holds a line damaged inside its body, and dead-letters that one', async (format) => {
+    const dir = await mkdtemp(join(tmpdir(), 'kaudit-bad-body-'));
+    const logs = join(dir, 'logs');
+    await mkdir(logs);
+    const rx = await Receiver.start({ respond: (q) => (q.invalid > 0 || q.decodeError !== undefined ? { status: 400, body: 'request body is not valid JSON' } : 201) });
+    cleanup.push(() => rx.close());
+
+    const lines = Array.from({ length: 202 }, (_, i) => auditLine(2000 + i));
+    const at = lines.findIndex((l, i) => i > 100 && cheapWithBody(l));
+    const body = lines[at].indexOf('":"', lines[at].indexOf(',"requestObject":'));
+    const damaged = `${lines[at].slice(0, body + 2)}${lines[at].slice(body + 3)}`; // a string value loses its opening quote
+    expect(() => JSON.parse(damaged)).toThrow();
+    expect(cheapWithBody(damaged)).toBe(true); // the fast path accepts it
+    lines[at] = damaged;
+    await writeFile(join(logs, 'kubernetes.audit'), `${lines.join('\n')}\n`);
+
+    const deadLetter = join(dir, 'state', 'dead-letter', 'rx.ndjson');
+    const config = await writeAgentConfig(dir, {
+      log_level: 'info', state_dir: join(dir, 'state'), http: null,
+      sources: { audit: { kind: 'audit', path: join(logs, 'kubernetes.audit') } },
+      sinks: { rx: { kind: 'http', url: rx.url(), format, inputs: ['audit'] } },
+    });
+    const agent = AgentProcess.run(config, ['--once']);
+    cleanup.push(async () => {
+      if (agent.child.exitCode === null) await agent.kill9();
+    });
+    expect((await agent.exited).code).toBe(0);
+
+    const good = lines.map((_, i) => auditIdFor(2000 + i)).filter((_, i) => i !== at);
+    expect(rx.acceptedAuditIds()).toEqual(good);
+    const dead = (await readFile(deadLetter, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    expect(dead).toEqual([expect.objectContaining({ reason: 'HTTP 400: request body is not valid JSON', recordText: damaged })]);
+    expect(dead[0].id).toMatch(new RegExp(`^${auditIdFor(2000 + at)}/`));
+    const summary = agent.logEntries().find((e) => e.msg === 'stopped') as { delivered: Record<string, number>; deadLettered: Record<string, number> };
+    expect(summary.delivered.rx).toBe(201);
+    expect(summary.deadLettered.rx).toBe(1);
+  }, 120_000);
 });
+
+function cheapWithBody(line: string): boolean {
+  const parsed = parseAuditLine(line);
+  return parsed.ok && parsed.event.cheap && parsed.event.hasRequestObject;
+}

@@ -106,6 +106,16 @@ describe('Receiver', () => {
     expect((await post(r.url(), ndjson(1))).status).toBe(200);
   });
 
+  it('resets the connection (TCP RST) part way through the body on a reset reply', async () => {
+    const r = await start({ replies: [{ reset: true, afterBytes: 1000 }] });
+    const body = ndjson(2000);
+    await expect(post(r.url(), body)).rejects.toMatchObject({ code: 'ECONNRESET' });
+    expect(r.requests[0].wireBytes).toBeGreaterThanOrEqual(1000);
+    expect(r.requests[0].wireBytes).toBeLessThan(Buffer.byteLength(body));
+    expect(r.countsByStatus()).toEqual({ 0: 1 });
+    expect((await post(r.url(), ndjson(1))).status).toBe(200);
+  });
+
   it('refuses connections while down and comes back on the same port', async () => {
     const r = await start();
     const port = r.port;

@@ -9,11 +9,19 @@ import type { TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 
-/** How to answer one request: a status, a full response, or dropping the connection without an answer. */
+/**
+ * How to answer one request: a status, a full response, dropping the connection without an answer once the body is
+ * in (`destroy`), or resetting it (TCP RST) after `afterBytes` of the body, while the client is still sending
+ * (`reset`: taken from the script queue as the request arrives, so only as a scripted reply).
+ */
 export type Reply =
   | number
   | { status: number; headers?: Record<string, string>; body?: string; delayMs?: number }
-  | { destroy: true; delayMs?: number };
+  | { destroy: true; delayMs?: number }
+  | { reset: true; afterBytes: number };
+
+/** A reply decided once the body is in. */
+export type Answer = Exclude<Reply, { reset: true }>;
 
 export interface ReceivedRequest {
   /** 0, 1, 2, … in arrival order. */
@@ -41,7 +49,7 @@ export interface ReceivedRequest {
   clientCN?: string;
 }
 
-export type Responder = (req: ReceivedRequest, receiver: Receiver) => Reply | Promise<Reply>;
+export type Responder = (req: ReceivedRequest, receiver: Receiver) => Answer | Promise<Answer>;
 
 export interface ReceiverOptions {
   host?: string;
@@ -106,6 +114,25 @@ export function splitDocuments(body: Buffer): { lines: string[]; docs: unknown[]
     }
   }
   return { lines, docs, invalid };
+}
+
+/** Reads until `n` bytes of the body arrived (or the body ended). */
+function readSome(req: IncomingMessage, n: number): Promise<number> {
+  return new Promise((resolve) => {
+    let got = 0;
+    const done = (): void => {
+      req.off('data', onData);
+      req.pause();
+      resolve(got);
+    };
+    const onData = (c: Buffer): void => {
+      got += c.length;
+      if (got >= n) done();
+    };
+    req.on('data', onData);
+    req.once('end', done);
+    req.once('error', done);
+  });
 }
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
@@ -294,6 +321,18 @@ export class Receiver {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const seq = this.nextSeq++;
+    const next = this.queue[0];
+    if (typeof next === 'object' && 'reset' in next) {
+      this.queue.shift();
+      const wireBytes = await readSome(req, next.afterBytes);
+      this.requests.push({
+        seq, method: req.method ?? '', url: req.url ?? '', headers: req.headers, wireBytes, body: Buffer.alloc(0),
+        lines: [], docs: [], invalid: 0, receivedAt: Date.now(), remotePort: req.socket.remotePort ?? 0,
+      });
+      req.socket.resetAndDestroy();
+      for (const w of [...this.waiters]) w();
+      return;
+    }
     let wire: Buffer;
     try {
       wire = await readBody(req);
@@ -325,9 +364,9 @@ export class Receiver {
       rec.decodeError = (err as Error).message;
     }
     this.requests.push(rec);
-    let reply: Reply;
+    let reply: Answer;
     try {
-      if (this.queue.length > 0) reply = this.queue.shift() as Reply;
+      if (this.queue.length > 0) reply = this.queue.shift() as Answer;
       else if (rec.decodeError) reply = { status: 400, body: rec.decodeError }; // as a real backend would
       else reply = await this.responder(rec, this);
     } catch (err) {
