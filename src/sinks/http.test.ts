@@ -468,7 +468,7 @@ describe('http sink secrets', () => {
 
     expect(lines.map((l) => JSON.parse(l).msg)).toEqual([
       `sinks.test.auth.bearer: <secret from file ${file}> contains a line break, which cannot go into an HTTP header; keeping the previous value`,
-      `sinks.test.auth.bearer: cannot read secret file ${file}: ENOENT; keeping the previous value`,
+      `sinks.test.auth.bearer: cannot read secret file ${file}: no such file or directory; keeping the previous value`,
       'secret file changed; using the new value',
     ]);
     expect(lines.join('')).not.toMatch(/token-one|token-three|two/);
