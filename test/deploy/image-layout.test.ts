@@ -1,76 +1,17 @@
 // The image's runtime, rebuilt without a container engine: the files the Dockerfile copies (the production dependency
-// tree installed as its deps stage installs it), its user, environment and entry point, on a read-only view of that
-// root filesystem with only the state and cache directories writable; the agent must deliver the bundled example.
-import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, lchownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+// tree installed as its deps stage installs it), its user, environment and entry point, chrooted on a read-only view
+// of that root filesystem. Started as the image's defaults run it, and as deploy/daemonset.yaml runs it (its user and
+// capabilities, its volumes, its config), the agent must deliver the bundled example and report ready.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { copyArgs, dockerignoreKeeps, execForm, readDockerfile, readDockerignore, REPO, stageEnv, type Stage } from './dockerfile.ts';
-
-const dockerfile = readDockerfile();
-const runtime = dockerfile.stages.at(-1)!;
-const ignore = readDockerignore();
-
-/** Where a path of the image lies in the rebuilt root filesystem. */
-const inRoot = (root: string, path: string) => join(root, path);
-
-function workdir(stage: Stage, upTo: number): string {
-  return stage.instructions.slice(0, upTo).filter((i) => i.keyword === 'WORKDIR').at(-1)?.args ?? '/';
-}
-
-/** Runs the deps stage into `root`: its COPYs from the context and the RUN commands this test knows how to repeat. */
-function buildDeps(stage: Stage, root: string): void {
-  stage.instructions.forEach((ins, i) => {
-    const cwd = inRoot(root, workdir(stage, i + 1));
-    mkdirSync(cwd, { recursive: true });
-    if (ins.keyword === 'COPY') {
-      const { sources, dest } = copyArgs(ins.args);
-      for (const src of sources) cpSync(join(REPO, src), join(cwd, dest, src));
-    } else if (ins.keyword === 'RUN') {
-      for (const command of ins.args.split('&&').map((c) => c.trim())) {
-        const [tool, ...args] = command.split(/\s+/);
-        if (tool === 'npm' && args[0] === 'ci') {
-          expect(args, 'the image installs production dependencies only').toContain('--omit=dev');
-          execFileSync('npm', args, { cwd, stdio: 'pipe', env: { ...process.env, npm_config_update_notifier: 'false' } });
-        } else if (tool === 'npm' && args[0] === 'cache') {
-          // nothing to clean outside an image layer
-        } else if (tool === 'mkdir' && args[0] === '-p') {
-          for (const dir of args.slice(1)) mkdirSync(inRoot(root, dir), { recursive: true });
-        } else {
-          throw new Error(`Dockerfile line ${ins.line}: this test does not know how to repeat "${command}"; teach it`);
-        }
-      }
-    }
-  });
-}
-
-function chownTree(path: string, uid: number, gid: number): void {
-  lchownSync(path, uid, gid);
-  if (statSync(path).isDirectory()) for (const entry of readdirSync(path)) chownTree(join(path, entry), uid, gid);
-}
-
-/** Copies the runtime stage's files into `root`, with the owners the Dockerfile gives them. */
-function buildRuntime(stage: Stage, root: string, stageRoots: Record<string, string>): void {
-  stage.instructions.forEach((ins, i) => {
-    if (ins.keyword !== 'COPY') return;
-    const { flags, sources, dest } = copyArgs(ins.args);
-    const base = dest.startsWith('/') ? inRoot(root, dest) : join(inRoot(root, workdir(stage, i)), dest);
-    const [uid, gid] = flags.chown.split(':').map(Number);
-    for (const src of sources) {
-      const from = flags.from === undefined ? join(REPO, src) : inRoot(stageRoots[flags.from], src);
-      // A directory's contents land in the destination; a file lands inside a destination ending in `/`.
-      const to = statSync(from).isDirectory() || !dest.endsWith('/') ? base : join(base, src);
-      cpSync(from, to, {
-        recursive: true,
-        filter: (path) => flags.from !== undefined || path === from || dockerignoreKeeps(ignore, relative(REPO, path)),
-      });
-      chownTree(to, uid, gid);
-    }
-  });
-}
+import { REPO } from './dockerfile.ts';
+import { buildImageRoot, chownTree, startContainer, type Container, type ImageRoot } from './image-root.ts';
+import { documents } from './k8s-schema.ts';
 
 /** Audit events of the bundled example, as `auditID/stage`. */
 function exampleEvents(): Set<string> {
@@ -87,89 +28,52 @@ function exampleEvents(): Set<string> {
   return ids;
 }
 
-interface Layout {
-  root: string;
-  host: string;
-  uid: number;
-  gid: number;
+/** Events (as `auditID/stage`) and alarm count among NDJSON records. */
+function delivered(ndjson: string): { events: Set<string>; alarms: number } {
+  const records = ndjson.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, string>);
+  return {
+    events: new Set(records.filter((r) => r.kind === 'Event').map((r) => `${r.auditID}/${r.stage}`)),
+    alarms: records.filter((r) => r.kind === 'kaudit.Alarm').length,
+  };
 }
 
-/**
- * Starts the image's entry point in a mount namespace where the root filesystem is read-only and `mounts` (image path
- * → host directory) are writable, as the image's user, with the image's environment only.
- */
-function runImage(layout: Layout, args: string[], mounts: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const { root, uid, gid } = layout;
-  const env: Record<string, string> = { PATH: '/usr/local/bin:/usr/bin:/bin' };
-  for (const [key, value] of Object.entries(stageEnv(runtime))) env[key] = value.startsWith('/') ? inRoot(root, value) : value;
-  const entry = execForm(runtime.instructions.filter((i) => i.keyword === 'ENTRYPOINT').at(-1))!;
-  // The base image's Node.js is the release the project pins (the lint test checks it): the one running this test.
-  const binds = [
-    `mount --bind ${root} ${root}`,
-    `mount -o remount,bind,ro ${root}`,
-    `mount --bind ${process.execPath} ${inRoot(root, entry[0])}`,
-    ...Object.entries(mounts).map(([path, host]) => `mount --bind ${host} ${inRoot(root, path)}`),
-  ];
-  const script = `set -e; ${binds.join('; ')}; cd ${inRoot(root, workdir(runtime, runtime.instructions.length))}; exec setpriv --reuid=${uid} --regid=${gid} --clear-groups -- "$@"`;
-  const argv = ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', ...entry.map((w) => (w.startsWith('/') ? inRoot(root, w) : w)), ...args];
-  return new Promise((resolve, reject) => {
-    const child = spawn('unshare', argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+let top: string;
+let image: ImageRoot;
+const started: Container[] = [];
 
-/** A host directory the image's user owns, as a hostPath or emptyDir volume would be. */
-function hostDir(layout: Layout, name: string): string {
-  const dir = join(layout.host, name);
+/** A host directory for a volume, owned as given. */
+function hostDir(name: string, uid: number, gid: number, mode = 0o755): string {
+  const dir = join(top, 'host', name);
   mkdirSync(dir, { recursive: true });
-  chownTree(dir, layout.uid, layout.gid);
+  chownTree(dir, uid, gid);
+  chmodSync(dir, mode);
   return dir;
 }
 
-/** The bundled example's config, its paths moved to where the image sees its volumes. */
-function exampleConfig(layout: Layout, logDir: string, stateDir: string): string {
-  const config = parse(readFileSync(join(REPO, 'examples/kaudit.yaml'), 'utf8')) as Record<string, any>;
-  config.state_dir = stateDir;
-  config.sources.audit.path = join(logDir, 'kubernetes.audit');
-  config.sources.audit.dead_letter = join(stateDir, 'dead-letter/audit-lines.ndjson');
-  config.sinks.archive.path = join(stateDir, 'out/audit.ndjson');
-  const file = join(layout.host, 'kaudit.yaml');
-  writeFileSync(file, stringify(config), { mode: 0o644 });
-  return file;
+/** The node's /var/log with the apiserver's audit log directory holding the bundled example, owned and moded as given. */
+function nodeVarLog(name: string, uid: number, gid: number, mode: number): string {
+  const varLog = hostDir(name, 0, 0);
+  cpSync(join(REPO, 'examples/audit'), join(varLog, 'kubernetes'), { recursive: true });
+  for (const f of readdirSync(join(varLog, 'kubernetes'))) {
+    chownSync(join(varLog, 'kubernetes', f), uid, gid);
+    chmodSync(join(varLog, 'kubernetes', f), mode);
+  }
+  return varLog;
 }
 
-describe('the image runtime, rebuilt from the Dockerfile', () => {
-  let layout: Layout;
-  let logDir: string;
+beforeAll(() => {
+  top = mkdtempSync(join(tmpdir(), 'kaudit-image-'));
+  chmodSync(top, 0o755);
+  image = buildImageRoot(top);
+}, 300_000);
 
-  beforeAll(() => {
-    const top = mkdtempSync(join(tmpdir(), 'kaudit-image-'));
-    chmodSync(top, 0o755);
-    const [uid, gid] = runtime.instructions.filter((i) => i.keyword === 'USER').at(-1)!.args.split(':').map(Number);
-    layout = { root: join(top, 'rootfs'), host: join(top, 'host'), uid, gid };
-    const stageRoots: Record<string, string> = {};
-    for (const stage of dockerfile.stages.slice(0, -1)) {
-      stageRoots[stage.name!] = join(top, `stage-${stage.name}`);
-      buildDeps(stage, stageRoots[stage.name!]);
-    }
-    buildRuntime(runtime, layout.root, stageRoots);
-    // The base image's Node.js binary, bound in at run time.
-    const node = inRoot(layout.root, execForm(runtime.instructions.filter((i) => i.keyword === 'ENTRYPOINT').at(-1))![0]);
-    mkdirSync(dirname(node), { recursive: true });
-    writeFileSync(node, '');
-    // The apiserver's log directory (/var/log/kubernetes, mounted read-only), readable by the agent's user.
-    logDir = join(layout.host, 'var-log-kubernetes');
-    mkdirSync(logDir, { recursive: true });
-    cpSync(join(REPO, 'examples/audit'), logDir, { recursive: true });
-  }, 300_000);
+afterEach(() => {
+  for (const c of started.splice(0)) if (c.child.exitCode === null) c.child.kill('SIGKILL');
+});
 
+describe('the image, as its defaults run it', () => {
   it('holds the code and production dependencies only', () => {
-    const app = inRoot(layout.root, workdir(runtime, runtime.instructions.length));
+    const app = join(image.root, image.workdir);
     expect(existsSync(join(app, 'bin/kaudit.js'))).toBe(true);
     expect(existsSync(join(app, 'rules'))).toBe(true);
     expect(existsSync(join(app, 'node_modules/pino'))).toBe(true);
@@ -179,28 +83,126 @@ describe('the image runtime, rebuilt from the Dockerfile', () => {
     expect(tests).toBe('');
   });
 
-  it('delivers the bundled example as the non-root user on a read-only root filesystem, caching in HOME', async () => {
-    const state = hostDir(layout, 'state');
-    const cache = hostDir(layout, 'cache');
-    const config = exampleConfig(layout, logDir, inRoot(layout.root, '/var/lib/kaudit'));
-    const r = await runImage(layout, ['run', '--config', config, '--once'], { '/var/lib/kaudit': state, '/var/cache/kaudit': cache });
-    expect(r.code, r.stderr.slice(-3000)).toBe(0);
+  /** The bundled example's config, its paths moved to where the container sees its volumes. */
+  function exampleConfig(): string {
+    const config = parse(readFileSync(join(REPO, 'examples/kaudit.yaml'), 'utf8')) as Record<string, any>;
+    config.state_dir = '/var/lib/kaudit';
+    config.sources.audit.path = '/var/log/kubernetes/kubernetes.audit';
+    config.sources.audit.dead_letter = '/var/lib/kaudit/dead-letter/audit-lines.ndjson';
+    config.sinks.archive.path = '/var/lib/kaudit/out/audit.ndjson';
+    const dir = hostDir('example-config', 0, 0);
+    writeFileSync(join(dir, 'kaudit.yaml'), stringify(config), { mode: 0o644 });
+    return dir;
+  }
+
+  async function runExample(mounts: Record<string, string>) {
+    const c = startContainer(image, {
+      args: ['run', '--config', '/etc/kaudit/kaudit.yaml', '--once'],
+      mounts: { '/etc/kaudit': exampleConfig(), '/var/log': nodeVarLog('var-log-readable', 0, 0, 0o644), ...mounts },
+      readOnly: ['/etc/kaudit', '/var/log'],
+    });
+    started.push(c);
+    const code = await c.exited;
+    expect(code, c.stderr().slice(-3000)).toBe(0);
+  }
+
+  it('delivers the bundled example as its non-root user on a read-only root filesystem, caching in HOME', async () => {
+    const state = hostDir('state', image.uid, image.gid);
+    const cache = hostDir('cache', image.uid, image.gid);
+    await runExample({ '/var/lib/kaudit': state, '/var/cache/kaudit': cache });
     const out = join(state, 'out/audit.ndjson');
-    expect(statSync(out).uid).toBe(layout.uid);
-    const records = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
-    const events = new Set(records.filter((r) => r.kind === 'Event').map((r) => `${r.auditID}/${r.stage}`));
+    expect(statSync(out).uid).toBe(image.uid);
+    const { events, alarms } = delivered(readFileSync(out, 'utf8'));
     expect(events).toEqual(exampleEvents());
-    expect(records.filter((r) => r.kind === 'kaudit.Alarm').length).toBeGreaterThan(0);
+    expect(alarms).toBeGreaterThan(0);
     // HOME (the image's ENV) is the writable cache directory: the compile cache was written there.
     expect(readdirSync(join(cache, '.cache/kaudit/compile')).length).toBeGreaterThan(0);
   }, 120_000);
 
   it('runs without its caches when nothing writable is mounted on HOME', async () => {
-    const state = hostDir(layout, 'state-no-cache');
-    const config = exampleConfig(layout, logDir, inRoot(layout.root, '/var/lib/kaudit'));
-    const r = await runImage(layout, ['run', '--config', config, '--once'], { '/var/lib/kaudit': state });
-    expect(r.code, r.stderr.slice(-3000)).toBe(0);
-    const records = readFileSync(join(state, 'out/audit.ndjson'), 'utf8').trim().split('\n');
-    expect(records.length).toBeGreaterThan(exampleEvents().size);
+    const state = hostDir('state-no-cache', image.uid, image.gid);
+    await runExample({ '/var/lib/kaudit': state });
+    const { events, alarms } = delivered(readFileSync(join(state, 'out/audit.ndjson'), 'utf8'));
+    expect(events).toEqual(exampleEvents());
+    expect(alarms).toBeGreaterThan(0);
+  }, 120_000);
+});
+
+describe('the image, as deploy/daemonset.yaml runs it', () => {
+  const objects = documents(readFileSync(join(REPO, 'deploy/daemonset.yaml'), 'utf8'));
+  const ds = objects.find((o) => o.kind === 'DaemonSet') as any;
+  const configMap = objects.find((o) => o.kind === 'ConfigMap') as any;
+  const pod = ds.spec.template.spec;
+  const [container] = pod.containers;
+
+  /**
+   * The pod's volumes as the kubelet gives them: hostPaths from a fake node (the audit log as the apiserver leaves it,
+   * root-owned 0600; the state directory created root-owned), the ConfigMap's files, an empty emptyDir, an empty
+   * directory for the optional Secret that does not exist.
+   */
+  function podMounts(): { mounts: Record<string, string>; readOnly: string[] } {
+    const hostPaths: Record<string, string> = {
+      '/var/log': nodeVarLog('node-var-log', 0, 0, 0o600),
+      '/var/lib/kaudit': hostDir('node-var-lib-kaudit', 0, 0),
+    };
+    const mounts: Record<string, string> = {};
+    const readOnly: string[] = [];
+    for (const m of container.volumeMounts as Array<{ name: string; mountPath: string; readOnly?: boolean }>) {
+      const v = pod.volumes.find((x: { name: string }) => x.name === m.name);
+      let host: string;
+      if (v.hostPath) {
+        host = hostPaths[v.hostPath.path];
+        expect(host, `a fake node path for ${v.hostPath.path}`).toBeDefined();
+      } else if (v.configMap) {
+        expect(v.configMap.name).toBe(configMap.metadata.name);
+        host = hostDir(`configmap-${m.name}`, 0, 0);
+        for (const [key, text] of Object.entries(configMap.data as Record<string, string>)) {
+          // The one change: the health endpoint on a free loopback port, not 9808 on every interface of this machine.
+          const value = key === 'kaudit.yaml' ? text.replace(/listen: 0\.0\.0\.0:9808/, 'listen: 127.0.0.1:0') : text;
+          writeFileSync(join(host, key), value, { mode: 0o644 });
+        }
+      } else if (v.emptyDir) {
+        host = hostDir(`emptydir-${m.name}`, 0, 0, 0o777);
+      } else {
+        expect(v.secret?.optional, `volume ${m.name}`).toBe(true);
+        host = hostDir(`secret-${m.name}`, 0, 0);
+      }
+      mounts[m.mountPath] = host;
+      if (m.readOnly) readOnly.push(m.mountPath);
+    }
+    return { mounts, readOnly };
+  }
+
+  it('reads the root-owned 0600 audit log, delivers it to the default sink and reports ready', async () => {
+    const { mounts, readOnly } = podMounts();
+    const sc = container.securityContext;
+    const c = startContainer(image, {
+      args: container.args,
+      mounts,
+      readOnly,
+      env: { NODE_NAME: 'control-plane-1' },
+      user: { uid: sc.runAsUser ?? image.uid, gid: sc.runAsGroup ?? image.gid },
+      dropAllCapabilities: sc.capabilities?.drop?.includes('ALL') && sc.allowPrivilegeEscalation === false,
+      readOnlyRootFilesystem: sc.readOnlyRootFilesystem,
+    });
+    started.push(c);
+    const expected = exampleEvents();
+    for (const end = Date.now() + 30_000; ;) {
+      if (c.child.exitCode !== null) throw new Error(`agent exited (${c.child.exitCode}): ${c.stderr().slice(-3000)}`);
+      const { events, alarms } = delivered(c.stdout());
+      if (events.size === expected.size && alarms > 0) break;
+      if (Date.now() > end) throw new Error(`${events.size} of ${expected.size} events and ${alarms} alarms delivered after 30 s: ${c.stderr().slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(delivered(c.stdout()).events).toEqual(expected);
+    const listening = c.stderr().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; address?: string })
+      .find((e) => e.msg === 'health and metrics endpoint listening');
+    const readyz = await fetch(`${listening!.address}${container.readinessProbe.httpGet.path}`);
+    expect(readyz.status).toBe(200);
+    expect((await fetch(`${listening!.address}${container.livenessProbe.httpGet.path}`)).status).toBe(200);
+    // The node's state directory holds the checkpoints: a restarted pod resumes.
+    expect(readdirSync(join(mounts['/var/lib/kaudit'], 'checkpoints'))).toContain('audit.json');
+    c.child.kill('SIGTERM');
+    expect(await c.exited, c.stderr().slice(-3000)).toBe(0);
   }, 120_000);
 });
