@@ -3,11 +3,11 @@
 // of that root filesystem. Started as the image's defaults run it, and as deploy/daemonset.yaml runs it (its user and
 // capabilities, its volumes, its config), the agent must deliver the bundled example and report ready.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { REPO } from './dockerfile.ts';
 import { buildImageRoot, chownTree, startContainer, type Container, type ImageRoot } from './image-root.ts';
@@ -28,9 +28,14 @@ function exampleEvents(): Set<string> {
   return ids;
 }
 
+/** The JSON lines of a stream read so far (a last line without its newline is still being written). */
+function jsonLines<T>(text: string): T[] {
+  return text.split('\n').slice(0, -1).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as T);
+}
+
 /** Events (as `auditID/stage`) and alarm count among NDJSON records. */
 function delivered(ndjson: string): { events: Set<string>; alarms: number } {
-  const records = ndjson.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, string>);
+  const records = jsonLines<Record<string, string>>(ndjson);
   return {
     events: new Set(records.filter((r) => r.kind === 'Event').map((r) => `${r.auditID}/${r.stage}`)),
     alarms: records.filter((r) => r.kind === 'kaudit.Alarm').length,
@@ -69,6 +74,11 @@ beforeAll(() => {
 
 afterEach(() => {
   for (const c of started.splice(0)) if (c.child.exitCode === null) c.child.kill('SIGKILL');
+});
+
+// The image's tree is a copy of the dependencies (~100 MB): not left behind.
+afterAll(() => {
+  if (top !== undefined) rmSync(top, { recursive: true, force: true });
 });
 
 describe('the image, as its defaults run it', () => {
@@ -195,8 +205,7 @@ describe('the image, as deploy/daemonset.yaml runs it', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(delivered(c.stdout()).events).toEqual(expected);
-    const listening = c.stderr().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; address?: string })
-      .find((e) => e.msg === 'health and metrics endpoint listening');
+    const listening = jsonLines<{ msg: string; address?: string }>(c.stderr()).find((e) => e.msg === 'health and metrics endpoint listening');
     const readyz = await fetch(`${listening!.address}${container.readinessProbe.httpGet.path}`);
     expect(readyz.status).toBe(200);
     expect((await fetch(`${listening!.address}${container.livenessProbe.httpGet.path}`)).status).toBe(200);
