@@ -145,15 +145,22 @@ describe('the image, as deploy/daemonset.yaml runs it', () => {
   const pod = ds.spec.template.spec;
   const [container] = pod.containers;
 
+  interface FakeNode {
+    /** Owner and mode of the apiserver's audit files. */
+    log: { uid: number; gid: number; mode: number };
+    /** Owner and mode of /var/lib/kaudit. */
+    state: { uid: number; gid: number; mode: number };
+  }
+
   /**
-   * The pod's volumes as the kubelet gives them: hostPaths from a fake node (the audit log as the apiserver leaves it,
-   * root-owned 0600; the state directory created root-owned), the ConfigMap's files, an empty emptyDir, an empty
-   * directory for the optional Secret that does not exist.
+   * The pod's volumes as the kubelet gives them: hostPaths from a fake node, the ConfigMap's files, an empty emptyDir,
+   * an empty directory for the optional Secret that does not exist.
    */
-  function podMounts(): { mounts: Record<string, string>; readOnly: string[] } {
+  function podMounts(node: FakeNode): { mounts: Record<string, string>; readOnly: string[] } {
+    const id = `${node.log.uid}-${node.state.uid}-${started.length}`;
     const hostPaths: Record<string, string> = {
-      '/var/log': nodeVarLog('node-var-log', 0, 0, 0o600),
-      '/var/lib/kaudit': hostDir('node-var-lib-kaudit', 0, 0),
+      '/var/log': nodeVarLog(`node-var-log-${id}`, node.log.uid, node.log.gid, node.log.mode),
+      '/var/lib/kaudit': hostDir(`node-var-lib-kaudit-${id}`, node.state.uid, node.state.gid, node.state.mode),
     };
     const mounts: Record<string, string> = {};
     const readOnly: string[] = [];
@@ -165,17 +172,17 @@ describe('the image, as deploy/daemonset.yaml runs it', () => {
         expect(host, `a fake node path for ${v.hostPath.path}`).toBeDefined();
       } else if (v.configMap) {
         expect(v.configMap.name).toBe(configMap.metadata.name);
-        host = hostDir(`configmap-${m.name}`, 0, 0);
+        host = hostDir(`configmap-${m.name}-${id}`, 0, 0);
         for (const [key, text] of Object.entries(configMap.data as Record<string, string>)) {
           // The one change: the health endpoint on a free loopback port, not 9808 on every interface of this machine.
           const value = key === 'kaudit.yaml' ? text.replace(/listen: 0\.0\.0\.0:9808/, 'listen: 127.0.0.1:0') : text;
           writeFileSync(join(host, key), value, { mode: 0o644 });
         }
       } else if (v.emptyDir) {
-        host = hostDir(`emptydir-${m.name}`, 0, 0, 0o777);
+        host = hostDir(`emptydir-${m.name}-${id}`, 0, 0, 0o777);
       } else {
         expect(v.secret?.optional, `volume ${m.name}`).toBe(true);
-        host = hostDir(`secret-${m.name}`, 0, 0);
+        host = hostDir(`secret-${m.name}-${id}`, 0, 0);
       }
       mounts[m.mountPath] = host;
       if (m.readOnly) readOnly.push(m.mountPath);
@@ -183,15 +190,16 @@ describe('the image, as deploy/daemonset.yaml runs it', () => {
     return { mounts, readOnly };
   }
 
-  it('reads the root-owned 0600 audit log, delivers it to the default sink and reports ready', async () => {
-    const { mounts, readOnly } = podMounts();
-    const sc = container.securityContext;
+  /** Starts the pod's container on a fake node; resolves once it delivered the example and answered its probes. */
+  async function runPod(node: FakeNode, securityContext: Record<string, any>, groups?: number[]): Promise<{ c: Container; mounts: Record<string, string> }> {
+    const { mounts, readOnly } = podMounts(node);
+    const sc = securityContext;
     const c = startContainer(image, {
       args: container.args,
       mounts,
       readOnly,
       env: { NODE_NAME: 'control-plane-1' },
-      user: { uid: sc.runAsUser ?? image.uid, gid: sc.runAsGroup ?? image.gid },
+      user: { uid: sc.runAsUser ?? image.uid, gid: sc.runAsGroup ?? image.gid, groups },
       dropAllCapabilities: sc.capabilities?.drop?.includes('ALL') && sc.allowPrivilegeEscalation === false,
       readOnlyRootFilesystem: sc.readOnlyRootFilesystem,
     });
@@ -206,11 +214,32 @@ describe('the image, as deploy/daemonset.yaml runs it', () => {
     }
     expect(delivered(c.stdout()).events).toEqual(expected);
     const listening = jsonLines<{ msg: string; address?: string }>(c.stderr()).find((e) => e.msg === 'health and metrics endpoint listening');
-    const readyz = await fetch(`${listening!.address}${container.readinessProbe.httpGet.path}`);
-    expect(readyz.status).toBe(200);
+    expect((await fetch(`${listening!.address}${container.readinessProbe.httpGet.path}`)).status).toBe(200);
     expect((await fetch(`${listening!.address}${container.livenessProbe.httpGet.path}`)).status).toBe(200);
+    return { c, mounts };
+  }
+
+  it('reads the root-owned 0600 audit log, delivers it to the default sink and reports ready', async () => {
+    // As the apiserver leaves its log, and as the kubelet creates a DirectoryOrCreate hostPath.
+    const { c, mounts } = await runPod({ log: { uid: 0, gid: 0, mode: 0o600 }, state: { uid: 0, gid: 0, mode: 0o755 } }, container.securityContext);
     // The node's state directory holds the checkpoints: a restarted pod resumes.
     expect(readdirSync(join(mounts['/var/lib/kaudit'], 'checkpoints'))).toContain('audit.json');
+    c.child.kill('SIGTERM');
+    expect(await c.exited, c.stderr().slice(-3000)).toBe(0);
+  }, 120_000);
+
+  it('runs as a non-root user on a node prepared as docs/operating.md says', async () => {
+    // docs/operating.md, "Running as a non-root user": the log group-readable, the state directory the agent's own.
+    const operating = readFileSync(join(REPO, 'docs/operating.md'), 'utf8');
+    const log = /install -m (0\d+) -o root -g (\d+) \/dev\/null \/var\/log\/kubernetes\/kubernetes\.audit/.exec(operating)!;
+    const state = /install -d -m (0\d+) -o (\d+) -g (\d+) \/var\/lib\/kaudit/.exec(operating)!;
+    const sc = parse(/```yaml\n(securityContext:[\s\S]*?)```/.exec(operating)![1]).securityContext;
+    expect(sc.runAsNonRoot).toBe(true);
+    const group = Number(log[2]);
+    const { c } = await runPod({
+      log: { uid: 0, gid: group, mode: parseInt(log[1], 8) },
+      state: { uid: Number(state[2]), gid: Number(state[3]), mode: parseInt(state[1], 8) },
+    }, sc, [group]);
     c.child.kill('SIGTERM');
     expect(await c.exited, c.stderr().slice(-3000)).toBe(0);
   }, 120_000);
