@@ -23,10 +23,25 @@ const find = (objects: readonly K8sObject[], kind: string) => {
 /** The agent config embedded in a rendered ConfigMap. */
 const embeddedConfig = (objects: readonly K8sObject[]) => find(objects, 'ConfigMap').data['kaudit.yaml'] as string;
 
-async function checkConfig(text: string) {
+/** The environment the DaemonSet's container gets: its values, and a stand-in for each one taken from a Secret. */
+function containerEnv(objects: readonly K8sObject[]): Record<string, string> {
+  const [container] = find(objects, 'DaemonSet').spec.template.spec.containers;
+  const env = (container.env ?? []) as Array<{ name: string; value?: string; valueFrom?: unknown }>;
+  const out: Record<string, string> = Object.fromEntries(env.map((e) => [e.name, e.value ?? `stand-in for ${e.name}`]));
+  // envFrom a Secret that the same manifests create: one variable per key of its data.
+  for (const from of (container.envFrom ?? []) as Array<{ secretRef?: { name: string } }>) {
+    const secret = objects.find((o) => o.kind === 'Secret' && o.metadata?.name === from.secretRef?.name);
+    const keys = { ...(secret?.data as object | undefined), ...(secret?.stringData as object | undefined) };
+    for (const key of Object.keys(keys)) out[key] = `stand-in for ${key}`;
+  }
+  return out;
+}
+
+/** check-config as the agent's container would run it: the preflight resolves secrets from its environment. */
+async function checkConfig(objects: readonly K8sObject[]) {
   const dir = mkdtempSync(join(tmpdir(), 'kaudit-deploy-'));
-  writeFileSync(join(dir, 'kaudit.yaml'), text);
-  return runCli(['check-config', join(dir, 'kaudit.yaml')]);
+  writeFileSync(join(dir, 'kaudit.yaml'), embeddedConfig(objects));
+  return runCli(['check-config', join(dir, 'kaudit.yaml')], containerEnv(objects));
 }
 
 describe('deploy/daemonset.yaml', () => {
@@ -51,8 +66,8 @@ describe('deploy/daemonset.yaml', () => {
   });
 
   it('embeds a config that kaudit check-config accepts, as does the example overlay\'s', async () => {
-    for (const text of [embeddedConfig(manifest), embeddedConfig(overlay)]) {
-      const r = await checkConfig(text);
+    for (const objects of [manifest, overlay]) {
+      const r = await checkConfig(objects);
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
     }
