@@ -40,7 +40,7 @@ function counters() {
 }
 
 /** A driver for `sink` (raw config as an operator writes it), with its state in a fresh directory. */
-async function makeDriver(sink: Record<string, unknown>, dir?: string) {
+async function makeDriver(sink: Record<string, unknown>, dir?: string, logging: { logger?: pino.Logger; statusIntervalMs?: number } = {}) {
   dir ??= await mkdtemp(join(tmpdir(), 'kaudit-driver-'));
   const config = parseConfig({ state_dir: dir, sinks: { s: sink } });
   const cfg = config.sinks.s as SinkConfig;
@@ -49,7 +49,10 @@ async function makeDriver(sink: Record<string, unknown>, dir?: string) {
   const buffer = await DiskBuffer.open(join(dir, 'buffer'), { maxBytes: cfg.buffer.max_bytes, segmentBytes: cfg.buffer.segment_bytes, whenFull: cfg.buffer.when_full });
   const { c, events } = counters();
   const deadLetterPath = join(dir, 'dead.ndjson');
-  const driver = new SinkDriver({ name: 's', sink: created, buffer, deadLetter: new DeadLetterFile(deadLetterPath), delivery: cfg, events, logger: silent });
+  const driver = new SinkDriver({
+    name: 's', sink: created, buffer, deadLetter: new DeadLetterFile(deadLetterPath), delivery: cfg, events, logger: logging.logger ?? silent,
+    statusIntervalMs: logging.statusIntervalMs,
+  });
   driver.start();
   let stopped = false;
   const stop = async (grace = 5000) => {
@@ -144,6 +147,39 @@ describe('sink contract: http', () => {
     }
     await until(() => counts.delivered === 10);
     expect(rx.accepted()).toHaveLength(1);
+  });
+});
+
+describe('sink status log', () => {
+  it('logs the first failure, then a status line at a steady interval while failing, and one line when it recovers', async () => {
+    let down = true;
+    const rx = await Receiver.start({ respond: () => (down ? 503 : 200) });
+    cleanup.push(() => rx.close());
+    const lines: Array<Record<string, any>> = [];
+    const logger = pino({ level: 'info' }, { write: (s: string) => lines.push(JSON.parse(s)) });
+    const { driver, counts } = await makeDriver({ kind: 'http', url: rx.url(), ...fast }, undefined, { logger, statusIntervalMs: 200 });
+    await driver.append(records(0, 30));
+    const byMsg = (msg: string) => lines.filter((l) => l.msg === msg);
+    await until(() => byMsg('delivery still failing').length >= 3);
+    expect(rx.requests.length).toBeGreaterThan(10); // many attempts, yet one line for the first failure
+    expect(byMsg('delivery failed; will retry')).toHaveLength(1);
+    const status = byMsg('delivery still failing');
+    expect(status[0]).toMatchObject({ lastReason: 'HTTP 503', backlogRecords: 30 });
+    expect(status[0].backlogBytes).toBeGreaterThan(0);
+    expect(status[0].oldestRecordAgeSeconds).toBeGreaterThanOrEqual(0);
+    expect(status[2].attempts).toBeGreaterThan(status[0].attempts);
+    expect(status[2].downSeconds).toBeGreaterThan(status[0].downSeconds);
+
+    down = false;
+    await until(() => counts.delivered === 30);
+    await until(() => byMsg('delivering again').length === 1);
+    const recovered = byMsg('delivering again')[0];
+    expect(recovered).toMatchObject({ delivered: 30, backlogRecords: 0 });
+    expect(recovered.downSeconds).toBeGreaterThan(0);
+    expect(recovered.attempts).toBeGreaterThanOrEqual(status[2].attempts);
+    const after = byMsg('delivery still failing').length;
+    await new Promise((r) => setTimeout(r, 600)); // three intervals
+    expect(byMsg('delivery still failing')).toHaveLength(after);
   });
 });
 
