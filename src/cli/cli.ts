@@ -7,6 +7,7 @@ import { scanCommand } from './scan.ts';
 import { checkConfigCommand } from './check-config.ts';
 import { rulesListCommand, rulesTestCommand } from './rules.ts';
 import { RuleError } from '../detect/rules.ts';
+import { StateDirInUseError } from '../delivery/state-lock.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -33,8 +34,9 @@ Usage:
   kaudit check-config FILE          validate a config file and print the effective config (secrets masked)
   kaudit --version | --help
 
-Exit codes: 0 ok, 1 runtime failure (scan, rules test: a file could not be read), 2 bad usage,
-invalid config or invalid rules, 3 scan raised alarms / rules test had hits.
+Exit codes: 0 ok, 1 runtime failure (scan, rules test: a file could not be read; run --once: records
+left undelivered at the end of the grace period), 2 bad usage, invalid config or invalid rules, or
+(run) state_dir in use by another agent, 3 scan raised alarms / rules test had hits.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -111,6 +113,9 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     if (err instanceof RuleError) {
       process.stderr.write(`kaudit: invalid rules: ${err.message}\n`);
+      process.exitCode = 2;
+    } else if (err instanceof StateDirInUseError) {
+      process.stderr.write(`kaudit: ${err.message}\n`);
       process.exitCode = 2;
     } else if (err instanceof ConfigError) {
       process.stderr.write(`kaudit: invalid config: ${err.message}\n`);
