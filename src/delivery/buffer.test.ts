@@ -271,16 +271,31 @@ describe('DiskBuffer after a restart', () => {
     await again.close();
   });
 
-  it('stops looking once an append holds no known id: a later record with an old id is appended', async () => {
+  it('stops looking once re-reading has passed what it knew: after known records, an append with none known ends it', async () => {
     const dir = await tmp();
     const first = await DiskBuffer.open(dir, opts);
     await first.append([rec(1), rec(2), rec(3)]);
     await first.close();
     const again = await DiskBuffer.open(dir, opts);
+    await again.append([rec(1)]);
     await again.append([rec(10), rec(11)]);
     await again.append([rec(2)]);
     expect(ids(await readAll(again))).toEqual(['id-1', 'id-2', 'id-3', 'id-10', 'id-11', 'id-2']);
-    expect(again.stats().alreadyBuffered).toBe(0);
+    expect(again.stats().alreadyBuffered).toBe(1);
+    await again.close();
+  });
+
+  it('keeps looking when re-reading starts before what it knew (a lost checkpoint: files read from their start)', async () => {
+    const dir = await tmp();
+    const first = await DiskBuffer.open(dir, opts);
+    await first.append([rec(1), rec(2), rec(3)]);
+    await first.close();
+    const again = await DiskBuffer.open(dir, opts);
+    await again.append([rec(20), rec(22)]); // older lines, never buffered
+    await again.append([rec(1), rec(2)]);
+    await again.append([rec(3), rec(30)]);
+    expect(ids(await readAll(again))).toEqual(['id-1', 'id-2', 'id-3', 'id-20', 'id-22', 'id-30']);
+    expect(again.stats().alreadyBuffered).toBe(3);
     await again.close();
   });
 });

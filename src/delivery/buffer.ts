@@ -168,6 +168,8 @@ export class DiskBuffer {
    */
   private inheritedIds: Set<string> | undefined;
   private alreadyBuffered = 0;
+  /** Payload bytes of raw-log records appended since start that were not known. */
+  private unknownSinceStart = 0;
   private ackedKeys: AckedKeys | undefined;
 
   /** Records appended and not yet acknowledged (or skipped as corrupt). */
@@ -272,8 +274,10 @@ export class DiskBuffer {
   }
 
   /**
-   * Raw-log records an earlier run already wrote (see invariant 8) are left out. Once an append brings raw-log
-   * records of which none is known, re-reading has passed the point where that run stopped: the ids are dropped.
+   * Raw-log records an earlier run already wrote or delivered (see invariant 8) are left out. Re-reading may start
+   * before what is known (a checkpoint that was lost: the files are read from their start), so the keys are kept
+   * until re-reading has passed them: an append of raw-log records none of which is known, after some were, or
+   * after RESTART_TAIL_BYTES were appended without any being known (bounding how long the keys take memory).
    */
   private withoutInherited(records: readonly OutRecord[]): readonly OutRecord[] {
     const known = this.inheritedIds;
@@ -282,11 +286,15 @@ export class DiskBuffer {
     const kept = records.filter((r) => {
       if (r.kind !== 'log') return true;
       logs += 1;
-      return !known.has(keyOfNew(r));
+      if (!known.has(keyOfNew(r))) {
+        this.unknownSinceStart += r.payload.length;
+        return true;
+      }
+      return false;
     });
     const skipped = records.length - kept.length;
     this.alreadyBuffered += skipped;
-    if (logs > 0 && skipped === 0) this.inheritedIds = undefined;
+    if (logs > 0 && skipped === 0 && (this.alreadyBuffered > 0 || this.unknownSinceStart > RESTART_TAIL_BYTES)) this.inheritedIds = undefined;
     return kept;
   }
 

@@ -96,7 +96,7 @@ describe('state_dir on a full disk', () => {
     await disk.release(second.pid);
     down = false;
     const ids = lines.map((l) => (JSON.parse(l) as { auditID: string }).auditID);
-    await rx.waitForAuditIds(ids, 60_000);
+    expect(await rx.waitForAuditIds(ids, 60_000), "events never delivered").toBe(0);
     await poll('/readyz 200', readyz, (r) => r.status === 200);
     const after = await poll('backlog 0', async () => (await fetch(`${base}/metrics`)).text(), (t) => metric(t, 'kaudit_sink_backlog_records') === 0);
     expect(metric(after, 'kaudit_sink_buffer_writable')).toBe(1);
