@@ -5,8 +5,8 @@
 // a new record is taken for a delivered one only if all three match (an auditID alone can repeat, since clients may
 // set the Audit-ID header). Keys are written after the acknowledgements they record, never before, and like the ack
 // position without fsync: after a power loss a missing key only means a duplicate.
-import { constants } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, openSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 
 const MAGIC = 0x4b414b31; // "KAK1"
 const FILE_HEADER = 16; // magic u32, capacity u32, next slot u32, reserved u32
@@ -20,9 +20,9 @@ export class AckedKeys {
   readonly #capacity: number;
   readonly #ring: Buffer;
   #next = 0;
-  /** Slots written in memory since the last flush, from `#dirtyFrom` (ring index), at most the whole ring. */
+  /** Slots written in memory since the last save (the ones before `#next`), at most the whole ring. */
   #dirty = 0;
-  #fh: FileHandle | undefined;
+  #fd: number | undefined;
 
   private constructor(path: string, capacity: number) {
     this.path = path;
@@ -57,7 +57,7 @@ export class AckedKeys {
     return keys;
   }
 
-  /** Remembers one acknowledged record (kept in memory until the next flush). */
+  /** Remembers one acknowledged record (kept in memory until the next save). */
   add(bodyCrc: number, bodyLength: number, idHash: number): void {
     const at = this.#next * SLOT;
     this.#ring.writeUInt32BE(bodyCrc, at);
@@ -67,33 +67,30 @@ export class AckedKeys {
     this.#dirty = Math.min(this.#dirty + 1, this.#capacity);
   }
 
-  /** Writes the keys added since the last flush, then the header that says where the ring goes on. */
-  async flush(): Promise<void> {
+  /**
+   * Writes the keys added since the last save, then the header that says where the ring goes on. Synchronous, like
+   * the ack position it goes with (a few KiB into the page cache).
+   */
+  save(): void {
     if (this.#dirty === 0) return;
-    // Taken before any await: keys added while this flush runs belong to the next one.
     const dirty = this.#dirty;
     const next = this.#next;
+    this.#fd ??= openSync(this.path, constants.O_RDWR | constants.O_CREAT, 0o600);
+    const first = (next - dirty + this.#capacity) % this.#capacity;
+    const head = Math.min(dirty, this.#capacity - first); // up to the end of the ring, then from its start
+    writeSync(this.#fd, this.#ring, first * SLOT, head * SLOT, FILE_HEADER + first * SLOT);
+    if (dirty > head) writeSync(this.#fd, this.#ring, 0, (dirty - head) * SLOT, FILE_HEADER);
+    const header = Buffer.alloc(FILE_HEADER);
+    header.writeUInt32BE(MAGIC, 0);
+    header.writeUInt32BE(this.#capacity, 4);
+    header.writeUInt32BE(next, 8);
+    writeSync(this.#fd, header, 0, FILE_HEADER, 0);
     this.#dirty = 0;
-    try {
-      this.#fh ??= await open(this.path, constants.O_RDWR | constants.O_CREAT, 0o600);
-      const first = (next - dirty + this.#capacity) % this.#capacity;
-      const head = Math.min(dirty, this.#capacity - first); // up to the end of the ring, then from its start
-      await this.#fh.write(this.#ring, first * SLOT, head * SLOT, FILE_HEADER + first * SLOT);
-      if (dirty > head) await this.#fh.write(this.#ring, 0, (dirty - head) * SLOT, FILE_HEADER);
-      const header = Buffer.alloc(FILE_HEADER);
-      header.writeUInt32BE(MAGIC, 0);
-      header.writeUInt32BE(this.#capacity, 4);
-      header.writeUInt32BE(next, 8);
-      await this.#fh.write(header, 0, FILE_HEADER, 0);
-    } catch (err) {
-      this.#dirty = Math.min(this.#dirty + dirty, this.#capacity);
-      throw err;
-    }
   }
 
-  async close(): Promise<void> {
-    await this.#fh?.close();
-    this.#fh = undefined;
+  close(): void {
+    if (this.#fd !== undefined) closeSync(this.#fd);
+    this.#fd = undefined;
   }
 }
 
