@@ -64,7 +64,7 @@ export class Metrics {
     });
     const already = this.alreadyBuffered;
     new Counter({
-      name: 'kaudit_sink_records_already_buffered_total', help: 'Records read again after a restart that were not appended because the buffer already held them',
+      name: 'kaudit_sink_records_already_buffered_total', help: 'Records read again after a restart that were not appended because the buffer already held or delivered them',
       labelNames: ['sink'], registers: [this.registry],
       collect() {
         this.reset();
