@@ -1,7 +1,7 @@
 // The content keys of the last records a sink acknowledged, kept in a small ring file beside the buffer's ack position,
 // so that after a restart the buffer recognises re-read records it already delivered (not only those still buffered).
 //
-// A key is the CRC-32 of the record's stored body (id, source, payload), the body's length and an FNV-1a hash of the id:
+// A key is the CRC-32 of the record's stored body (id, source, payload), the body's length and a MurmurHash3 of the id:
 // a new record is taken for a delivered one only if all three match (an auditID alone can repeat, since clients may
 // set the Audit-ID header). Keys are written after the acknowledgements they record, never before, and like the ack
 // position without fsync: after a power loss a missing key only means a duplicate.
@@ -99,9 +99,31 @@ export function contentKey(bodyCrc: number, bodyLength: number, idHash: number):
   return `${bodyCrc}:${bodyLength}:${idHash}`;
 }
 
-/** FNV-1a (32 bits) of `length` bytes of `data` from `start`: a second hash of the id, independent of the CRC. */
-export function fnv1a(data: Buffer, start: number, length: number): number {
-  let h = 0x811c9dc5;
-  for (let i = start; i < start + length; i++) h = Math.imul(h ^ data[i], 0x01000193);
-  return h >>> 0;
+/**
+ * MurmurHash3 (x86, 32 bits) of `length` bytes of `data` from `start`: a second hash of the id, independent of the
+ * CRC, four bytes a step (a record's id is hashed at every acknowledgement).
+ */
+export function idHash(data: Buffer, start: number, length: number): number {
+  let h = 0;
+  const end = start + length;
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    let k = data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24);
+    k = Math.imul(k, 0xcc9e2d51);
+    k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+    h ^= k;
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  if (i < end) {
+    let k = data[i];
+    if (i + 1 < end) k |= data[i + 1] << 8;
+    if (i + 2 < end) k |= data[i + 2] << 16;
+    k = Math.imul(k, 0xcc9e2d51);
+    h ^= Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+  }
+  h ^= length;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
 }

@@ -36,7 +36,7 @@ import { join } from 'node:path';
 import type { OutRecord, RecordKind } from './record.ts';
 import { RecentSlabs } from './recent.ts';
 import { syncDir } from './atomic-file.ts';
-import { AckedKeys, contentKey, fnv1a } from './acked-keys.ts';
+import { AckedKeys, contentKey, idHash } from './acked-keys.ts';
 import { quarantine, unreadableReason, type QuarantineReport } from './quarantine.ts';
 
 const MAGIC = 0x4b415232; // "KAR2"
@@ -267,7 +267,7 @@ export class DiskBuffer {
         const body = data.subarray(pos + headerLen, end);
         if (tail.has(seq) && data[pos + 12] === 0 && crc32(body) === data.readUInt32BE(pos + 8)) {
           const idLen = data.readUInt16BE(pos + headerLen);
-          keys.add(contentKey(data.readUInt32BE(pos + 8), bodyLen, fnv1a(data, pos + headerLen + 2, idLen)));
+          keys.add(contentKey(data.readUInt32BE(pos + 8), bodyLen, idHash(data, pos + headerLen + 2, idLen)));
         }
         pos = end;
       }
@@ -837,7 +837,7 @@ function keyOfNew(r: OutRecord): string {
   id.copy(prefix, 2);
   prefix[2 + id.length] = source.length;
   source.copy(prefix, 3 + id.length);
-  return contentKey(crc32(r.payload, crc32(prefix)), prefix.length + r.payload.length, fnv1a(id, 0, id.length));
+  return contentKey(crc32(r.payload, crc32(prefix)), prefix.length + r.payload.length, idHash(id, 0, id.length));
 }
 
 /** Header length of the record at `pos` by its magic (this layout or the one before the append time), 0 if none starts there. */
@@ -937,10 +937,11 @@ class StoredRecord implements OutRecord {
   #idAt: number;
   #idLen: number;
   #id: string | undefined;
-  /** CRC-32 of the body as stored (the record's header). */
+  /** CRC-32 of the body as stored (the record's header), and the body's length. */
   readonly #bodyCrc: number;
+  readonly #bodyLen: number;
 
-  constructor(data: Buffer, idAt: number, idLen: number, kind: RecordKind, source: string, payload: Buffer, bodyCrc: number) {
+  constructor(data: Buffer, idAt: number, idLen: number, kind: RecordKind, source: string, payload: Buffer, bodyCrc: number, bodyLen: number) {
     this.#data = data;
     this.#idAt = idAt;
     this.#idLen = idLen;
@@ -948,12 +949,13 @@ class StoredRecord implements OutRecord {
     this.source = source;
     this.payload = payload;
     this.#bodyCrc = bodyCrc;
+    this.#bodyLen = bodyLen;
   }
 
   /** Remembers this record as acknowledged (see acked-keys.ts), without decoding its id. */
   addKeyTo(keys: AckedKeys): void {
-    const idHash = this.#data !== undefined ? fnv1a(this.#data, this.#idAt, this.#idLen) : fnv1a(Buffer.from(this.#id!), 0, this.#idLen);
-    keys.add(this.#bodyCrc, 3 + this.#idLen + Buffer.byteLength(this.source) + this.payload.length, idHash);
+    const hash = this.#data !== undefined ? idHash(this.#data, this.#idAt, this.#idLen) : idHash(Buffer.from(this.#id!), 0, this.#idLen);
+    keys.add(this.#bodyCrc, this.#bodyLen, hash);
   }
 
   get id(): string {
@@ -985,6 +987,6 @@ function decodeRecord(data: Buffer, start: number, end: number, kind: RecordKind
   const srcAt = start + 2 + idLen;
   const srcLen = data[srcAt];
   const source = sources.at(data, srcAt + 1, srcAt + 1 + srcLen);
-  return new StoredRecord(data, start + 2, idLen, kind, source, data.subarray(srcAt + 1 + srcLen, end), bodyCrc);
+  return new StoredRecord(data, start + 2, idLen, kind, source, data.subarray(srcAt + 1 + srcLen, end), bodyCrc, end - start);
 }
 
