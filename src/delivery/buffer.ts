@@ -264,8 +264,7 @@ export class DiskBuffer {
           this.backlogRecords += 1;
           this.markTime(seq, pos, headerLen === HEADER ? data.readUInt32BE(pos + 13) * 1000 : mtimeMs);
         }
-        const body = data.subarray(pos + headerLen, end);
-        if (tail.has(seq) && data[pos + 12] === 0 && crc32(body) === data.readUInt32BE(pos + 8)) {
+        if (tail.has(seq) && data[pos + 12] === 0 && crc32(data.subarray(pos + headerLen, end)) === data.readUInt32BE(pos + 8)) {
           const idLen = data.readUInt16BE(pos + headerLen);
           keys.add(contentKey(data.readUInt32BE(pos + 8), bodyLen, idHash(data, pos + headerLen + 2, idLen)));
         }
