@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { AgentProcess, writeAgentConfig } from '../test/utils/agent.ts';
 import { Receiver } from '../test/utils/receiver.ts';
 import { auditLine } from './gen-audit.ts';
+import { prng } from '../test/utils/prng.ts';
 
 const { values } = parseArgs({
   options: {
@@ -24,18 +25,6 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
   },
 });
-
-/** mulberry32: seeded, so that two versions are killed at the same moments. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const events = Number(values.events);
 const kills = Number(values.kills);

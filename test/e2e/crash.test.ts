@@ -7,24 +7,13 @@ import { auditLine } from '../../bench/gen-audit.ts';
 import { AgentProcess, writeAgentConfig } from '../utils/agent.ts';
 import { LumberjackWriter } from '../utils/lumberjack.ts';
 import { Receiver } from '../utils/receiver.ts';
+import { prng } from '../utils/prng.ts';
 
 const SEED = 20261122;
 const KILLS = 20;
 /** Lines per second the writer appends (~1.7 KB each: about 1.4 MB/s, five or six rotations a second). */
 const WRITE_RATE = 850;
 const MAX_SIZE = 256 * 1024;
-
-/** mulberry32: small, seeded, good enough to place kills and failures reproducibly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
