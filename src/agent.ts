@@ -9,6 +9,8 @@ import { CheckpointStore } from './delivery/checkpoint.ts';
 import { DeadLetterFile } from './delivery/dead-letter.ts';
 import { DiskBuffer } from './delivery/buffer.ts';
 import { SinkDriver } from './delivery/driver.ts';
+import type { QuarantineReport } from './delivery/quarantine.ts';
+import { StateLock } from './delivery/state-lock.ts';
 import { HeapBound } from './memory.ts';
 import { Health } from './observe/health.ts';
 import { Metrics } from './observe/metrics.ts';
@@ -35,8 +37,19 @@ export interface RunningAgent {
   reloadRules(): Promise<boolean>;
   /** Reads the sinks' secret files again now (SIGHUP); a file that cannot be read leaves the old value in force. */
   reloadSecrets(): Promise<void>;
-  /** Stops reading, lets in-flight records reach the buffers, drains sinks within the grace period, saves state. */
-  stop(): Promise<void>;
+  /**
+   * Stops reading, lets in-flight records reach the buffers, drains sinks, saves state: all within the grace period.
+   * Resolves with what was left (records still in the buffers, chunks not yet durable: sent or read again next start).
+   */
+  stop(): Promise<StopReport>;
+}
+
+/** What a stop left for the next start. */
+export interface StopReport {
+  /** Records each sink still holds unacknowledged. */
+  undelivered: Array<{ sink: string; records: number }>;
+  /** Chunks read but not durable in every buffer when the grace period ended, per source (read again next start). */
+  notDurable: Array<{ source: string; chunks: number }>;
 }
 
 export class StartupError extends Error {
@@ -45,6 +58,16 @@ export class StartupError extends Error {
 
 export async function startAgent(config: Config, logger: Logger): Promise<RunningAgent> {
   await prepareStateDir(config.state_dir);
+  const lock = await StateLock.take(config.state_dir);
+  try {
+    return await startLocked(config, logger, lock);
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+}
+
+async function startLocked(config: Config, logger: Logger, lock: StateLock): Promise<RunningAgent> {
   const detection = detectionPlan(config);
   // The parse workers start first: loading their code and compiling the rules overlaps with the rest of the start.
   let running = false;
@@ -61,7 +84,7 @@ export async function startAgent(config: Config, logger: Logger): Promise<Runnin
     process.exit(70);
   });
   try {
-    const agent = await startWith(processor, detection, config, logger, () => {
+    const agent = await startWith(processor, detection, config, logger, lock, () => {
       if (workerDeath !== undefined) throw new StartupError(`parse worker: ${workerDeath.message}`);
       running = true;
     });
@@ -73,8 +96,13 @@ export async function startAgent(config: Config, logger: Logger): Promise<Runnin
 }
 
 /** The rest of the start, around running parse workers; `goLive` is called just before reading begins. */
-async function startWith(processor: ChunkProcessor, detection: DetectionInit | undefined, config: Config, logger: Logger, goLive: () => void): Promise<RunningAgent> {
+async function startWith(processor: ChunkProcessor, detection: DetectionInit | undefined, config: Config, logger: Logger, lock: StateLock, goLive: () => void): Promise<RunningAgent> {
   const metrics = new Metrics();
+  // A damaged state file never stops a start: it is set aside, said, and counted.
+  const quarantined: QuarantineReport = (q) => {
+    metrics.stateQuarantined(q.kind);
+    logger.error({ kind: q.kind, path: q.path, movedTo: q.movedTo, reason: q.reason }, `damaged state file set aside: ${q.recovery}`);
+  };
   const detectionMetrics = metrics.detection();
   // The endpoint comes first: a port in use fails the start before any file or sink is touched.
   const health = new Health();
@@ -107,7 +135,14 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
       // A crash re-sends whatever was acknowledged after the last save of the ack position: that save is a
       // small unsynced rename, cheap enough to follow the acks closely.
       ackFlushInterval: Math.min(config.checkpoint_interval, 50),
-    }, (message, details) => sinkLog.warn(details, message));
+      quarantined,
+    }, (message, details, level = 'warn') => sinkLog[level](details, message));
+    // A buffer that cannot be written (full disk) stops the reading: the agent is not doing its job.
+    health.register(`sinks.${name}`, () => {
+      const problem = buffer.writeProblem();
+      return problem === undefined ? [] : [problem];
+    });
+    metrics.bufferState(name, () => ({ backlog: buffer.backlog(), writable: buffer.writeProblem() === undefined, writeErrors: buffer.stats().writeErrors }));
     const driver = new SinkDriver({
       name, sink, buffer,
       deadLetter: new DeadLetterFile(sinkConfig.dead_letter ?? join(config.state_dir, 'dead-letter', `${name}.ndjson`)),
@@ -133,9 +168,20 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
     apply: (files) => processor.reloadRules(files), metrics: detectionMetrics, logger,
   });
   await reloader?.start();
+  // A checkpoint that cannot be saved (a full disk) is said once, then every 30 s while it lasts, not at every interval.
+  const checkpointFailedAt = new Map<string, number>();
+  const checkpointFailed = (source: string, err: Error) => {
+    const now = Date.now();
+    if (now - (checkpointFailedAt.get(source) ?? -Infinity) < 30_000) return;
+    checkpointFailedAt.set(source, now);
+    logger.error({ source, err: (err as NodeJS.ErrnoException).code ?? err.message }, 'cannot write checkpoint; trying again at every interval (a restart meanwhile reads again from the last one saved)');
+  };
   const sources: Array<{ name: string; files: FileSet; pipeline: SourcePipeline; store: CheckpointStore; deadLetter?: DeadLetterFile }> = [];
   for (const [name, src] of Object.entries(config.sources)) {
-    const store = await CheckpointStore.open(join(config.state_dir, 'checkpoints', `${name}.json`));
+    const store = await CheckpointStore.open(join(config.state_dir, 'checkpoints', `${name}.json`), {
+      quarantined,
+      saveFailed: (err) => checkpointFailed(name, err),
+    });
     const deadLetter = src.dead_letter ? new DeadLetterFile(src.dead_letter) : undefined;
     const sourceMetrics = metrics.source(name);
     const routed = drivers.filter((d) => d.accepts(name));
@@ -168,7 +214,7 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
   for (const d of drivers) d.start();
   for (const s of sources) s.files.start();
   const checkpointTimer = setInterval(() => {
-    for (const s of sources) s.store.flush().catch((err) => logger.error({ source: s.name, err: String(err) }, 'cannot write checkpoint'));
+    for (const s of sources) s.store.flush().catch((err: Error) => checkpointFailed(s.name, err));
   }, config.checkpoint_interval);
   checkpointTimer.unref();
 
@@ -191,23 +237,55 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
       await Promise.all(sources.map((s) => s.files.caughtUp()));
     },
     async stop() {
+      // Everything below happens within the grace period: a buffer that cannot be written (a full disk) must not hold
+      // the stop, and whatever is not durable is simply read again at the next start.
+      const deadline = Date.now() + config.shutdown_grace;
       health.markStopping();
       clearInterval(checkpointTimer);
       stopHeapBound();
       reloader?.stop();
       // 1. Stop reading; 2. what was read reaches the buffers and is acknowledged; 3. save checkpoints.
-      await Promise.all(sources.map((s) => s.files.stop()));
-      await Promise.all(sources.map((s) => s.pipeline.drained()));
-      await Promise.all(sources.map((s) => s.store.flush()));
-      // 4. Sinks drain their buffers for at most the grace period; the rest waits on disk for the next start.
-      await Promise.all(drivers.map((d) => d.stop(config.shutdown_grace)));
+      const readersStopped = Promise.all(sources.map((s) => s.files.stop()));
+      const durable = readersStopped.then(() => Promise.all(sources.map((s) => s.pipeline.drained())));
+      const notDurable: StopReport['notDurable'] = [];
+      if (!(await settlesBy(durable, deadline))) {
+        for (const s of sources) {
+          const chunks = s.pipeline.pending();
+          if (chunks > 0) notDurable.push({ source: s.name, chunks });
+          s.pipeline.abandon();
+        }
+        logger.warn({ notDurable }, 'grace period over before what was read reached every buffer; it is read again at the next start');
+        await settlesBy(readersStopped, Date.now() + 500); // a reader waiting to submit is let go by abandon()
+      }
+      await Promise.all(sources.map((s) => s.store.flush().catch((err) => {
+        logger.error({ source: s.name, err: String(err) }, 'cannot save the checkpoint at stop; the next start reads again from the last one saved');
+      })));
+      // 4. Sinks drain their buffers for what is left of the grace period; the rest waits on disk for the next start.
+      await Promise.all(drivers.map((d) => d.stop(Math.max(0, deadline - Date.now()))));
+      const undelivered = drivers.map((d) => ({ sink: d.name, records: d.buffer.backlog().records })).filter((u) => u.records > 0);
+      for (const u of undelivered) {
+        logger.warn({ sink: u.sink, records: u.records }, `sink ${u.sink}: ${u.records} records not delivered within the grace period; they stay in its buffer and are sent after the next start`);
+      }
       await Promise.all(sources.map((s) => s.deadLetter?.close()));
       await processor.close();
       server?.close();
+      await lock.release();
+      return { undelivered, notDurable };
     },
   };
   logger.info({ sources: sources.map((s) => s.name), sinks: drivers.map((d) => d.name), stateDir: config.state_dir }, 'kaudit started');
   return agent;
+}
+
+/** Whether `p` settles before `deadline` (ms since the epoch). */
+async function settlesBy(p: Promise<unknown>, deadline: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))));
+  try {
+    return await Promise.race([p.then(() => true, () => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function prepareStateDir(dir: string): Promise<void> {

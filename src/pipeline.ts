@@ -1,4 +1,5 @@
 // The hot path, one stage per call: chunk → parse/redact/detect (worker) → records → every routed buffer → ack.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { SinkDriver } from './delivery/driver.ts';
 import type { DeadLetterFile } from './delivery/dead-letter.ts';
@@ -47,7 +48,8 @@ export class SourcePipeline {
 
   /** Takes a chunk; resolves when another may be submitted (backpressure on the reader). */
   submit = async (chunk: SourceChunk): Promise<void> => {
-    while (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => this.slotWaiters.push(r));
+    while (this.inFlight >= MAX_IN_FLIGHT && !this.abandoned.signal.aborted) await new Promise<void>((r) => this.slotWaiters.push(r));
+    if (this.abandoned.signal.aborted) return; // never acknowledged: read again at the next start
     this.inFlight += 1;
     // Processing runs in parallel across chunks; delivery to buffers and acks stay in read order.
     // A chunk that owns its memory lends it to the worker and gets it back with the results: no copy.
@@ -56,6 +58,7 @@ export class SourcePipeline {
       : this.o.processor.process(chunk.data).then((result) => ({ result, data: chunk.data }));
     processed?.catch(() => {});
     this.ordered = this.ordered.then(() => this.complete(chunk, processed)).catch((err: unknown) => {
+      if (this.abandoned.signal.aborted) return; // shutdown gave it up (see abandon)
       // Not expected: every step retries. Logged loudly; the chunk stays unacknowledged (re-read after a restart).
       this.o.logger.error({ source: this.o.source, path: chunk.path, offset: chunk.offset, err: String((err as Error).stack ?? err) }, 'chunk could not be completed');
     });
@@ -64,6 +67,22 @@ export class SourcePipeline {
   /** Resolves when every submitted chunk is durable and acknowledged to its source. */
   drained(): Promise<void> {
     return this.ordered;
+  }
+
+  /** Chunks submitted and not yet durable in every buffer. */
+  pending(): number {
+    return this.inFlight;
+  }
+
+  private readonly abandoned = new AbortController();
+
+  /**
+   * Shutdown could not wait for the chunks in flight (a buffer that cannot be written): they stop retrying and are
+   * never acknowledged, so their source reads them again at the next start. The reader is let go.
+   */
+  abandon(): void {
+    this.abandoned.abort();
+    for (const w of this.slotWaiters.splice(0)) w();
   }
 
   private async complete(chunk: SourceChunk, processed: Promise<{ result: ChunkResult; data: Buffer }> | undefined): Promise<void> {
@@ -154,9 +173,10 @@ export class SourcePipeline {
       try {
         return await (attempt === 0 ? first() : again());
       } catch (err) {
+        if (this.abandoned.signal.aborted) throw new Error(`stopped while ${what}`);
         const delay = Math.min(30_000, 500 * 2 ** attempt);
         this.o.logger.error({ source: this.o.source, err: String(err), retryInMs: delay }, `failed ${what}; retrying`);
-        await new Promise((r) => setTimeout(r, delay));
+        await sleep(delay, undefined, { signal: this.abandoned.signal }).catch(() => {});
       }
     }
   }

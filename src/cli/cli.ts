@@ -9,6 +9,7 @@ import { scanCommand } from './scan.ts';
 import { checkConfigCommand } from './check-config.ts';
 import { rulesListCommand, rulesTestCommand } from './rules.ts';
 import { RuleError } from '../detect/rules.ts';
+import { StateDirInUseError } from '../delivery/state-lock.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -38,8 +39,9 @@ Usage:
   kaudit --version | --help
 
 Relative paths in a config are relative to the config file's directory.
-Exit codes: 0 ok, 1 runtime failure (scan, rules test: a file could not be read), 2 bad usage,
-invalid config or invalid rules, 3 scan raised alarms / rules test had hits.
+Exit codes: 0 ok, 1 runtime failure (scan, rules test: a file could not be read; run --once: records
+left undelivered at the end of the grace period), 2 bad usage, invalid config or invalid rules, or
+(run) state_dir in use by another agent, 3 scan raised alarms / rules test had hits.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -133,6 +135,9 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     if (err instanceof RuleError) {
       process.stderr.write(`kaudit: invalid rules: ${err.message}\n`);
+      process.exitCode = 2;
+    } else if (err instanceof StateDirInUseError) {
+      process.stderr.write(`kaudit: ${err.message}\n`);
       process.exitCode = 2;
     } else if (err instanceof ConfigError) {
       process.stderr.write(`kaudit: invalid config: ${err.message}\n`);

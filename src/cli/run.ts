@@ -27,20 +27,28 @@ export async function runCommand(config: Config, once = false): Promise<number> 
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
       // A second signal while stopping exits at once; state on disk is consistent at any instant.
-      process.once('SIGTERM', () => process.exit(1));
-      process.once('SIGINT', () => process.exit(1));
+      const now = (again: NodeJS.Signals) => {
+        logger.warn({ signal: again }, 'second signal while stopping: exiting now; what was not yet delivered is sent, or read again, after the next start');
+        process.exit(1);
+      };
+      process.once('SIGTERM', now);
+      process.once('SIGINT', now);
       resolve();
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
   process.off('SIGHUP', onHangup);
-  await agent.stop();
+  const left = await agent.stop();
+  // Whatever was abandoned at the end of the grace period (a write that never completes) must not keep the process.
+  setTimeout(() => process.exit(), 2000).unref();
   const t = await agent.metrics.totals();
   logger.info({
     linesRead: t.kaudit_source_lines_total, parseErrors: t.kaudit_source_parse_errors_total,
     delivered: t.kaudit_sink_records_out_total, deadLettered: t.kaudit_sink_records_dead_lettered_total,
     dropped: t.kaudit_sink_records_dropped_total,
   }, 'stopped');
+  // --once promised to deliver what it read: records still waiting (in a buffer, or not even durable) fail it.
+  if (once && (left.undelivered.length > 0 || left.notDurable.length > 0)) return 1;
   return 0;
 }

@@ -1,8 +1,11 @@
-import { mkdtemp, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { crc32 } from 'node:zlib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SmallDisk } from '../../test/utils/small-disk.ts';
 import { DiskBuffer, type BufferOptions } from './buffer.ts';
+import type { QuarantinedState } from './quarantine.ts';
 import type { OutRecord } from './record.ts';
 
 const opts: BufferOptions = { maxBytes: 64 * 1024 * 1024, segmentBytes: 64 * 1024, whenFull: 'block', ackFlushInterval: 10 };
@@ -268,16 +271,190 @@ describe('DiskBuffer after a restart', () => {
     await again.close();
   });
 
-  it('stops looking once an append holds no known id: a later record with an old id is appended', async () => {
+  it('stops looking once re-reading has passed what it knew: after known records, an append with none known ends it', async () => {
     const dir = await tmp();
     const first = await DiskBuffer.open(dir, opts);
     await first.append([rec(1), rec(2), rec(3)]);
     await first.close();
     const again = await DiskBuffer.open(dir, opts);
+    await again.append([rec(1)]);
     await again.append([rec(10), rec(11)]);
     await again.append([rec(2)]);
     expect(ids(await readAll(again))).toEqual(['id-1', 'id-2', 'id-3', 'id-10', 'id-11', 'id-2']);
-    expect(again.stats().alreadyBuffered).toBe(0);
+    expect(again.stats().alreadyBuffered).toBe(1);
+    await again.close();
+  });
+
+  it('keeps looking when re-reading starts before what it knew (a lost checkpoint: files read from their start)', async () => {
+    const dir = await tmp();
+    const first = await DiskBuffer.open(dir, opts);
+    await first.append([rec(1), rec(2), rec(3)]);
+    await first.close();
+    const again = await DiskBuffer.open(dir, opts);
+    await again.append([rec(20), rec(22)]); // older lines, never buffered
+    await again.append([rec(1), rec(2)]);
+    await again.append([rec(3), rec(30)]);
+    expect(ids(await readAll(again))).toEqual(['id-1', 'id-2', 'id-3', 'id-20', 'id-22', 'id-30']);
+    expect(again.stats().alreadyBuffered).toBe(3);
     await again.close();
   });
 });
+
+describe('DiskBuffer backlog', () => {
+  it('counts the records and bytes not yet acknowledged apart from the bytes on disk, and none once all are', async () => {
+    const dir = await tmp();
+    const buf = await DiskBuffer.open(dir, opts);
+    const records = Array.from({ length: 300 }, (_, i) => rec(i));
+    await buf.append(records);
+    const all = buf.backlog();
+    expect(all.records).toBe(300);
+    expect(all.bytes).toBe(buf.stats().bytesOnDisk);
+    expect(all.oldestAgeSeconds).toBeGreaterThanOrEqual(0);
+    const first = await buf.read(120, 1024 * 1024);
+    buf.ack(first);
+    const rest = buf.backlog();
+    expect(rest.records).toBe(180);
+    expect(rest.bytes).toBeLessThan(all.bytes);
+    expect(rest.bytes).toBeGreaterThan(0);
+    await readAll(buf);
+    expect(buf.backlog()).toEqual({ records: 0, bytes: 0, oldestAgeSeconds: 0 });
+    expect(buf.stats().bytesOnDisk).toBeGreaterThan(0); // acknowledged, still on disk until its segment is left
+    await buf.close();
+  });
+
+  it('counts the backlog an earlier run left, with the age of its oldest record from the time stored with it', async () => {
+    const dir = await tmp();
+    const appendedAt = Date.now();
+    const first = await DiskBuffer.open(dir, opts);
+    await first.append(Array.from({ length: 100 }, (_, i) => rec(i)));
+    first.ack(await first.read(30, 1024 * 1024));
+    await first.close();
+    await new Promise((r) => setTimeout(r, 1500));
+
+    const again = await DiskBuffer.open(dir, opts);
+    const b = again.backlog();
+    expect(b.records).toBe(70);
+    // Stored in whole seconds: at least the time slept, at most the time since the append began plus that second.
+    expect(b.oldestAgeSeconds).toBeGreaterThanOrEqual(1.5);
+    expect(b.oldestAgeSeconds).toBeLessThanOrEqual((Date.now() - appendedAt) / 1000 + 1);
+    expect(ids(await readAll(again))).toEqual(ids(Array.from({ length: 70 }, (_, i) => rec(30 + i))));
+    expect(again.backlog().records).toBe(0);
+    await again.close();
+  });
+
+  it('reads segments an older version wrote (records without their time), counting their age from the file time', async () => {
+    const dir = await tmp();
+    const old = Array.from({ length: 20 }, (_, i) => rec(i));
+    const segment = join(dir, '0000000001.seg');
+    await writeFile(segment, Buffer.concat(old.map(encodeV1)));
+    const hourAgo = new Date(Date.now() - 3600_000);
+    await utimes(segment, hourAgo, hourAgo);
+    const buf = await DiskBuffer.open(dir, opts);
+    expect(buf.backlog().records).toBe(20);
+    expect(buf.backlog().oldestAgeSeconds).toBeGreaterThanOrEqual(3600);
+    await buf.append([rec(20)]);
+    const got = await readAll(buf);
+    expect(ids(got)).toEqual(ids([...old, rec(20)]));
+    expect(got[3].payload.equals(old[3].payload)).toBe(true);
+    await buf.close();
+  });
+});
+
+describe('DiskBuffer state damaged or lost', () => {
+  it('sets a damaged ack position aside, says so, and sends everything in the buffer again', async () => {
+    const dir = await tmp();
+    const first = await DiskBuffer.open(dir, opts);
+    await first.append(Array.from({ length: 50 }, (_, i) => rec(i)));
+    first.ack(await first.read(20, 1024 * 1024));
+    await first.close();
+    await writeFile(join(dir, 'ack.json'), '{"version":1,"segm');
+    const reports: QuarantinedState[] = [];
+    const again = await DiskBuffer.open(dir, { ...opts, quarantined: (q) => reports.push(q) });
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatchObject({ kind: 'buffer_ack', path: join(dir, 'ack.json') });
+    expect(reports[0].reason).not.toMatch(/Unexpected|SyntaxError/);
+    expect((await readFile(reports[0].movedTo!, 'utf8'))).toBe('{"version":1,"segm');
+    expect(ids(await readAll(again))).toEqual(ids(Array.from({ length: 50 }, (_, i) => rec(i))));
+    await again.close();
+  });
+
+  it('recognises re-read records it already delivered after a restart, also once their segments are deleted', async () => {
+    const dir = await tmp();
+    const first = await DiskBuffer.open(dir, opts);
+    const delivered = Array.from({ length: 2000 }, (_, i) => rec(i, 300));
+    for (let i = 0; i < delivered.length; i += 100) await first.append(delivered.slice(i, i + 100));
+    await readAll(first);
+    for (let i = 0; i < 200 && first.stats().segments > 1; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(first.stats().segments).toBe(1); // the delivered records' segments are gone
+    await first.close();
+
+    const again = await DiskBuffer.open(dir, opts);
+    // The source lost its checkpoint (killed before saving it): everything is read again, then a new line.
+    for (let i = 0; i < delivered.length; i += 100) await again.append(delivered.slice(i, i + 100));
+    await again.append([rec(2000 * 7)]);
+    expect(ids(await readAll(again))).toEqual([...ids(delivered.filter((r) => r.kind === 'alarm')), 'id-14000']);
+    expect(again.stats().alreadyBuffered).toBe(delivered.filter((r) => r.kind === 'log').length);
+    await again.close();
+  });
+});
+
+describe('DiskBuffer on a full disk', () => {
+  const disks: SmallDisk[] = [];
+  afterEach(async () => {
+    for (const d of disks.splice(0)) await d.unmount();
+  });
+
+  it('keeps appends waiting while the disk is full, reports it, and writes them whole once space returns', async () => {
+    const disk = await SmallDisk.mount(join(await tmp(), 'disk'), 4 * 1024 * 1024);
+    disks.push(disk);
+    const buf = await DiskBuffer.open(join(disk.dir, 'buffer'), { ...opts, segmentBytes: 256 * 1024 });
+    const before = Array.from({ length: 100 }, (_, i) => rec(i, 1000));
+    await buf.append(before);
+    await disk.fill(20 * 1024);
+    const blocked = Array.from({ length: 100 }, (_, i) => rec(100 + i, 1000)); // ~100 KiB: more than is free
+    let settled = false;
+    const append = buf.append(blocked).finally(() => (settled = true));
+    for (let i = 0; i < 500 && buf.writeProblem() === undefined; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(buf.writeProblem()).toMatch(/no space left on device \(ENOSPC\)/);
+    expect(buf.stats().writeErrors.get('ENOSPC')).toBeGreaterThan(0);
+    expect(settled).toBe(false);
+    expect(buf.backlog().records).toBe(100);
+
+    await disk.release();
+    expect(await append).toBe('ok');
+    expect(buf.writeProblem()).toBeUndefined();
+    await buf.append([rec(200)]);
+    expect(ids(await readAll(buf))).toEqual(ids([...before, ...blocked, rec(200)]));
+    await buf.close();
+    // And after a restart, where every record is read back and checked, the segment holds no torn or stray bytes.
+    const again = await DiskBuffer.open(join(disk.dir, 'buffer'), opts);
+    expect(again.backlog().records).toBe(0);
+    await again.close();
+  });
+
+  it('gives up appends waiting for a write that keeps failing when it is closed', async () => {
+    const disk = await SmallDisk.mount(join(await tmp(), 'disk'), 1024 * 1024);
+    disks.push(disk);
+    const buf = await DiskBuffer.open(join(disk.dir, 'buffer'), opts);
+    await disk.fill();
+    const append = buf.append([rec(1, 64 * 1024)]);
+    append.catch(() => {});
+    for (let i = 0; i < 500 && buf.writeProblem() === undefined; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(buf.writeProblem()).toBeDefined();
+    await buf.close();
+    await expect(append).rejects.toThrow(/closed before these records could be written/);
+  });
+});
+
+/** A record in the layout before the append time was stored ("KAR1": magic, body length, crc32(body), kind | body). */
+function encodeV1(r: OutRecord): Buffer {
+  const id = Buffer.from(r.id);
+  const source = Buffer.from(r.source);
+  const body = Buffer.concat([Buffer.from([id.length >> 8, id.length & 0xff]), id, Buffer.from([source.length]), source, r.payload]);
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(0x4b415231, 0);
+  header.writeUInt32BE(body.length, 4);
+  header.writeUInt32BE(crc32(body), 8);
+  header[12] = r.kind === 'alarm' ? 1 : 0;
+  return Buffer.concat([header, body]);
+}

@@ -20,17 +20,34 @@
 //    `drop_newest` refuses the records (the caller counts them).
 // 8. After a restart the sources re-read from their checkpoints, which trail the buffer by up to a
 //    checkpoint interval: raw-log records identical (id and bytes) to one of the last ones an earlier run
-//    wrote are already here and are not appended again (they stay "in the buffer" for the caller). Alarm
-//    records are never skipped (an update carries the id of the alarm it updates).
+//    wrote, or to one of the last ones acknowledged (acked-keys.ts), are already here or delivered and are
+//    not appended again (they stay "in the buffer" for the caller). Alarm records are never skipped (an
+//    update carries the id of the alarm it updates).
+// 9. A write that fails (disk full, I/O error) is cut back off the segment and tried again every second; the
+//    appends wait meanwhile (the sources stop reading: their files still hold the events), and the buffer
+//    reports the problem (`writeProblem`). Nothing an append was not told is durable is ever relied on.
+// 10. The backlog — records appended and not yet acknowledged, inherited from an earlier run included — is
+//    counted apart from the bytes on disk (acknowledged records stay on disk until their segment is deleted).
+//    Each record carries the time it was appended, so the age of the oldest one is known after a restart too.
 import { crc32 } from 'node:zlib';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { renameSync, writeFileSync } from 'node:fs';
+import { mkdir, open, readdir, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OutRecord, RecordKind } from './record.ts';
 import { RecentSlabs } from './recent.ts';
 import { syncDir } from './atomic-file.ts';
+import { AckedKeys, contentKey, idHash } from './acked-keys.ts';
+import { quarantine, unreadableReason, type QuarantineReport } from './quarantine.ts';
 
-const MAGIC = 0x4b415231; // "KAR1"
-const HEADER = 13; // magic u32, body length u32, crc u32, kind u8
+const MAGIC = 0x4b415232; // "KAR2"
+const HEADER = 17; // magic u32, body length u32, crc u32, kind u8, append time u32 (seconds since the epoch)
+/** Records written before the append time was added ("KAR1", no time): still read, so an upgrade loses nothing. */
+const MAGIC_V1 = 0x4b415231;
+const HEADER_V1 = 13;
+/** How long a write that failed (disk full, I/O error) waits before it is tried again. */
+const WRITE_RETRY_MS = 1000;
+/** Least time between two log lines saying the buffer still cannot be written. */
+const PROBLEM_LOG_MS = 30_000;
 const KINDS: RecordKind[] = ['log', 'alarm'];
 /** Recently appended bytes kept in memory for readers that keep up with the writer: two slabs of this size. */
 const RECENT_SLAB_BYTES = 4 * 1024 * 1024;
@@ -45,6 +62,8 @@ export interface BufferOptions {
   whenFull: 'block' | 'drop_newest';
   /** Least time between two writes of the ack position (ms). Lower: fewer duplicates after a crash. */
   ackFlushInterval?: number;
+  /** Told when a damaged ack position is set aside at start. */
+  quarantined?: QuarantineReport;
 }
 
 export interface BufferPosition {
@@ -64,12 +83,23 @@ export interface BufferStats {
   segments: number;
   corruptRecords: number;
   skippedBytes: number;
-  /** Re-read raw-log records that were not appended because an earlier run had already buffered them. */
+  /** Re-read raw-log records that were not appended because an earlier run had already buffered or delivered them. */
   alreadyBuffered: number;
+  /** Failed writes, by error code (ENOSPC, EIO, …). */
+  writeErrors: ReadonlyMap<string, number>;
 }
 
-/** A problem the buffer reports instead of throwing (torn records after an unclean stop, for instance). */
-export type BufferWarning = (message: string, details: Record<string, unknown>) => void;
+/** What is waiting to be delivered: appended (in this run or an earlier one) and not yet acknowledged. */
+export interface BufferBacklog {
+  records: number;
+  /** Bytes of those records on disk (as stored, headers included). */
+  bytes: number;
+  /** Age of the oldest of them, 0 when there is none. */
+  oldestAgeSeconds: number;
+}
+
+/** A problem the buffer reports instead of throwing (torn records after an unclean stop, a full disk). */
+export type BufferWarning = (message: string, details: Record<string, unknown>, level?: 'warn' | 'info') => void;
 
 interface Pending {
   records: readonly OutRecord[];
@@ -82,11 +112,25 @@ interface Pending {
 interface Outstanding {
   end: BufferPosition;
   acked: boolean;
+  records: number;
+}
+
+/** From this position on, records were appended at `time` (ms) or later. */
+interface TimeMark extends BufferPosition {
+  time: number;
+}
+
+/** Why writes fail at the moment, and since when. */
+interface WriteProblem {
+  code: string;
+  since: number;
+  loggedAt: number;
 }
 
 export class DiskBuffer {
   readonly dir: string;
-  private readonly opts: Required<BufferOptions>;
+  private readonly opts: Required<Omit<BufferOptions, 'quarantined'>>;
+  private readonly quarantined: QuarantineReport;
   private readonly warn: BufferWarning;
 
   /** Sizes of the segments on disk, by sequence number, oldest first. */
@@ -94,6 +138,7 @@ export class DiskBuffer {
   private writeSeq = 0;
   /** First segment written by this process; older ones may end in a torn record. */
   private firstOwnSeq = 0;
+  /** The segment being written; opened (created) by the first write to it. */
   private writeHandle: FileHandle | undefined;
   private readonly recent = new RecentSlabs(RECENT_SLAB_BYTES);
   private scratch: Buffer | undefined;
@@ -118,15 +163,33 @@ export class DiskBuffer {
   private corruptRecords = 0;
   private skippedBytes = 0;
   private readonly sourceNames = new SourceNames();
-  /** Raw-log records (id and bytes) at the end of what an earlier run wrote; dropped once re-reading has passed them. */
+  /**
+   * Raw-log records at the end of what an earlier run wrote, and the last ones acknowledged, by content key;
+   * dropped once re-reading has passed them.
+   */
   private inheritedIds: Set<string> | undefined;
   private alreadyBuffered = 0;
+  /** Payload bytes of raw-log records appended since start that were not known. */
+  private unknownSinceStart = 0;
+  private ackedKeys: AckedKeys | undefined;
+
+  /** Records appended and not yet acknowledged (or skipped as corrupt). */
+  private backlogRecords = 0;
+  /** Where the backlog's records were appended when, oldest first; few (see markTime). */
+  private marks: TimeMark[] = [];
+
+  private failing: WriteProblem | undefined;
+  private readonly writeErrors = new Map<string, number>();
+  private wakeRetry: (() => void) | undefined;
+  private closing = false;
 
   private constructor(dir: string, opts: BufferOptions, warn: BufferWarning) {
     this.dir = dir;
     // Segments small against the cap, so acknowledged data is released well before the cap is reached.
     const segmentBytes = Math.min(opts.segmentBytes, Math.max(Math.floor(opts.maxBytes / 8), 64 * 1024));
-    this.opts = { ackFlushInterval: 500, ...opts, segmentBytes };
+    const { quarantined, ...sizes } = opts;
+    this.opts = { ackFlushInterval: 500, ...sizes, segmentBytes };
+    this.quarantined = quarantined ?? (() => {});
     this.warn = warn;
   }
 
@@ -156,44 +219,65 @@ export class DiskBuffer {
       this.segments.set(seq, size);
       this.bytesOnDisk += size;
     }
-    // Never append to a segment written before this start: its tail may be torn.
+    // Never append to a segment written before this start: its tail may be torn. The new one is created by the first
+    // write, so that a start on a full disk does not fail.
     this.writeSeq = Math.max(this.ackPos.segment, ...seqs, 0) + 1;
     this.firstOwnSeq = this.writeSeq;
-    await this.openWriteSegment();
+    this.segments.set(this.writeSeq, 0);
+    const inherited = new Set<string>();
+    await this.walkInherited(seqs.filter((seq) => this.segments.has(seq)), inherited);
     this.readPos = { ...this.ackPos };
     if (!this.segments.has(this.readPos.segment)) this.readPos = { segment: this.firstSegment(), offset: 0 };
+    this.ackedKeys = await AckedKeys.open(join(this.dir, 'acked.keys'), (key) => inherited.add(key));
+    if (inherited.size > 0) this.inheritedIds = inherited;
     await this.releaseSegments(); // segments acknowledged before the last stop
-    await this.collectInheritedIds(seqs.filter((seq) => this.segments.has(seq)));
-  }
-
-  /** Reads the ids of the raw-log records in the last RESTART_TAIL_BYTES of the segments an earlier run left. */
-  private async collectInheritedIds(seqs: number[]): Promise<void> {
-    const ids = new Set<string>();
-    let budget = RESTART_TAIL_BYTES;
-    for (const seq of [...seqs].reverse()) {
-      if (budget <= 0) break;
-      const size = this.segments.get(seq) ?? 0;
-      if (size === 0) continue;
-      const data = await readFile(this.segmentPath(seq));
-      // Only whole segments are walked (records are found from the start); a huge one costs its read once.
-      budget -= data.length;
-      for (let pos = 0; data.length - pos >= HEADER;) {
-        const bodyLen = data.readUInt32BE(pos + 4);
-        if (data.readUInt32BE(pos) !== MAGIC || pos + HEADER + bodyLen > data.length) break;
-        const body = data.subarray(pos + HEADER, pos + HEADER + bodyLen);
-        if (data[pos + 12] === 0 && crc32(body) === data.readUInt32BE(pos + 8)) {
-          const rec = decodeRecord(data, pos + HEADER, pos + HEADER + bodyLen, 'log', this.sourceNames);
-          ids.add(contentKey(rec.id, rec.payload));
-        }
-        pos += HEADER + bodyLen;
-      }
-    }
-    if (ids.size > 0) this.inheritedIds = ids;
   }
 
   /**
-   * Raw-log records an earlier run already wrote (see invariant 8) are left out. Once an append brings raw-log
-   * records of which none is known, re-reading has passed the point where that run stopped: the ids are dropped.
+   * Walks the segments an earlier run left: counts the records not yet acknowledged and notes when they were
+   * appended (the backlog), and collects the content keys of the raw-log records in the last RESTART_TAIL_BYTES
+   * (records re-read from the sources that are already here).
+   */
+  private async walkInherited(seqs: number[], keys: Set<string>): Promise<void> {
+    let budget = RESTART_TAIL_BYTES;
+    const tail = new Set<number>();
+    for (const seq of [...seqs].reverse()) {
+      if (budget <= 0) break;
+      tail.add(seq);
+      budget -= this.segments.get(seq) ?? 0;
+    }
+    for (const seq of seqs) {
+      const path = this.segmentPath(seq);
+      const [data, { mtimeMs }] = await Promise.all([readFile(path), stat(path)]);
+      // Only whole segments are walked (records are found from the start); a huge one costs its read once.
+      for (let pos = 0; data.length - pos >= HEADER_V1;) {
+        const headerLen = headerLength(data, pos);
+        const bodyLen = data.readUInt32BE(pos + 4);
+        const end = pos + headerLen + bodyLen;
+        if (headerLen === 0 || end > data.length) break;
+        if (seq === this.ackPos.segment && this.ackPos.offset > pos && this.ackPos.offset < end) {
+          // An ack position inside a record is damaged: from that record on is sent again.
+          this.warn('buffer ack position falls inside a record; sending again from the start of that record', { dir: this.dir, segment: path, offset: this.ackPos.offset });
+          this.ackPos = { segment: seq, offset: pos };
+        }
+        if (!isBefore({ segment: seq, offset: pos }, this.ackPos)) {
+          this.backlogRecords += 1;
+          this.markTime(seq, pos, headerLen === HEADER ? data.readUInt32BE(pos + 13) * 1000 : mtimeMs);
+        }
+        if (tail.has(seq) && data[pos + 12] === 0 && crc32(data.subarray(pos + headerLen, end)) === data.readUInt32BE(pos + 8)) {
+          const idLen = data.readUInt16BE(pos + headerLen);
+          keys.add(contentKey(data.readUInt32BE(pos + 8), bodyLen, idHash(data, pos + headerLen + 2, idLen)));
+        }
+        pos = end;
+      }
+    }
+  }
+
+  /**
+   * Raw-log records an earlier run already wrote or delivered (see invariant 8) are left out. Re-reading may start
+   * before what is known (a checkpoint that was lost: the files are read from their start), so the keys are kept
+   * until re-reading has passed them: an append of raw-log records none of which is known, after some were, or
+   * after RESTART_TAIL_BYTES were appended without any being known (bounding how long the keys take memory).
    */
   private withoutInherited(records: readonly OutRecord[]): readonly OutRecord[] {
     const known = this.inheritedIds;
@@ -202,26 +286,39 @@ export class DiskBuffer {
     const kept = records.filter((r) => {
       if (r.kind !== 'log') return true;
       logs += 1;
-      return !known.has(contentKey(r.id, r.payload));
+      if (!known.has(keyOfNew(r))) {
+        this.unknownSinceStart += r.payload.length;
+        return true;
+      }
+      return false;
     });
     const skipped = records.length - kept.length;
     this.alreadyBuffered += skipped;
-    if (logs > 0 && skipped === 0) this.inheritedIds = undefined;
+    if (logs > 0 && skipped === 0 && (this.alreadyBuffered > 0 || this.unknownSinceStart > RESTART_TAIL_BYTES)) this.inheritedIds = undefined;
     return kept;
   }
 
   private async loadAck(fallbackSeq: number): Promise<BufferPosition> {
+    const path = join(this.dir, 'ack.json');
+    let text: string;
     try {
-      const data = JSON.parse(await readFile(join(this.dir, 'ack.json'), 'utf8')) as { version: number; segment: number; offset: number };
-      if (data.version === 1 && Number.isInteger(data.segment) && Number.isInteger(data.offset)) {
-        return { segment: data.segment, offset: data.offset };
-      }
-      this.warn('buffer ack file has an unknown format; re-sending everything in the buffer', { dir: this.dir });
+      text = await readFile(path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        this.warn('buffer ack file unreadable; re-sending everything in the buffer', { dir: this.dir, error: String(err) });
+        this.warn('buffer ack file cannot be read; re-sending everything in the buffer', { path, error: (err as NodeJS.ErrnoException).code ?? String(err) });
       }
+      return { segment: fallbackSeq, offset: 0 };
     }
+    let reason: string;
+    try {
+      const data = JSON.parse(text) as { version?: unknown; segment?: unknown; offset?: unknown } | null;
+      const { version, segment, offset } = data ?? {};
+      if (version === 1 && isCount(segment) && segment < 1e10 && isCount(offset)) return { segment, offset };
+      reason = 'not a kaudit ack position';
+    } catch (err) {
+      reason = unreadableReason(err);
+    }
+    await quarantine('buffer_ack', path, reason, 'everything in the buffer is sent again', this.quarantined);
     return { segment: fallbackSeq, offset: 0 };
   }
 
@@ -235,10 +332,16 @@ export class DiskBuffer {
     return first;
   }
 
-  private async openWriteSegment(): Promise<void> {
-    this.writeHandle = await open(this.segmentPath(this.writeSeq), 'a');
-    this.segments.set(this.writeSeq, 0);
-    await syncDir(this.dir);
+  /** Creates the segment being written (its directory entry made durable too). */
+  private async openWriteSegment(): Promise<FileHandle> {
+    const fh = await open(this.segmentPath(this.writeSeq), 'w');
+    try {
+      await syncDir(this.dir);
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+    return fh;
   }
 
   stats(): BufferStats {
@@ -248,7 +351,41 @@ export class DiskBuffer {
       corruptRecords: this.corruptRecords,
       skippedBytes: this.skippedBytes,
       alreadyBuffered: this.alreadyBuffered,
+      writeErrors: this.writeErrors,
     };
+  }
+
+  backlog(): BufferBacklog {
+    if (this.backlogRecords <= 0) return { records: 0, bytes: 0, oldestAgeSeconds: 0 };
+    let bytes = 0;
+    for (const [seq, size] of this.segments) {
+      if (seq > this.ackPos.segment) bytes += size;
+      else if (seq === this.ackPos.segment) bytes += Math.max(0, size - this.ackPos.offset);
+    }
+    const oldest = this.marks[0]?.time;
+    return { records: this.backlogRecords, bytes, oldestAgeSeconds: oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000) };
+  }
+
+  /**
+   * Why records cannot be written now (`no space left on device (ENOSPC) for 12 s`), or undefined while writing
+   * works. Appends wait meanwhile.
+   */
+  writeProblem(): string | undefined {
+    const p = this.failing;
+    if (p === undefined) return undefined;
+    return `cannot write to ${this.dir}: ${describeCode(p.code)} for ${Math.round((Date.now() - p.since) / 1000)} s; reading waits`;
+  }
+
+  /**
+   * Notes that records appended from (seq, offset) on were appended at `time`. A mark is kept at most once a second,
+   * and less often as the backlog ages (at least 1/64 of its age apart: about 150 marks per tenfold age), so a long
+   * outage costs a few hundred marks, and the age is overstated by at most 1/64.
+   */
+  private markTime(seq: number, offset: number, time: number): void {
+    const first = this.marks[0];
+    const last = this.marks.at(-1);
+    if (first !== undefined && last !== undefined && time - last.time < Math.max(1000, (time - first.time) / 64)) return;
+    this.marks.push({ segment: seq, offset, time });
   }
 
   /**
@@ -256,7 +393,7 @@ export class DiskBuffer {
    * full and the policy is `drop_newest`. With `block`, waits until acks free enough space.
    */
   async append(records: readonly OutRecord[]): Promise<'ok' | 'dropped'> {
-    if (this.closed) throw new Error(`buffer ${this.dir} is closed`);
+    if (this.closed || this.closing) throw new Error(`buffer ${this.dir} is closed`);
     records = this.withoutInherited(records);
     if (records.length === 0) return 'ok';
     const size = encodedSize(records);
@@ -283,7 +420,11 @@ export class DiskBuffer {
     return this.ackPos.segment < this.writeSeq || this.ackPos.offset < writeEnd;
   }
 
-  /** Group commit: everything queued while the previous fsync ran goes out in one write + one fsync. */
+  /**
+   * Group commit: everything queued while the previous fsync ran goes out in one write + one fsync. A write that
+   * fails with an I/O error (disk full, …) is tried again every second, the group and everything queued behind it
+   * waiting; any other error is given to the group's callers.
+   */
   private async flushPending(): Promise<void> {
     if (this.writing) return;
     this.writing = true;
@@ -292,35 +433,96 @@ export class DiskBuffer {
         const group = this.pending;
         this.pending = [];
         const groupSize = group.reduce((n, p) => n + p.size, 0);
+        const time = Date.now();
         try {
           // Encoded straight into the in-memory cache when it has room, else into the reused scratch buffer:
           // an append allocates nothing in the steady state.
           const cached = this.recent.reserve(groupSize, (end) => !isBefore(this.ackPos, end));
           const bytes = cached ?? this.scratchFor(groupSize);
-          encodeRecordsInto(group, bytes);
-          const fh = this.writeHandle!;
-          await fh.write(bytes);
-          await fh.datasync();
-          if (cached !== undefined) this.recent.commit(this.writeSeq, this.segments.get(this.writeSeq) ?? 0, bytes.length);
-          this.segments.set(this.writeSeq, (this.segments.get(this.writeSeq) ?? 0) + bytes.length);
+          encodeRecordsInto(group, bytes, Math.floor(time / 1000));
+          const at = this.segments.get(this.writeSeq) ?? 0;
+          await this.writeDurably(bytes, at);
+          if (cached !== undefined) this.recent.commit(this.writeSeq, at, bytes.length);
+          this.segments.set(this.writeSeq, at + bytes.length);
           this.bytesOnDisk += bytes.length;
-          if (this.segments.get(this.writeSeq)! >= this.opts.segmentBytes) {
-            await fh.close();
-            this.writeSeq += 1;
-            await this.openWriteSegment();
-          }
+          this.markTime(this.writeSeq, at, time);
+          for (const p of group) this.backlogRecords += p.records.length;
+          this.queuedBytes -= groupSize;
+          this.writeWorks();
           for (const p of group) p.resolve('ok');
           this.wakeReaders();
+          if (at + bytes.length >= this.opts.segmentBytes) await this.nextWriteSegment();
         } catch (err) {
-          for (const p of group) p.reject(err as Error);
-        } finally {
-          // Written (now in bytesOnDisk) or failed (its callers were told): no longer queued either way.
-          this.queuedBytes -= groupSize;
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === undefined || this.closing) {
+            this.queuedBytes -= groupSize;
+            for (const p of group) p.reject(this.closing ? new Error(`buffer ${this.dir} closed before these records could be written`) : err as Error);
+            continue;
+          }
+          // Not written, so not durable: the group goes back to the front, its callers keep waiting.
+          this.pending = group.concat(this.pending);
+          this.writeFails(code);
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(() => this.wakeRetry?.(), WRITE_RETRY_MS);
+            this.wakeRetry = () => {
+              clearTimeout(timer);
+              this.wakeRetry = undefined;
+              resolve();
+            };
+          });
         }
       }
     } finally {
       this.writing = false;
     }
+  }
+
+  /**
+   * Writes `bytes` at `at` in the write segment and fsyncs them. Writes are positional: after a failure (a short
+   * write before ENOSPC, a failed fsync) the file is cut back to `at`, and the next try writes the same place again.
+   */
+  private async writeDurably(bytes: Buffer, at: number): Promise<void> {
+    try {
+      this.writeHandle ??= await this.openWriteSegment();
+      const fh = this.writeHandle;
+      for (let done = 0; done < bytes.length;) {
+        const { bytesWritten } = await fh.write(bytes, done, bytes.length - done, at + done);
+        if (bytesWritten === 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
+        done += bytesWritten;
+      }
+      await fh.datasync();
+    } catch (err) {
+      await this.writeHandle?.truncate(at).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** The write segment is full: the next write creates the next one. */
+  private async nextWriteSegment(): Promise<void> {
+    const fh = this.writeHandle;
+    this.writeHandle = undefined;
+    this.writeSeq += 1;
+    this.segments.set(this.writeSeq, 0);
+    // Everything in it is durable already; a failed close loses nothing.
+    await fh?.close().catch(() => {});
+  }
+
+  private writeFails(code: string): void {
+    this.writeErrors.set(code, (this.writeErrors.get(code) ?? 0) + 1);
+    const now = Date.now();
+    if (this.failing === undefined || this.failing.code !== code) {
+      this.failing = { code, since: this.failing?.since ?? now, loggedAt: now };
+      this.warn(`cannot write to the buffer: ${describeCode(code)}; appends wait and are tried again every second (reading the sources waits too)`, { dir: this.dir, code });
+    } else if (now - this.failing.loggedAt >= PROBLEM_LOG_MS) {
+      this.failing.loggedAt = now;
+      this.warn(`still cannot write to the buffer: ${describeCode(code)}`, { dir: this.dir, code, forSeconds: Math.round((now - this.failing.since) / 1000) });
+    }
+  }
+
+  private writeWorks(): void {
+    if (this.failing === undefined) return;
+    this.warn('buffer writable again', { dir: this.dir, failedForSeconds: Math.round((Date.now() - this.failing.since) / 1000) }, 'info');
+    this.failing = undefined;
   }
 
   private scratchFor(size: number): Buffer {
@@ -383,7 +585,7 @@ export class DiskBuffer {
       }
     }
     const batch = { records, bytes, end: { ...this.readPos } };
-    if (records.length > 0) this.outstanding.push({ end: batch.end, acked: false });
+    if (records.length > 0) this.outstanding.push({ end: batch.end, acked: false, records: records.length });
     return batch;
   }
 
@@ -423,11 +625,11 @@ export class DiskBuffer {
     const verify = seq < this.firstOwnSeq;
     let pos = 0;
     let payloadBytes = 0;
-    while (out.length < maxEvents && payloadBytes < maxBytes && bytesRead - pos >= HEADER) {
-      const magic = chunk.readUInt32BE(pos);
+    while (out.length < maxEvents && payloadBytes < maxBytes && bytesRead - pos >= HEADER_V1) {
+      const headerLen = headerLength(chunk, pos);
       const bodyLen = chunk.readUInt32BE(pos + 4);
-      const recordLen = HEADER + bodyLen;
-      if (magic !== MAGIC || start + pos + recordLen > limit) break;
+      const recordLen = headerLen + bodyLen;
+      if (headerLen === 0 || start + pos + recordLen > limit) break;
       if (pos + recordLen > bytesRead) {
         if (pos > 0) break; // the next read starts at this record
         // A single record larger than the read window: read exactly it.
@@ -435,13 +637,15 @@ export class DiskBuffer {
         ({ bytesRead } = await (await this.readHandleFor(seq)).read(chunk, 0, recordLen, start));
         if (bytesRead < recordLen) break;
       }
-      if (!verify || crc32(chunk.subarray(pos + HEADER, pos + recordLen)) === chunk.readUInt32BE(pos + 8)) {
-        const rec = decodeRecord(chunk, pos + HEADER, pos + recordLen, KINDS[chunk[pos + 12]] ?? 'log', this.sourceNames);
+      const crc = chunk.readUInt32BE(pos + 8);
+      if (!verify || crc32(chunk.subarray(pos + headerLen, pos + recordLen)) === crc) {
+        const rec = decodeRecord(chunk, pos + headerLen, pos + recordLen, KINDS[chunk[pos + 12]] ?? 'log', this.sourceNames, crc);
         out.push(rec);
         payloadBytes += rec.payload.length;
       } else {
         this.corruptRecords += 1;
         this.skippedBytes += recordLen;
+        this.backlogRecords -= 1; // never to be delivered
         this.warn('buffer record failed its checksum; skipped', { segment: this.segmentPath(seq), offset: start + pos });
       }
       pos += recordLen;
@@ -469,49 +673,80 @@ export class DiskBuffer {
     const entry = this.outstanding.find((o) => !o.acked && samePos(o.end, batch.end));
     if (!entry) return;
     entry.acked = true;
+    // Remembered as delivered, so that a restart does not send them again when the sources re-read them.
+    // (Batches hold the records as read back, each with its stored CRC.)
+    if (this.ackedKeys !== undefined) for (const r of batch.records) if (r.kind === 'log' && r instanceof StoredRecord) r.addKeyTo(this.ackedKeys);
     let moved = false;
     while (this.outstanding.length > 0 && this.outstanding[0].acked) {
-      this.ackPos = this.outstanding.shift()!.end;
+      const done = this.outstanding.shift()!;
+      this.ackPos = done.end;
+      this.backlogRecords -= done.records;
       moved = true;
     }
     if (moved) {
+      // The first mark is needed only while the ack position has not passed the next one.
+      while (this.marks.length > 1 && !isBefore(this.ackPos, this.marks[1])) this.marks.shift();
+      if (this.backlogRecords <= 0) this.marks = [];
       this.ackDirty = true;
-      this.scheduleAckFlush();
+      this.scheduleAckFlush(this.acksSaved === 0 ? 0 : this.opts.ackFlushInterval);
       this.releaseSegments().catch((err) => this.warn('cannot release acknowledged segments; will retry', { dir: this.dir, error: String(err) }));
     }
   }
 
-  private scheduleAckFlush(): void {
+  private scheduleAckFlush(delay = this.opts.ackFlushInterval): void {
     if (this.ackTimer || this.closed) return;
     this.ackTimer = setTimeout(() => {
       this.ackTimer = undefined;
-      this.flushAck().catch((err) => this.warn('cannot write the buffer ack file; will retry', { dir: this.dir, error: String(err) }));
-    }, this.opts.ackFlushInterval);
+      this.flushAck().catch((err: NodeJS.ErrnoException) => {
+        // A full disk: tried again until it works (only duplicates after a crash are at stake meanwhile).
+        this.scheduleAckFlush(WRITE_RETRY_MS);
+        const now = Date.now();
+        if (now - this.ackProblemLoggedAt < PROBLEM_LOG_MS) return;
+        this.ackProblemLoggedAt = now;
+        this.warn('cannot write the buffer ack file; trying again', { dir: this.dir, error: err.code ?? String(err) });
+      });
+    }, delay);
     this.ackTimer.unref();
   }
 
-  private ackWrites: Promise<void> = Promise.resolve();
+  private ackProblemLoggedAt = -Infinity;
 
   /**
-   * Writes the ack position atomically (temp file, rename). Writes never overlap. Not fsynced: a kill leaves the
-   * page cache intact, and after a power loss an older or unreadable position only means re-sending (it can never
-   * be ahead of what the backend acknowledged); written often, it keeps re-sends after a kill few.
+   * Writes the ack position atomically (temp file, rename), and the keys of the records acknowledged before it. Not
+   * fsynced: a kill leaves the page cache intact, and after a power loss an older or unreadable position only means
+   * re-sending (it can never be ahead of what the backend acknowledged); written often, it keeps re-sends after a
+   * kill few. Written synchronously — a few hundred bytes into the page cache — so that it never waits in the I/O
+   * thread pool behind fsyncs: under load that wait delayed it by 100-200 ms, a window in which a kill resends.
    */
   flushAck(): Promise<void> {
-    const next = this.ackWrites.catch(() => {}).then(async () => {
-      if (!this.ackDirty) return;
-      this.ackDirty = false;
-      const pos = this.ackPos;
-      try {
-        await replaceFile(join(this.dir, 'ack.json'), JSON.stringify({ version: 1, segment: pos.segment, offset: pos.offset }));
-      } catch (err) {
-        this.ackDirty = true;
-        throw err;
-      }
-    });
-    this.ackWrites = next;
-    return next;
+    try {
+      this.saveAck();
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
   }
+
+  private saveAck(): void {
+    if (!this.ackDirty) return;
+    this.ackDirty = false;
+    const pos = this.ackPos;
+    try {
+      // Keys first: they name records acknowledged before this position, never after it.
+      this.ackedKeys?.save();
+      const path = join(this.dir, 'ack.json');
+      const tmp = `${path}.${process.pid}.tmp`;
+      writeFileSync(tmp, JSON.stringify({ version: 1, segment: pos.segment, offset: pos.offset }), { mode: 0o600 });
+      renameSync(tmp, path);
+      this.acksSaved += 1;
+    } catch (err) {
+      this.ackDirty = true;
+      throw err;
+    }
+  }
+
+  /** Ack positions saved since start: the first is saved at once (a crash loop resends what it has not saved). */
+  private acksSaved = 0;
 
   private releasing = false;
   private releaseAgain = false;
@@ -540,8 +775,10 @@ export class DiskBuffer {
     };
     for (const seq of [...this.segments.keys()]) {
       if (!releasable(seq)) continue;
-      // The ack file must not point into a segment that no longer exists before it is deleted: persist first.
-      if (this.ackDirty) await this.flushAck();
+      // The ack file is saved first, so that it does not point into a deleted segment. When it cannot be (a full
+      // disk), the segment is deleted all the same: that frees the space, and a restart whose ack file points before
+      // the first segment simply starts there (nothing acknowledged is lost, some may be sent again).
+      if (this.ackDirty) await this.flushAck().catch(() => {});
       if (!releasable(seq)) continue; // sizes and the write segment may have moved during the await
       if (this.readHandle?.seq === seq) {
         await this.readHandle.fh.close();
@@ -564,14 +801,22 @@ export class DiskBuffer {
     return !this.hasUnread() && this.outstanding.length === 0 && this.pending.length === 0;
   }
 
+  /**
+   * Closes the buffer. Appends being written finish; appends that wait for a write that keeps failing (a full disk)
+   * are given up at once: they were never said to be durable, and their sources read them again after a restart.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
-    // Let queued appends finish: callers were promised durability.
-    while (this.writing || this.pending.length > 0) await new Promise((r) => setTimeout(r, 5));
+    this.closing = true;
+    this.wakeRetry?.();
+    while (this.writing) await new Promise((r) => setTimeout(r, 5));
     this.closed = true;
     if (this.ackTimer) clearTimeout(this.ackTimer);
     this.ackTimer = undefined;
-    await this.flushAck();
+    await this.flushAck().catch((err: NodeJS.ErrnoException) => {
+      this.warn('cannot save the buffer ack position at close; what it would have saved is sent again after the restart', { dir: this.dir, error: err.code ?? String(err) });
+    });
+    this.ackedKeys?.close();
     await this.writeHandle?.close();
     await this.readHandle?.fh.close();
     this.wakeReaders();
@@ -580,11 +825,37 @@ export class DiskBuffer {
 }
 
 /**
- * A record as the restart check knows it: its id and its bytes. The id alone is not enough: an auditID can come
- * from a client's Audit-ID header and repeat, and a new event must never pass for one already buffered.
+ * A new record's content key (see acked-keys.ts): the CRC-32 and length of the body it would be stored as, and a hash
+ * of its id. Computed only while re-read records are being checked after a restart.
  */
-function contentKey(id: string, payload: Buffer): string {
-  return `${id}\0${payload.length}\0${crc32(payload)}`;
+function keyOfNew(r: OutRecord): string {
+  const id = Buffer.from(r.id, 'utf8');
+  const source = Buffer.from(r.source, 'utf8');
+  const prefix = Buffer.allocUnsafe(3 + id.length + source.length);
+  prefix.writeUInt16BE(id.length, 0);
+  id.copy(prefix, 2);
+  prefix[2 + id.length] = source.length;
+  source.copy(prefix, 3 + id.length);
+  return contentKey(crc32(r.payload, crc32(prefix)), prefix.length + r.payload.length, idHash(id, 0, id.length));
+}
+
+/** Header length of the record at `pos` by its magic (this layout or the one before the append time), 0 if none starts there. */
+function headerLength(data: Buffer, pos: number): number {
+  const magic = data.readUInt32BE(pos);
+  return magic === MAGIC ? HEADER : magic === MAGIC_V1 ? HEADER_V1 : 0;
+}
+
+function isCount(v: unknown): v is number {
+  return Number.isSafeInteger(v) && (v as number) >= 0;
+}
+
+/** An I/O error code in words, for logs and /readyz. */
+function describeCode(code: string): string {
+  const words: Record<string, string> = {
+    ENOSPC: 'no space left on device', EDQUOT: 'disk quota exceeded', EIO: 'I/O error', EROFS: 'read-only file system',
+    EACCES: 'permission denied', EPERM: 'operation not permitted', EMFILE: 'too many open files', ENOENT: 'directory missing',
+  };
+  return words[code] === undefined ? code : `${words[code]} (${code})`;
 }
 
 /** `a` comes before `b` in the buffer. */
@@ -604,9 +875,9 @@ function encodedSize(records: readonly OutRecord[]): number {
 
 /**
  * Encodes every group's records into `out`, which is exactly as long as their encodedSize. Record layout: magic,
- * body length, crc32(body), kind | body = idLen u16, id, sourceLen u8, source, payload.
+ * body length, crc32(body), kind, append time (s) | body = idLen u16, id, sourceLen u8, source, payload.
  */
-function encodeRecordsInto(groups: readonly { records: readonly OutRecord[] }[], out: Buffer): void {
+function encodeRecordsInto(groups: readonly { records: readonly OutRecord[] }[], out: Buffer, time: number): void {
   let pos = 0;
   for (const { records } of groups) {
     for (const r of records) {
@@ -626,6 +897,7 @@ function encodeRecordsInto(groups: readonly { records: readonly OutRecord[] }[],
       out.writeUInt32BE(pos - bodyStart, start + 4);
       out.writeUInt32BE(crc, start + 8);
       out[start + 12] = r.kind === 'alarm' ? 1 : 0;
+      out.writeUInt32BE(time, start + 13);
     }
   }
 }
@@ -664,14 +936,25 @@ class StoredRecord implements OutRecord {
   #idAt: number;
   #idLen: number;
   #id: string | undefined;
+  /** CRC-32 of the body as stored (the record's header), and the body's length. */
+  readonly #bodyCrc: number;
+  readonly #bodyLen: number;
 
-  constructor(data: Buffer, idAt: number, idLen: number, kind: RecordKind, source: string, payload: Buffer) {
+  constructor(data: Buffer, idAt: number, idLen: number, kind: RecordKind, source: string, payload: Buffer, bodyCrc: number, bodyLen: number) {
     this.#data = data;
     this.#idAt = idAt;
     this.#idLen = idLen;
     this.kind = kind;
     this.source = source;
     this.payload = payload;
+    this.#bodyCrc = bodyCrc;
+    this.#bodyLen = bodyLen;
+  }
+
+  /** Remembers this record as acknowledged (see acked-keys.ts), without decoding its id. */
+  addKeyTo(keys: AckedKeys): void {
+    const hash = this.#data !== undefined ? idHash(this.#data, this.#idAt, this.#idLen) : idHash(Buffer.from(this.#id!), 0, this.#idLen);
+    keys.add(this.#bodyCrc, this.#bodyLen, hash);
   }
 
   get id(): string {
@@ -698,18 +981,11 @@ class SourceNames {
 }
 
 /** Decodes the record whose body spans [start, end) of `data`. */
-function decodeRecord(data: Buffer, start: number, end: number, kind: RecordKind, sources: SourceNames): OutRecord {
+function decodeRecord(data: Buffer, start: number, end: number, kind: RecordKind, sources: SourceNames, bodyCrc: number): OutRecord {
   const idLen = data.readUInt16BE(start);
   const srcAt = start + 2 + idLen;
   const srcLen = data[srcAt];
   const source = sources.at(data, srcAt + 1, srcAt + 1 + srcLen);
-  return new StoredRecord(data, start + 2, idLen, kind, source, data.subarray(srcAt + 1 + srcLen, end));
-}
-
-/** Temp file and rename without fsync: readers see the old or the new version; durable against a process kill only. */
-async function replaceFile(path: string, data: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, data, { mode: 0o600 });
-  await rename(tmp, path);
+  return new StoredRecord(data, start + 2, idLen, kind, source, data.subarray(srcAt + 1 + srcLen, end), bodyCrc, end - start);
 }
 

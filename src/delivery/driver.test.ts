@@ -2,7 +2,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino, type Logger } from 'pino';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/load.ts';
 import type { SinkConfig } from '../config/schema.ts';
@@ -48,7 +48,7 @@ function captureLog() {
 }
 
 /** A driver for `sink` (raw config as an operator writes it), with its state in a fresh directory. */
-async function makeDriver(sink: Record<string, unknown>, dir?: string, logger: Logger = silent) {
+async function makeDriver(sink: Record<string, unknown>, dir?: string, logging: { logger?: pino.Logger; statusIntervalMs?: number } = {}) {
   dir ??= await mkdtemp(join(tmpdir(), 'kaudit-driver-'));
   const config = parseConfig({ state_dir: dir, sinks: { s: sink } });
   const cfg = config.sinks.s as SinkConfig;
@@ -57,7 +57,10 @@ async function makeDriver(sink: Record<string, unknown>, dir?: string, logger: L
   const buffer = await DiskBuffer.open(join(dir, 'buffer'), { maxBytes: cfg.buffer.max_bytes, segmentBytes: cfg.buffer.segment_bytes, whenFull: cfg.buffer.when_full });
   const { c, events } = counters();
   const deadLetterPath = join(dir, 'dead.ndjson');
-  const driver = new SinkDriver({ name: 's', sink: created, buffer, deadLetter: new DeadLetterFile(deadLetterPath), delivery: cfg, events, logger });
+  const driver = new SinkDriver({
+    name: 's', sink: created, buffer, deadLetter: new DeadLetterFile(deadLetterPath), delivery: cfg, events, logger: logging.logger ?? silent,
+    statusIntervalMs: logging.statusIntervalMs,
+  });
   driver.start();
   let stopped = false;
   const stop = async (grace = 5000) => {
@@ -163,7 +166,7 @@ describe('sink contract: http', () => {
     const rx = await Receiver.start({ respond: (q) => (q.wireBytes > limit ? { status: 413, body: 'request entity too large' } : 200) });
     cleanup.push(() => rx.close());
     const log = captureLog();
-    const { driver, counts, deadLetterPath } = await makeDriver({ kind: 'http', url: rx.url(), ...fast, batch: { max_events: 100, max_wait: 20 } }, undefined, log.logger);
+    const { driver, counts, deadLetterPath } = await makeDriver({ kind: 'http', url: rx.url(), ...fast, batch: { max_events: 100, max_wait: 20 } }, undefined, { logger: log.logger });
     const batch = records(0, 60).map((r, i) => (i === 17 ? { ...r, payload: Buffer.from(JSON.stringify({ auditID: 'a-17', pad: 'x'.repeat(9000) })) } : r));
     for (const r of batch) if (r.id !== 'a-17/ResponseComplete') r.payload = Buffer.from(JSON.stringify({ ...JSON.parse(r.payload.toString()), pad: 'y'.repeat(150) }));
     await driver.append(batch);
@@ -203,7 +206,7 @@ describe('sink contract: http', () => {
     const log = captureLog();
     const { driver, counts, stop } = await makeDriver({
       kind: 'http', url: rx.url(), ...fast, buffer: { max_bytes: '1MiB', segment_bytes: '256KiB', when_full: 'drop_newest' },
-    }, undefined, log.logger);
+    }, undefined, { logger: log.logger });
     const warnings = () => log.lines.filter((l) => l.msg.startsWith('disk buffer full'));
     const big = (from: number) => records(from, 100).map((r) => ({ ...r, payload: Buffer.from(JSON.stringify({ auditID: r.id, pad: 'z'.repeat(500) })) }));
     for (let i = 0; counts.dropped === 0; i++) await driver.append(big(i * 100));
@@ -226,6 +229,39 @@ describe('sink contract: http', () => {
     }
     await until(() => counts.delivered === 10);
     expect(rx.accepted()).toHaveLength(1);
+  });
+});
+
+describe('sink status log', () => {
+  it('logs the first failure, then a status line at a steady interval while failing, and one line when it recovers', async () => {
+    let down = true;
+    const rx = await Receiver.start({ respond: () => (down ? 503 : 200) });
+    cleanup.push(() => rx.close());
+    const lines: Array<Record<string, any>> = [];
+    const logger = pino({ level: 'info' }, { write: (s: string) => lines.push(JSON.parse(s)) });
+    const { driver, counts } = await makeDriver({ kind: 'http', url: rx.url(), ...fast }, undefined, { logger, statusIntervalMs: 200 });
+    await driver.append(records(0, 30));
+    const byMsg = (msg: string) => lines.filter((l) => l.msg === msg);
+    await until(() => byMsg('delivery still failing').length >= 3 && byMsg('delivery still failing').at(-1)!.attempts >= 5);
+    expect(byMsg('delivery failed; will retry')).toHaveLength(1); // many attempts, one line for the first failure
+    const status = byMsg('delivery still failing');
+    expect(status[0]).toMatchObject({ lastReason: 'HTTP 503', backlogRecords: 30 });
+    expect(status[0].backlogBytes).toBeGreaterThan(0);
+    expect(status[0].oldestRecordAgeSeconds).toBeGreaterThanOrEqual(0);
+    expect(status.at(-1)!.attempts).toBeGreaterThanOrEqual(status[0].attempts);
+    expect(status.at(-1)!.downSeconds).toBeGreaterThan(status[0].downSeconds);
+    expect(status.at(-1)!.oldestRecordAgeSeconds).toBeGreaterThan(status[0].oldestRecordAgeSeconds);
+
+    down = false;
+    await until(() => counts.delivered === 30);
+    await until(() => byMsg('delivering again').length === 1);
+    const recovered = byMsg('delivering again')[0];
+    expect(recovered).toMatchObject({ delivered: 30, backlogRecords: 0 });
+    expect(recovered.downSeconds).toBeGreaterThan(0);
+    expect(recovered.attempts).toBeGreaterThanOrEqual(status.at(-1)!.attempts);
+    const after = byMsg('delivery still failing').length;
+    await new Promise((r) => setTimeout(r, 600)); // three intervals
+    expect(byMsg('delivery still failing')).toHaveLength(after);
   });
 });
 

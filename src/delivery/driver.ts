@@ -6,6 +6,7 @@ import type { Sink, SendVerdict } from '../sinks/types.ts';
 import type { BufferBatch, DiskBuffer } from './buffer.ts';
 import type { DeadLetterFile } from './dead-letter.ts';
 import type { OutRecord } from './record.ts';
+import { DeliveryStatus } from './status.ts';
 
 /** What a sink driver reports; the metrics module implements it. */
 export interface SinkEvents {
@@ -51,9 +52,13 @@ export class SinkDriver {
   private readonly drops: ThrottledCount;
   /** Payload bytes per batch: `batch.max_bytes`, lowered for good when the backend refuses a batch as too large. */
   private maxBatchBytes: number;
+  /** The log while deliveries fail: a status line at a steady interval, one line at recovery. */
+  private readonly status: DeliveryStatus;
 
   constructor(opts: {
     name: string; sink: Sink; buffer: DiskBuffer; deadLetter: DeadLetterFile; delivery: DeliveryConfig; events: SinkEvents; logger: Logger;
+    /** How often a failing sink logs its status (default 30 s). */
+    statusIntervalMs?: number;
   }) {
     this.name = opts.name;
     this.sink = opts.sink;
@@ -67,6 +72,7 @@ export class SinkDriver {
     this.drops = new ThrottledCount(DROP_WARNING_INTERVAL_MS, (dropped, droppedTotal) => {
       this.log.warn({ dropped, droppedTotal, maxBytes: this.cfg.buffer.max_bytes }, 'disk buffer full (buffer.max_bytes): new records dropped (buffer.when_full: drop_newest)');
     });
+    this.status = new DeliveryStatus(opts.logger, () => opts.buffer.backlog(), opts.statusIntervalMs);
   }
 
   /** Whether records of this source (a source name, or `alarms`) go to this sink. */
@@ -106,6 +112,7 @@ export class SinkDriver {
     await Promise.all(this.loops);
     clearTimeout(timer);
     this.drops.flush();
+    this.status.close();
     await this.sink.close().catch((err) => this.log.warn({ err }, 'sink close failed'));
     await this.deadLetter.close();
     await this.buffer.close();
@@ -216,6 +223,7 @@ export class SinkDriver {
       if (verdict.kind === 'delivered') {
         for (const p of pieces) this.buffer.ack(p);
         this.events.delivered(records.length, bytes);
+        this.status.delivered(records.length);
         if (batch.encoded !== undefined) this.sink.release?.(batch.encoded);
         return true;
       }
@@ -236,9 +244,7 @@ export class SinkDriver {
       const delay = verdict.afterMs !== undefined
         ? Math.min(verdict.afterMs, MAX_RETRY_AFTER_MS)
         : backoff(attempt, this.cfg.retry.initial_backoff, this.cfg.retry.max_backoff);
-      if (attempt === 0 || attempt % 10 === 0) {
-        this.log.warn({ sink: this.name, reason: verdict.reason, attempt: attempt + 1, retryInMs: Math.round(delay), records: records.length }, 'delivery failed; will retry');
-      }
+      this.status.failed(verdict.reason, records.length, delay);
       await this.sleepUnlessAborted(delay);
     }
   }

@@ -5,6 +5,8 @@ import Counter from 'prom-client/lib/counter.js';
 import Gauge from 'prom-client/lib/gauge.js';
 import Registry from 'prom-client/lib/registry.js';
 import type { SinkEvents } from '../delivery/driver.ts';
+import type { BufferBacklog } from '../delivery/buffer.ts';
+import type { StateKind } from '../delivery/quarantine.ts';
 
 export interface SourceMetrics {
   bytesRead(n: number): void;
@@ -19,6 +21,13 @@ export interface DetectionMetrics {
   blind(rule: string, resource: string, blind: boolean): void;
   rulesInForce(n: number): void;
   reloaded(ok: boolean): void;
+}
+
+/** What the buffer metrics read from a sink's disk buffer at each scrape. */
+export interface BufferState {
+  backlog: BufferBacklog;
+  writable: boolean;
+  writeErrors: ReadonlyMap<string, number>;
 }
 
 export class Metrics {
@@ -46,7 +55,8 @@ export class Metrics {
   constructor() {
     const buffers = this.bufferGauges;
     new Gauge({
-      name: 'kaudit_sink_buffer_bytes', help: 'Bytes in the sink disk buffer', labelNames: ['sink'], registers: [this.registry],
+      name: 'kaudit_sink_buffer_bytes', help: 'Disk space the sink buffer takes (acknowledged records stay until their segment file is deleted; kaudit_sink_backlog_bytes is what waits)',
+      labelNames: ['sink'], registers: [this.registry],
       collect() {
         this.reset();
         for (const [sink, read] of buffers) this.set({ sink }, read());
@@ -54,7 +64,7 @@ export class Metrics {
     });
     const already = this.alreadyBuffered;
     new Counter({
-      name: 'kaudit_sink_records_already_buffered_total', help: 'Records read again after a restart that were not appended because the buffer already held them',
+      name: 'kaudit_sink_records_already_buffered_total', help: 'Records read again after a restart that were not appended because the buffer already held or delivered them',
       labelNames: ['sink'], registers: [this.registry],
       collect() {
         this.reset();
@@ -70,6 +80,41 @@ export class Metrics {
         for (const [source, read] of lags) for (const f of read()) this.set({ source, file: f.path }, f.bytes);
       },
     });
+  }
+
+  // Buffer state: backlog, disk errors, quarantined state files.
+  private readonly bufferStates = new Map<string, () => BufferState>();
+  private readonly quarantined = new Counter({ name: 'kaudit_state_quarantined_total', help: 'Damaged state files set aside at start (checkpoint, buffer_ack)', labelNames: ['kind'], registers: [this.registry] });
+  /** Reports a sink buffer's backlog and write errors at each scrape (the metrics are created with the first buffer). */
+  bufferState(sink: string, read: () => BufferState): void {
+    if (this.bufferStates.size === 0) this.createBufferStateMetrics();
+    this.bufferStates.set(sink, read);
+  }
+
+  private createBufferStateMetrics(): void {
+    const states = this.bufferStates;
+    const gauge = (name: string, help: string, value: (s: BufferState) => number) => new Gauge({
+      name, help, labelNames: ['sink'], registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [sink, read] of states) this.set({ sink }, value(read()));
+      },
+    });
+    gauge('kaudit_sink_backlog_records', 'Records in the sink buffer not yet acknowledged by the backend (left by an earlier run included)', (s) => s.backlog.records);
+    gauge('kaudit_sink_backlog_bytes', 'Bytes on disk of the records not yet acknowledged', (s) => s.backlog.bytes);
+    gauge('kaudit_sink_oldest_record_age_seconds', 'Age of the oldest record not yet acknowledged (0 when none waits)', (s) => s.backlog.oldestAgeSeconds);
+    gauge('kaudit_sink_buffer_writable', '0 while the sink buffer cannot be written (disk full, I/O error): reading waits', (s) => (s.writable ? 1 : 0));
+    new Counter({
+      name: 'kaudit_sink_buffer_write_errors_total', help: 'Failed writes to the sink buffer, by error code (ENOSPC, EIO, ...)', labelNames: ['sink', 'reason'], registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [sink, read] of states) for (const [reason, n] of read().writeErrors) this.inc({ sink, reason }, n);
+      },
+    });
+  }
+
+  stateQuarantined(kind: StateKind): void {
+    this.quarantined.labels(kind).inc();
   }
 
   source(name: string): SourceMetrics {
