@@ -6,6 +6,26 @@ import { createLogger } from '../observe/logger.ts';
 /** `once`: read what the files hold now, deliver it, and exit (a backfill, or the bundled example). */
 export async function runCommand(config: Config, once = false): Promise<number> {
   const logger = createLogger(config.log_level);
+  // Signals are taken from the start: a SIGTERM that comes while the agent starts (its "kaudit started" line is
+  // logged just before it returns) stops it as soon as it is up, instead of killing the process.
+  let stopAsked: (() => void) | undefined;
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    logger.info({ signal }, 'stopping: no more reading, flushing in-flight records');
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    // A second signal while stopping exits at once; state on disk is consistent at any instant.
+    const now = (again: NodeJS.Signals) => {
+      logger.warn({ signal: again }, 'second signal while stopping: exiting now; what was not yet delivered is sent, or read again, after the next start');
+      process.exit(1);
+    };
+    process.once('SIGTERM', now);
+    process.once('SIGINT', now);
+    signalled = true;
+    stopAsked?.();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   const agent = await startAgent(config, logger);
   // SIGHUP reloads the rules (the agent keeps running; a broken file leaves the old rules in force) and reads the
   // sinks' secret files again.
@@ -16,27 +36,14 @@ export async function runCommand(config: Config, once = false): Promise<number> 
   };
   process.on('SIGHUP', onHangup);
   await new Promise<void>((resolve) => {
+    if (signalled) return resolve();
+    stopAsked = resolve;
     if (once) {
       agent.caughtUp().then(() => {
         logger.info('all files read to the end (--once); delivering what is buffered, then exiting');
         resolve();
       }, () => {});
     }
-    const onSignal = (signal: NodeJS.Signals) => {
-      logger.info({ signal }, 'stopping: no more reading, flushing in-flight records');
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      // A second signal while stopping exits at once; state on disk is consistent at any instant.
-      const now = (again: NodeJS.Signals) => {
-        logger.warn({ signal: again }, 'second signal while stopping: exiting now; what was not yet delivered is sent, or read again, after the next start');
-        process.exit(1);
-      };
-      process.once('SIGTERM', now);
-      process.once('SIGINT', now);
-      resolve();
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
   });
   process.off('SIGHUP', onHangup);
   const left = await agent.stop();

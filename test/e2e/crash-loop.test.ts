@@ -34,7 +34,7 @@ describe('crash loop', () => {
       http: { listen: `127.0.0.1:${port}` },
       // No interval save within the run: what the restart knows comes from the save right after the first
       // durable chunks and from the buffer. Small segments: the delivered ones are deleted.
-      checkpoint_interval: 3_600_000,
+      checkpoint_interval: 600_000, // the longest allowed
       sources: { audit: { kind: 'audit', path: join(dir, 'logs', 'kubernetes.audit'), read_chunk_bytes: 128 * 1024 } },
       sinks: { rx: { kind: 'http', url: rx.url(), inputs: ['audit'], buffer: { segment_bytes: 256 * 1024 }, batch: { max_events: 100, max_wait: 20 } } },
     });
