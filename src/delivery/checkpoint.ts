@@ -2,7 +2,8 @@
 //
 // A checkpoint is written only with offsets whose records every routed sink buffer has fsynced
 // (the pipeline calls `commit` from its ack path, never on read). One writer per source; the file is
-// `{ version: 1, files: [FileState…] }`, replaced by temp file + fsync + rename.
+// `{ version: 2, files: [FileState…] }`, replaced by temp file + fsync + rename. Version 1 files (without the
+// sizes and modification time) are read as well.
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { writeFileAtomic } from './atomic-file.ts';
@@ -17,14 +18,26 @@ export interface FileState {
   offset: number;
   /** The file has been read to its end and will not grow (a rotated backup). */
   done: boolean;
+  /** Bytes of content the file held when last seen (uncompressed; for a .gz not read yet, from its trailer): what a loss is measured against. */
+  size: number;
+  /** Size and modification time of the file on disk when last seen: with dev and ino, how a done file is known without opening it. */
+  fileSize: number;
+  mtimeMs: number;
+  /** When the file was found gone before it was read to its end (the loss is reported once). */
+  lostAt?: number;
   path: string;
   /** Last time the file was seen in a scan (ms since epoch); old entries of vanished files are dropped. */
   seenAt: number;
 }
 
 interface CheckpointFile {
-  version: 1;
+  version: 2;
   files: FileState[];
+}
+
+/** Version 1 had no sizes nor modification time: nothing known unread, and done files are opened once to learn them. */
+function fromVersion1(f: Omit<FileState, 'size' | 'fileSize' | 'mtimeMs'>): FileState {
+  return { ...f, size: f.offset, fileSize: -1, mtimeMs: -1 };
 }
 
 /** How long the state of a file that disappeared is kept (its compressed copy may still turn up). */
@@ -44,9 +57,10 @@ export class CheckpointStore {
     const store = new CheckpointStore(path);
     await mkdir(dirname(path), { recursive: true });
     try {
-      const data = JSON.parse(await readFile(path, 'utf8')) as CheckpointFile;
-      if (data.version !== 1 || !Array.isArray(data.files)) throw new Error(`unsupported checkpoint version ${String(data.version)}`);
-      for (const f of data.files) store.files.set(key(f.fingerprint, f.fpLen), f);
+      const data = JSON.parse(await readFile(path, 'utf8')) as { version: unknown; files: unknown };
+      if ((data.version !== 1 && data.version !== 2) || !Array.isArray(data.files)) throw new Error(`unsupported checkpoint version ${String(data.version)}`);
+      const files = data.version === 1 ? (data.files as FileState[]).map(fromVersion1) : (data.files as FileState[]);
+      for (const f of files) store.files.set(key(f.fingerprint, f.fpLen), f);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`checkpoint file ${path} is unreadable: ${(err as Error).message}`);
     }
@@ -84,10 +98,10 @@ export class CheckpointStore {
     this.dirty = true;
   }
 
-  /** Drops states of files not seen for a day. */
+  /** Drops states of files not seen for a day: read to their end, or their loss reported (a loss is never forgotten unsaid). */
   prune(now: number): void {
     for (const [k, f] of this.files) {
-      if (now - f.seenAt > FORGET_AFTER_MS) {
+      if (now - f.seenAt > FORGET_AFTER_MS && (f.done || f.lostAt !== undefined)) {
         this.files.delete(k);
         this.dirty = true;
       }
@@ -99,7 +113,7 @@ export class CheckpointStore {
     this.writing = this.writing.catch(() => {}).then(async () => {
       if (!this.dirty) return;
       this.dirty = false;
-      const body: CheckpointFile = { version: 1, files: this.all() };
+      const body: CheckpointFile = { version: 2, files: this.all() };
       try {
         await writeFileAtomic(this.path, JSON.stringify(body));
       } catch (err) {
