@@ -146,7 +146,6 @@ export class FileSet {
   private readonly tracked: Tracked[] = [];
   private readonly finishedFiles: FinishedFiles;
   private readonly problems: ReadProblems;
-  private readonly losses: string[] = [];
   private readonly startedAt = Date.now();
   /** The latest scan could not look at every file (one may hold content the checkpoint misses). */
   private blind = false;
@@ -212,7 +211,7 @@ export class FileSet {
 
   /** Every file that could not be read, and every loss, since the start (`run --once` exits 1 on any). */
   problemsSeen(): string[] {
-    return [...this.problems.seen(), ...this.losses];
+    return this.problems.seen();
   }
 
   /** Stops reading; what was handed to the consumer still completes. */
@@ -391,7 +390,7 @@ export class FileSet {
       if (unreadBytes === 0 && !whileDown) f.done = true; // everything it held was read
       else {
         f.lostAt = Date.now();
-        this.losses.push(`lost ${f.path} (fingerprint ${f.fingerprint.slice(0, 16)}): ${unreadBytes} bytes never read${whileDown ? ', and whatever was written to it after it was last seen' : ''}`);
+        this.problems.noteLoss(`lost ${f.path} (fingerprint ${f.fingerprint.slice(0, 16)}): ${unreadBytes} bytes never read${whileDown ? ', and whatever was written to it after it was last seen' : ''}`);
         this.events.lost({ path: f.path, fingerprint: f.fingerprint, size: f.size, offset: f.offset, unreadBytes, lastSeenAt: f.seenAt, whileDown });
       }
       this.store.put(f);

@@ -79,7 +79,7 @@ interface Entry extends ReadProblem {
   reported: boolean;
 }
 
-/** Kept for `run --once`'s verdict; more would only repeat the same story. */
+/** Problems kept for `run --once`'s verdict; more would only repeat the same story. */
 const MAX_REMEMBERED = 100;
 
 export class ReadProblems {
@@ -111,8 +111,10 @@ export class ReadProblems {
       }
       return;
     }
-    if (e?.confirmed) this.events.readableAgain(e); // another problem now: the old one is over
-    this.current.set(p.path, { ...p, since: now, changedAt: now, look, confirmed: false, warnedAt: 0, reported: true });
+    // Another problem with a path already failing: the old one is over, and the new one needs no confirming
+    // (readiness does not flicker between the two).
+    if (e?.confirmed) this.events.readableAgain(e);
+    this.current.set(p.path, { ...p, since: now, changedAt: e?.confirmed ? 0 : now, look, confirmed: false, warnedAt: 0, reported: true });
   }
 
   /** Ends a scan: problems not reported again are over; returns true while some are not confirmed yet (look again soon). */
@@ -159,13 +161,21 @@ export class ReadProblems {
     return true;
   }
 
-  /** Every problem confirmed since the start (the first 100), one line each. */
+  /** Every problem confirmed since the start, and every loss noted (the first 100), one line each. */
   seen(): string[] {
     return [...this.remembered.values()];
   }
 
+  /** Content lost (gone before it was read to its end): no warning here (it is an error of its own), but remembered. */
+  noteLoss(line: string): void {
+    this.keep(line, line);
+  }
+
   private remember(p: ReadProblem): void {
-    const key = `${p.path}\0${p.reason}`;
-    if (this.remembered.size < MAX_REMEMBERED && !this.remembered.has(key)) this.remembered.set(key, `cannot read ${p.path}: ${problemText(p)}`);
+    this.keep(`${p.path}\0${p.reason}`, `cannot read ${p.path}: ${problemText(p)}`);
+  }
+
+  private keep(key: string, line: string): void {
+    if (this.remembered.size < MAX_REMEMBERED && !this.remembered.has(key)) this.remembered.set(key, line);
   }
 }
