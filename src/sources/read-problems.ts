@@ -31,6 +31,8 @@ export interface ReadProblem {
   live: boolean;
   /** More about the cause, for the operator (an errno code, where a .gz is damaged). */
   detail?: string;
+  /** Found while reading (a .gz damaged past its head): what came before was read, the rest never will be. */
+  incident?: boolean;
 }
 
 /** `permission denied (EACCES)`: what an operator reads about a problem. */
@@ -40,6 +42,7 @@ export function problemText(p: ReadProblem): string {
 
 /** The warning for a problem: what cannot be read, why, and what it means (`lastingMs` > 0 when it repeats). */
 export function problemMessage(p: ReadProblem, lastingMs: number): string {
+  if (p.incident) return `cannot read all of ${p.path}: ${problemText(p)}`;
   const what = `${lastingMs > 0 ? 'still cannot' : 'cannot'} read ${p.path}: ${problemText(p)}`;
   return p.live ? `${what}; nothing is collected from this source until it can` : `${what}; skipped until it can`;
 }
@@ -144,8 +147,8 @@ export class ReadProblems {
 
   /** A problem found while reading, which a later scan will not see again: warned about and counted now. */
   incident(p: ReadProblem): void {
-    this.remember(p);
-    this.events.cannotRead(p, 0);
+    this.remember({ ...p, incident: true });
+    this.events.cannotRead({ ...p, incident: true }, 0);
   }
 
   /** Confirmed problems with the live file, for readiness. */
@@ -172,7 +175,7 @@ export class ReadProblems {
   }
 
   private remember(p: ReadProblem): void {
-    this.keep(`${p.path}\0${p.reason}`, `cannot read ${p.path}: ${problemText(p)}`);
+    this.keep(`${p.path}\0${p.reason}`, `cannot read ${p.incident ? 'all of ' : ''}${p.path}: ${problemText(p)}`);
   }
 
   private keep(key: string, line: string): void {
