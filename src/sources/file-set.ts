@@ -111,6 +111,8 @@ export interface FileSetOptions {
 }
 
 const REPEAT_WARNING_MS = 5 * 60_000;
+/** Least time between the starts of two scans that directory changes cause. */
+const WATCH_SCAN_GAP_MS = 50;
 /** Checkpoints of files gone for a day are dropped; looking for them once a minute is often enough. */
 const PRUNE_EVERY_MS = 60_000;
 
@@ -155,7 +157,10 @@ export class FileSet {
   private prunedAt = 0;
   private readonly startedEmpty: boolean;
   private stopped = false;
-  private wakeUp: (() => void) | undefined;
+  private sleeping: { until: number; timer: NodeJS.Timeout | undefined; resolve: () => void } | undefined;
+  private scanStartedAt = 0;
+  /** Last time the directory watcher reported a change. */
+  private changedAt = -1;
   private watcher: FSWatcher | undefined;
   private loop: Promise<void> | undefined;
 
@@ -179,15 +184,18 @@ export class FileSet {
   }
 
   /**
-   * Scans as soon as something in the directory changes (polling covers what a watcher misses). One inotify
-   * watch on the directory, whose events name the file: a finished file that changes is looked at again.
+   * Scans soon after something in the directory changes (polling covers what a watcher misses): one inotify watch
+   * on the directory, whose events name the file (a finished file that changes is looked at again). A busy writer
+   * changes the live file hundreds of times a second, and a scan lists the directory: scans the watcher causes
+   * start at least WATCH_SCAN_GAP_MS apart, and a change during a scan is not missed.
    */
   private watchDirectory(): void {
     if (this.watcher !== undefined || this.stopped) return;
     try {
       this.watcher = watch(this.dir, { persistent: false }, (_event, name) => {
         if (name) this.finishedFiles.touched(String(name));
-        this.wake();
+        this.changedAt = Date.now();
+        this.sleepUntil(this.scanStartedAt + WATCH_SCAN_GAP_MS);
       });
     } catch {
       return; // no directory yet: the next scan tries again
@@ -224,19 +232,28 @@ export class FileSet {
   }
 
   private wake(): void {
-    const w = this.wakeUp;
-    this.wakeUp = undefined;
-    w?.();
+    const s = this.sleeping;
+    this.sleeping = undefined;
+    clearTimeout(s?.timer);
+    s?.resolve();
   }
 
+  /** Sleeps `ms`, or less if the directory changed since the scan began (then `sleepUntil` ends it sooner). */
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => this.wake(), ms);
-      this.wakeUp = () => {
-        clearTimeout(timer);
-        resolve();
-      };
+      this.sleeping = { until: Infinity, timer: undefined, resolve };
+      this.sleepUntil(Date.now() + ms);
+      if (this.changedAt >= this.scanStartedAt) this.sleepUntil(this.scanStartedAt + WATCH_SCAN_GAP_MS);
     });
+  }
+
+  /** Ends the current sleep at `time` if that is sooner than planned. */
+  private sleepUntil(time: number): void {
+    const s = this.sleeping;
+    if (s === undefined || time >= s.until) return;
+    clearTimeout(s.timer);
+    s.until = time;
+    s.timer = setTimeout(() => this.wake(), Math.max(0, time - Date.now()));
   }
 
   /** Bytes between what was read and what is checkpointed, per file (for the lag metric). */
@@ -258,6 +275,7 @@ export class FileSet {
     while (!this.stopped) {
       let waitMs = this.opts.pollMs;
       let pending = false;
+      this.scanStartedAt = Date.now();
       try {
         const { order, unsure } = await this.scan();
         if (unsure) {
