@@ -30,11 +30,6 @@ export interface FileState {
   seenAt: number;
 }
 
-interface CheckpointFile {
-  version: 2;
-  files: FileState[];
-}
-
 /** Version 1 had no sizes nor modification time: nothing known unread, and done files are opened once to learn them. */
 function fromVersion1(f: Omit<FileState, 'size' | 'fileSize' | 'mtimeMs'>): FileState {
   return { ...f, size: f.offset, fileSize: -1, mtimeMs: -1 };
@@ -48,6 +43,13 @@ export class CheckpointStore {
   private readonly files = new Map<string, FileState>();
   private dirty = false;
   private writing: Promise<void> = Promise.resolve();
+  /**
+   * The done states, serialized once: thousands of finished backups would otherwise be serialized again at every
+   * flush while the live file is read. Rebuilt when one of them is put or dropped (their `seenAt`, updated in
+   * place by every scan, is saved then: it only ages them out a day after their file is gone).
+   */
+  private doneJson: string | undefined;
+  private readonly inDoneJson = new Set<string>();
 
   private constructor(path: string) {
     this.path = path;
@@ -92,20 +94,25 @@ export class CheckpointStore {
   /** Records (or replaces) a file's state. Re-keys it when its fingerprint grew with the file. */
   put(state: FileState, previous?: FileState): void {
     if (previous && (previous.fingerprint !== state.fingerprint || previous.fpLen !== state.fpLen)) {
-      this.files.delete(key(previous.fingerprint, previous.fpLen));
+      this.drop(key(previous.fingerprint, previous.fpLen));
     }
-    this.files.set(key(state.fingerprint, state.fpLen), state);
+    const k = key(state.fingerprint, state.fpLen);
+    if (state.done || this.inDoneJson.has(k)) this.doneJson = undefined;
+    this.files.set(k, state);
     this.dirty = true;
   }
 
   /** Drops states of files not seen for a day: read to their end, or their loss reported (a loss is never forgotten unsaid). */
   prune(now: number): void {
     for (const [k, f] of this.files) {
-      if (now - f.seenAt > FORGET_AFTER_MS && (f.done || f.lostAt !== undefined)) {
-        this.files.delete(k);
-        this.dirty = true;
-      }
+      if (now - f.seenAt > FORGET_AFTER_MS && (f.done || f.lostAt !== undefined)) this.drop(k);
     }
+  }
+
+  private drop(k: string): void {
+    if (this.inDoneJson.has(k)) this.doneJson = undefined;
+    this.files.delete(k);
+    this.dirty = true;
   }
 
   /** Writes the states if they changed since the last flush. Flushes never overlap. */
@@ -113,15 +120,31 @@ export class CheckpointStore {
     this.writing = this.writing.catch(() => {}).then(async () => {
       if (!this.dirty) return;
       this.dirty = false;
-      const body: CheckpointFile = { version: 2, files: this.all() };
       try {
-        await writeFileAtomic(this.path, JSON.stringify(body));
+        await writeFileAtomic(this.path, this.serialize());
       } catch (err) {
         this.dirty = true;
         throw err;
       }
     });
     return this.writing;
+  }
+
+  /** `{ version: 2, files: [FileState…] }`, the done states as serialized before unless one of them changed. */
+  private serialize(): string {
+    if (this.doneJson === undefined) {
+      this.inDoneJson.clear();
+      const done: string[] = [];
+      for (const [k, f] of this.files) {
+        if (!f.done) continue;
+        this.inDoneJson.add(k);
+        done.push(JSON.stringify(f));
+      }
+      this.doneJson = done.join(',');
+    }
+    const parts = this.doneJson === '' ? [] : [this.doneJson];
+    for (const f of this.files.values()) if (!f.done) parts.push(JSON.stringify(f));
+    return `{"version":2,"files":[${parts.join(',')}]}`;
   }
 }
 
