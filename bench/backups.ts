@@ -1,6 +1,6 @@
-// Benchmark: what finished backups in the log directory cost the agent at start and while idle.
+// Benchmark: what finished backups in the log directory cost the agent at start, while idle, and while the live file grows.
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -12,12 +12,14 @@ import { readProcSample } from '../test/utils/proc.ts';
 import { auditLine } from './gen-audit.ts';
 
 /*
- * npm run bench:backups -- [--counts 1,100,1000,5000] [--idle SECONDS] [--lines N] [--agent path/to/bin/kaudit.js]
+ * npm run bench:backups -- [--counts 1,100,1000,5000] [--idle SECONDS] [--rate EVENTS_PER_S] [--lines N] [--agent path/to/bin/kaudit.js]
  * Per count: a directory with that many gzipped backups (`--lines` events each, named as kube-apiserver names them)
  * and a live file; a first `run --once` reads them all (not measured). Then, with every backup finished:
  *   start   a second `run --once`: seconds from spawn to "kaudit started" and to "all files read to the end"
  *           (the start pass), and the info lines it logged about files
  *   idle    `run`, once its start pass is over: CPU of the whole process over `--idle` seconds, in % of one core
+ *   busy    the same agent while `--rate` events per second are appended to the live file, for as long (the
+ *           events' own cost included: compare rows, not this column with the idle one)
  * Figures only: tests assert behaviour, this prints numbers to compare between changes (`--agent` measures
  * another checkout's CLI).
  */
@@ -27,6 +29,7 @@ const { values } = parseArgs({
   options: {
     counts: { type: 'string', default: '1,100,1000,5000' },
     idle: { type: 'string', default: '10' },
+    rate: { type: 'string', default: '200' },
     lines: { type: 'string', default: '10' },
     agent: { type: 'string', default: join(ROOT, 'bin/kaudit.js') },
   },
@@ -35,8 +38,9 @@ const MAIN = resolve(values.agent);
 const counts = values.counts.split(',').map(Number);
 const idleSeconds = Number(values.idle);
 const linesPerBackup = Number(values.lines);
-if (counts.some((n) => !Number.isInteger(n) || n < 0) || !(idleSeconds > 0) || !(linesPerBackup > 0)) {
-  process.stderr.write('bench:backups: --counts takes non-negative integers, --idle and --lines positive numbers\n');
+const rate = Number(values.rate);
+if (counts.some((n) => !Number.isInteger(n) || n < 0) || !(idleSeconds > 0) || !(linesPerBackup > 0) || !(rate > 0)) {
+  process.stderr.write('bench:backups: --counts takes non-negative integers, --idle, --rate and --lines positive numbers\n');
   process.exit(2);
 }
 
@@ -108,6 +112,27 @@ interface Row {
   caughtUpSeconds: number;
   fileLines: number;
   idleCpuPercent: number;
+  busyCpuPercent: number;
+}
+
+/** CPU of process `pid` in % of one core while `during` runs. */
+async function cpuPercent(pid: number, during: () => Promise<void>): Promise<number> {
+  const before = readProcSample(pid);
+  await during();
+  const after = readProcSample(pid);
+  if (!before || !after) throw new Error('the agent exited early');
+  return ((after.cpuSeconds - before.cpuSeconds) / ((after.t - before.t) / 1000)) * 100;
+}
+
+/** Appends `rate` events per second to `file` for `seconds`, in 20 ms steps (one write per event, as the apiserver does). */
+async function appendSteadily(file: string, seconds: number): Promise<void> {
+  const t0 = Date.now();
+  let written = 0;
+  while (Date.now() - t0 < seconds * 1000) {
+    const due = Math.floor(((Date.now() - t0) / 1000) * rate);
+    for (; written < due; written++) appendFileSync(file, `${auditLine(1_000_000 + written)}\n`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 async function measure(count: number): Promise<Row> {
@@ -142,23 +167,20 @@ async function measure(count: number): Promise<Row> {
     await idle.logged(/^kaudit started$/, timeoutMs);
     // The start pass of this run takes about as long as the one measured above.
     await new Promise((r) => setTimeout(r, caughtUpMs + 2000));
-    const before = readProcSample(idle.pid);
-    await new Promise((r) => setTimeout(r, idleSeconds * 1000));
-    const after = readProcSample(idle.pid);
+    const idleCpuPercent = await cpuPercent(idle.pid, () => new Promise((r) => setTimeout(r, idleSeconds * 1000)));
+    const busyCpuPercent = await cpuPercent(idle.pid, () => appendSteadily(live, idleSeconds));
     process.kill(idle.pid, 'SIGTERM');
     await idle.exited;
-    if (!before || !after) throw new Error('the idle agent exited early');
-    const idleCpuPercent = ((after.cpuSeconds - before.cpuSeconds) / ((after.t - before.t) / 1000)) * 100;
-    return { backups: count, startedSeconds: startedMs / 1000, caughtUpSeconds: caughtUpMs / 1000, fileLines, idleCpuPercent };
+    return { backups: count, startedSeconds: startedMs / 1000, caughtUpSeconds: caughtUpMs / 1000, fileLines, idleCpuPercent, busyCpuPercent };
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
 }
 
-process.stdout.write(`node ${process.version}, ${availableParallelism()} cores; agent ${MAIN}; ${linesPerBackup} events per backup, idle over ${idleSeconds} s\n\n`);
-const cols = ['backups', 'started s', 'caught up s', 'file log lines', 'idle CPU %'];
+process.stdout.write(`node ${process.version}, ${availableParallelism()} cores; agent ${MAIN}; ${linesPerBackup} events per backup; idle, then ${rate} events/s, over ${idleSeconds} s each\n\n`);
+const cols = ['backups', 'started s', 'caught up s', 'file log lines', 'idle CPU %', 'busy CPU %'];
 process.stdout.write(`${cols.map((c) => c.padStart(16)).join('')}\n`);
 for (const n of counts) {
   const r = await measure(n);
-  process.stdout.write(`${[String(r.backups), r.startedSeconds.toFixed(2), r.caughtUpSeconds.toFixed(2), String(r.fileLines), r.idleCpuPercent.toFixed(1)].map((c) => c.padStart(16)).join('')}\n`);
+  process.stdout.write(`${[String(r.backups), r.startedSeconds.toFixed(2), r.caughtUpSeconds.toFixed(2), String(r.fileLines), r.idleCpuPercent.toFixed(1), r.busyCpuPercent.toFixed(1)].map((c) => c.padStart(16)).join('')}\n`);
 }
