@@ -25,12 +25,15 @@ import { sinkKinds } from './sinks/index.ts';
 import type { SinkKind } from './sinks/types.ts';
 import { FileSet } from './sources/file-set.ts';
 import { ReadBufferPool } from './sources/read-buffers.ts';
+import { problemMessage, problemText } from './sources/read-problems.ts';
 
 export interface RunningAgent {
   readonly metrics: Metrics;
   ready(): boolean;
   /** Why the agent is not ready (what /readyz shows); empty when ready. */
   problems(): string[];
+  /** Every file a source could not read (live file or backup) and every loss since the start, one line each. */
+  sourceProblems(): string[];
   /** Resolves once every source has read its files to the end. */
   caughtUp(): Promise<void>;
   /** Reloads the detection rules from their files (SIGHUP); resolves false when they were broken and the old ones stay. */
@@ -189,6 +192,7 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
     const buffers = new ReadBufferPool(src.read_chunk_bytes, 8);
     const pipeline = new SourcePipeline({ source: name, processor, drivers, metrics: sourceMetrics, deadLetter, logger, buffers, onDetection });
     const srcLog = logger.child({ source: name });
+    const sourceHealth = metrics.sourceHealth(name, () => files.liveReadable());
     const files = new FileSet({
       source: name, path: src.path, readFrom: src.read_from, maxLineBytes: src.max_line_bytes,
       chunkBytes: src.read_chunk_bytes, pollMs: src.poll_interval, buffers,
@@ -197,7 +201,20 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
       fileOpened: (path, offset, reason) => srcLog.info({ path, offset, reason }, 'reading file'),
       fileFinished: (path) => srcLog.debug({ path }, 'finished file'),
       problem: (message, details) => srcLog.warn(details, message),
+      cannotRead: (p, lastingMs) => {
+        if (lastingMs === 0) sourceHealth.readError(p.reason);
+        srcLog.warn({ path: p.path, reason: p.reason, ...(lastingMs > 0 ? { lastingSeconds: Math.round(lastingMs / 1000) } : {}) }, problemMessage(p, lastingMs));
+      },
+      readableAgain: (p) => srcLog.info({ path: p.path, reason: p.reason }, `read problem over: ${p.path} (was: ${problemText(p)})`),
+      lost: (l) => {
+        sourceHealth.lost(l.unreadBytes);
+        srcLog.error({
+          path: l.path, fingerprint: l.fingerprint, size: l.size, offset: l.offset, unreadBytes: l.unreadBytes, lastSeen: new Date(l.lastSeenAt).toISOString(),
+        }, `file gone before it was read to its end: ${l.unreadBytes} bytes never read${l.whileDown ? ', and whatever was written to it after it was last seen' : ''} (keep more backups: --audit-log-maxbackup × --audit-log-maxsize must cover the longest agent downtime)`);
+      },
     });
+    // A live file that cannot be read makes the agent unready; a bad backup is a warning and a metric only.
+    health.register(`sources.${name}`, () => files.liveProblems());
     metrics.checkpointLag(name, () => files.lag());
     sources.push({ name, files, pipeline, store, deadLetter });
   }
@@ -223,6 +240,7 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
     metrics,
     ready: () => health.ready(),
     problems: () => health.problems(),
+    sourceProblems: () => sources.flatMap((s) => s.files.problemsSeen().map((p) => `sources.${s.name}: ${p}`)),
     reloadRules: async () => {
       if (reloader === undefined) {
         logger.info('detection is off; no rules to reload');

@@ -55,6 +55,12 @@ export async function runCommand(config: Config, once = false): Promise<number> 
     delivered: t.kaudit_sink_records_out_total, deadLettered: t.kaudit_sink_records_dead_lettered_total,
     dropped: t.kaudit_sink_records_dropped_total,
   }, 'stopped');
+  // --once promises everything the files held: a file that could not be read (or was lost) breaks that promise.
+  const unread = once ? agent.sourceProblems() : [];
+  if (unread.length > 0) {
+    logger.error({ problems: unread }, `${unread.length} source file problem(s) during --once: exit 1`);
+    return 1;
+  }
   // --once promised to deliver what it read: records still waiting (in a buffer, or not even durable) fail it.
   if (once && (left.undelivered.length > 0 || left.notDurable.length > 0)) return 1;
   return 0;

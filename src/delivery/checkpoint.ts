@@ -2,7 +2,8 @@
 //
 // A checkpoint is written only with offsets whose records every routed sink buffer has fsynced
 // (the pipeline calls `commit` from its ack path, never on read). One writer per source; the file is
-// `{ version: 1, files: [FileState…] }`, replaced by temp file + fsync + rename.
+// `{ version: 2, files: [FileState…] }`, replaced by temp file + fsync + rename. Version 1 files (without the
+// sizes and modification time) are read as well.
 //
 // A damaged file (empty, cut short, not this format) is quarantined and the source starts as if it knew the files
 // but not how far they were read: every file is read again from its start, and the sink buffers drop what they
@@ -26,20 +27,31 @@ export interface FileState {
   path: string;
   /** Last time the file was seen in a scan (ms since epoch); old entries of vanished files are dropped. */
   seenAt: number;
-}
-
-interface CheckpointFile {
-  version: 1;
-  files: FileState[];
+  /** Bytes of content the file held when last seen (uncompressed; for a .gz not read yet, from its trailer): what a loss is measured against. */
+  size: number;
+  /** Size and modification time of the file on disk when last seen: with dev and ino, how a done file is known without opening it. */
+  fileSize: number;
+  mtimeMs: number;
+  /** When the file was found gone before it was read to its end (the loss is reported once). */
+  lostAt?: number;
 }
 
 const count = z.number().int().nonnegative();
-const checkpointFile = z.object({
-  version: z.literal(1),
-  files: z.array(z.object({
-    fingerprint: z.string(), fpLen: count, dev: z.number(), ino: z.number(), offset: count, done: z.boolean(), path: z.string(), seenAt: z.number(),
-  })),
+const version1State = z.object({
+  fingerprint: z.string(), fpLen: count, dev: z.number(), ino: z.number(), offset: count, done: z.boolean(), path: z.string(), seenAt: z.number(),
 });
+const checkpointFile = z.discriminatedUnion('version', [
+  z.object({ version: z.literal(1), files: z.array(version1State) }),
+  z.object({
+    version: z.literal(2),
+    files: z.array(version1State.extend({ size: count, fileSize: z.number(), mtimeMs: z.number(), lostAt: z.number().optional() })),
+  }),
+]);
+
+/** Version 1 had no sizes nor modification time: nothing known unread, and done files are opened once to learn them. */
+function fromVersion1(f: z.infer<typeof version1State>): FileState {
+  return { ...f, size: f.offset, fileSize: -1, mtimeMs: -1 };
+}
 
 export interface CheckpointEvents {
   /** The file was damaged and renamed aside. */
@@ -62,6 +74,13 @@ export class CheckpointStore {
   /** Offsets as the file held them at start, by key: the first advance past them is saved at once. */
   private readonly savedOffsets = new Map<string, number>();
   private advancedSinceStart = false;
+  /**
+   * The done states, serialized once: thousands of finished backups would otherwise be serialized again at every
+   * flush while the live file is read. Rebuilt when one of them is put or dropped (their `seenAt`, updated in
+   * place by every scan, is saved then: it only ages them out a day after their file is gone).
+   */
+  private doneJson: string | undefined;
+  private readonly inDoneJson = new Set<string>();
 
   private constructor(path: string, events: CheckpointEvents) {
     this.path = path;
@@ -78,7 +97,7 @@ export class CheckpointStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return store;
       throw new Error(`checkpoint file ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
-    let data: CheckpointFile;
+    let data: z.infer<typeof checkpointFile>;
     try {
       const parsed = checkpointFile.safeParse(JSON.parse(text));
       if (!parsed.success) throw new Error(`not a kaudit checkpoint (${parsed.error.issues[0].path.join('.') || 'top level'}: ${parsed.error.issues[0].message})`);
@@ -88,7 +107,8 @@ export class CheckpointStore {
       await quarantine('checkpoint', path, unreadableReason(err), 'every file of the source is read again from its start; the sink buffers drop what they already hold or delivered', events.quarantined ?? (() => {}));
       return store;
     }
-    for (const f of data.files) {
+    const files: FileState[] = data.version === 1 ? data.files.map(fromVersion1) : data.files;
+    for (const f of files) {
       store.files.set(key(f.fingerprint, f.fpLen), f);
       store.savedOffsets.set(key(f.fingerprint, f.fpLen), f.offset);
     }
@@ -123,9 +143,10 @@ export class CheckpointStore {
   /** Records (or replaces) a file's state. Re-keys it when its fingerprint grew with the file. */
   put(state: FileState, previous?: FileState): void {
     if (previous && (previous.fingerprint !== state.fingerprint || previous.fpLen !== state.fpLen)) {
-      this.files.delete(key(previous.fingerprint, previous.fpLen));
+      this.drop(key(previous.fingerprint, previous.fpLen));
     }
     const k = key(state.fingerprint, state.fpLen);
+    if (state.done || this.inDoneJson.has(k)) this.doneJson = undefined;
     this.files.set(k, state);
     this.dirty = true;
     // The first position that moves after a start is saved at once, not one interval later: an agent killed again
@@ -136,14 +157,17 @@ export class CheckpointStore {
     }
   }
 
-  /** Drops states of files not seen for a day. */
+  /** Drops states of files not seen for a day: read to their end, or their loss reported (a loss is never forgotten unsaid). */
   prune(now: number): void {
     for (const [k, f] of this.files) {
-      if (now - f.seenAt > FORGET_AFTER_MS) {
-        this.files.delete(k);
-        this.dirty = true;
-      }
+      if (now - f.seenAt > FORGET_AFTER_MS && (f.done || f.lostAt !== undefined)) this.drop(k);
     }
+  }
+
+  private drop(k: string): void {
+    if (this.inDoneJson.has(k)) this.doneJson = undefined;
+    this.files.delete(k);
+    this.dirty = true;
   }
 
   /** Writes the states if they changed since the last flush. Flushes never overlap. */
@@ -151,15 +175,31 @@ export class CheckpointStore {
     this.writing = this.writing.catch(() => {}).then(async () => {
       if (!this.dirty) return;
       this.dirty = false;
-      const body: CheckpointFile = { version: 1, files: this.all() };
       try {
-        await writeFileAtomic(this.path, JSON.stringify(body));
+        await writeFileAtomic(this.path, this.serialize());
       } catch (err) {
         this.dirty = true;
         throw err;
       }
     });
     return this.writing;
+  }
+
+  /** `{ version: 2, files: [FileState…] }`, the done states as serialized before unless one of them changed. */
+  private serialize(): string {
+    if (this.doneJson === undefined) {
+      this.inDoneJson.clear();
+      const done: string[] = [];
+      for (const [k, f] of this.files) {
+        if (!f.done) continue;
+        this.inDoneJson.add(k);
+        done.push(JSON.stringify(f));
+      }
+      this.doneJson = done.join(',');
+    }
+    const parts = this.doneJson === '' ? [] : [this.doneJson];
+    for (const f of this.files.values()) if (!f.done) parts.push(JSON.stringify(f));
+    return `{"version":2,"files":[${parts.join(',')}]}`;
   }
 }
 

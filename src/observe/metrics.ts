@@ -15,6 +15,12 @@ export interface SourceMetrics {
   oversizeLines(n: number): void;
 }
 
+/** Whether a source can read its files, and what it lost. */
+export interface SourceHealthMetrics {
+  readError(reason: string): void;
+  lost(bytes: number): void;
+}
+
 export interface DetectionMetrics {
   alarmRecords(n: number): void;
   allowlisted(rule: string, entry: string, n: number): void;
@@ -52,7 +58,22 @@ export class Metrics {
   private readonly alreadyBuffered = new Map<string, () => number>();
   private readonly lagSources = new Map<string, () => Array<{ path: string; bytes: number }>>();
 
+  // Source health: can the live file be read, why not, and what was lost.
+  private readonly sourceUpChecks = new Map<string, () => boolean>();
+  private readonly sourceErrors = new Counter({ name: 'kaudit_source_errors_total', help: 'Times a file of the source could not be read, by reason (once per file and occurrence, not per scan)', labelNames: ['source', 'reason'], registers: [this.registry] });
+  private readonly lostFiles = new Counter({ name: 'kaudit_source_lost_files_total', help: 'Files gone (pruned, truncated) before they were read to their end', labelNames: ['source'], registers: [this.registry] });
+  private readonly lostBytes = new Counter({ name: 'kaudit_source_lost_bytes_total', help: 'Bytes of those files known never read (their size when last seen minus the checkpoint)', labelNames: ['source'], registers: [this.registry] });
+
   constructor() {
+    const up = this.sourceUpChecks;
+    new Gauge({
+      name: 'kaudit_source_up', help: '1 while the source can read its live file, 0 while it cannot (missing, unreadable, not a regular file)',
+      labelNames: ['source'], registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [source, readable] of up) this.set({ source }, readable() ? 1 : 0);
+      },
+    });
     const buffers = this.bufferGauges;
     new Gauge({
       name: 'kaudit_sink_buffer_bytes', help: 'Disk space the sink buffer takes (acknowledged records stay until their segment file is deleted; kaudit_sink_backlog_bytes is what waits)',
@@ -127,6 +148,22 @@ export class Metrics {
       lines: (n) => lines.inc(n),
       parseErrors: (n) => errors.inc(n),
       oversizeLines: (n) => oversize.inc(n),
+    };
+  }
+
+  /** `liveReadable`: read on every scrape for kaudit_source_up. */
+  sourceHealth(name: string, liveReadable: () => boolean): SourceHealthMetrics {
+    this.sourceUpChecks.set(name, liveReadable);
+    const files = this.lostFiles.labels(name);
+    const bytes = this.lostBytes.labels(name);
+    files.inc(0);
+    bytes.inc(0);
+    return {
+      readError: (reason) => this.sourceErrors.labels(name, reason).inc(),
+      lost: (n) => {
+        files.inc();
+        bytes.inc(n);
+      },
     };
   }
 

@@ -1,5 +1,5 @@
-import { appendFile, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
-import { appendFileSync, copyFileSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFile, mkdir, mkdtemp, readFile, rm, rmdir, truncate, writeFile } from 'node:fs/promises';
+import { appendFileSync, copyFileSync, mkdirSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +7,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { auditLine, auditIdFor } from '../../bench/gen-audit.ts';
 import { LumberjackWriter } from '../../test/utils/lumberjack.ts';
 import { CheckpointStore } from '../delivery/checkpoint.ts';
-import { FileSet, type SourceChunk } from './file-set.ts';
+import { FileSet, type LostFile, type SourceChunk } from './file-set.ts';
+import { problemMessage, type ReadProblem } from './read-problems.ts';
 
 const ID = /"auditID":"([^"]+)"/;
 
@@ -16,9 +17,12 @@ const ID = /"auditID":"([^"]+)"/;
  * exactly between two steps of a scan, which load otherwise produces only now and then.
  */
 const between = vi.hoisted(() => ({ next: undefined as undefined | { op: string; path: string; step: () => void } }));
+/** While set, every `op path` the FileSet calls (open, stat, readdir), to show what a scan costs. */
+const fsCalls = vi.hoisted(() => ({ log: undefined as string[] | undefined }));
 vi.mock('node:fs/promises', async (importOriginal) => {
   const fs = await importOriginal<typeof import('node:fs/promises')>();
   const wrap = <A extends unknown[], R>(op: string, f: (...args: A) => Promise<R>) => async (...args: A): Promise<R> => {
+    fsCalls.log?.push(`${op} ${String(args[0])}`);
     const result = await f(...args);
     const n = between.next;
     if (n && (n.op === op || n.op === '*') && String(args[0]) === n.path) {
@@ -35,11 +39,19 @@ class Harness {
   readonly lines: Array<{ id: string; path: string; offset: number }> = [];
   readonly oversize: SourceChunk[] = [];
   readonly problems: string[] = [];
+  /** Problems warned about, in order, and those said to be over. */
+  readonly cannotRead: Array<ReadProblem & { lastingMs: number }> = [];
+  readonly readableAgain: ReadProblem[] = [];
+  readonly lost: LostFile[] = [];
+  /** Files opened to be read, by path. */
+  readonly opened: string[] = [];
   files!: FileSet;
   store!: CheckpointStore;
 
   /** Delays each chunk's acknowledgement (in order), as a pipeline whose sinks have not yet fsynced would. */
   ackDelayMs = 0;
+  /** Never acknowledges: nothing read becomes durable (sinks that never fsync before the agent stops). */
+  neverAck = false;
 
   async start(path: string, stateFile: string, extra: Partial<ConstructorParameters<typeof FileSet>[0]> = {}): Promise<this> {
     this.store = await CheckpointStore.open(stateFile);
@@ -55,10 +67,22 @@ class Harness {
             offset += Buffer.byteLength(line) + 1;
           }
         }
+        if (this.neverAck) return;
         if (this.ackDelayMs > 0) setTimeout(() => chunk.onDurable(), this.ackDelayMs);
         else chunk.onDurable();
       },
-      { bytesRead: () => {}, fileOpened: () => {}, fileFinished: () => {}, problem: (m) => this.problems.push(m) },
+      {
+        bytesRead: () => {},
+        fileOpened: (p) => this.opened.push(p),
+        fileFinished: () => {},
+        problem: (m) => this.problems.push(m),
+        cannotRead: (p, lastingMs) => {
+          this.cannotRead.push({ ...p, lastingMs });
+          this.problems.push(problemMessage(p, lastingMs));
+        },
+        readableAgain: (p) => this.readableAgain.push(p),
+        lost: (l) => this.lost.push(l),
+      },
     );
     this.files.start();
     return this;
@@ -94,6 +118,17 @@ afterEach(async () => {
 
 const lines = (from: number, n: number) => Array.from({ length: n }, (_, i) => auditLine(from + i));
 const idsOf = (from: number, n: number) => Array.from({ length: n }, (_, i) => auditIdFor(from + i));
+const body = (from: number, n: number) => `${lines(from, n).join('\n')}\n`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until `cond` holds (checked every 20 ms); fails naming `what` after `timeoutMs`. */
+async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
 
 describe('FileSet', () => {
   it('waits for a file that does not exist yet, then reads it; never emits half a line', async () => {
@@ -125,6 +160,9 @@ describe('FileSet', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(h.ids()).toEqual(idsOf(0, 2000));
     expect((await w.backups()).some((b) => b.endsWith('.gz'))).toBe(true);
+    // A rotation or a compression in progress is neither a problem nor a loss.
+    expect(h.cannotRead).toEqual([]);
+    expect(h.lost).toEqual([]);
     await h.stop();
     await w.close();
   });
@@ -247,9 +285,9 @@ describe('FileSet', () => {
     await h.waitForIds(10);
     await h.stop();
     const saved = JSON.parse(await readFile(join(dir, 'state.json'), 'utf8'));
-    expect(saved.version).toBe(1);
+    expect(saved.version).toBe(2);
     expect(saved.files).toHaveLength(1);
-    expect(saved.files[0]).toMatchObject({ offset: Buffer.byteLength(body), fpLen: 1024, path });
+    expect(saved.files[0]).toMatchObject({ offset: Buffer.byteLength(body), size: Buffer.byteLength(body), fpLen: 1024, path });
   });
 
   it('is caught up after the pass that reads every file to its end, without waiting for the next poll', async () => {
@@ -358,6 +396,204 @@ describe('FileSet', () => {
       await new Promise((r) => setTimeout(r, 600));
       expect(h.ids()).toEqual(idsOf(0, 30));
       await h.stop();
+    });
+  });
+
+  describe('says what it cannot read', () => {
+    it('warns once about a live file that is missing, a directory, or in a missing directory, and when it is readable again', async () => {
+      const root = await tmp();
+      const dir = join(root, 'logs');
+      const live = join(dir, 'kubernetes.audit');
+      const h = await new Harness().start(live, join(root, 'state.json'), { pollMs: 20 });
+      await until(() => h.cannotRead.length === 1, 'the missing directory');
+      expect(h.cannotRead[0]).toMatchObject({ path: live, live: true, reason: 'directory_not_found', lastingMs: 0 });
+      expect(h.files.liveReadable()).toBe(false);
+      expect(h.files.liveProblems()).toEqual([`cannot read ${live}: its directory does not exist`]);
+
+      await mkdir(dir);
+      await until(() => h.cannotRead.length === 2, 'the missing file');
+      expect(h.cannotRead[1]).toMatchObject({ path: live, reason: 'not_found', detail: 'and no backups beside it: the path matches nothing' });
+
+      await mkdir(live);
+      await until(() => h.cannotRead.length === 3, 'the directory under the live name');
+      expect(h.cannotRead[2]).toMatchObject({ path: live, reason: 'not_a_regular_file', detail: 'a directory' });
+      // Rate-limited: dozens of scans while it lasts, one warning.
+      await sleep(400);
+      expect(h.cannotRead).toHaveLength(3);
+      expect(h.files.liveProblems()).toEqual([`cannot read ${live}: not a regular file (a directory)`]);
+
+      await rmdir(live);
+      await writeFile(live, body(0, 5));
+      await h.waitForIds(5);
+      await until(() => h.readableAgain.length === 3, 'the problem to be over');
+      expect(h.readableAgain.map((p) => p.reason)).toEqual(['directory_not_found', 'not_found', 'not_a_regular_file']);
+      expect(h.files.liveReadable()).toBe(true);
+      expect(h.files.liveProblems()).toEqual([]);
+      expect(h.files.problemsSeen()).toHaveLength(3);
+      await h.stop();
+    });
+
+    it('warns again while a problem lasts', async () => {
+      const dir = await tmp();
+      const live = join(dir, 'kubernetes.audit');
+      const h = await new Harness().start(live, join(dir, 'state.json'), { pollMs: 20, repeatWarningMs: 150 });
+      await until(() => h.cannotRead.length >= 3, 'two repeated warnings');
+      expect(h.cannotRead[0].lastingMs).toBe(0);
+      expect(h.cannotRead[1].lastingMs).toBeGreaterThan(0);
+      expect(h.cannotRead[2].lastingMs).toBeGreaterThan(h.cannotRead[1].lastingMs);
+      expect(h.problems[1]).toMatch(/^still cannot read .*kubernetes\.audit: no such file/);
+      await h.stop();
+    });
+
+    it('warns about backups that are not gzip, damaged, or directories, reads everything else, and keeps the live file readable', async () => {
+      const dir = await tmp();
+      const live = join(dir, 'kubernetes.audit');
+      const name = (n: number, ext: string) => join(dir, `kubernetes-2026-11-22T12-00-0${n}.000${ext}`);
+      writeFileSync(name(1, '.audit.gz'), body(0, 10)); // plain text under a .gz name
+      writeFileSync(name(2, '.audit.gz'), gzipSync(body(100, 50)).subarray(0, 15)); // ends inside its header
+      mkdirSync(name(3, '.audit'));
+      writeFileSync(name(4, '.audit.gz'), gzipSync(body(10, 10)));
+      writeFileSync(live, body(20, 10));
+      const h = await new Harness().start(live, join(dir, 'state.json'), { pollMs: 20 });
+      await h.files.caughtUp();
+      expect(h.ids()).toEqual(idsOf(10, 20));
+      expect(h.cannotRead.map((p) => [p.path, p.reason, p.detail, p.live])).toEqual([
+        [name(3, '.audit'), 'not_a_regular_file', 'a directory', false],
+        [name(1, '.audit.gz'), 'not_gzip', 'no gzip header', false],
+        [name(2, '.audit.gz'), 'damaged_gzip', 'ends before its first block', false],
+      ]);
+      expect(h.files.liveReadable()).toBe(true);
+      expect(h.files.problemsSeen()).toEqual([
+        `cannot read ${name(3, '.audit')}: not a regular file (a directory)`,
+        `cannot read ${name(1, '.audit.gz')}: named .gz but not gzip data (no gzip header)`,
+        `cannot read ${name(2, '.audit.gz')}: damaged gzip data (ends before its first block)`,
+      ]);
+      await h.stop();
+    });
+  });
+
+  describe('finished backups', () => {
+    /** `n` gzipped backups of 5 events each, and a live file; returns the backup paths. */
+    function backups(dir: string, n: number): string[] {
+      const paths: string[] = [];
+      for (let k = 0; k < n; k++) {
+        const p = join(dir, `kubernetes-2026-11-22T12-${String(k).padStart(2, '0')}-00.000.audit.gz`);
+        writeFileSync(p, gzipSync(body(k * 5, 5)));
+        paths.push(p);
+      }
+      writeFileSync(join(dir, 'kubernetes.audit'), body(n * 5, 5));
+      return paths;
+    }
+
+    afterEach(() => {
+      fsCalls.log = undefined;
+    });
+
+    it('are neither opened nor announced again at the next start', async () => {
+      const dir = await tmp();
+      const paths = backups(dir, 30);
+      const live = join(dir, 'kubernetes.audit');
+      let h = await new Harness().start(live, join(dir, 'state.json'), { pollMs: 20 });
+      await h.waitForIds(155);
+      await sleep(200); // every backup finished and durable
+      await h.stop();
+      expect(h.opened).toHaveLength(31);
+
+      fsCalls.log = [];
+      h = await new Harness().start(live, join(dir, 'state.json'), { pollMs: 20 });
+      await h.files.caughtUp();
+      const calls = fsCalls.log;
+      fsCalls.log = undefined;
+      expect(h.lines).toEqual([]);
+      expect(h.opened).toEqual([live]); // the live file is always followed; no line per finished backup
+      for (const p of paths) expect(calls.filter((c) => c.endsWith(p))).toEqual([`stat ${p}`]);
+      await h.stop();
+    });
+
+    it('cost no system call per scan once finished, and one written to again is read on', async () => {
+      const dir = await tmp();
+      const live = join(dir, 'kubernetes.audit');
+      const paths = backups(dir, 10);
+      const plain = join(dir, 'kubernetes-2026-11-22T12-59-00.000.audit');
+      writeFileSync(plain, body(1000, 5));
+      const h = await new Harness().start(live, join(dir, 'state.json'), { pollMs: 20 });
+      await h.waitForIds(60);
+      await sleep(300); // finished, durable, and known by identity
+
+      fsCalls.log = [];
+      await sleep(300); // a dozen scans
+      const calls = fsCalls.log;
+      fsCalls.log = undefined;
+      expect(calls.filter((c) => c.startsWith('readdir')).length).toBeGreaterThan(5);
+      for (const p of [...paths, plain]) expect(calls.filter((c) => c.endsWith(p))).toEqual([]);
+
+      appendFileSync(plain, body(1005, 3)); // a late write to a finished backup
+      await h.waitForIds(63);
+      expect(h.ids().slice(-3)).toEqual(idsOf(1005, 3));
+      await h.stop();
+    });
+  });
+
+  describe('loss accounting', () => {
+    it('reports content pruned while stopped before it was read to its end, once, and not content compressed or renamed meanwhile', async () => {
+      const dir = await tmp();
+      const live = join(dir, 'kubernetes.audit');
+      const backup = (n: number) => join(dir, `kubernetes-2026-11-22T12-00-0${n}.000.audit`);
+      const state = join(dir, 'state.json');
+      writeFileSync(backup(1), body(0, 40));
+      writeFileSync(backup(2), body(40, 20));
+      writeFileSync(live, body(60, 20));
+      let h = new Harness();
+      h.neverAck = true; // read, never durable: the checkpoint stays at the start of every file
+      await h.start(live, state, { pollMs: 20 });
+      await h.waitForIds(80);
+      await h.stop();
+
+      // While the agent is down: the oldest backup is pruned, the next one compressed (the .gz is written
+      // before the original goes), and the live file rotated.
+      unlinkSync(backup(1));
+      writeFileSync(`${backup(2)}.gz`, gzipSync(body(40, 20)));
+      unlinkSync(backup(2));
+      renameSync(live, backup(3));
+      writeFileSync(live, body(80, 5));
+      const before = Date.now();
+      h = await new Harness().start(live, state, { pollMs: 20 });
+      await h.waitForIds(45);
+      await h.files.caughtUp();
+      expect(h.ids()).toEqual(idsOf(40, 45));
+      expect(h.lost).toHaveLength(1);
+      const bytes = Buffer.byteLength(body(0, 40));
+      expect(h.lost[0]).toMatchObject({ path: backup(1), size: bytes, offset: 0, unreadBytes: bytes, whileDown: true });
+      expect(h.lost[0].lastSeenAt).toBeLessThan(before);
+      expect(h.files.problemsSeen()).toEqual([expect.stringMatching(new RegExp(`^lost ${backup(1)} \\(fingerprint [0-9a-f]{16}\\): ${bytes} bytes never read`))]);
+      await h.stop();
+
+      // Remembered as lost: the next start does not count it again.
+      const saved = JSON.parse(await readFile(state, 'utf8')) as { files: Array<{ path: string; lostAt?: number }> };
+      expect(saved.files.find((f) => f.path === backup(1))?.lostAt).toBeGreaterThanOrEqual(before);
+      h = await new Harness().start(live, state, { pollMs: 20 });
+      await h.files.caughtUp();
+      await sleep(100);
+      expect(h.lost).toEqual([]);
+      await h.stop();
+    });
+
+    it('reads a checkpoint of the previous version and writes the current one', async () => {
+      const dir = await tmp();
+      const live = join(dir, 'kubernetes.audit');
+      const state = join(dir, 'state.json');
+      writeFileSync(live, body(0, 20));
+      const head = (await readFile(live)).subarray(0, 1024);
+      const { hashBytes } = await import('./fingerprint.ts');
+      const v1 = { fingerprint: hashBytes(head), fpLen: 1024, dev: 0, ino: 0, offset: Buffer.byteLength(body(0, 12)), done: false, path: live, seenAt: Date.now() };
+      writeFileSync(state, JSON.stringify({ version: 1, files: [v1] }));
+      const h = await new Harness().start(live, state, { pollMs: 20 });
+      await h.waitForIds(8);
+      expect(h.ids()).toEqual(idsOf(12, 8));
+      await h.stop();
+      const saved = JSON.parse(await readFile(state, 'utf8'));
+      expect(saved.version).toBe(2);
+      expect(saved.files[0]).toMatchObject({ fingerprint: v1.fingerprint, offset: Buffer.byteLength(body(0, 20)), size: Buffer.byteLength(body(0, 20)) });
     });
   });
 });

@@ -24,15 +24,23 @@
 // And a tracked file that can no longer be reached (gone from the listing, no descriptor) is forgotten
 // only once everything handed out from it is durable: if its content turns up again (a compressed copy,
 // a copy by copytruncate) it goes on from where reading stopped, not from an older checkpoint.
-import { type FileHandle, open, readdir } from 'node:fs/promises';
-import { constants, type Stats } from 'node:fs';
+//
+// What the cycle could not read is reported, never skipped in silence (`ReadProblems`): a live file that is
+// missing or unreadable, a backup that is not a regular file or not gzip. A finished backup costs nothing per
+// scan (`FinishedFiles`: known by identity, skipped without a system call). Content the checkpoint had not
+// read to its end and that no scan finds any more is lost: reported once, with the bytes known unread.
+import { type FileHandle, open, readdir, stat } from 'node:fs/promises';
+import { constants, watch, type FSWatcher, type Stats } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
-import { watch, type FSWatcher } from 'chokidar';
+import { LRUCache } from 'lru-cache';
 import type { CheckpointStore, FileState } from '../delivery/checkpoint.ts';
-import { FINGERPRINT_BYTES, bytesOf, fingerprintOf, hashBytes, readGzipHeadFrom, readHeadFrom, type Fingerprint } from './fingerprint.ts';
+import { BackupNames, type Backups } from './backup-names.ts';
+import { FinishedFiles } from './finished-files.ts';
+import { FINGERPRINT_BYTES, bytesOf, fingerprintOf, hashBytes, readGzipHeadFrom, readGzipSizeFrom, readHeadFrom, type Fingerprint, type GzipHead } from './fingerprint.ts';
 import { LineSplitter, type SplitOutput } from './lines.ts';
 import { ReadBufferPool } from './read-buffers.ts';
+import { ReadProblems, reasonOf, type ReadProblem } from './read-problems.ts';
 
 /** Unread files held open at once (each keeps a pruned backup readable until its turn). */
 const MAX_HELD_OPEN = 64;
@@ -57,11 +65,34 @@ export interface SourceChunk {
 /** Hands a chunk to the pipeline; resolves when the pipeline can take another (backpressure). */
 export type ChunkConsumer = (chunk: SourceChunk) => Promise<void>;
 
+/** Content that was gone before it was read to its end. */
+export interface LostFile {
+  /** Where it was last seen. */
+  path: string;
+  /** Its identity (hash of its first bytes), as in the checkpoint. */
+  fingerprint: string;
+  /** Content bytes it held when last seen, and how far they were read and durable. */
+  size: number;
+  offset: number;
+  /** Bytes known never read: `size - offset` (more may have been written after it was last seen). */
+  unreadBytes: number;
+  lastSeenAt: number;
+  /** Gone while the agent was not running: what was written to it after `lastSeenAt` is unknown. */
+  whileDown: boolean;
+}
+
 export interface FileSetEvents {
   bytesRead(n: number): void;
+  /** A file with something to read is opened (finished ones are skipped without a word). */
   fileOpened(path: string, offset: number, reason: string): void;
   fileFinished(path: string): void;
   problem(message: string, details: Record<string, unknown>): void;
+  /** A path cannot be read: once confirmed (`lastingMs` 0), then again every `repeatWarningMs` while it lasts. */
+  cannotRead(p: ReadProblem, lastingMs: number): void;
+  /** A path reported by `cannotRead` can be read again (or is gone). */
+  readableAgain(p: ReadProblem): void;
+  /** Content gone before it was read to its end; reported once (the checkpoint remembers it). */
+  lost(l: LostFile): void;
 }
 
 export interface FileSetOptions {
@@ -75,7 +106,15 @@ export interface FileSetOptions {
   quietMs?: number;
   /** Where read buffers come from; chunks marked `owned` should be given back to it. */
   buffers?: ReadBufferPool;
+  /** How often a problem that lasts is warned about again. */
+  repeatWarningMs?: number;
 }
+
+const REPEAT_WARNING_MS = 5 * 60_000;
+/** Least time between the starts of two scans that directory changes cause. */
+const WATCH_SCAN_GAP_MS = 50;
+/** Checkpoints of files gone for a day are dropped; looking for them once a minute is often enough. */
+const PRUNE_EVERY_MS = 60_000;
 
 interface Tracked {
   fp: Fingerprint;
@@ -105,34 +144,82 @@ export class FileSet {
   private readonly consume: ChunkConsumer;
   private readonly events: FileSetEvents;
   private readonly dir: string;
-  private readonly stem: string;
-  private readonly ext: string;
+  private readonly backupNames: BackupNames;
   private readonly tracked: Tracked[] = [];
+  private readonly finishedFiles: FinishedFiles;
+  private readonly problems: ReadProblems;
+  private readonly startedAt = Date.now();
+  /** The latest scan could not look at every file (one may hold content the checkpoint misses). */
+  private blind = false;
+  /** Content not read to its end may have gone: at start, and when a file is forgotten unfinished. */
+  private lossCheckDue = true;
   private firstScan = true;
+  private prunedAt = 0;
   private readonly startedEmpty: boolean;
   private stopped = false;
-  private wakeUp: (() => void) | undefined;
+  private sleeping: { until: number; timer: NodeJS.Timeout | undefined; resolve: () => void } | undefined;
+  private scanStartedAt = 0;
+  /** Last time the directory watcher reported a change. */
+  private changedAt = -1;
   private watcher: FSWatcher | undefined;
   private loop: Promise<void> | undefined;
 
   constructor(opts: FileSetOptions, store: CheckpointStore, consume: ChunkConsumer, events: FileSetEvents) {
-    this.opts = { quietMs: 300, ...opts };
+    this.opts = { quietMs: 300, repeatWarningMs: REPEAT_WARNING_MS, ...opts };
     this.buffers = opts.buffers ?? new ReadBufferPool(opts.chunkBytes, 0);
     this.store = store;
     this.consume = consume;
     this.events = events;
     this.dir = dirname(opts.path);
-    this.ext = extname(opts.path);
-    this.stem = basename(opts.path, this.ext);
+    const ext = extname(opts.path);
+    this.backupNames = new BackupNames(basename(opts.path, ext), ext);
     this.startedEmpty = store.isEmpty();
+    this.finishedFiles = new FinishedFiles(store.all());
+    this.problems = new ReadProblems({ confirmMs: this.opts.quietMs, repeatMs: this.opts.repeatWarningMs }, events);
   }
 
   start(): void {
-    this.watcher = watch(this.dir, { depth: 0, ignoreInitial: true, persistent: false });
-    this.watcher.on('all', () => this.wake());
-    // A missing directory is normal before the apiserver first writes: polling covers it.
-    this.watcher.on('error', () => {});
+    this.watchDirectory();
     this.loop = this.run();
+  }
+
+  /**
+   * Scans soon after something in the directory changes (polling covers what a watcher misses): one inotify watch
+   * on the directory, whose events name the file (a finished file that changes is looked at again). A busy writer
+   * changes the live file hundreds of times a second, and a scan lists the directory: scans the watcher causes
+   * start at least WATCH_SCAN_GAP_MS apart, and a change during a scan is not missed.
+   */
+  private watchDirectory(): void {
+    if (this.watcher !== undefined || this.stopped) return;
+    try {
+      this.watcher = watch(this.dir, { persistent: false }, (_event, name) => {
+        if (name) this.finishedFiles.touched(String(name));
+        this.changedAt = Date.now();
+        this.sleepUntil(this.scanStartedAt + WATCH_SCAN_GAP_MS);
+      });
+    } catch {
+      return; // no directory yet: the next scan tries again
+    }
+    this.watcher.on('error', () => {
+      // The directory went away: polling covers it, and a scan that finds it again watches it again.
+      this.watcher?.close();
+      this.watcher = undefined;
+    });
+  }
+
+  /** Why the live file cannot be read now (empty when it can), for readiness. */
+  liveProblems(): string[] {
+    return this.problems.liveProblems();
+  }
+
+  /** False while the live file cannot be read. */
+  liveReadable(): boolean {
+    return this.problems.liveReadable();
+  }
+
+  /** Every file that could not be read, and every loss, since the start (`run --once` exits 1 on any). */
+  problemsSeen(): string[] {
+    return this.problems.seen();
   }
 
   /** Stops reading; what was handed to the consumer still completes. */
@@ -140,24 +227,33 @@ export class FileSet {
     this.stopped = true;
     this.wake();
     await this.loop;
-    await this.watcher?.close();
+    this.watcher?.close();
     for (const t of this.tracked) await this.closeHandle(t);
   }
 
   private wake(): void {
-    const w = this.wakeUp;
-    this.wakeUp = undefined;
-    w?.();
+    const s = this.sleeping;
+    this.sleeping = undefined;
+    clearTimeout(s?.timer);
+    s?.resolve();
   }
 
+  /** Sleeps `ms`, or less if the directory changed since the scan began (then `sleepUntil` ends it sooner). */
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => this.wake(), ms);
-      this.wakeUp = () => {
-        clearTimeout(timer);
-        resolve();
-      };
+      this.sleeping = { until: Infinity, timer: undefined, resolve };
+      this.sleepUntil(Date.now() + ms);
+      if (this.changedAt >= this.scanStartedAt) this.sleepUntil(this.scanStartedAt + WATCH_SCAN_GAP_MS);
     });
+  }
+
+  /** Ends the current sleep at `time` if that is sooner than planned. */
+  private sleepUntil(time: number): void {
+    const s = this.sleeping;
+    if (s === undefined || time >= s.until) return;
+    clearTimeout(s.timer);
+    s.until = time;
+    s.timer = setTimeout(() => this.wake(), Math.max(0, time - Date.now()));
   }
 
   /** Bytes between what was read and what is checkpointed, per file (for the lag metric). */
@@ -179,8 +275,14 @@ export class FileSet {
     while (!this.stopped) {
       let waitMs = this.opts.pollMs;
       let pending = false;
+      this.scanStartedAt = Date.now();
       try {
-        const order = await this.scan();
+        const { order, unsure } = await this.scan();
+        if (unsure) {
+          // A problem not confirmed yet (a rotation or compression in progress looks like one): look again soon.
+          waitMs = Math.min(waitMs, this.opts.quietMs);
+          pending = true;
+        }
         for (const t of order) {
           if (this.stopped) break;
           if (t.finished) continue;
@@ -209,38 +311,64 @@ export class FileSet {
       if (!pending && this.idleWaiters.length > 0) {
         for (const w of this.idleWaiters.splice(0)) w();
       }
-      this.store.prune(Date.now());
+      if (Date.now() - this.prunedAt >= PRUNE_EVERY_MS) {
+        this.prunedAt = Date.now();
+        this.store.prune(this.prunedAt);
+      }
       if (!this.stopped && waitMs > 0) await this.sleep(waitMs);
     }
   }
 
-  private isBackup(name: string): boolean {
-    const plain = name.endsWith('.gz') ? name.slice(0, -3) : name;
-    return plain.startsWith(`${this.stem}-`) && plain.endsWith(this.ext) && plain.length > this.stem.length + 1 + this.ext.length;
-  }
-
-  /** Step 1–3: find and identify the files, return them in reading order. */
-  private async scan(): Promise<Tracked[]> {
+  /**
+   * Step 1–3: find and identify the files, return them in reading order; `unsure` while a problem is not
+   * confirmed yet.
+   */
+  private async scan(): Promise<{ order: Tracked[]; unsure: boolean }> {
     for (const t of this.tracked) t.present = false;
+    this.problems.beginScan();
+    this.blind = false;
+    this.watchDirectory();
     // The live file before the listing (see the top of this file): never the other way round.
-    await this.identifyPath(this.opts.path);
-    let names: string[] = [];
+    const liveThere = await this.identifyPath(this.opts.path, true);
+    let backups: Backups = { names: [], set: new Set() };
+    let noDirectory = false;
     try {
-      names = (await readdir(this.dir)).filter((n) => this.isBackup(n));
+      backups = this.backupNames.of(await readdir(this.dir));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      const why = reasonOf(err);
+      noDirectory = why.reason === 'not_found' || why.reason === 'directory_not_found';
+      if (!noDirectory) this.report({ path: this.dir, live: false, ...why });
     }
-    // Plain names first, so that a backup and its .gz copy (same content) resolve to the plain file.
-    names.sort((a, b) => Number(a.endsWith('.gz')) - Number(b.endsWith('.gz')) || a.localeCompare(b));
-    for (const name of names) await this.identifyBackup(join(this.dir, name));
+    if (!liveThere) {
+      this.report(noDirectory
+        ? { path: this.opts.path, live: true, reason: 'directory_not_found' }
+        : { path: this.opts.path, live: true, reason: 'not_found', detail: backups.names.length === 0 ? 'and no backups beside it: the path matches nothing' : undefined });
+    }
+    const now = Date.now();
+    for (const name of backups.names) {
+      if (this.finishedFiles.skip(name, now)) continue;
+      const path = join(this.dir, name);
+      if (!(await this.isFinished(name, path, now))) await this.identifyBackup(path);
+    }
     this.firstScan = false;
 
     // A file neither in the directory nor open cannot be read now; it is forgotten once all that was
-    // handed out from it is durable (see the top of this file).
+    // handed out from it is durable (see the top of this file). One read to its end is known by identity from
+    // now on; one that was not may be lost.
     for (let i = this.tracked.length - 1; i >= 0; i--) {
       const t = this.tracked[i];
-      if (!t.present && !t.fh && t.state.offset >= t.sentOffset) this.tracked.splice(i, 1);
+      if (t.finished && t.state.done && t.present && !t.live && !t.fh) {
+        this.tracked.splice(i, 1);
+        this.finishedFiles.add(basename(t.path), t.state, now);
+      } else if (!t.present && !t.fh && t.state.offset >= t.sentOffset) {
+        this.tracked.splice(i, 1);
+        if (!t.state.done) this.lossCheckDue = true;
+      }
     }
+    this.finishedFiles.endScan(backups.set);
+    const unsure = this.problems.endScan();
+    if (this.lossCheckDue && !unsure && !this.blind) this.accountLosses();
+
     // Hold every unread file open: a backup pruned (deleted) by the writer before its turn stays readable.
     let open = 0;
     for (const t of this.tracked) {
@@ -251,9 +379,54 @@ export class FileSet {
     // Backups by name (their names carry the rotation time), then a deleted former live file, then the live file.
     const sortName = (t: Tracked) => (t.path.endsWith('.gz') ? t.path.slice(0, -3) : t.path);
     const rank = (t: Tracked) => (t.live && t.present ? 2 : sortName(t) === this.opts.path ? 1 : 0);
-    return this.tracked
+    const order = this.tracked
       .filter((t) => !t.finished && (t.present || t.fh))
       .sort((a, b) => rank(a) - rank(b) || (rank(a) === 0 ? sortName(a).localeCompare(sortName(b)) : 0));
+    return { order, unsure };
+  }
+
+  /** Records why a path cannot be read; one that may hide content (not readable at all) makes the scan blind to losses. */
+  private report(p: ReadProblem, look?: string): void {
+    if (p.reason === 'permission_denied' || p.reason === 'read_error' || p.reason === 'directory_not_found') this.blind = true;
+    this.problems.report(p, look);
+  }
+
+  /**
+   * Content the checkpoint has not read to its end and no file holds any more (a scan that could look at every
+   * file found it under no name, and no descriptor is open on it) is gone. Gone while the agent was down, it is a
+   * loss whatever is known unread (the writer may have added to it since); gone while the agent ran, only when
+   * bytes were left unread. Reported once: the checkpoint remembers when.
+   */
+  private accountLosses(): void {
+    this.lossCheckDue = false;
+    const reading = new Set(this.tracked.map((t) => t.state));
+    let changed = false;
+    for (const f of this.store.all()) {
+      if (f.done || f.lostAt !== undefined || reading.has(f)) continue;
+      const unreadBytes = Math.max(0, f.size - f.offset);
+      const whileDown = f.seenAt < this.startedAt;
+      if (unreadBytes === 0 && !whileDown) f.done = true; // everything it held was read
+      else {
+        f.lostAt = Date.now();
+        this.problems.noteLoss(`lost ${f.path} (fingerprint ${f.fingerprint.slice(0, 16)}): ${unreadBytes} bytes never read${whileDown ? ', and whatever was written to it after it was last seen' : ''}`);
+        this.events.lost({ path: f.path, fingerprint: f.fingerprint, size: f.size, offset: f.offset, unreadBytes, lastSeenAt: f.seenAt, whileDown });
+      }
+      this.store.put(f);
+      changed = true;
+    }
+    // Saved at once, so that a restart does not report the same loss again.
+    if (changed) this.store.flush().catch((err) => this.events.problem('cannot write checkpoint', { error: String(err) }));
+  }
+
+  /** One stat: is the file at `path` one read to its end already (known by identity)? */
+  private async isFinished(name: string, path: string, now: number): Promise<boolean> {
+    let st: Stats;
+    try {
+      st = await stat(path);
+    } catch {
+      return false; // gone or unreadable: identifying it tells which
+    }
+    return this.finishedFiles.recognise(name, st, now);
   }
 
   private async identifyBackup(path: string): Promise<void> {
@@ -263,25 +436,40 @@ export class FileSet {
   }
 
   /**
-   * Identifies the file now at `path` through one descriptor; returns false when nothing is there. The
-   * descriptor is kept as the file's read handle when the file is still to be read and has none.
+   * Identifies the file now at `path` through one descriptor; returns false when nothing is there (a path that
+   * cannot be read is reported, and counts as there). The descriptor is kept as the file's read handle when the
+   * file is still to be read and has none.
    */
-  private async identifyPath(path: string): Promise<boolean> {
+  private async identifyPath(path: string, live = false): Promise<boolean> {
     let fh: FileHandle;
     try {
       // Non-blocking, so that a FIFO under a matching name cannot hang the scan.
       fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-    } catch {
-      return false;
+    } catch (err) {
+      const why = reasonOf(err);
+      if (why.reason === 'not_found') return false;
+      this.report({ path, live, ...why });
+      return true;
     }
     let kept = false;
     try {
       const st = await fh.stat();
-      if (!st.isFile() || st.size === 0) return true;
+      const look = `${st.size}:${st.mtimeMs}`;
+      if (!st.isFile()) {
+        this.report({ path, live, reason: 'not_a_regular_file', detail: kindOf(st) }, look);
+        return true;
+      }
+      if (st.size === 0) return true;
       const gz = path.endsWith('.gz');
-      const head = gz ? await this.gzipHead(fh, st) : await readHeadFrom(fh);
-      if (!head) return true; // an undecodable .gz stays unreadable; a file emptied since the stat is looked at next time
-      const t = await this.match(path, st, head, gz);
+      const gzHead = gz ? await this.gzipHead(fh, st) : undefined;
+      if (gzHead?.problem !== undefined) {
+        // Judged once the file stopped changing: a .gz being written does not decompress yet.
+        this.report({ path, live, reason: gzHead.problem, detail: gzHead.detail }, look);
+        return true;
+      }
+      const head = gz ? gzHead?.head : await readHeadFrom(fh);
+      if (!head) return true; // a file emptied since the stat is looked at next time
+      const t = await this.match(path, st, head, gz, fh);
       if (t && !t.finished && !t.fh && this.tracked.filter((o) => o.fh).length < MAX_HELD_OPEN) {
         t.fh = fh;
         t.fhIno = st.ino;
@@ -297,7 +485,7 @@ export class FileSet {
    * Finds (or starts) the tracked file for this content at `path`, and records where it was seen. Returns it
    * when it is now bound to the inode in `st`, or undefined when this name is only a copy of a file read elsewhere.
    */
-  private async match(path: string, st: Stats, head: Buffer, gz: boolean): Promise<Tracked | undefined> {
+  private async match(path: string, st: Stats, head: Buffer, gz: boolean, fh: FileHandle): Promise<Tracked | undefined> {
     const live = path === this.opts.path;
     let other: Tracked | undefined;
     if (!gz) {
@@ -337,30 +525,43 @@ export class FileSet {
       if (head.length > known.fp.len) this.regrowFingerprint(known, head);
       return known;
     }
-    return this.adopt(path, st, fp, gz, live);
+    return this.adopt(path, st, fp, gz, live, fh);
   }
 
-  private readonly gzipHeads = new Map<string, Buffer | undefined>();
+  /** Decompressed heads of the .gz files being read (finished ones are not looked at again). */
+  private readonly gzipHeads = new LRUCache<string, GzipHead>({ max: 2 * MAX_HELD_OPEN });
 
   /** Compressed files never change: decompress their first bytes once per (inode, size, mtime). */
-  private async gzipHead(fh: FileHandle, st: Stats): Promise<Buffer | undefined> {
+  private async gzipHead(fh: FileHandle, st: Stats): Promise<GzipHead> {
     const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
-    if (this.gzipHeads.has(key)) return this.gzipHeads.get(key);
-    const head = await readGzipHeadFrom(fh);
-    if (this.gzipHeads.size > 1000) this.gzipHeads.clear();
-    this.gzipHeads.set(key, head);
+    let head = this.gzipHeads.get(key);
+    if (head === undefined) {
+      head = await readGzipHeadFrom(fh);
+      this.gzipHeads.set(key, head);
+    }
     return head;
+  }
+
+  /**
+   * The file as just seen on disk: its size (of a plain file: its content's) and identity, in its state too, which
+   * is saved when they change (what a loss would cost, and how a done file is known at the next start).
+   */
+  private saw(t: Tracked, st: Stats): void {
+    if (!t.gz) t.size = st.size;
+    t.dev = st.dev;
+    t.ino = st.ino;
+    t.mtimeMs = st.mtimeMs;
+    const s = t.state;
+    const changed = s.size !== t.size || s.fileSize !== st.size || s.mtimeMs !== st.mtimeMs || s.dev !== st.dev || s.ino !== st.ino;
+    Object.assign(s, { dev: st.dev, ino: st.ino, fileSize: st.size, mtimeMs: st.mtimeMs, size: t.size, seenAt: Date.now() });
+    if (changed) this.store.put(s);
   }
 
   private refresh(t: Tracked, path: string, st: Stats, live: boolean): void {
     t.path = path;
     t.live = live;
     t.present = true;
-    if (!t.gz) t.size = st.size;
-    t.dev = st.dev;
-    t.ino = st.ino;
-    t.mtimeMs = st.mtimeMs;
-    t.state.seenAt = Date.now();
+    this.saw(t, st);
     if (!t.gz && st.size > t.readOffset && t.finished) {
       // Written to after it looked finished (quiet for a while): read on, and a restart must too.
       t.finished = false;
@@ -381,7 +582,7 @@ export class FileSet {
   }
 
   /** Starts tracking a file not tracked in memory: from its checkpoint, or from the start (or end). */
-  private adopt(path: string, st: Stats, fp: Fingerprint, gz: boolean, live: boolean): Tracked {
+  private async adopt(path: string, st: Stats, fp: Fingerprint, gz: boolean, live: boolean, fh: FileHandle): Promise<Tracked> {
     const saved = this.store.find(fp.hash, fp.len, (n) => (n <= fp.head.length ? hashBytes(fp.head.subarray(0, n)) : undefined));
     let offset = 0;
     let reason = 'new file';
@@ -395,17 +596,20 @@ export class FileSet {
     // The saved state object is reused: chunks still in flight from an earlier reader of this content
     // keep moving the same offset forward.
     const state: FileState = saved ?? {
-      fingerprint: fp.hash, fpLen: fp.len, dev: st.dev, ino: st.ino, offset, done: false, path, seenAt: Date.now(),
+      fingerprint: fp.hash, fpLen: fp.len, dev: st.dev, ino: st.ino, offset, done: false, size: 0, fileSize: st.size, mtimeMs: st.mtimeMs, path, seenAt: Date.now(),
     };
-    Object.assign(state, { dev: st.dev, ino: st.ino, path, seenAt: Date.now() });
-    this.store.put(state);
+    state.path = path;
+    const finished = saved?.done === true && !live;
+    // A .gz holds what its trailer says (known before it is read, for the lag and for what a loss would cost).
+    const size = !gz ? st.size : finished ? offset : Math.max(offset, state.size, (await readGzipSizeFrom(fh, st.size)) ?? 0);
     const t: Tracked = {
-      fp, state, path, gz, dev: st.dev, ino: st.ino, size: gz ? offset : st.size, mtimeMs: st.mtimeMs, live,
-      present: true, readOffset: offset, sentOffset: offset, splitter: new LineSplitter(offset, this.opts.maxLineBytes),
-      finished: saved?.done === true && !live,
+      fp, state, path, gz, dev: st.dev, ino: st.ino, size, mtimeMs: st.mtimeMs, live,
+      present: true, readOffset: offset, sentOffset: offset, splitter: new LineSplitter(offset, this.opts.maxLineBytes), finished,
     };
+    this.refresh(t, path, st, live); // a plain file done before but longer now is read on
+    this.store.put(state);
     this.tracked.push(t);
-    this.events.fileOpened(path, offset, reason);
+    if (!t.finished) this.events.fileOpened(path, offset, reason);
     return t;
   }
 
@@ -465,8 +669,7 @@ export class FileSet {
         // Size and modification time from one stat taken after the empty read: a write that landed in
         // between shows in the size, so "at the end and quiet since" cannot miss it.
         const st = await fh.stat();
-        t.size = st.size;
-        t.mtimeMs = st.mtimeMs;
+        this.saw(t, st);
         if (st.size > t.readOffset) continue;
         return 'eof';
       }
@@ -478,6 +681,7 @@ export class FileSet {
       const { parts, taken, owned } = t.splitter.pushRead(buf, bytesRead);
       t.readOffset += taken;
       t.size = Math.max(t.size, t.readOffset);
+      t.state.size = t.size;
       this.events.bytesRead(taken);
       await this.emit(t, parts, owned);
     }
@@ -506,14 +710,15 @@ export class FileSet {
         }
         position = end;
       }
-    } catch (err) {
-      this.events.problem('compressed file is damaged; keeping the lines read before the damage', {
-        path: t.path, offset: position, error: (err as Error).message,
+    } catch {
+      this.problems.incident({
+        path: t.path, live: false, reason: 'damaged_gzip', detail: `at byte ${position} of its content; the lines before it were read`,
       });
     } finally {
       input.destroy();
     }
     t.size = t.readOffset;
+    t.state.size = t.size;
     t.mtimeMs = 0;
     t.live = false;
     return 'eof';
@@ -567,4 +772,13 @@ export class FileSet {
 function sharesPrefix(a: Fingerprint, b: Fingerprint): boolean {
   const n = Math.min(a.len, b.len);
   return n > 0 && a.head.subarray(0, n).equals(b.head.subarray(0, n));
+}
+
+/** What a path that is not a regular file is, in an operator's words. */
+function kindOf(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a named pipe';
+  if (st.isSocket()) return 'a socket';
+  if (st.isBlockDevice() || st.isCharacterDevice()) return 'a device';
+  return 'not a file';
 }

@@ -57,7 +57,7 @@ describe('kaudit run over damaged input', () => {
       if (agent.child.exitCode === null) await agent.kill9();
     });
     const exit = await agent.exited;
-    expect(exit.code).toBe(0);
+    expect(exit.code).toBe(1); // the damaged .gz could not be read to its end (everything else was delivered)
 
     const received = rx.acceptedAuditIds();
     const fromGz = received.filter((id) => gzLines.some((l) => l.includes(id)));
@@ -75,7 +75,9 @@ describe('kaudit run over damaged input', () => {
     expect(dead.some((d) => d.path.endsWith('.gz'))).toBe(true); // the torn last line of the damaged .gz
 
     const log = agent.logEntries();
-    expect(log.some((e) => e.msg === 'compressed file is damaged; keeping the lines read before the damage')).toBe(true);
+    const damaged = log.find((e) => e.reason === 'damaged_gzip');
+    expect(damaged?.msg).toMatch(/^cannot read all of .*T10-00-00\.000\.audit\.gz: damaged gzip data \(at byte \d+ of its content; the lines before it were read\)$/);
+    expect(log.find((e) => /exit 1$/.test(String(e.msg)))?.problems).toEqual([`sources.audit: ${damaged?.msg}`]);
     const summary = log.find((e) => e.msg === 'stopped') as { parseErrors: Record<string, number>; delivered: Record<string, number> };
     expect(summary.parseErrors.audit).toBe(bad.length + dead.filter((d) => d.path.endsWith('.gz')).length);
     expect(summary.delivered.rx).toBe(received.length);

@@ -7,6 +7,15 @@ import { stringify } from 'yaml';
 
 export const CLI = fileURLToPath(new URL('../../bin/kaudit.js', import.meta.url));
 
+/** Another user to run the agent as; supplementary groups are dropped (as `setpriv --clear-groups` does). */
+export interface RunAs {
+  uid: number;
+  gid: number;
+}
+
+/** The unprivileged user (nobody), for what only a non-root agent sees: files it may not read. */
+export const NOBODY: RunAs = { uid: 65534, gid: 65534 };
+
 export interface AgentExit {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -18,12 +27,13 @@ export class AgentProcess {
   private stderr = '';
   private stdout = '';
 
-  constructor(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string) {
+  /** `opts`: the working directory, and the user and group to run as (a non-root agent), when not the tests' own. */
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}, opts: { cwd?: string } & Partial<RunAs> = {}) {
     // process.execPath: the pinned Node 24 that runs the tests.
     this.child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', CLI, ...args], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
-      cwd,
+      ...opts,
     });
     this.child.stdout!.on('data', (d: Buffer) => {
       if (this.stdout.length < 4 * 1024 * 1024) this.stdout += d.toString();
@@ -35,8 +45,8 @@ export class AgentProcess {
     this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
   }
 
-  static run(configPath: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): AgentProcess {
-    return new AgentProcess(['run', '--config', configPath, ...extraArgs], env);
+  static run(configPath: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}, runAs?: RunAs): AgentProcess {
+    return new AgentProcess(['run', '--config', configPath, ...extraArgs], env, runAs);
   }
 
   get pid(): number {
@@ -101,6 +111,6 @@ export async function writeAgentConfig(dir: string, config: Record<string, unkno
 
 /** Runs a kaudit command to completion (in `cwd`, default the tests' own) and returns its exit code and output. */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const p = new AgentProcess(args, env, cwd);
+  const p = new AgentProcess(args, env, { cwd });
   return p.exited.then(({ code }) => ({ code, stdout: p.output(), stderr: p.logs() }));
 }
