@@ -17,7 +17,7 @@ const auditSourceSchema = z.strictObject({
   max_line_bytes: sizeIn(64 * KiB, 256 * MiB).default(4 * MiB),
   /** How much is read from a file at a time. */
   read_chunk_bytes: sizeIn(4 * KiB, 64 * MiB).default(1 * MiB),
-  /** Rescan interval; file system events trigger a scan sooner. */
+  /** Full rescan interval; a write to the live file is read sooner, and a rename or a new file triggers a rescan. */
   poll_interval: durationIn(10, HOUR).default(1000),
   /** NDJSON file for lines that are not audit events. Unset: counted and logged only. */
   dead_letter: path().optional(),

@@ -246,6 +246,53 @@ describe('FileSet', () => {
     await h.stop();
   });
 
+  describe('between polls, woken by the directory watch alone (an hour-long poll interval)', () => {
+    const noPoll = { pollMs: 3_600_000, settleMs: 20 };
+
+    it('reads lines appended to the live file', async () => {
+      const dir = await tmp();
+      const path = join(dir, 'kubernetes.audit');
+      await writeFile(path, `${lines(0, 5).join('\n')}\n`);
+      const h = await new Harness().start(path, join(dir, 'state.json'), noPoll);
+      await h.waitForIds(5);
+      for (let i = 5; i < 50; i += 5) {
+        await appendFile(path, `${lines(i, 5).join('\n')}\n`);
+        await h.waitForIds(i + 5);
+      }
+      expect(h.ids()).toEqual(idsOf(0, 50));
+      await h.stop();
+    });
+
+    it('follows rename rotation with gzip: every line once, in order', async () => {
+      const dir = await tmp();
+      const w = await LumberjackWriter.open({ dir, maxSize: 32 * 1024, maxBackups: 100, compress: true });
+      const h = await new Harness().start(w.livePath, join(dir, 'state.json'), noPoll);
+      for (let i = 0; i < 600; i += 30) {
+        await w.writeMany(lines(i, 30));
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await w.settled();
+      await h.waitForIds(600);
+      expect(h.ids()).toEqual(idsOf(0, 600));
+      expect((await w.backups()).some((b) => b.endsWith('.gz'))).toBe(true);
+      await h.stop();
+      await w.close();
+    });
+
+    it('reads the new content of a live file truncated in place', async () => {
+      const dir = await tmp();
+      const path = join(dir, 'kubernetes.audit');
+      await writeFile(path, `${lines(0, 30).join('\n')}\n`);
+      const h = await new Harness().start(path, join(dir, 'state.json'), noPoll);
+      await h.waitForIds(30);
+      await truncate(path, 0);
+      await appendFile(path, `${lines(30, 3).join('\n')}\n`);
+      await h.waitForIds(33);
+      expect(h.ids()).toEqual(idsOf(0, 33));
+      await h.stop();
+    });
+  });
+
   it('keeps the lines of a damaged .gz before the damage and reports it', async () => {
     const dir = await tmp();
     const live = join(dir, 'kubernetes.audit');

@@ -104,6 +104,8 @@ export interface FileSetOptions {
   pollMs: number;
   /** A file that is no longer the live file is finished once unmodified this long. */
   quietMs?: number;
+  /** Least time from one pass to the next that writes to the live file start (a block of lines, not one pass per write). */
+  settleMs?: number;
   /** Where read buffers come from; chunks marked `owned` should be given back to it. */
   buffers?: ReadBufferPool;
   /** How often a problem that lasts is warned about again. */
@@ -161,11 +163,16 @@ export class FileSet {
   private scanStartedAt = 0;
   /** Last time the directory watcher reported a change. */
   private changedAt = -1;
+  /** The next pass must scan: a name in the directory changed, a file was not where it was, a problem is unsure. */
+  private scanDue = true;
+  private lastScanAt = 0;
+  /** The files of the last scan, in reading order: a pass that does not scan reads on through them. */
+  private order: Tracked[] = [];
   private watcher: FSWatcher | undefined;
   private loop: Promise<void> | undefined;
 
   constructor(opts: FileSetOptions, store: CheckpointStore, consume: ChunkConsumer, events: FileSetEvents) {
-    this.opts = { quietMs: 300, repeatWarningMs: REPEAT_WARNING_MS, ...opts };
+    this.opts = { quietMs: 300, settleMs: 250, repeatWarningMs: REPEAT_WARNING_MS, ...opts };
     this.buffers = opts.buffers ?? new ReadBufferPool(opts.chunkBytes, 0);
     this.store = store;
     this.consume = consume;
@@ -191,21 +198,33 @@ export class FileSet {
    */
   private watchDirectory(): void {
     if (this.watcher !== undefined || this.stopped) return;
+    const liveName = basename(this.opts.path);
     try {
-      this.watcher = watch(this.dir, { persistent: false }, (_event, name) => {
+      this.watcher = watch(this.dir, { persistent: false }, (event, name) => {
         if (name) this.finishedFiles.touched(String(name));
+        // The live file growing needs a read of it; anything else (a rotation, a backup compressed or pruned) a scan.
+        if (event === 'rename' || name !== liveName) this.scanDue = true;
         this.changedAt = Date.now();
-        this.sleepUntil(this.scanStartedAt + WATCH_SCAN_GAP_MS);
+        // One event is enough to start a pass: until the pass is done the watch is off (an apiserver writes each
+        // event on its own, and each write would otherwise wake this thread), and the pass looks for itself.
+        this.unwatchDirectory();
+        this.sleepUntil(this.scanStartedAt + (this.scanDue ? WATCH_SCAN_GAP_MS : this.opts.settleMs));
       });
     } catch {
       return; // no directory yet: the next scan tries again
     }
     this.watcher.on('error', () => {
       // The directory went away: polling covers it, and a scan that finds it again watches it again.
-      this.watcher?.close();
-      this.watcher = undefined;
+      this.unwatchDirectory();
+      this.scanDue = true;
     });
   }
+
+  private unwatchDirectory(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+  }
+
 
   /** Why the live file cannot be read now (empty when it can), for readiness. */
   liveProblems(): string[] {
@@ -227,7 +246,7 @@ export class FileSet {
     this.stopped = true;
     this.wake();
     await this.loop;
-    this.watcher?.close();
+    this.unwatchDirectory();
     for (const t of this.tracked) await this.closeHandle(t);
   }
 
@@ -240,10 +259,12 @@ export class FileSet {
 
   /** Sleeps `ms`, or less if the directory changed since the scan began (then `sleepUntil` ends it sooner). */
   private sleep(ms: number): Promise<void> {
+    // stop() may have come while the loop awaited something else: its wake-up found no sleeper.
+    if (this.stopped) return Promise.resolve();
     return new Promise((resolve) => {
       this.sleeping = { until: Infinity, timer: undefined, resolve };
       this.sleepUntil(Date.now() + ms);
-      if (this.changedAt >= this.scanStartedAt) this.sleepUntil(this.scanStartedAt + WATCH_SCAN_GAP_MS);
+      if (this.changedAt >= this.scanStartedAt) this.sleepUntil(this.scanStartedAt + (this.scanDue ? WATCH_SCAN_GAP_MS : this.opts.settleMs));
     });
   }
 
@@ -277,19 +298,29 @@ export class FileSet {
       let pending = false;
       this.scanStartedAt = Date.now();
       try {
-        const { order, unsure } = await this.scan();
-        if (unsure) {
-          // A problem not confirmed yet (a rotation or compression in progress looks like one): look again soon.
-          waitMs = Math.min(waitMs, this.opts.quietMs);
-          pending = true;
+        // Between scans a pass reads on through the descriptors it holds: a growing live file costs a read, not a
+        // listing and an open of the live file. A scan comes when a name changed, and every poll interval for what
+        // no event reports.
+        if (this.scanDue || this.scanStartedAt - this.lastScanAt >= this.opts.pollMs) {
+          this.scanDue = false;
+          this.lastScanAt = this.scanStartedAt;
+          const { order, unsure } = await this.scan();
+          this.order = order;
+          if (unsure) {
+            // A problem not confirmed yet (a rotation or compression in progress looks like one): look again soon.
+            this.scanDue = true;
+            waitMs = Math.min(waitMs, this.opts.quietMs);
+            pending = true;
+          }
         }
-        for (const t of order) {
+        for (const t of this.order) {
           if (this.stopped) break;
           if (t.finished) continue;
           const outcome = await this.readAvailable(t);
           if (outcome === 'stopped') break;
           if (outcome === 'gone') {
-            // Moved or deleted before it could be opened: the next scan finds it under its new name.
+            // Moved, deleted or truncated: the next scan finds it under its new name, or as new content.
+            this.scanDue = true;
             waitMs = 0;
             pending = true;
             break;
@@ -315,8 +346,32 @@ export class FileSet {
         this.prunedAt = Date.now();
         this.store.prune(this.prunedAt);
       }
-      if (!this.stopped && waitMs > 0) await this.sleep(waitMs);
+      if (!this.stopped && waitMs > 0) {
+        // Watch again, then look once: a write that landed after the pass's last read has no event to wake us.
+        this.watchDirectory();
+        const untilScan = Math.max(0, this.lastScanAt + this.opts.pollMs - Date.now());
+        const moved = this.watcher !== undefined && !pending && !this.scanDue && (await this.liveMovedOn());
+        // Let writes settle before the next pass, so that a steady trickle is read in blocks rather than line by line.
+        await this.sleep(moved ? Math.max(0, this.scanStartedAt + this.opts.settleMs - Date.now()) : Math.min(waitMs, untilScan));
+      }
     }
+  }
+
+  /** The live file has grown since the last read saw its end, or its name now holds another file (a scan is due). */
+  private async liveMovedOn(): Promise<boolean> {
+    const live = this.order.find((t) => t.live && t.present);
+    let st: Stats;
+    try {
+      st = await stat(this.opts.path);
+    } catch {
+      if (live !== undefined) this.scanDue = true; // gone since the pass: rotated or deleted
+      return live !== undefined;
+    }
+    if (live === undefined || st.ino !== live.ino || st.dev !== live.dev) {
+      this.scanDue = true;
+      return true;
+    }
+    return st.size !== live.size; // the size the last read saw at its end (a held-back half line is not news)
   }
 
   /**
@@ -671,6 +726,8 @@ export class FileSet {
         const st = await fh.stat();
         this.saw(t, st);
         if (st.size > t.readOffset) continue;
+        // Shorter than what was read: truncated in place (copytruncate). A scan tells what it holds now.
+        if (t.live && st.size < t.readOffset) return 'gone';
         return 'eof';
       }
       // The live file may be truncated (copytruncate) between our stat and this read, and the bytes at
