@@ -116,12 +116,18 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
     drivers.push(driver);
   }
 
+  // Each parse thread finds a blind rule on its own, and again after the rule met bodies in between (a policy
+  // that logs some writes with bodies): the log says it once per rule and resource per run; the gauge follows.
+  const blindLogged = new Set<string>();
   const onDetection = (alarms: number, notes: DetectionNotes | undefined) => {
     if (alarms > 0) detectionMetrics.alarmRecords(alarms);
     if (notes === undefined) return;
     for (const a of notes.allowlisted) detectionMetrics.allowlisted(a.rule, a.entry, a.count);
     for (const b of notes.blind) {
       detectionMetrics.blind(b.rule, b.resource, b.blind);
+      const pair = `${b.rule}\0${b.resource}\0${b.blind}`;
+      if (blindLogged.has(pair)) continue;
+      blindLogged.add(pair);
       if (b.blind) logger.warn({ rule: b.rule, resource: b.resource }, `rule blind for ${b.resource}: policy logs no bodies (writes arrive at Metadata level; log them at Request or RequestResponse level for this rule to work)`);
       else logger.info({ rule: b.rule, resource: b.resource }, `rule sees bodies for ${b.resource} again`);
     }
