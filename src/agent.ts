@@ -17,6 +17,7 @@ import type { DetectionNotes } from './detect/hook.ts';
 import { RuleReloader } from './detect/reload.ts';
 import { RuleError } from './detect/rules.ts';
 import { detectionPlan, type DetectionInit } from './detect/setup.ts';
+import { compileRejectedLine } from './parse/rejected-line.ts';
 import { createProcessor, type ChunkProcessor } from './parse/workers.ts';
 import { SourcePipeline } from './pipeline.ts';
 import { sinkKinds } from './sinks/index.ts';
@@ -145,7 +146,8 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
     const routed = drivers.filter((d) => d.accepts(name));
     if (routed.length === 0) logger.warn({ source: name }, 'no sink takes this source; its events are read and dropped');
     const buffers = new ReadBufferPool(src.read_chunk_bytes, 8);
-    const pipeline = new SourcePipeline({ source: name, processor, drivers, metrics: sourceMetrics, deadLetter, logger, buffers, onDetection });
+    const rejectedLine = compileRejectedLine(config.redaction, src.dead_letter_raw);
+    const pipeline = new SourcePipeline({ source: name, processor, drivers, metrics: sourceMetrics, deadLetter, rejectedLine, logger, buffers, onDetection });
     const srcLog = logger.child({ source: name });
     const files = new FileSet({
       source: name, path: src.path, readFrom: src.read_from, maxLineBytes: src.max_line_bytes,

@@ -1,7 +1,7 @@
 // Runs every enabled rule on every event and folds hits into aggregated alarm records.
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { AuditEvent } from '../parse/audit.ts';
+import { parseAuditLine, type AuditEvent } from '../parse/audit.ts';
 import type { AlarmOut, Detector, DetectionNotes } from './hook.ts';
 import { GenerationalMap, leadingCharsFingerprint } from './generations.ts';
 import { allowedBy, BODY_MISSING, EvalContext, execOf, isNever, type CompiledAllow, type CompiledRule, type RateSpec, type RuleSet } from './rules.ts';
@@ -142,10 +142,15 @@ export class DetectionEngine implements Detector {
 
   /** Every enabled rule on every event. A rule hits one auditID once, whichever of its stages comes first. */
   hits(event: AuditEvent): RuleHit[] {
-    return this.#hits(event, new EvalContext(event)).map((h) => h.hit);
+    const ctx = new EvalContext(event);
+    return this.#hits(event, ctx, () => ctx).map((h) => h.hit);
   }
 
-  #hits(event: AuditEvent, ctx: EvalContext): Array<{ hit: RuleHit; rule: CompiledRule }> {
+  /**
+   * Rules match `ctx` (the event as the apiserver wrote it); what a hit shows (its summary and aggregation key) is
+   * read from `shown()`, the event as it is forwarded, so that redaction covers it too.
+   */
+  #hits(event: AuditEvent, ctx: EvalContext, shown: () => EvalContext | undefined): Array<{ hit: RuleHit; rule: CompiledRule }> {
     let out: Array<{ hit: RuleHit; rule: CompiledRule }> | undefined;
     const head = event.head;
     const resource = head.objectRef?.resource;
@@ -180,12 +185,14 @@ export class DetectionEngine implements Detector {
         }
       }
       if (rule.rate !== undefined && !this.#rateReached(rule, rule.rate, ctx, event)) continue;
-      const key = rule.aggregateKey.map((g) => g(ctx).map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join(','));
+      const view = shown();
+      // A redacted event that no longer reads as one (a configured path blanked a whole head field): the rule's name.
+      const key = view === undefined ? [] : rule.aggregateKey.map((g) => g(view).map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join(','));
       (out ??= []).push({
         rule,
         hit: {
           ruleId: rule.id, ruleName: rule.name, category: rule.category, level: rule.level,
-          auditID: head.auditID, stage: head.stage, key, summary: rule.output(ctx),
+          auditID: head.auditID, stage: head.stage, key, summary: view === undefined ? rule.name : rule.output(view),
         },
       });
     }
@@ -281,7 +288,11 @@ export class DetectionEngine implements Detector {
   evaluate(event: AuditEvent, redactedLine?: string, hitsOut?: RuleHit[]): AlarmOut[] {
     // One context, reset per event: it never outlives this call.
     const ctx = (this.#ctx ??= new EvalContext(event)).reset(event);
-    const found = this.#hits(event, ctx);
+    // Alarms show the event as it is forwarded: the redacted one, read again from its text (rare: few events both
+    // raise an alarm and are redacted), so that summaries and evidence never carry what redaction blanked.
+    let shown: { ctx: EvalContext | undefined } | undefined;
+    const shownCtx = redactedLine === undefined ? () => ctx : () => (shown ??= { ctx: contextOf(redactedLine) }).ctx;
+    const found = this.#hits(event, ctx, shownCtx);
     if (found.length === 0) return NO_ALARMS;
     const out: AlarmOut[] = [];
     const head = event.head;
@@ -314,7 +325,7 @@ export class DetectionEngine implements Detector {
         lastSeen: state.lastSeen,
         count: state.count,
         summary: hit.summary,
-        evidence: evidenceOf(event),
+        evidence: evidenceOf(shownCtx()?.event),
         risk: rule.risk,
         solution: rule.solution,
       };
@@ -386,7 +397,14 @@ function eventText(event: AuditEvent, redactedLine: string | undefined): string 
   }
 }
 
-function evidenceOf(event: AuditEvent): Record<string, unknown> {
+/** A context over a redacted line, or undefined when it no longer reads as an audit event. */
+function contextOf(redactedLine: string): EvalContext | undefined {
+  const parsed = parseAuditLine(redactedLine);
+  return parsed.ok ? new EvalContext(parsed.event) : undefined;
+}
+
+function evidenceOf(event: AuditEvent | undefined): Record<string, unknown> {
+  if (event === undefined) return { withheld: 'redaction blanked a field the evidence is read from' };
   const h = event.head;
   const ann = event.annotations();
   const ips = h.sourceIPs;
