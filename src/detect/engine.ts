@@ -140,10 +140,13 @@ export class DetectionEngine implements Detector {
     return n;
   }
 
-  /** Every enabled rule on every event. A rule hits one auditID once, whichever of its stages comes first. */
-  hits(event: AuditEvent): RuleHit[] {
+  /**
+   * Every enabled rule on every event. A rule hits one auditID once, whichever of its stages comes first. `forwarded`
+   * as for evaluate().
+   */
+  hits(event: AuditEvent, forwarded?: () => string | undefined): RuleHit[] {
     const ctx = new EvalContext(event);
-    return this.#hits(event, ctx, () => ctx).map((h) => h.hit);
+    return this.#hits(event, ctx, shownContext(ctx, forwarded)).map((h) => h.hit);
   }
 
   /**
@@ -282,18 +285,16 @@ export class DetectionEngine implements Detector {
   /**
    * hits() folded into alarms: the first hit of an alarm is emitted at once, later ones raise its count and are
    * emitted as an update (same id) on the first hit at least `updateIntervalMs` after the last emission.
-   * `redactedLine` is the forwarded text when redaction changed the event; the alarm carries that one.
+   * `forwarded` gives the forwarded text when redaction changes the event; the alarm carries and shows that one.
    * `hitsOut` receives every hit too.
    */
-  evaluate(event: AuditEvent, redactedLine?: string, hitsOut?: RuleHit[]): AlarmOut[] {
+  evaluate(event: AuditEvent, forwarded?: () => string | undefined, hitsOut?: RuleHit[]): AlarmOut[] {
     // One context, reset per event: it never outlives this call.
     const ctx = (this.#ctx ??= new EvalContext(event)).reset(event);
-    // Alarms show the event as it is forwarded: the redacted one, read again from its text (rare: few events both
-    // raise an alarm and are redacted), so that summaries and evidence never carry what redaction blanked.
-    let shown: { ctx: EvalContext | undefined } | undefined;
-    const shownCtx = redactedLine === undefined ? () => ctx : () => (shown ??= { ctx: contextOf(redactedLine) }).ctx;
+    const shownCtx = shownContext(ctx, forwarded);
     const found = this.#hits(event, ctx, shownCtx);
     if (found.length === 0) return NO_ALARMS;
+    const redactedLine = forwarded?.();
     const out: AlarmOut[] = [];
     const head = event.head;
     const at = head.stageTimestamp ?? head.requestReceivedTimestamp ?? new Date(this.#now()).toISOString();
@@ -397,10 +398,21 @@ function eventText(event: AuditEvent, redactedLine: string | undefined): string 
   }
 }
 
-/** A context over a redacted line, or undefined when it no longer reads as an audit event. */
-function contextOf(redactedLine: string): EvalContext | undefined {
-  const parsed = parseAuditLine(redactedLine);
-  return parsed.ok ? new EvalContext(parsed.event) : undefined;
+/**
+ * What alarms and hits show: the event as it is forwarded, read again from its text when redaction changed it (rare:
+ * few events both hit a rule and are redacted), so that no summary, key or evidence carries what redaction blanked;
+ * undefined when the redacted text no longer reads as an audit event.
+ */
+function shownContext(ctx: EvalContext, forwarded: (() => string | undefined) | undefined): () => EvalContext | undefined {
+  let shown: { ctx: EvalContext | undefined } | undefined;
+  return () => {
+    if (shown === undefined) {
+      const line = forwarded?.();
+      const parsed = line === undefined ? undefined : parseAuditLine(line);
+      shown = { ctx: parsed === undefined ? ctx : parsed.ok ? new EvalContext(parsed.event) : undefined };
+    }
+    return shown.ctx;
+  };
 }
 
 function evidenceOf(event: AuditEvent | undefined): Record<string, unknown> {

@@ -68,10 +68,19 @@ export function processChunk(data: Uint8Array, ctx: ChunkContext): ChunkResult {
     }
     const event = parsed.event;
     let redacted: string | undefined;
+    let redactedYet = false;
+    const forwarded = () => {
+      if (!redactedYet) {
+        redacted = ctx.redactor.redact(event);
+        redactedYet = true;
+      }
+      return redacted;
+    };
     try {
-      redacted = ctx.redactor.redact(event);
-      // The detector reads the event's head and (redacted) bodies; alarms carry the redacted line.
-      for (const alarm of ctx.detector.evaluate(event, redacted, hits)) result.alarms.push(alarm);
+      // The rules match the event as written; redaction follows (walking bodies the rules parsed, if any), and alarms
+      // carry and show the redacted line.
+      for (const alarm of ctx.detector.evaluate(event, forwarded, hits)) result.alarms.push(alarm);
+      forwarded();
     } catch (err) {
       // Never forward an event whose redaction failed: it could carry a credential.
       result.bad.push({ start, end: lineEnd, error: `processing failed: ${(err as Error).message}` });

@@ -164,6 +164,8 @@ describe('settings', () => {
 
   it('skips both bodies of a listed resource, and the request body of a listed subresource', () => {
     expect(p.skips('leases', undefined)).toBe('both');
+    expect(p.skips('serviceaccounts', 'token')).toBe('both'); // TokenRequests: token_requests blanks their token
+    expect(p.skips('deployments', 'status')).toBeUndefined(); // a controller sends the whole object, env included
     expect(p.skips('pods', 'status')).toBe('request'); // the kubelet's status patch; a logged response is the whole pod
     expect(p.skips('pods', undefined)).toBeUndefined();
     expect(p.skips('pods', 'exec')).toBeUndefined();

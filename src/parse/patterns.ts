@@ -26,27 +26,35 @@ export const KEY_PATTERNS: Record<string, { regex: string; endings: string[] }> 
 
 /**
  * Value patterns: what is blanked is the first group when the pattern has one (the scheme, the key's armour and the
- * user name stay: they say what was there), else the whole match. `needle`: a looser pattern, part of the one test
- * that spares the scan most strings (`containerd://…` and plain URLs, paths with `secrets` or `token` in them).
+ * user name stay: they say what was there), else the whole match. `core`: words every match contains, searched
+ * for first; `needle`: a looser pattern tried where a core is found, so that most strings and lines are spared the
+ * scan (`containerd://…` and plain URLs).
  */
-export const VALUE_PATTERNS: Record<string, { regex: string; flags: string; needle: string }> = {
+export const VALUE_PATTERNS: Record<string, { regex: string; flags: string; core: string; needle: string }> = {
   /** Authorization header values: `Bearer <token>`, `Basic <base64 user:password>`. */
-  bearer: { regex: '\\b(?:Bearer|Basic)[ \\t]+([A-Za-z0-9._~+/-]{8,}=*)', flags: 'i', needle: '(?:bearer|basic)[ \\t]' },
+  bearer: { regex: '\\b(?:Bearer|Basic)[ \\t]+([A-Za-z0-9._~+/-]{8,}=*)', flags: 'i', core: 'bearer|basic', needle: '(?:bearer|basic)[ \\t]' },
   /** JSON Web Tokens (service account tokens, OIDC tokens): three base64url parts, the first two JSON objects. */
-  jwt: { regex: 'eyJ[A-Za-z0-9_-]{4,}\\.eyJ[A-Za-z0-9_-]{4,}\\.[A-Za-z0-9_-]*', flags: '', needle: 'eyJ' },
+  jwt: { regex: 'eyJ[A-Za-z0-9_-]{4,}\\.eyJ[A-Za-z0-9_-]{4,}\\.[A-Za-z0-9_-]*', flags: '', core: 'eyJ', needle: 'eyJ' },
   /** PEM private keys: the armour lines stay, the key between them goes (to the end when the END line is missing). */
-  pem_private_key: { regex: '-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----([\\s\\S]*?)(?=-----END [A-Z0-9 ]*PRIVATE KEY-----|$)', flags: '', needle: 'PRIVATE KEY' },
+  pem_private_key: { regex: '-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----([\\s\\S]*?)(?=-----END [A-Z0-9 ]*PRIVATE KEY-----|$)', flags: '', core: 'PRIVATE KEY', needle: 'PRIVATE KEY' },
   /** The password of a URL's user information: `postgres://app:<password>@db:5432`. */
-  url_password: { regex: '[A-Za-z][A-Za-z0-9+.-]*://[^\\s/:@"\'\\\\]*:([^\\s/@"\'\\\\]+)@', flags: '', needle: '://[^/\\s@]*@' },
+  url_password: { regex: '[A-Za-z][A-Za-z0-9+.-]*://[^\\s/:@"\'\\\\]*:([^\\s/@"\'\\\\]+)@', flags: '', core: '://', needle: '://[^/\\s@]*@' },
   /** MySQL's `-p<password>` on a command line that runs a MySQL client (also a JSON argument list). */
-  mysql_password: { regex: '\\b(?:mysql|mariadb|mysqldump|mysqladmin)\\b[^\\n;|&]*?(?:[ \\t]|\\\\*",[ \\t]*\\\\*")-p([^\\s"\'\\\\]+)', flags: '', needle: '(?:mysql|mariadb)[^\\n]*[ \\t"]-p' },
+  mysql_password: { regex: '\\b(?:mysql|mariadb|mysqldump|mysqladmin)\\b[^\\n;|&]*?(?:[ \\t]|\\\\*",[ \\t]*\\\\*")-p([^\\s"\'\\\\]+)', flags: '', core: 'mysql|mariadb', needle: '(?:mysql|mariadb)[^\\n]*[ \\t"]-p' },
 };
 
 /**
- * Not scanned by default: the bodies of control-plane bookkeeping of a fixed shape with no place for a credential,
- * and the request bodies of kubelets' status writes (most of a busy apiserver's writes).
+ * Not scanned by default: bodies of a fixed shape with no place for a credential (control-plane bookkeeping, RBAC,
+ * access reviews: most of a busy apiserver's writes), and the request bodies of writes to subresources that carry
+ * only their own part (the kubelet's status patches, bindings, evictions, scale). Not the status writes of
+ * workloads: a controller sends the whole object, pod template and env included.
  */
-export const DEFAULT_SKIP = ['leases', 'endpointslices', 'endpoints', 'events', 'pods/status', 'nodes/status'];
+export const DEFAULT_SKIP = [
+  'leases', 'endpointslices', 'endpoints', 'events', 'nodes', 'namespaces', 'serviceaccounts',
+  'roles', 'rolebindings', 'clusterroles', 'clusterrolebindings',
+  'subjectaccessreviews', 'selfsubjectaccessreviews', 'localsubjectaccessreviews', 'selfsubjectrulesreviews',
+  'pods/status', 'pods/binding', 'pods/eviction', 'deployments/scale', 'replicasets/scale', 'statefulsets/scale',
+];
 
 /** The reason a custom pattern's text is refused, or undefined (used by the config schema). */
 export function badPattern(source: string): string | undefined {
@@ -70,6 +78,11 @@ interface ValueRule {
 // space-separated `--name value` of command lines, and `"--name","value"` of an argument list written as JSON. The
 // value itself is read by valueSpan().
 const ASSIGNMENT = /(\\*)(["']?)([A-Za-z_][\w.-]*)\1\2[ \t]*([:=])[ \t]*|(?:^|[\s"'])--?([A-Za-z][\w.-]*)[ \t]+(?=[^\s-])|(\\*)"--?([A-Za-z][\w.-]*)\6",[ \t]*(?=\\*")/g;
+// mayHold()'s contexts around a word of a key pattern: after it, before it.
+const ASSIGNED = /[\w.-]*\\*["']?[ \t]*[:=][ \t]*(?!\{)/y;
+const FLAG_END = /[\w.-]*(?:[ \t]|\\*",)/y;
+const PAIR_NAME = /(?:name|key)\\*["']?[ \t]*[:=][ \t]*\\*["']?$/i;
+const NAME_CHAR = /[\w.-]/;
 /** A flag that takes the next argument as its value: `--password`, `-token`. */
 const FLAG = /^--?([A-Za-z][\w.-]*)$/;
 const COMMAND_PARAM = /([?&])command=([^&#]*)/g;
@@ -93,15 +106,21 @@ export class CredentialPatterns {
   readonly #customKeys: Array<{ name: string; re: RegExp }> = [];
   readonly #values: ValueRule[] = [];
   readonly #mysql: boolean;
-  /** Whether a string may hold anything a pattern recognises (a superset: the scan decides). */
-  readonly #needle: RegExp | undefined;
+  /**
+   * What mayHold() searches: the words of the key patterns (group 1) and the cores of the value patterns; at each,
+   * the context that makes it a candidate is checked (a superset of what the scan finds: the scan decides).
+   */
+  readonly #words: RegExp | undefined;
+  /** The value patterns' needles, tried where a core is found. */
+  readonly #valueNeedle: RegExp | undefined;
   readonly #skip = new Map<string, Set<string> | true>();
   /** Custom value patterns have no needle: every string and query is scanned. */
   readonly #scanAll: boolean;
 
   constructor(cfg: PatternsConfig) {
-    const needles: string[] = [];
-    const keyNeedles: string[] = [];
+    const keyWords: string[] = [];
+    const cores: string[] = [];
+    const valueNeedles: string[] = [];
     const builtinKeys: string[] = [];
     // A built-in is on unless set to false; a string (a new name, or a built-in's) is the operator's own regex.
     for (const [name, setting] of Object.entries({ ...allOn(KEY_PATTERNS), ...cfg.keys })) {
@@ -114,21 +133,23 @@ export class CredentialPatterns {
       this.#keyNames.push(name);
       builtinKeys.push(`(${p.regex})`);
       for (const e of p.endings) (e.length === 2 ? this.#endings2 : this.#endings4).add(code(e, e.length));
-      keyNeedles.push(p.regex);
+      keyWords.push(p.regex);
     }
-    // In text, a name counts followed by a separator (`password=`, `"token":`, `--secret value`, `"--secret","…"`);
-    // `value:` may follow a `name: API_TOKEN` line.
-    if (keyNeedles.length > 0) needles.push(`(?:${keyNeedles.join('|')})[\\w.-]*(?:\\\\*["']?[ \\t]*[:=\\s]|\\\\*",)`, 'value\\\\*["\']?[ \\t]*[:=]');
     this.#keyRe = builtinKeys.length > 0 ? new RegExp(`(?:${builtinKeys.join('|')})$`, 'i') : undefined;
     for (const [name, setting] of Object.entries({ ...allOn(VALUE_PATTERNS), ...cfg.values })) {
       if (setting === false) continue;
       const p = typeof setting === 'string' ? undefined : VALUE_PATTERNS[name];
       this.#values.push({ name, re: p ? new RegExp(p.regex, `${p.flags}gd`) : new RegExp(setting as string, 'igd'), marker: patternMarker(name) });
-      if (p !== undefined) needles.push(p.needle);
+      if (p === undefined) continue;
+      cores.push(p.core);
+      valueNeedles.push(p.needle);
     }
     this.#mysql = cfg.values.mysql_password !== false;
     this.#scanAll = this.#customKeys.length > 0 || Object.values(cfg.values).some((v) => typeof v === 'string');
-    this.#needle = needles.length > 0 ? new RegExp(needles.join('|'), 'i') : undefined;
+    if (keyWords.length > 0 || cores.length > 0) {
+      this.#words = new RegExp(`(${keyWords.join('|') || '(?!)'})${cores.length > 0 ? `|${cores.join('|')}` : ''}`, 'gi');
+      this.#valueNeedle = valueNeedles.length > 0 ? new RegExp(valueNeedles.join('|'), 'iy') : undefined;
+    }
     for (const entry of cfg.skip) {
       const [resource, sub] = entry.split('/', 2);
       const known = this.#skip.get(resource);
@@ -171,7 +192,7 @@ export class CredentialPatterns {
   uriMayHold(uri: string): boolean {
     const q = uri.indexOf('?');
     if (q === -1) return false;
-    if (this.#scanAll || (this.#needle !== undefined && uri.indexOf('eyJ', q) !== -1)) return true;
+    if (this.#scanAll || (this.#valueNeedle !== undefined && uri.indexOf('eyJ', q) !== -1)) return true;
     for (let eq = uri.indexOf('=', q); eq !== -1; eq = uri.indexOf('=', eq + 1)) {
       if (uri.startsWith('command', eq - 7)) return true; // exec's command line
       if (!this.#mayEndAt(uri, eq)) continue;
@@ -235,16 +256,14 @@ export class CredentialPatterns {
           obj[k] = next;
           changed = true;
         } else if (v !== null && typeof v === 'object') {
-          // Server-side apply's field sets: keys and empty objects only, no values (and most of a body's size).
-          if (k === 'fieldsV1') continue;
-          if (Array.isArray(v) && v.some((s) => typeof s === 'string' && hides(s))) {
-            const hit = this.keyPattern(k);
-            if (hit !== undefined) {
-              if (!apply) return true;
-              for (let i = 0; i < v.length; i++) if (typeof v[i] === 'string' && hides(v[i])) v[i] = patternMarker(hit);
-              changed = true;
-              continue;
-            }
+          // Server-side apply's bookkeeping: field managers, times and field sets (keys only), a large part of a body.
+          if (k === 'managedFields') continue;
+          const hit = Array.isArray(v) ? this.keyPattern(k) : undefined;
+          if (hit !== undefined && v.some((s: unknown) => typeof s === 'string' && hides(s))) {
+            if (!apply) return true;
+            for (let i = 0; i < v.length; i++) if (typeof v[i] === 'string' && hides(v[i])) v[i] = patternMarker(hit);
+            changed = true;
+            continue;
           }
           stack.push(v);
         }
@@ -297,9 +316,36 @@ export class CredentialPatterns {
     return changed;
   }
 
-  /** Whether `text` may hold something a pattern recognises (false: redactText would leave it as it is). */
+  /**
+   * Whether `text` may hold something a pattern recognises: false means redactText would leave it as it is, and, for
+   * a whole line (its JSON text), that redactBody would find nothing in its bodies either.
+   */
   mayHold(text: string): boolean {
-    return this.#scanAll || (this.#needle !== undefined && this.#needle.test(text));
+    if (this.#scanAll) return true;
+    const words = this.#words;
+    if (words === undefined) return false;
+    words.lastIndex = 0;
+    for (let m = words.exec(text); m !== null; m = words.exec(text)) {
+      if (m[1] === undefined) {
+        this.#valueNeedle!.lastIndex = m.index;
+        if (this.#valueNeedle!.test(text)) return true;
+        continue;
+      }
+      // A name in text counts followed by a separator and not an object (`password=`, `"token":"`; not
+      // `"serviceAccountToken":{`), as a flag (`--secret value`, `"--secret","…"`), or as the value of a `name` or
+      // `key` (`"name":"API_TOKEN"`, `name: API_TOKEN`).
+      const end = m.index + m[0].length;
+      ASSIGNED.lastIndex = end;
+      if (ASSIGNED.test(text)) return true;
+      let start = m.index;
+      while (start > 0 && NAME_CHAR.test(text[start - 1])) start--;
+      if (text.charCodeAt(start) === 0x2d /* - */) {
+        FLAG_END.lastIndex = end;
+        if (FLAG_END.test(text)) return true;
+      }
+      if (PAIR_NAME.test(text.slice(Math.max(0, start - 16), start))) return true;
+    }
+    return false;
   }
 
   /**

@@ -13,6 +13,7 @@ import {
   type RedactionSettings,
 } from './redact.ts';
 import { generateAuditLines } from '../../bench/gen-audit.ts';
+import { DEFAULT_SKIP } from './patterns.ts';
 import { falcoEvent, realApiserverLines } from './test-corpus.ts';
 
 const ORDER = [
@@ -517,19 +518,23 @@ describe('the common case is cheap', () => {
     expect(fullParses).toBe(0);
   });
 
-  it('patterns change no event of the real capture, and parse no body of a skipped resource nor any event without bodies', () => {
+  it('patterns change no event of the real capture, and parse almost none (never a skipped resource\'s, never one without bodies)', () => {
     const redactor = compileRedaction(DEFAULTS);
-    let scanned = 0;
+    let parsed = 0;
+    let bodied = 0;
     for (const line of realLines) {
       const ev = event(line);
+      if (ev.hasRequestObject || ev.hasResponseObject) bodied++;
+      const before = ev.parsed; // a short line is parsed whole by parseAuditLine
       const spy = vi.spyOn(ev, 'full');
       expect(redactor.redact(ev), line).toBeUndefined();
-      if (spy.mock.calls.length === 0) continue;
-      scanned++;
+      if (spy.mock.calls.length === 0 || before) continue;
+      parsed++;
       expect(ev.hasRequestObject || ev.hasResponseObject).toBe(true);
-      expect(['leases', 'endpointslices', 'endpoints', 'events']).not.toContain(ev.head.objectRef?.resource);
+      expect(DEFAULT_SKIP).not.toContain(ev.head.objectRef?.resource);
     }
-    expect(scanned).toBeGreaterThan(1000);
+    // The text of the others shows no name, value or shape a pattern looks for.
+    expect(parsed).toBeLessThan(bodied / 50);
   });
 
   it('pods with imagePullSecrets and serviceAccountToken volumes are not mistaken for Secrets or TokenRequests', () => {

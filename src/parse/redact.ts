@@ -22,11 +22,10 @@ export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 export interface Redactor {
   /**
    * The line to forward instead of `event.line` when something was blanked; undefined when nothing needs to change
-   * (the common case, decided without parsing the bodies). Secret and token values and configured paths in the
-   * bodies are blanked in the event's parsed form too, so rules that read `event.full()` afterwards see them blanked;
-   * paths outside the bodies and credentials found by pattern blank the forwarded line only, so detection reads
-   * what the apiserver wrote (what an alarm shows is read from the forwarded line). Throws only if `event.full()`
-   * does (a damaged line): such an event must not be forwarded.
+   * (the common case, decided without parsing the bodies). Runs after the rules matched the event as written (it
+   * walks bodies they parsed). Secret and token values and configured paths in the bodies are blanked in the
+   * event's parsed form too; paths outside the bodies and credentials found by pattern in the forwarded line only.
+   * Throws only if `event.full()` does (a damaged line): such an event must not be forwarded.
    */
   redact(event: AuditEvent): string | undefined;
 }
@@ -80,26 +79,29 @@ export function compileRedaction(cfg: RedactionSettings): Redactor {
       if (!bodies && !pathsOutsideBodies && !uri) return undefined;
       const line = event.line;
       const ref = event.head.objectRef;
+      // Go never escapes letters; a line that does (a raw patch body) could spell a kind or key past the searches.
+      const escaped = hasEscapedLetter(line);
+      const secretSuspect = bodies && secrets && (escaped || ref?.resource === 'secrets' || mayHold(line, SECRET_NEEDLE, SECRET_KIND));
+      const tokenSuspect = bodies && tokens && (escaped || isTokenRef(ref) || mayHold(line, TOKEN_NEEDLE, TOKEN_KIND));
       // Bodies of control-plane bookkeeping (leases, kubelets' status patches, …: most of a busy apiserver's writes)
-      // are not scanned.
+      // are not scanned, and the others only when their text may hold what a pattern recognises.
       const skip = bodies && patterns !== undefined ? patterns.skips(ref?.resource, ref?.subresource) : 'both';
-      const scan = skip === undefined || (skip === 'request' && event.hasResponseObject);
-      const suspect =
-        (bodies && secrets && (ref?.resource === 'secrets' || mayHold(line, SECRET_NEEDLE, SECRET_KIND))) ||
-        (bodies && tokens && (isTokenRef(ref) || mayHold(line, TOKEN_NEEDLE, TOKEN_KIND))) ||
-        paths.some((p) => (bodies || !p.inBody) && line.includes(p.needle)) ||
-        scan || uri || hasEscapedLetter(line);
+      // Bodies already parsed (by the rules) are walked; the text of others is searched first, which costs less than
+      // parsing them.
+      const scan = (skip === undefined || (skip === 'request' && event.head.level === 'RequestResponse' && event.hasResponseObject)) &&
+        (escaped || event.parsed || patterns!.mayHold(line));
+      const suspect = secretSuspect || tokenSuspect || scan || uri || paths.some((p) => (bodies || !p.inBody) && line.includes(p.needle));
       if (!suspect) return undefined;
 
       const full = event.full();
       let changed = false;
-      if (bodies && (secrets || tokens)) {
+      if (secretSuspect || tokenSuspect) {
         for (const key of ['requestObject', 'responseObject']) {
           const body = full[key];
           if (body == null) continue;
-          if (secrets && ref?.resource === 'secrets') changed = redactSecretBody(full, key) || changed;
-          if (tokens && isTokenRef(ref)) changed = redactTokenBody(body, ref!) || changed;
-          if (typeof body === 'object') changed = walk(body, secrets, tokens) || changed;
+          if (secretSuspect && ref?.resource === 'secrets') changed = redactSecretBody(full, key) || changed;
+          if (tokenSuspect && isTokenRef(ref)) changed = redactTokenBody(body, ref!) || changed;
+          if (typeof body === 'object') changed = walk(body, secretSuspect, tokenSuspect) || changed;
         }
       }
       let out = full;

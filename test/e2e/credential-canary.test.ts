@@ -153,6 +153,8 @@ function auditLog(): { good: string[]; bad: Buffer[] } {
   const deployment = { kind: 'Deployment', apiVersion: 'apps/v1', metadata: meta('api', lastApplied({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'api' }, spec: { template: { spec: podSpec } } })),
     spec: { replicas: 2, selector: { matchLabels: { app: 'api' } }, template: { metadata: { labels: { app: 'api' } }, spec: podSpec } } };
   good.push(event({ verb: 'create', uri: '/apis/apps/v1/namespaces/payments/deployments', resource: 'deployments', apiGroup: 'apps', name: 'api', code: 201, requestObject: deployment, responseObject: deployment }));
+  // The controller's status update sends the whole object again.
+  good.push(event({ verb: 'update', uri: '/apis/apps/v1/namespaces/payments/deployments/api/status', resource: 'deployments', subresource: 'status', apiGroup: 'apps', name: 'api', requestObject: deployment, responseObject: deployment }));
   // Its pod, and the kubelet's status patch answered with the whole pod.
   const pod = { kind: 'Pod', apiVersion: 'v1', metadata: meta('api-7d9f'), spec: podSpec, status: { phase: 'Pending' } };
   good.push(event({ verb: 'create', uri: `${ns}/pods`, resource: 'pods', name: 'api-7d9f', code: 201, requestObject: pod, responseObject: pod }));
@@ -275,8 +277,10 @@ describe('credential canaries', () => {
     // Every good event arrived, with markers; alarms were raised on them; the bad lines went to the dead-letter file.
     const ids = good.map((l) => JSON.parse(l).auditID);
     expect(run.rx.acceptedAuditIds()).toEqual(ids);
-    const alarms = run.rx.documents().filter((d) => (d as { kind?: string }).kind === 'kaudit.Alarm') as Array<{ rule: { id: string } }>;
+    const alarms = run.rx.documents().filter((d) => (d as { kind?: string }).kind === 'kaudit.Alarm') as Array<{ rule: { id: string }; summary: string }>;
     expect(alarms.length).toBeGreaterThan(3);
+    // The credentials-in-ConfigMap alarm names the keys; the values it found are blanked (the search below).
+    expect(alarms.find((a) => a.rule.id === 'KA-CRED-009')?.summary).toMatch(/\(keys: .*DB_PASSWORD.*app\.properties/);
     for (const marker of ['[redacted: secret value]', '[redacted: token]', '[redacted: password]', '[redacted: api_key]', '[redacted: authorization]', '[redacted: mysql_password]', '[redacted: url_password]', '[redacted: pem_private_key]', '[redacted: secret last-applied-configuration]']) {
       expect(outputs.get('out/audit.ndjson'), marker).toContain(marker);
     }
