@@ -240,6 +240,18 @@ describe('alarms show only what redaction leaves', () => {
     expect(alarm.evidence.exec).toEqual({ container: 'app', command: 'mysql -uroot -p[redacted: mysql_password] ledger' });
   });
 
+  it('rules match the values as written; the alarm shows them blanked', () => {
+    const rule = `rules: [ { id: LEAK, name: known leaked password, category: credential-access, level: high, output: "{verb} {objectRef.name}: {requestObject.data.DB_PASSWORD}", match: { field: requestObject.data.DB_PASSWORD, equals: Hunter2-leaked } } ]`;
+    const line = JSON.stringify(obj({
+      requestURI: '/api/v1/namespaces/payments/configmaps', responseStatus: { code: 201 },
+      objectRef: { resource: 'configmaps', namespace: 'payments', name: 'app', apiVersion: 'v1' },
+      requestObject: { kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: 'app', namespace: 'payments' }, data: { DB_PASSWORD: 'Hunter2-leaked' } },
+    }));
+    const { payload, alarm } = alarmOf(line, { secrets: true, token_requests: true, paths: [] }, rule);
+    expect(payload).not.toContain('Hunter2-leaked');
+    expect(alarm.summary).toBe('create app: [redacted: password]');
+  });
+
   it('the credentials-in-ConfigMap alarm names the keys and carries none of the values it found', () => {
     const rule = `rules: [ { id: CM, name: credentials in configmap, category: credential-access, level: medium, output: "{verb} configmap with credentials", match: { all: [ { field: objectRef.resource, equals: configmaps }, { field: "requestObject.data[*]", ignore_case: true, contains: [password, aws_secret_access_key, "-----BEGIN RSA PRIVATE KEY"] } ] } } ]`;
     const data = {

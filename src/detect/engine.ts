@@ -151,10 +151,11 @@ export class DetectionEngine implements Detector {
 
   /**
    * Rules match `ctx` (the event as the apiserver wrote it); what a hit shows (its summary and aggregation key) is
-   * read from `shown()`, the event as it is forwarded, so that redaction covers it too.
+   * read from `shown()`, the event as it is forwarded, once every rule has matched (redaction may blank the parsed
+   * event in place).
    */
   #hits(event: AuditEvent, ctx: EvalContext, shown: () => EvalContext | undefined): Array<{ hit: RuleHit; rule: CompiledRule }> {
-    let out: Array<{ hit: RuleHit; rule: CompiledRule }> | undefined;
+    let matched: CompiledRule[] | undefined;
     const head = event.head;
     const resource = head.objectRef?.resource;
     const watchBodies = resource !== undefined && BODY_VERBS.has(head.verb) && head.stage === 'ResponseComplete';
@@ -164,9 +165,9 @@ export class DetectionEngine implements Detector {
         if (ns === undefined || !rule.namespaces.has(ns)) continue;
       }
       ctx.bodyProbe = 0;
-      const matched = rule.match(ctx);
+      const hit = rule.match(ctx);
       if (ctx.bodyProbe !== 0 && watchBodies) this.#noteVisibility(rule, resource!, ctx.bodyProbe === BODY_MISSING);
-      if (!matched) continue;
+      if (!hit) continue;
       // One hit per rule and request: a request logged at an earlier stage (RequestReceived, ResponseStarted)
       // is remembered; ResponseComplete is the last stage, so it is only looked up, never stored. A rule that
       // looks at ResponseComplete alone sees each request once anyway.
@@ -188,18 +189,16 @@ export class DetectionEngine implements Detector {
         }
       }
       if (rule.rate !== undefined && !this.#rateReached(rule, rule.rate, ctx, event)) continue;
-      const view = shown();
+      (matched ??= []).push(rule);
+    }
+    if (matched === undefined) return NO_HITS;
+    const view = shown();
+    return matched.map((rule) => {
       // A redacted event that no longer reads as one (a configured path blanked a whole head field): the rule's name.
       const key = view === undefined ? [] : rule.aggregateKey.map((g) => g(view).map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join(','));
-      (out ??= []).push({
-        rule,
-        hit: {
-          ruleId: rule.id, ruleName: rule.name, category: rule.category, level: rule.level,
-          auditID: head.auditID, stage: head.stage, key, summary: view === undefined ? rule.name : rule.output(view),
-        },
-      });
-    }
-    return out ?? NO_HITS;
+      const summary = view === undefined ? rule.name : rule.output(view);
+      return { rule, hit: { ruleId: rule.id, ruleName: rule.name, category: rule.category, level: rule.level, auditID: head.auditID, stage: head.stage, key, summary } };
+    });
   }
 
   /**

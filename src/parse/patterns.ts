@@ -92,6 +92,19 @@ const PAIR_REACH = 200;
 /** What starts or ends an item between a name and a value: a brace, or a YAML list dash at the start of a line. */
 const ITEM_BOUNDARY = /[{}]|(?:\n|\\n)[ \t]*-/;
 
+/**
+ * Whether a short string has a character every recognisable form needs: a separator (`:`, `=`), a space (a flag's
+ * value, `Bearer …`, a key's armour, a command line), a dot (a JWT) or a quote (JSON text). Most strings of a body
+ * (names, images, policies, quantities) are decided here, before any regular expression.
+ */
+function hasSeparator(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x3a || c === 0x3d || c === 0x20 || c === 0x2e || c === 0x22 || c === 0x09 || c === 0x0a) return true;
+  }
+  return false;
+}
+
 /** `from` and `to` are close, with no item boundary between them. */
 function sameItem(text: string, from: number, to: number): boolean {
   return to - from < PAIR_REACH && !ITEM_BOUNDARY.test(text.slice(from, to));
@@ -222,11 +235,10 @@ export class CredentialPatterns {
   }
 
   /**
-   * A parsed body: whether anything in it would be blanked (`apply` false, stops at the first), or blanks it all in
-   * place (`apply` true). Map entries and string lists under credential-like keys, `value` beside a credential-like
-   * `name` or `key` (env, HTTP headers), argument lists, and recognisable values inside any string.
+   * Blanks in place what a parsed body holds: map entries and string lists under credential-like keys, `value` beside
+   * a credential-like `name` or `key` (env, HTTP headers), argument lists, recognisable values inside any string.
    */
-  redactBody(root: unknown, apply: boolean): boolean {
+  redactBody(root: unknown): boolean {
     let changed = false;
     const stack: unknown[] = [root];
     while (stack.length > 0) {
@@ -238,10 +250,7 @@ export class CredentialPatterns {
           if (typeof v === 'string') strings = true;
           else if (v !== null && typeof v === 'object') stack.push(v);
         }
-        if (strings && this.redactList(node, apply)) {
-          if (!apply) return true;
-          changed = true;
-        }
+        if (strings) changed = this.redactList(node, true) || changed;
         continue;
       }
       const obj = node as Json;
@@ -252,18 +261,18 @@ export class CredentialPatterns {
           const hit = this.keyPattern(k);
           const next = hit !== undefined ? patternMarker(hit) : this.mayHold(v) ? this.redactText(v) : v;
           if (next === v) continue;
-          if (!apply) return true;
           obj[k] = next;
           changed = true;
         } else if (v !== null && typeof v === 'object') {
           // Server-side apply's bookkeeping: field managers, times and field sets (keys only), a large part of a body.
           if (k === 'managedFields') continue;
           const hit = Array.isArray(v) ? this.keyPattern(k) : undefined;
-          if (hit !== undefined && v.some((s: unknown) => typeof s === 'string' && hides(s))) {
-            if (!apply) return true;
-            for (let i = 0; i < v.length; i++) if (typeof v[i] === 'string' && hides(v[i])) v[i] = patternMarker(hit);
-            changed = true;
-            continue;
+          if (hit !== undefined) {
+            for (let i = 0; i < v.length; i++) {
+              if (typeof v[i] !== 'string' || !hides(v[i])) continue;
+              v[i] = patternMarker(hit);
+              changed = true;
+            }
           }
           stack.push(v);
         }
@@ -274,7 +283,6 @@ export class CredentialPatterns {
         const label = typeof obj.name === 'string' ? obj.name : typeof obj.key === 'string' ? obj.key : undefined;
         const hit = label === undefined ? undefined : this.keyPattern(label);
         if (hit !== undefined) {
-          if (!apply) return true;
           obj.value = patternMarker(hit);
           changed = true;
         }
@@ -323,7 +331,7 @@ export class CredentialPatterns {
   mayHold(text: string): boolean {
     if (this.#scanAll) return true;
     const words = this.#words;
-    if (words === undefined) return false;
+    if (words === undefined || (text.length < 64 && !hasSeparator(text))) return false;
     words.lastIndex = 0;
     for (let m = words.exec(text); m !== null; m = words.exec(text)) {
       if (m[1] === undefined) {

@@ -22,10 +22,9 @@ export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 export interface Redactor {
   /**
    * The line to forward instead of `event.line` when something was blanked; undefined when nothing needs to change
-   * (the common case, decided without parsing the bodies). Runs after the rules matched the event as written (it
-   * walks bodies they parsed). Secret and token values and configured paths in the bodies are blanked in the
-   * event's parsed form too; paths outside the bodies and credentials found by pattern in the forwarded line only.
-   * Throws only if `event.full()` does (a damaged line): such an event must not be forwarded.
+   * (the common case, decided without parsing the bodies). Runs once the rules have matched the event as written:
+   * bodies are blanked in the event's parsed form (walking what the rules parsed), the head on a copy. Throws only
+   * if `event.full()` does (a damaged line): such an event must not be forwarded.
    */
   redact(event: AuditEvent): string | undefined;
 }
@@ -117,13 +116,9 @@ export function compileRedaction(cfg: RedactionSettings): Redactor {
         if (out[top] === full[top]) out[top] = structuredClone(full[top]);
         changed = applyPath(out, p, 0) || changed;
       }
-      // Credentials by shape: on copies, found first without changing anything (most scanned bodies hold none).
       if (scan) {
         for (const key of skip === 'request' ? ['responseObject'] : ['requestObject', 'responseObject']) {
-          if (full[key] == null || typeof full[key] !== 'object' || !patterns!.redactBody(full[key], false)) continue;
-          if (out === full) out = { ...full };
-          if (out[key] === full[key]) out[key] = structuredClone(full[key]);
-          changed = patterns!.redactBody(out[key], true) || changed;
+          if (full[key] !== null && typeof full[key] === 'object') changed = patterns!.redactBody(full[key]) || changed;
         }
       }
       // Unless a configured path blanked it already.
