@@ -19,6 +19,7 @@ import type { DetectionNotes } from './detect/hook.ts';
 import { RuleReloader } from './detect/reload.ts';
 import { RuleError } from './detect/rules.ts';
 import { detectionPlan, type DetectionInit } from './detect/setup.ts';
+import { compileRejectedLine } from './parse/rejected-line.ts';
 import { createProcessor, type ChunkProcessor } from './parse/workers.ts';
 import { SourcePipeline } from './pipeline.ts';
 import { sinkKinds } from './sinks/index.ts';
@@ -156,12 +157,18 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
     drivers.push(driver);
   }
 
+  // Each parse thread finds a blind rule on its own, and again after the rule met bodies in between (a policy
+  // that logs some writes with bodies): the log says it once per rule and resource per run; the gauge follows.
+  const blindLogged = new Set<string>();
   const onDetection = (alarms: number, notes: DetectionNotes | undefined) => {
     if (alarms > 0) detectionMetrics.alarmRecords(alarms);
     if (notes === undefined) return;
     for (const a of notes.allowlisted) detectionMetrics.allowlisted(a.rule, a.entry, a.count);
     for (const b of notes.blind) {
       detectionMetrics.blind(b.rule, b.resource, b.blind);
+      const pair = `${b.rule}\0${b.resource}\0${b.blind}`;
+      if (blindLogged.has(pair)) continue;
+      blindLogged.add(pair);
       if (b.blind) logger.warn({ rule: b.rule, resource: b.resource }, `rule blind for ${b.resource}: policy logs no bodies (writes arrive at Metadata level; log them at Request or RequestResponse level for this rule to work)`);
       else logger.info({ rule: b.rule, resource: b.resource }, `rule sees bodies for ${b.resource} again`);
     }
@@ -190,7 +197,8 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
     const routed = drivers.filter((d) => d.accepts(name));
     if (routed.length === 0) logger.warn({ source: name }, 'no sink takes this source; its events are read and dropped');
     const buffers = new ReadBufferPool(src.read_chunk_bytes, 8);
-    const pipeline = new SourcePipeline({ source: name, processor, drivers, metrics: sourceMetrics, deadLetter, logger, buffers, onDetection });
+    const rejectedLine = compileRejectedLine(config.redaction, src.dead_letter_raw);
+    const pipeline = new SourcePipeline({ source: name, processor, drivers, metrics: sourceMetrics, deadLetter, rejectedLine, logger, buffers, onDetection });
     const srcLog = logger.child({ source: name });
     const sourceHealth = metrics.sourceHealth(name, () => files.liveReadable());
     const files = new FileSet({

@@ -7,6 +7,7 @@ import { lineRecordId, type OutRecord } from './delivery/record.ts';
 import type { ChunkProcessor } from './parse/workers.ts';
 import type { ChunkResult } from './parse/chunk.ts';
 import type { DetectionNotes } from './detect/hook.ts';
+import type { RejectedLine } from './parse/rejected-line.ts';
 import type { SourceMetrics } from './observe/metrics.ts';
 import type { SourceChunk } from './sources/file-set.ts';
 import type { ReadBufferPool } from './sources/read-buffers.ts';
@@ -24,6 +25,8 @@ export interface SourcePipelineOptions {
   drivers: SinkDriver[];
   metrics: SourceMetrics;
   deadLetter?: DeadLetterFile;
+  /** What of a rejected line its dead-letter entry holds (see compileRejectedLine). */
+  rejectedLine: (bytes: Buffer) => RejectedLine;
   logger: Logger;
   /** Alarm records and detection notes of each processed chunk. */
   onDetection?: (alarms: number, notes: DetectionNotes | undefined) => void;
@@ -139,7 +142,7 @@ export class SourcePipeline {
       const offset = chunk.offset + b.start;
       this.logBadLine(chunk.path, { offset, error: b.error }, 'line is not an audit event; skipped');
       if (this.o.deadLetter) {
-        entries.push(deadLetterEntry(chunk, offset, b.error, data.subarray(b.start, b.end), false));
+        entries.push(deadLetterEntry(chunk, offset, b.error, data.subarray(b.start, b.end), false, this.o.rejectedLine));
       }
     }
     if (this.o.deadLetter && entries.length > 0) await this.retrying('writing the dead-letter file', () => this.o.deadLetter!.write(entries));
@@ -149,7 +152,7 @@ export class SourcePipeline {
     this.o.metrics.oversizeLines(1);
     this.logBadLine(chunk.path, { offset: chunk.offset, keptBytes: chunk.data.length }, 'line longer than max_line_bytes; cut and skipped');
     if (this.o.deadLetter) {
-      const entry = deadLetterEntry(chunk, chunk.offset, `line longer than max_line_bytes (${chunk.data.length})`, chunk.data, true);
+      const entry = deadLetterEntry(chunk, chunk.offset, `line longer than max_line_bytes (${chunk.data.length})`, chunk.data, true, this.o.rejectedLine);
       await this.retrying('writing the dead-letter file', () => this.o.deadLetter!.write([entry]));
     }
   }
@@ -182,8 +185,12 @@ export class SourcePipeline {
   }
 }
 
-function deadLetterEntry(chunk: SourceChunk, offset: number, error: string, bytes: Buffer, truncated: boolean): string {
+function deadLetterEntry(chunk: SourceChunk, offset: number, error: string, bytes: Buffer, truncated: boolean, rejected: (bytes: Buffer) => RejectedLine): string {
   const MAX = 64 * 1024;
+  const kept = rejected(bytes.subarray(0, MAX));
+  // Markers are longer than most values they replace.
+  const cut = kept.line.length > MAX;
+  if (cut) kept.line = kept.line.slice(0, MAX);
   return JSON.stringify({
     time: new Date().toISOString(),
     source: chunk.source,
@@ -191,7 +198,7 @@ function deadLetterEntry(chunk: SourceChunk, offset: number, error: string, byte
     offset,
     id: lineRecordId(chunk.fileKey, offset),
     error,
-    truncated: truncated || bytes.length > MAX,
-    line: bytes.subarray(0, MAX).toString('utf8'),
+    truncated: truncated || cut || bytes.length > MAX,
+    ...kept,
   });
 }

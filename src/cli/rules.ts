@@ -61,7 +61,7 @@ export async function rulesTestCommand(config: Config, ruleFile: string, eventFi
   const set = loadRuleFiles(files);
   const own = set.rules.filter((r) => resolve(r.file) === target);
   const engine = new DetectionEngine({ ...set, rules: own }, { clusterName: config.cluster.name, clusterId: config.cluster.id });
-  // Rules see events as the agent shows them: redacted first.
+  // Hits show events as the agent forwards them: redacted.
   const redactor = compileRedaction(config.redaction);
 
   const counts = new Map(own.map((r) => [r.id, 0]));
@@ -133,8 +133,8 @@ async function testEvents(file: string, redactor: Redactor, engine: DetectionEng
         continue;
       }
       try {
-        redactor.redact(parsed.event);
-        for (const hit of engine.hits(parsed.event)) onHit(hit, line);
+        const redacted = redactor.redact(parsed.event);
+        for (const hit of engine.hits(parsed.event, () => redacted)) onHit(hit, line);
       } catch (err) {
         problem(line, `processing failed: ${(err as Error).message}`);
         continue;

@@ -1,5 +1,7 @@
 // The configuration schema: every section typed, defaults built in, unknown keys rejected. No I/O here.
 import { z } from 'zod';
+import { unsafeRegexReason } from '../detect/regex-safety.ts';
+import { badPattern, DEFAULT_SKIP, KEY_PATTERNS, VALUE_PATTERNS } from '../parse/patterns.ts';
 import { sinkKinds } from '../sinks/index.ts';
 import { path } from './fields.ts';
 import { listenSchema } from './listen.ts';
@@ -21,6 +23,8 @@ const auditSourceSchema = z.strictObject({
   poll_interval: durationIn(10, HOUR).default(1000),
   /** NDJSON file for lines that are not audit events. Unset: counted and logged only. */
   dead_letter: path().optional(),
+  /** Dead-letter entries keep the whole line as read; by default bodies are dropped and credentials blanked. */
+  dead_letter_raw: z.boolean().default(false),
 });
 
 export const sourceSchema = z.discriminatedUnion('kind', [auditSourceSchema], {
@@ -69,6 +73,18 @@ export const sinkSchema = z.discriminatedUnion('kind', sinkVariants as unknown a
 export type SinkConfig = z.infer<typeof sinkSchema>;
 export type DeliveryConfig = Pick<SinkConfig, 'inputs' | 'buffer' | 'batch' | 'retry' | 'concurrency' | 'dead_letter'>;
 
+/** Patterns by name: `true`/`false` turns a built-in on or off, a string is a regular expression of the operator's. */
+function patternSet(builtins: Record<string, unknown>) {
+  return z.record(z.string().min(1), z.union([z.boolean(), z.string().min(1)])).superRefine((set, ctx) => {
+    for (const [name, setting] of Object.entries(set)) {
+      const reason = typeof setting === 'boolean'
+        ? (Object.hasOwn(builtins, name) ? undefined : `not a built-in pattern (${Object.keys(builtins).join(', ')}); give a regular expression to add one`)
+        : badPattern(setting) ?? unsafeRegexReason(setting);
+      if (reason !== undefined) ctx.addIssue({ code: 'custom', path: [name], message: reason });
+    }
+  }).default({});
+}
+
 const redactionSchema = z.strictObject({
   /** Values of Secret `data` / `stringData` (and kubectl's last-applied copy of them). */
   secrets: z.boolean().default(true),
@@ -76,9 +92,20 @@ const redactionSchema = z.strictObject({
   token_requests: z.boolean().default(true),
   /** Further dot paths to blank in every event, e.g. `requestObject.spec.password`; `[*]` walks arrays. */
   paths: z.array(z.string().regex(/^[A-Za-z0-9_$-]+(\[\*\])?(\.[A-Za-z0-9_$-]+(\[\*\])?)*$/, 'expected a dot path such as requestObject.spec.password')).default([]),
+  /** Credentials by shape outside Secrets, in bodies and the requestURI (src/parse/patterns.ts). */
+  patterns: z.strictObject({
+    enabled: z.boolean().default(true),
+    /** Values under names like these (map keys, env and header names, query parameters, flags, `name=` in text). */
+    keys: patternSet(KEY_PATTERNS),
+    /** Values shaped like credentials wherever they are (bearer tokens, JWTs, private keys, URL passwords). */
+    values: patternSet(VALUE_PATTERNS),
+    /** Resources (or resource/subresource) whose bodies are not scanned: control-plane bookkeeping by default. */
+    skip: z.array(z.string().regex(/^[a-z0-9.-]+(\/[a-z0-9.-]+)?$/, 'expected a resource or resource/subresource such as leases or pods/status')).default([...DEFAULT_SKIP]),
+  }).prefault({}),
 });
 
 export type RedactionConfig = z.infer<typeof redactionSchema>;
+export type PatternsConfig = RedactionConfig['patterns'];
 
 const detectionSchema = z.strictObject({
   enabled: z.boolean().default(true),

@@ -213,6 +213,71 @@ describe('alarms carry the redacted event', () => {
   });
 });
 
+describe('alarms show only what redaction leaves', () => {
+  const execLine = (command: string[]) => JSON.stringify(obj({
+    requestURI: `/api/v1/namespaces/payments/pods/ledger/exec?${command.map((c) => `command=${encodeURIComponent(c)}`).join('&')}&container=app`,
+  }));
+  const alarmOf = (line: string, redaction: Parameters<typeof compileRedaction>[0], rules = EXEC_RULE()) => {
+    const result = processChunk(Buffer.from(`${line}\n`), { redactor: compileRedaction(redaction), detector: engine(rules), collectHits: true });
+    expect(result.alarms).toHaveLength(1);
+    return { payload: result.alarms[0].payload, alarm: JSON.parse(result.alarms[0].payload), hits: result.hits! };
+  };
+
+  it('an exec alarm keeps no password from the command line once redaction.paths blanks requestURI', () => {
+    const { payload, alarm, hits } = alarmOf(execLine(['mysql', '-uroot', '-pHunter2-exec-pw']),
+      { secrets: true, token_requests: true, paths: ['requestURI'], patterns: { enabled: false, keys: {}, values: {}, skip: [] } });
+    expect(payload).not.toContain('Hunter2-exec-pw');
+    expect(JSON.stringify(hits)).not.toContain('Hunter2-exec-pw');
+    expect(alarm.event.requestURI).toBe('[redacted: requestURI]');
+    expect(alarm.summary).toBe('mallory ran ? in payments/ledger');
+    expect(alarm.evidence).toMatchObject({ user: 'mallory', exec: { command: '', container: '' } });
+  });
+
+  it('an exec alarm shows the command with the password blanked by pattern, the rest as it ran', () => {
+    const { payload, alarm } = alarmOf(execLine(['mysql', '-uroot', '-pHunter2-exec-pw', 'ledger']), { secrets: true, token_requests: true, paths: [] });
+    expect(payload).not.toContain('Hunter2-exec-pw');
+    expect(alarm.summary).toBe('mallory ran mysql -uroot -p[redacted: mysql_password] ledger in payments/ledger');
+    expect(alarm.evidence.exec).toEqual({ container: 'app', command: 'mysql -uroot -p[redacted: mysql_password] ledger' });
+  });
+
+  it('rules match the values as written; the alarm shows them blanked', () => {
+    const rule = `rules: [ { id: LEAK, name: known leaked password, category: credential-access, level: high, output: "{verb} {objectRef.name}: {requestObject.data.DB_PASSWORD}", match: { field: requestObject.data.DB_PASSWORD, equals: Hunter2-leaked } } ]`;
+    const line = JSON.stringify(obj({
+      requestURI: '/api/v1/namespaces/payments/configmaps', responseStatus: { code: 201 },
+      objectRef: { resource: 'configmaps', namespace: 'payments', name: 'app', apiVersion: 'v1' },
+      requestObject: { kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: 'app', namespace: 'payments' }, data: { DB_PASSWORD: 'Hunter2-leaked' } },
+    }));
+    const { payload, alarm } = alarmOf(line, { secrets: true, token_requests: true, paths: [] }, rule);
+    expect(payload).not.toContain('Hunter2-leaked');
+    expect(alarm.summary).toBe('create app: [redacted: password]');
+  });
+
+  it('the credentials-in-ConfigMap alarm names the keys and carries none of the values it found', () => {
+    const rule = `rules: [ { id: CM, name: credentials in configmap, category: credential-access, level: medium, output: "{verb} configmap with credentials", match: { all: [ { field: objectRef.resource, equals: configmaps }, { field: "requestObject.data[*]", ignore_case: true, contains: [password, aws_secret_access_key, "-----BEGIN RSA PRIVATE KEY"] } ] } } ]`;
+    const data = {
+      DB_PASSWORD: 'Hunter2-configmap-pw',
+      'app.env': 'LOG_LEVEL=info\nDB_PASSWORD=Hunter2-in-env-file\n',
+      'aws-config': '[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY\n',
+      'id_rsa': '-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA-private-key-body\n-----END RSA PRIVATE KEY-----\n',
+    };
+    const line = JSON.stringify(obj({
+      requestURI: '/api/v1/namespaces/payments/configmaps', responseStatus: { code: 201 },
+      objectRef: { resource: 'configmaps', namespace: 'payments', name: 'app', apiVersion: 'v1' },
+      requestObject: { kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: 'app', namespace: 'payments' }, data },
+    }));
+    const { payload, alarm } = alarmOf(line, { secrets: true, token_requests: true, paths: [] }, rule);
+    for (const v of ['Hunter2-configmap-pw', 'Hunter2-in-env-file', 'wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY', 'MIIEowIBAAKCAQEA-private-key-body']) {
+      expect(payload).not.toContain(v);
+    }
+    expect(alarm.event.requestObject.data).toEqual({
+      DB_PASSWORD: '[redacted: password]',
+      'app.env': 'LOG_LEVEL=info\nDB_PASSWORD=[redacted: password]\n',
+      'aws-config': '[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = [redacted: access_key]\n',
+      'id_rsa': '-----BEGIN RSA PRIVATE KEY-----[redacted: pem_private_key]-----END RSA PRIVATE KEY-----\n',
+    });
+  });
+});
+
 describe('aggregation state across a restart and a reload', () => {
   it('a restored alarm keeps its id, first seen and count, and is emitted again at its next hit', () => {
     let now = 1_000_000;

@@ -1,7 +1,7 @@
 // Runs every enabled rule on every event and folds hits into aggregated alarm records.
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { AuditEvent } from '../parse/audit.ts';
+import { parseAuditLine, type AuditEvent } from '../parse/audit.ts';
 import type { AlarmOut, Detector, DetectionNotes } from './hook.ts';
 import { GenerationalMap, leadingCharsFingerprint } from './generations.ts';
 import { allowedBy, BODY_MISSING, EvalContext, execOf, isNever, type CompiledAllow, type CompiledRule, type RateSpec, type RuleSet } from './rules.ts';
@@ -140,13 +140,22 @@ export class DetectionEngine implements Detector {
     return n;
   }
 
-  /** Every enabled rule on every event. A rule hits one auditID once, whichever of its stages comes first. */
-  hits(event: AuditEvent): RuleHit[] {
-    return this.#hits(event, new EvalContext(event)).map((h) => h.hit);
+  /**
+   * Every enabled rule on every event. A rule hits one auditID once, whichever of its stages comes first. `forwarded`
+   * as for evaluate().
+   */
+  hits(event: AuditEvent, forwarded?: () => string | undefined): RuleHit[] {
+    const ctx = new EvalContext(event);
+    return this.#hits(event, ctx, shownContext(ctx, forwarded)).map((h) => h.hit);
   }
 
-  #hits(event: AuditEvent, ctx: EvalContext): Array<{ hit: RuleHit; rule: CompiledRule }> {
-    let out: Array<{ hit: RuleHit; rule: CompiledRule }> | undefined;
+  /**
+   * Rules match `ctx` (the event as the apiserver wrote it); what a hit shows (its summary and aggregation key) is
+   * read from `shown()`, the event as it is forwarded, once every rule has matched (redaction may blank the parsed
+   * event in place).
+   */
+  #hits(event: AuditEvent, ctx: EvalContext, shown: () => EvalContext | undefined): Array<{ hit: RuleHit; rule: CompiledRule }> {
+    let matched: CompiledRule[] | undefined;
     const head = event.head;
     const resource = head.objectRef?.resource;
     const watchBodies = resource !== undefined && BODY_VERBS.has(head.verb) && head.stage === 'ResponseComplete';
@@ -156,9 +165,9 @@ export class DetectionEngine implements Detector {
         if (ns === undefined || !rule.namespaces.has(ns)) continue;
       }
       ctx.bodyProbe = 0;
-      const matched = rule.match(ctx);
+      const hit = rule.match(ctx);
       if (ctx.bodyProbe !== 0 && watchBodies) this.#noteVisibility(rule, resource!, ctx.bodyProbe === BODY_MISSING);
-      if (!matched) continue;
+      if (!hit) continue;
       // One hit per rule and request: a request logged at an earlier stage (RequestReceived, ResponseStarted)
       // is remembered; ResponseComplete is the last stage, so it is only looked up, never stored. A rule that
       // looks at ResponseComplete alone sees each request once anyway.
@@ -180,16 +189,16 @@ export class DetectionEngine implements Detector {
         }
       }
       if (rule.rate !== undefined && !this.#rateReached(rule, rule.rate, ctx, event)) continue;
-      const key = rule.aggregateKey.map((g) => g(ctx).map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join(','));
-      (out ??= []).push({
-        rule,
-        hit: {
-          ruleId: rule.id, ruleName: rule.name, category: rule.category, level: rule.level,
-          auditID: head.auditID, stage: head.stage, key, summary: rule.output(ctx),
-        },
-      });
+      (matched ??= []).push(rule);
     }
-    return out ?? NO_HITS;
+    if (matched === undefined) return NO_HITS;
+    const view = shown();
+    return matched.map((rule) => {
+      // A redacted event that no longer reads as one (a configured path blanked a whole head field): the rule's name.
+      const key = view === undefined ? [] : rule.aggregateKey.map((g) => g(view).map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join(','));
+      const summary = view === undefined ? rule.name : rule.output(view);
+      return { rule, hit: { ruleId: rule.id, ruleName: rule.name, category: rule.category, level: rule.level, auditID: head.auditID, stage: head.stage, key, summary } };
+    });
   }
 
   /**
@@ -275,14 +284,16 @@ export class DetectionEngine implements Detector {
   /**
    * hits() folded into alarms: the first hit of an alarm is emitted at once, later ones raise its count and are
    * emitted as an update (same id) on the first hit at least `updateIntervalMs` after the last emission.
-   * `redactedLine` is the forwarded text when redaction changed the event; the alarm carries that one.
+   * `forwarded` gives the forwarded text when redaction changes the event; the alarm carries and shows that one.
    * `hitsOut` receives every hit too.
    */
-  evaluate(event: AuditEvent, redactedLine?: string, hitsOut?: RuleHit[]): AlarmOut[] {
+  evaluate(event: AuditEvent, forwarded?: () => string | undefined, hitsOut?: RuleHit[]): AlarmOut[] {
     // One context, reset per event: it never outlives this call.
     const ctx = (this.#ctx ??= new EvalContext(event)).reset(event);
-    const found = this.#hits(event, ctx);
+    const shownCtx = shownContext(ctx, forwarded);
+    const found = this.#hits(event, ctx, shownCtx);
     if (found.length === 0) return NO_ALARMS;
+    const redactedLine = forwarded?.();
     const out: AlarmOut[] = [];
     const head = event.head;
     const at = head.stageTimestamp ?? head.requestReceivedTimestamp ?? new Date(this.#now()).toISOString();
@@ -314,7 +325,7 @@ export class DetectionEngine implements Detector {
         lastSeen: state.lastSeen,
         count: state.count,
         summary: hit.summary,
-        evidence: evidenceOf(event),
+        evidence: evidenceOf(shownCtx()?.event),
         risk: rule.risk,
         solution: rule.solution,
       };
@@ -386,7 +397,25 @@ function eventText(event: AuditEvent, redactedLine: string | undefined): string 
   }
 }
 
-function evidenceOf(event: AuditEvent): Record<string, unknown> {
+/**
+ * What alarms and hits show: the event as it is forwarded, read again from its text when redaction changed it (rare:
+ * few events both hit a rule and are redacted), so that no summary, key or evidence carries what redaction blanked;
+ * undefined when the redacted text no longer reads as an audit event.
+ */
+function shownContext(ctx: EvalContext, forwarded: (() => string | undefined) | undefined): () => EvalContext | undefined {
+  let shown: { ctx: EvalContext | undefined } | undefined;
+  return () => {
+    if (shown === undefined) {
+      const line = forwarded?.();
+      const parsed = line === undefined ? undefined : parseAuditLine(line);
+      shown = { ctx: parsed === undefined ? ctx : parsed.ok ? new EvalContext(parsed.event) : undefined };
+    }
+    return shown.ctx;
+  };
+}
+
+function evidenceOf(event: AuditEvent | undefined): Record<string, unknown> {
+  if (event === undefined) return { withheld: 'redaction blanked a field the evidence is read from' };
   const h = event.head;
   const ann = event.annotations();
   const ips = h.sourceIPs;

@@ -19,10 +19,12 @@ export interface DetectionNotes {
 
 export interface Detector {
   /**
-   * `redactedLine`: the forwarded text when redaction changed the event (alarms carry that one, never the original).
+   * Rules match the event as the apiserver wrote it. `forwarded`: the text that is forwarded when redaction changes
+   * the event (undefined when it does not); alarms and hits show that one, never the original. Called after the
+   * rules matched, and only when something is shown: redaction can then walk bodies the rules already parsed.
    * `hitsOut`: receives every rule hit, when given.
    */
-  evaluate(event: AuditEvent, redactedLine?: string, hitsOut?: RuleHit[]): AlarmOut[];
+  evaluate(event: AuditEvent, forwarded?: () => string | undefined, hitsOut?: RuleHit[]): AlarmOut[];
   /** Counters since the last call, or undefined when there is nothing to report. */
   takeNotes?(): DetectionNotes | undefined;
 }

@@ -7,6 +7,7 @@ import { parseRuleText, parseYamlText } from './rule-cache.ts';
 import { ioReason } from '../config/io-error.ts';
 import { parseDuration } from '../config/unit-text.ts';
 import type { AuditEvent } from '../parse/audit.ts';
+import { decodeQuery } from '../parse/patterns.ts';
 import { unsafeRegexReason } from './regex-safety.ts';
 
 type Json = Record<string, any>;
@@ -1138,15 +1139,6 @@ export function execOf(event: AuditEvent): { command?: string; container?: strin
     else if (key === 'container') container = value;
   }
   return { command: commands.length > 0 ? commands.join(' ') : undefined, container };
-}
-
-function decodeQuery(s: string): string {
-  const plus = s.replaceAll('+', ' ');
-  try {
-    return decodeURIComponent(plus);
-  } catch {
-    return plus;
-  }
 }
 
 const TEMPLATE_KINDS: Record<string, string[]> = {

@@ -131,6 +131,11 @@ export class AuditEvent {
     return this.#full;
   }
 
+  /** The whole event has been parsed (by the full parse of a short or unusual line, or a call of full()). */
+  get parsed(): boolean {
+    return this.#full !== undefined;
+  }
+
   /** Top-level annotations (`authorization.k8s.io/decision`, `pod-security.kubernetes.io/…`), `{}` when absent. */
   annotations(): Record<string, string> {
     return this.#annotations;

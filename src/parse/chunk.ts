@@ -3,7 +3,7 @@ import { isUtf8 } from 'node:buffer';
 import type { RuleHit } from '../detect/engine.ts';
 import type { DetectionNotes, Detector } from '../detect/hook.ts';
 import { auditRecordId } from '../delivery/record.ts';
-import { parseAuditLine } from './audit.ts';
+import { parseAuditLine, type AuditEvent } from './audit.ts';
 import type { Redactor } from './redact.ts';
 
 const NL = 0x0a;
@@ -42,6 +42,7 @@ export function processChunk(data: Uint8Array, ctx: ChunkContext): ChunkResult {
   const hits: RuleHit[] | undefined = ctx.collectHits ? [] : undefined;
   if (hits) result.hits = hits;
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const forwarded = new ForwardedText(ctx.redactor);
   // Real apiservers write valid UTF-8 (Go escapes the rest); check per line only when the block fails.
   const blockIsUtf8 = isUtf8(buf);
   let pos = 0;
@@ -69,9 +70,11 @@ export function processChunk(data: Uint8Array, ctx: ChunkContext): ChunkResult {
     const event = parsed.event;
     let redacted: string | undefined;
     try {
-      redacted = ctx.redactor.redact(event);
-      // The detector reads the event's head and (redacted) bodies; alarms carry the redacted line.
-      for (const alarm of ctx.detector.evaluate(event, redacted, hits)) result.alarms.push(alarm);
+      // The rules match the event as written; redaction follows (walking bodies the rules parsed, if any), and alarms
+      // carry and show the redacted line.
+      forwarded.reset(event);
+      for (const alarm of ctx.detector.evaluate(event, forwarded.text, hits)) result.alarms.push(alarm);
+      redacted = forwarded.text();
     } catch (err) {
       // Never forward an event whose redaction failed: it could carry a credential.
       result.bad.push({ start, end: lineEnd, error: `processing failed: ${(err as Error).message}` });
@@ -92,6 +95,33 @@ export function processChunk(data: Uint8Array, ctx: ChunkContext): ChunkResult {
   result.ids = ids.join('\n');
   result.spans = Uint32Array.from(spans);
   return result;
+}
+
+/** The text an event is forwarded as, redacted on first use (one per block, reset per event: no closure per event). */
+class ForwardedText {
+  readonly #redactor: Redactor;
+  #event: AuditEvent | undefined;
+  #done = false;
+  #text: string | undefined;
+
+  constructor(redactor: Redactor) {
+    this.#redactor = redactor;
+  }
+
+  reset(event: AuditEvent): void {
+    this.#event = event;
+    this.#done = false;
+    this.#text = undefined;
+  }
+
+  /** The redacted line, or undefined when nothing needed blanking. */
+  text = (): string | undefined => {
+    if (!this.#done) {
+      this.#text = this.#redactor.redact(this.#event!);
+      this.#done = true;
+    }
+    return this.#text;
+  };
 }
 
 function isBlank(buf: Buffer, start: number, end: number): boolean {

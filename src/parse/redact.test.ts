@@ -1,6 +1,5 @@
 // Redaction: no credential from a real-shaped event survives into the forwarded line; everything else is untouched.
 import { describe, expect, it, vi } from 'vitest';
-import type { RedactionConfig } from '../config/schema.ts';
 import { parseAuditLine, type AuditEvent } from './audit.ts';
 import {
   LAST_APPLIED,
@@ -11,7 +10,10 @@ import {
   TOKEN_MARKER,
   compileRedaction,
   pathMarker,
+  type RedactionSettings,
 } from './redact.ts';
+import { generateAuditLines } from '../../bench/gen-audit.ts';
+import { DEFAULT_SKIP } from './patterns.ts';
 import { falcoEvent, realApiserverLines } from './test-corpus.ts';
 
 const ORDER = [
@@ -19,7 +21,9 @@ const ORDER = [
   'userAgent', 'objectRef', 'responseStatus', 'requestObject', 'responseObject', 'requestReceivedTimestamp',
   'stageTimestamp', 'annotations',
 ];
-const DEFAULTS: RedactionConfig = { secrets: true, token_requests: true, paths: [] };
+const DEFAULTS: RedactionSettings = { secrets: true, token_requests: true, paths: [] };
+/** Pattern redaction off: the tests of one mechanism see that mechanism alone. */
+const NO_PATTERNS = { patterns: { enabled: false, keys: {}, values: {}, skip: [] } };
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const unb64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');
@@ -38,7 +42,7 @@ function withBodies(line: string, bodies: { requestObject?: unknown; responseObj
   return JSON.stringify(out);
 }
 
-function redact(line: string, cfg: Partial<RedactionConfig> = {}): string | undefined {
+function redact(line: string, cfg: Partial<RedactionSettings> = {}): string | undefined {
   return compileRedaction({ ...DEFAULTS, ...cfg }).redact(event(line));
 }
 
@@ -47,7 +51,7 @@ function redact(line: string, cfg: Partial<RedactionConfig> = {}): string | unde
  * forms) anywhere in it unless the same text is in the event outside the bodies, head and annotations unchanged,
  * key order kept, and a second pass finds nothing left to do.
  */
-function redactsClean(line: string, secrets: string[], cfg: Partial<RedactionConfig> = {}): Record<string, any> {
+function redactsClean(line: string, secrets: string[], cfg: Partial<RedactionSettings> = {}): Record<string, any> {
   const out = redact(line, cfg);
   expect(out).toBeTypeOf('string');
   const outObj = JSON.parse(out!);
@@ -118,7 +122,7 @@ describe('falco secret events', () => {
     expect(Object.keys(out.responseObject.data)).toEqual(['username', 'password', 'api-key']);
     expect(out.responseObject.type).toBe('Opaque');
     expect(out.responseObject.metadata.name).toBe('example-secret');
-    expect(redact(line, { secrets: false })).toBeUndefined();
+    expect(redact(line, { secrets: false, ...NO_PATTERNS })).toBeUndefined();
   });
 
   it('create_kube_system_secret at RequestResponse: the bootstrap token', () => {
@@ -341,7 +345,7 @@ describe('TokenRequest and TokenReview', () => {
 
   it('toggles: token_requests off leaves the token; secrets off does not matter', () => {
     const { line } = tokenRequest(tokenEvents[1], 1);
-    expect(redact(line, { token_requests: false })).toBeUndefined();
+    expect(redact(line, { token_requests: false, ...NO_PATTERNS })).toBeUndefined();
     expect(redact(line, { secrets: false })).toBeTypeOf('string');
   });
 
@@ -380,7 +384,7 @@ describe('configured paths', () => {
   it('dot paths with [*] over arrays; the marker names the path', () => {
     const line = podWithEnv();
     const paths = ['requestObject.spec.containers[*].env[*].value', 'responseObject.spec.containers[*].env[*].value', 'responseObject.spec.password'];
-    const out = redactsClean(line, ['env-password-0'], { paths, secrets: false });
+    const out = redactsClean(line, ['env-password-0'], { paths, secrets: false, ...NO_PATTERNS });
     expect(out.requestObject.spec.containers[0].env).toEqual([
       { name: 'DB_PASSWORD', value: pathMarker(paths[0]) },
       { name: 'MODE', value: pathMarker(paths[0]) },
@@ -392,10 +396,10 @@ describe('configured paths', () => {
 
   it('[*] as the last step blanks every element; a path that is not there changes nothing', () => {
     const line = podWithEnv();
-    const out = redactsClean(line, [], { paths: ['responseObject.spec.containers[*].env[*]'] });
+    const out = redactsClean(line, [], { paths: ['responseObject.spec.containers[*].env[*]'], ...NO_PATTERNS });
     expect(out.responseObject.spec.containers[0].env).toEqual(Array(2).fill('[redacted: responseObject.spec.containers[*].env[*]]'));
-    expect(redact(line, { paths: ['responseObject.items[*].spec.token'] })).toBeUndefined();
-    expect(redact(line, { paths: ['requestObject.spec.containers.env'] })).toBeUndefined(); // containers is a list
+    expect(redact(line, { paths: ['responseObject.items[*].spec.token'], ...NO_PATTERNS })).toBeUndefined();
+    expect(redact(line, { paths: ['requestObject.spec.containers.env'], ...NO_PATTERNS })).toBeUndefined(); // containers is a list
   });
 
   it('paths over list responses: responseObject.items[*].spec.token', () => {
@@ -430,9 +434,76 @@ describe('configured paths', () => {
   });
 });
 
+describe('credentials by pattern, on real events', () => {
+  const podCreate = real((o) => ref(o).resource === 'pods' && o.verb === 'create' && o.requestObject && o.responseObject && !ref(o).subresource);
+  const configMapPatch = real((o) => ref(o).resource === 'configmaps' && o.verb === 'patch') ?? podCreate;
+
+  it('env values, probe headers, args, last-applied and the query of the requestURI; the head keeps its values', () => {
+    const o = JSON.parse(podCreate);
+    o.requestURI += '?fieldManager=kubectl&access_token=uri-token-1111';
+    for (const body of [o.requestObject, o.responseObject]) {
+      const c = body.spec.containers[0];
+      c.env = [{ name: 'DB_PASSWORD', value: 'env-password-1111' }, { name: 'MODE', value: 'prod' }];
+      c.args = ['--api-key', 'arg-key-1111', '--log=debug'];
+      c.livenessProbe = { httpGet: { path: '/healthz', port: 8080, httpHeaders: [{ name: 'Authorization', value: 'Bearer header-token-1111' }] } };
+      body.metadata.annotations = { ...body.metadata.annotations, [LAST_APPLIED]: JSON.stringify({ kind: 'Pod', spec: { containers: [{ name: c.name, env: [{ name: 'DB_PASSWORD', value: 'env-password-1111' }] }] } }) };
+    }
+    const line = JSON.stringify(o);
+    const ev = event(line);
+    const out = compileRedaction(DEFAULTS).redact(ev)!;
+    for (const v of ['env-password-1111', 'arg-key-1111', 'header-token-1111', 'uri-token-1111']) expect(out).not.toContain(v);
+    const got = JSON.parse(out);
+    expect(got.requestURI).toBe(`${JSON.parse(podCreate).requestURI}?fieldManager=kubectl&access_token=[redacted: token]`);
+    const c = got.responseObject.spec.containers[0];
+    expect(c.env).toEqual([{ name: 'DB_PASSWORD', value: '[redacted: password]' }, { name: 'MODE', value: 'prod' }]);
+    expect(c.args).toEqual(['--api-key', '[redacted: api_key]', '--log=debug']);
+    expect(c.livenessProbe.httpGet.httpHeaders).toEqual([{ name: 'Authorization', value: '[redacted: authorization]' }]);
+    expect(JSON.parse(got.requestObject.metadata.annotations[LAST_APPLIED]).spec.containers[0].env[0].value).toBe('[redacted: password]');
+    expect(Object.keys(got)).toEqual(Object.keys(o));
+    // The head is blanked on a copy: what the apiserver wrote stays readable where the head is read.
+    expect(ev.head.requestURI).toContain('uri-token-1111');
+    expect(compileRedaction(DEFAULTS).redact(event(out))).toBeUndefined();
+  });
+
+  it('a ConfigMap patch: the keys stay, values under credential-like names and in config files go', () => {
+    const line = withBodies(configMapPatch.replace(/"resource":"[a-z]+"/, '"resource":"configmaps"'), {
+      requestObject: { data: { 'app.properties': 'db.user=app\ndb.password=cm-password-2222\n', API_TOKEN: 'cm-token-2222', LOG_LEVEL: 'debug' } },
+    }, 'Request');
+    const out = redactsClean(line, ['cm-password-2222', 'cm-token-2222']);
+    expect(out.requestObject.data).toEqual({ 'app.properties': 'db.user=app\ndb.password=[redacted: password]\n', API_TOKEN: '[redacted: token]', LOG_LEVEL: 'debug' });
+  });
+
+  it('a kubelet status patch is not scanned, the whole pod of a logged response is', () => {
+    const o = JSON.parse(podCreate);
+    const pod = o.responseObject;
+    pod.spec.containers[0].env = [{ name: 'DB_PASSWORD', value: 'env-password-3333' }];
+    o.objectRef.subresource = 'status';
+    o.verb = 'patch';
+    const patch = { status: { containerStatuses: [{ name: 'c', state: { terminated: { message: 'password=message-3333' } } }] } };
+    const requestOnly = withBodies(JSON.stringify({ ...o, requestObject: undefined, responseObject: undefined }), { requestObject: patch }, 'Request');
+    const spy = vi.spyOn(event(requestOnly), 'full');
+    expect(redact(requestOnly)).toBeUndefined();
+    expect(spy).not.toHaveBeenCalled();
+    const both = withBodies(JSON.stringify({ ...o, requestObject: undefined, responseObject: undefined }), { requestObject: patch, responseObject: pod });
+    const out = JSON.parse(redact(both)!);
+    expect(out.responseObject.spec.containers[0].env[0].value).toBe('[redacted: password]');
+    expect(out.requestObject).toEqual(patch);
+  });
+
+  it('leases are not scanned; `skip: []` scans them too', () => {
+    // The capture logs leases at Metadata level; the benchmark's generator writes them as a log-everything policy does.
+    const lease = [...generateAuditLines(200)].find((l) => l.includes('"resource":"leases"') && l.includes('"requestObject"'))!;
+    const o = JSON.parse(lease);
+    o.requestObject.metadata.annotations = { 'example.com/token': 'lease-token-4444' };
+    const line = JSON.stringify(o);
+    expect(redact(line)).toBeUndefined();
+    expect(redact(line, { patterns: { enabled: true, keys: {}, values: {}, skip: [] } })).not.toContain('lease-token-4444');
+  });
+});
+
 describe('the common case is cheap', () => {
   it('no event of the real capture is changed or fully parsed (secrets and tokens there are Metadata-only)', () => {
-    const redactor = compileRedaction(DEFAULTS);
+    const redactor = compileRedaction({ ...DEFAULTS, ...NO_PATTERNS });
     let fullParses = 0;
     let bodied = 0;
     for (const line of realLines) {
@@ -446,14 +517,34 @@ describe('the common case is cheap', () => {
     expect(fullParses).toBe(0);
   });
 
+  it('patterns change no event of the real capture, and parse almost none (never a skipped resource\'s, never one without bodies)', () => {
+    const redactor = compileRedaction(DEFAULTS);
+    let parsed = 0;
+    let bodied = 0;
+    for (const line of realLines) {
+      const ev = event(line);
+      if (ev.hasRequestObject || ev.hasResponseObject) bodied++;
+      const before = ev.parsed; // a short line is parsed whole by parseAuditLine
+      const spy = vi.spyOn(ev, 'full');
+      expect(redactor.redact(ev), line).toBeUndefined();
+      if (spy.mock.calls.length === 0 || before) continue;
+      parsed++;
+      expect(ev.hasRequestObject || ev.hasResponseObject).toBe(true);
+      expect(DEFAULT_SKIP).not.toContain(ev.head.objectRef?.resource);
+    }
+    // The text of the others shows no name, value or shape a pattern looks for.
+    expect(parsed).toBeLessThan(bodied / 50);
+  });
+
   it('pods with imagePullSecrets and serviceAccountToken volumes are not mistaken for Secrets or TokenRequests', () => {
     const projected = (o: any) => JSON.stringify(o.responseObject ?? {}).includes('serviceAccountToken');
     const pod = JSON.parse(real((o) => ref(o).resource === 'pods' && o.verb === 'create' && projected(o)));
     pod.requestObject.spec.imagePullSecrets = [{ name: 'registry-pull' }];
     const ev = event(JSON.stringify(pod));
     const spy = vi.spyOn(ev, 'full');
-    expect(compileRedaction(DEFAULTS).redact(ev)).toBeUndefined();
+    expect(compileRedaction({ ...DEFAULTS, ...NO_PATTERNS }).redact(ev)).toBeUndefined();
     expect(spy).not.toHaveBeenCalled();
+    expect(compileRedaction(DEFAULTS).redact(ev)).toBeUndefined(); // scanned by pattern, nothing found
   });
 
   it('after redaction, full() is the redacted event: what is forwarded is what later stages see', () => {

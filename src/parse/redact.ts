@@ -1,9 +1,9 @@
-// Blanks credentials (Secret values, issued tokens, configured paths) in audit events before anything is forwarded.
-import type { RedactionConfig } from '../config/schema.ts';
+// Blanks credentials (Secret values, issued tokens, configured paths, patterns) in audit events before anything is forwarded.
+import type { PatternsConfig, RedactionConfig } from '../config/schema.ts';
 import type { AuditEvent, ObjectRef } from './audit.ts';
+import { compilePatterns, REDACTED_PREFIX } from './patterns.ts';
 
-/** Every marker starts with this, so a consumer can tell a blanked value from a real one. */
-export const REDACTED_PREFIX = '[redacted: ';
+export { REDACTED_PREFIX };
 /** Replaces each value of a Secret's `data` / `stringData` (the keys stay: which keys changed is evidence). */
 export const SECRET_MARKER = '[redacted: secret value]';
 /** Replaces kubectl's `last-applied-configuration` annotation of a Secret, which holds a copy of its data. */
@@ -22,10 +22,9 @@ export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 export interface Redactor {
   /**
    * The line to forward instead of `event.line` when something was blanked; undefined when nothing needs to change
-   * (the common case, decided without parsing the bodies). Bodies are blanked in the event's parsed form too, so
-   * rules and alarms that read `event.full()` afterwards see what is forwarded; paths outside the bodies blank the
-   * forwarded line only, and the head keeps its values for detection. Throws only if `event.full()` does (a damaged
-   * line): such an event must not be forwarded.
+   * (the common case, decided without parsing the bodies). Runs once the rules have matched the event as written:
+   * bodies are blanked in the event's parsed form (walking what the rules parsed), the head on a copy. Throws only
+   * if `event.full()` does (a damaged line): such an event must not be forwarded.
    */
   redact(event: AuditEvent): string | undefined;
 }
@@ -57,36 +56,51 @@ const TOKEN_KIND = /"Token(?:Request|Review)"/;
 
 const PATH_SEGMENT = /^([A-Za-z0-9_$-]+)(\[\*\])?$/;
 
+/** The redaction settings; without `patterns`, the patterns' defaults. */
+export type RedactionSettings = Omit<RedactionConfig, 'patterns'> & { patterns?: PatternsConfig };
+
 /** Compiles the redaction settings once at start-up; throws on a malformed path. */
-export function compileRedaction(cfg: RedactionConfig): Redactor {
+export function compileRedaction(cfg: RedactionSettings): Redactor {
   const paths = cfg.paths.map(compilePath);
   const secrets = cfg.secrets;
   const tokens = cfg.token_requests;
-  if (!secrets && !tokens && paths.length === 0) return { redact: () => undefined };
+  const patterns = compilePatterns(cfg.patterns);
+  if (!secrets && !tokens && paths.length === 0 && patterns === undefined) return { redact: () => undefined };
   const pathsOutsideBodies = paths.some((p) => !p.inBody);
 
   return {
     redact(event: AuditEvent): string | undefined {
+      // The requestURI is decided on the head (an exec command line, a token in the query): no parse for it.
+      const headUri = event.head.requestURI;
+      const blankedUri = patterns !== undefined && patterns.uriMayHold(headUri) ? patterns.redactUri(headUri) : headUri;
+      const uri = blankedUri !== headUri;
       const bodies = event.hasRequestObject || event.hasResponseObject;
-      if (!bodies && !pathsOutsideBodies) return undefined;
+      if (!bodies && !pathsOutsideBodies && !uri) return undefined;
       const line = event.line;
       const ref = event.head.objectRef;
-      const suspect =
-        (bodies && secrets && (ref?.resource === 'secrets' || mayHold(line, SECRET_NEEDLE, SECRET_KIND))) ||
-        (bodies && tokens && (isTokenRef(ref) || mayHold(line, TOKEN_NEEDLE, TOKEN_KIND))) ||
-        paths.some((p) => (bodies || !p.inBody) && line.includes(p.needle)) ||
-        hasEscapedLetter(line);
+      // Go never escapes letters; a line that does (a raw patch body) could spell a kind or key past the searches.
+      const escaped = hasEscapedLetter(line);
+      const secretSuspect = bodies && secrets && (escaped || ref?.resource === 'secrets' || mayHold(line, SECRET_NEEDLE, SECRET_KIND));
+      const tokenSuspect = bodies && tokens && (escaped || isTokenRef(ref) || mayHold(line, TOKEN_NEEDLE, TOKEN_KIND));
+      // Bodies of control-plane bookkeeping (leases, kubelets' status patches, …: most of a busy apiserver's writes)
+      // are not scanned, and the others only when their text may hold what a pattern recognises.
+      const skip = bodies && patterns !== undefined ? patterns.skips(ref?.resource, ref?.subresource) : 'both';
+      // Bodies already parsed (by the rules) are walked; the text of others is searched first, which costs less than
+      // parsing them.
+      const scan = (skip === undefined || (skip === 'request' && event.head.level === 'RequestResponse' && event.hasResponseObject)) &&
+        (escaped || event.parsed || patterns!.mayHold(line));
+      const suspect = secretSuspect || tokenSuspect || scan || uri || paths.some((p) => (bodies || !p.inBody) && line.includes(p.needle));
       if (!suspect) return undefined;
 
       const full = event.full();
       let changed = false;
-      if (bodies && (secrets || tokens)) {
+      if (secretSuspect || tokenSuspect) {
         for (const key of ['requestObject', 'responseObject']) {
           const body = full[key];
           if (body == null) continue;
-          if (secrets && ref?.resource === 'secrets') changed = redactSecretBody(full, key) || changed;
-          if (tokens && isTokenRef(ref)) changed = redactTokenBody(body, ref!) || changed;
-          if (typeof body === 'object') changed = walk(body, secrets, tokens) || changed;
+          if (secretSuspect && ref?.resource === 'secrets') changed = redactSecretBody(full, key) || changed;
+          if (tokenSuspect && isTokenRef(ref)) changed = redactTokenBody(body, ref!) || changed;
+          if (typeof body === 'object') changed = walk(body, secretSuspect, tokenSuspect) || changed;
         }
       }
       let out = full;
@@ -101,6 +115,17 @@ export function compileRedaction(cfg: RedactionConfig): Redactor {
         if (out === full) out = { ...full };
         if (out[top] === full[top]) out[top] = structuredClone(full[top]);
         changed = applyPath(out, p, 0) || changed;
+      }
+      if (scan) {
+        for (const key of skip === 'request' ? ['responseObject'] : ['requestObject', 'responseObject']) {
+          if (full[key] !== null && typeof full[key] === 'object') changed = patterns!.redactBody(full[key]) || changed;
+        }
+      }
+      // Unless a configured path blanked it already.
+      if (uri && out.requestURI === headUri) {
+        if (out === full) out = { ...full };
+        out.requestURI = blankedUri;
+        changed = true;
       }
       return changed ? JSON.stringify(out) : undefined;
     },

@@ -1,16 +1,15 @@
 // Runs chunk processing on worker threads (parse and detect off the main thread), or inline with 0 workers.
 import type { Worker } from 'node:worker_threads';
-import type { RedactionConfig } from '../config/schema.ts';
 import { join } from 'node:path';
 import { RuleError } from '../detect/rules.ts';
 import { DetectorHost, type DetectionInit } from '../detect/setup.ts';
 import { processChunk, type ChunkResult } from './chunk.ts';
-import { compileRedaction } from './redact.ts';
+import { compileRedaction, type RedactionSettings } from './redact.ts';
 import { stopWaitingParseWorkers, takeParseWorker } from './prestart.ts';
 
 /** Everything a worker needs to build its own redactor and detector (plain data: it crosses threads). */
 export interface ProcessorInit {
-  redaction: RedactionConfig;
+  redaction: RedactionSettings;
   /** Undefined: detection off. */
   detection: DetectionInit | undefined;
   /** Directory for each detector's aggregation state (`alarms-<n>.json`); unset: state is not kept. */

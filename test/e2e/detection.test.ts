@@ -194,6 +194,27 @@ describe('allowlists and blind rules in the running agent', () => {
   }, 60_000);
 });
 
+describe('the blind-rule warning', () => {
+  it('is logged once per rule and resource per run, with two parse threads and bodies coming and going', async () => {
+    const bodyRule = `  - id: T-BODY\n    name: privileged pod\n    category: test\n    level: high\n    match: { all: [ { field: objectRef.resource, equals: pods }, { field: verb, equals: create }, { field: "containers[*].securityContext.privileged", equals: true } ] }\n`;
+    const t = await setup(`rules:\n${bodyRule}`, { workers: 2 });
+    const agent = t.start();
+    await agent.started();
+    const pod = { kind: 'Pod', apiVersion: 'v1', metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'x' }] } };
+    // One block per write, handed to the two threads in turn: each finds the rule blind, then sees bodies, then
+    // the first finds it blind again.
+    const writes = ['Metadata', 'Metadata', 'RequestResponse', 'RequestResponse', 'Metadata'];
+    for (const [i, level] of writes.entries()) {
+      await appendFile(t.log, `${event({ resource: 'pods', level, body: pod })}\n`);
+      await waitUntil(async () => new RegExp(`^kaudit_source_lines_total\\{source="audit"\\} ${i + 1}$`, 'm').test(await t.metrics()), `line ${i + 1} processed`);
+    }
+    const said = (start: string) => agent.logEntries().filter((e) => typeof e.msg === 'string' && (e.msg as string).startsWith(start));
+    expect(said('rule blind for pods')).toHaveLength(1);
+    expect(said('rule sees bodies for pods again')).toHaveLength(1);
+    expect((await agent.stop()).code).toBe(0);
+  }, 60_000);
+});
+
 async function waitUntil(cond: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;
   while (!(await cond())) {
