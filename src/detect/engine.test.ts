@@ -229,7 +229,7 @@ describe('alarms show only what redaction leaves', () => {
     expect(payload).not.toContain('Hunter2-exec-pw');
     expect(JSON.stringify(hits)).not.toContain('Hunter2-exec-pw');
     expect(alarm.event.requestURI).toBe('[redacted: requestURI]');
-    expect(alarm.summary).toBe('mallory ran ? in payments/ledger');
+    expect(alarm.summary).toBe('mallory ran (none) in payments/ledger');
     expect(alarm.evidence).toMatchObject({ user: 'mallory', exec: { command: '', container: '' } });
   });
 
