@@ -472,8 +472,11 @@ describe('FileSet', () => {
       await rmdir(live);
       await writeFile(live, body(0, 5));
       await h.waitForIds(5);
-      await until(() => h.readableAgain.length === 3, 'the problem to be over');
-      expect(h.readableAgain.map((p) => p.reason)).toEqual(['directory_not_found', 'not_found', 'not_a_regular_file']);
+      await until(() => h.files.liveReadable() && h.readableAgain.length >= 3, 'the problem to be over');
+      // A scan between the rmdir and the write may see the name missing for an instant: a not_found, over at once.
+      const reasons = h.readableAgain.map((p) => p.reason);
+      expect(reasons.slice(0, 3)).toEqual(['directory_not_found', 'not_found', 'not_a_regular_file']);
+      expect(reasons.slice(3)).toEqual(reasons.length > 3 ? ['not_found'] : []);
       expect(h.files.liveReadable()).toBe(true);
       expect(h.files.liveProblems()).toEqual([]);
       expect(h.files.problemsSeen()).toHaveLength(3);

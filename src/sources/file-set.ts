@@ -225,7 +225,6 @@ export class FileSet {
     this.watcher = undefined;
   }
 
-
   /** Why the live file cannot be read now (empty when it can), for readiness. */
   liveProblems(): string[] {
     return this.problems.liveProblems();
@@ -347,10 +346,12 @@ export class FileSet {
         this.store.prune(this.prunedAt);
       }
       if (!this.stopped && waitMs > 0) {
-        // Watch again, then look once: a write that landed after the pass's last read has no event to wake us.
+        // Watch again, then look once: a write that landed while the watch was off has no event to wake us. (A watch
+        // that stayed on through the pass saw every write: then there is nothing to look at.)
+        const rearmed = this.watcher === undefined;
         this.watchDirectory();
         const untilScan = Math.max(0, this.lastScanAt + this.opts.pollMs - Date.now());
-        const moved = this.watcher !== undefined && !pending && !this.scanDue && (await this.liveMovedOn());
+        const moved = rearmed && this.watcher !== undefined && !pending && !this.scanDue && (await this.liveMovedOn());
         // Let writes settle before the next pass, so that a steady trickle is read in blocks rather than line by line.
         await this.sleep(moved ? Math.max(0, this.scanStartedAt + this.opts.settleMs - Date.now()) : Math.min(waitMs, untilScan));
       }
