@@ -103,22 +103,26 @@ const options = z.object({
 
 type HttpOptions = z.infer<typeof options>;
 
+/** Settings the schema accepts one by one but that do not go together, each as `field: why`. */
+function refusals(opts: HttpOptions): string[] {
+  const out: string[] = [];
+  if (opts.tls && new URL(opts.url).protocol !== 'https:') out.push('tls: only used with https:// URLs');
+  if (opts.auth && Object.keys(opts.headers).some((name) => name.toLowerCase() === 'authorization')) {
+    out.push('headers.Authorization: set either auth or an Authorization header, not both');
+  }
+  return out;
+}
+
 export const httpSink: SinkKind<typeof options> = {
   options,
-  preflight: (opts) => [
-    ...(opts.tls && new URL(opts.url).protocol !== 'https:' ? ['tls: only used with https:// URLs'] : []),
-    ...(opts.auth && Object.keys(opts.headers).some((name) => name.toLowerCase() === 'authorization')
-      ? ['headers.Authorization: set either auth or an Authorization header, not both'] : []),
-  ],
+  preflight: (opts) => refusals(opts),
   async create(opts, ctx) {
     const concurrency = ctx.concurrency ?? 1;
     const url = new URL(opts.url);
     const where = `sinks.${ctx.name}`;
-    if (opts.tls && url.protocol !== 'https:') throw new Error(`${where}.tls: only used with https:// URLs`);
-
-    if (opts.auth && Object.keys(opts.headers).some((name) => name.toLowerCase() === 'authorization')) {
-      throw new Error(`${where}.headers.Authorization: set either auth or an Authorization header, not both`);
-    }
+    // What the preflight reports, for a sink created without it (the first problem, as the preflight words it).
+    const [refused] = refusals(opts);
+    if (refused !== undefined) throw new Error(`${where}.${refused}`);
     // Secrets from files are read again when the files change (checked on the way to a request, and on SIGHUP).
     const secrets = await LiveSecrets.resolve(secretFields(opts, where), ctx.logger);
     let built = buildHeaders(opts, where, secrets);
