@@ -24,9 +24,13 @@ export function kustomize(dir: string): K8sObject[] {
   return documents(execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
+/** API groups of custom resources whose models come from another package of the same project. */
+const CUSTOM_MODELS: Record<string, string> = { 'monitoring.coreos.com': '@kubernetes-models/prometheus-operator' };
+
 /** The kubernetes-models module of an object's type: `apps/v1` + `DaemonSet` → `kubernetes-models/apps/v1/DaemonSet`. */
 function modelModule(o: K8sObject): string {
-  return `kubernetes-models/${o.apiVersion}/${o.kind}`;
+  const group = o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : '';
+  return `${CUSTOM_MODELS[group] ?? 'kubernetes-models'}/${o.apiVersion}/${o.kind}`;
 }
 
 /** The schema's complaints about one object (empty when valid); unknown kinds are a complaint too. */

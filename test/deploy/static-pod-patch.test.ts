@@ -9,38 +9,7 @@ import { parse } from 'yaml';
 import { parseConfig } from '../../src/config/load.ts';
 import { REPO } from './dockerfile.ts';
 import { documents, kustomize, schemaErrors, unknownFieldErrors, type K8sObject } from './k8s-schema.ts';
-
-const FIXTURE = join(REPO, 'test/deploy/fixtures/kube-apiserver.yaml');
-const operating = readFileSync(join(REPO, 'docs/operating.md'), 'utf8');
-
-interface Mount { name: string; mountPath: string; readOnly?: boolean }
-interface Volume { name: string; hostPath?: { path: string; type?: string } }
-
-/** The kustomization.yaml docs/operating.md has the operator write (its heredoc, unindented). */
-function documentedKustomization(): string {
-  const m = /cat > kustomization\.yaml <<'EOF'\n([\s\S]*?)\n\s*EOF\n/.exec(operating);
-  if (m === null) throw new Error('docs/operating.md: no `cat > kustomization.yaml <<\'EOF\'` step');
-  const lines = m[1].split('\n');
-  const indent = Math.min(...lines.filter((l) => l.trim() !== '').map((l) => l.length - l.trimStart().length));
-  return `${lines.map((l) => l.slice(indent)).join('\n')}\n`;
-}
-
-/** The node path behind a container path, through the pod's hostPath mounts (the deepest mount that holds it). */
-function hostPathOf(path: string, mounts: readonly Mount[], volumes: readonly Volume[]): { host: string; mount: Mount } | undefined {
-  const mount = mounts
-    .filter((m) => path === m.mountPath || path.startsWith(`${m.mountPath}/`))
-    .sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
-  const hostPath = volumes.find((v) => v.name === mount?.name)?.hostPath;
-  if (mount === undefined || hostPath === undefined) return undefined;
-  return { host: hostPath.path + path.slice(mount.mountPath.length), mount };
-}
-
-function flags(command: readonly string[]): Map<string, string> {
-  return new Map(command.filter((a) => a.startsWith('--')).map((a) => {
-    const [k, ...v] = a.slice(2).split('=');
-    return [k, v.join('=')] as [string, string];
-  }));
-}
+import { documentedKustomization, FIXTURE, flags, hostPathOf, operating } from './static-pod.ts';
 
 describe('deploy/static-pod-patch.yaml on a kubeadm kube-apiserver manifest', () => {
   let original: any;
@@ -51,7 +20,7 @@ describe('deploy/static-pod-patch.yaml on a kubeadm kube-apiserver manifest', ()
     const dir = mkdtempSync(join(tmpdir(), 'kaudit-apiserver-'));
     copyFileSync(FIXTURE, join(dir, 'kube-apiserver.yaml'));
     copyFileSync(join(REPO, 'deploy/static-pod-patch.yaml'), join(dir, 'static-pod-patch.yaml'));
-    writeFileSync(join(dir, 'kustomization.yaml'), documentedKustomization());
+    writeFileSync(join(dir, 'kustomization.yaml'), documentedKustomization('Patch the apiserver'));
     original = documents(readFileSync(FIXTURE, 'utf8'))[0];
     const out = kustomize(dir);
     expect(out).toHaveLength(1);
