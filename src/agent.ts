@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import type { ConfigReloadCounts } from './config/reload.ts';
 import type { Config } from './config/schema.ts';
 import { CheckpointStore } from './delivery/checkpoint.ts';
 import { DeadLetterFile } from './delivery/dead-letter.ts';
@@ -60,18 +61,23 @@ export class StartupError extends Error {
   readonly code = 'KAUDIT_STARTUP';
 }
 
-export async function startAgent(config: Config, logger: Logger): Promise<RunningAgent> {
+export interface AgentOptions {
+  /** Config reloads since the process started: counted by `kaudit run`, shown in this agent's metrics. */
+  configReloads?: ConfigReloadCounts;
+}
+
+export async function startAgent(config: Config, logger: Logger, opts: AgentOptions = {}): Promise<RunningAgent> {
   await prepareStateDir(config.state_dir);
   const lock = await StateLock.take(config.state_dir);
   try {
-    return await startLocked(config, logger, lock);
+    return await startLocked(config, logger, lock, opts);
   } catch (err) {
     await lock.release();
     throw err;
   }
 }
 
-async function startLocked(config: Config, logger: Logger, lock: StateLock): Promise<RunningAgent> {
+async function startLocked(config: Config, logger: Logger, lock: StateLock, opts: AgentOptions): Promise<RunningAgent> {
   const detection = detectionPlan(config);
   // The parse workers start first: loading their code and compiling the rules overlaps with the rest of the start.
   let running = false;
@@ -88,7 +94,7 @@ async function startLocked(config: Config, logger: Logger, lock: StateLock): Pro
     process.exit(70);
   });
   try {
-    const agent = await startWith(processor, detection, config, logger, lock, () => {
+    const agent = await startWith(processor, detection, config, logger, lock, opts, () => {
       if (workerDeath !== undefined) throw new StartupError(`parse worker: ${workerDeath.message}`);
       running = true;
     });
@@ -100,8 +106,9 @@ async function startLocked(config: Config, logger: Logger, lock: StateLock): Pro
 }
 
 /** The rest of the start, around running parse workers; `goLive` is called just before reading begins. */
-async function startWith(processor: ChunkProcessor, detection: DetectionInit | undefined, config: Config, logger: Logger, lock: StateLock, goLive: () => void): Promise<RunningAgent> {
+async function startWith(processor: ChunkProcessor, detection: DetectionInit | undefined, config: Config, logger: Logger, lock: StateLock, opts: AgentOptions, goLive: () => void): Promise<RunningAgent> {
   const metrics = new Metrics();
+  if (opts.configReloads !== undefined) metrics.configReloads(opts.configReloads);
   // A damaged state file never stops a start: it is set aside, said, and counted.
   const quarantined: QuarantineReport = (q) => {
     metrics.stateQuarantined(q.kind);

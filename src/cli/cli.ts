@@ -74,7 +74,7 @@ async function main(argv: string[]): Promise<number> {
       if (args.length > 0) return usage(`run takes no arguments (found ${args.join(' ')})`);
       const config = await checkedConfig(values.config, 'read');
       // The parse workers compile the rules while the agent starts: a broken file is the preflight's problem too.
-      return runCommand(config, values.once === true).catch((err: unknown) => {
+      return runCommand(config, values.once === true, values.config).catch((err: unknown) => {
         throw err instanceof RuleError ? new ConfigError([ruleProblem(err)], values.config) : err;
       });
     }

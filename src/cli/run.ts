@@ -1,11 +1,17 @@
-// `kaudit run`: start the agent, stop it cleanly on SIGTERM/SIGINT.
-import { startAgent } from '../agent.ts';
+// `kaudit run`: start the agent, apply a changed config file without leaving the process, stop cleanly on SIGTERM/SIGINT.
+import { startAgent, type RunningAgent } from '../agent.ts';
+import { loadConfig } from '../config/load.ts';
+import { preflight } from '../config/preflight.ts';
+import { ConfigReloader, type ConfigReloadCounts } from '../config/reload.ts';
 import type { Config } from '../config/schema.ts';
 import { createLogger } from '../observe/logger.ts';
 
-/** `once`: read what the files hold now, deliver it, and exit (a backfill, or the bundled example). */
-export async function runCommand(config: Config, once = false): Promise<number> {
-  const logger = createLogger(config.log_level);
+/**
+ * `once`: read what the files hold now, deliver it, and exit (a backfill, or the bundled example).
+ * `file`: the config file `config` came from; a change to it is applied while running (not with `once`).
+ */
+export async function runCommand(config: Config, once = false, file?: string): Promise<number> {
+  let logger = createLogger(config.log_level);
   // Signals are taken from the start: a SIGTERM that comes while the agent starts (its "kaudit started" line is
   // logged just before it returns) stops it as soon as it is up, instead of killing the process.
   let stopAsked: (() => void) | undefined;
@@ -26,13 +32,41 @@ export async function runCommand(config: Config, once = false): Promise<number> 
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  const agent = await startAgent(config, logger);
-  // SIGHUP reloads the rules (the agent keeps running; a broken file leaves the old rules in force) and reads the
-  // sinks' secret files again.
+  const reloadCounts: ConfigReloadCounts = { ok: 0, failed: 0 };
+  let agent: RunningAgent = await startAgent(config, logger, { configReloads: reloadCounts });
+  // A changed config file: checked as at start, then the pipeline stops (checkpoints saved, buffers kept) and starts
+  // again with it, as a restart would but without one. If the new one cannot start, the previous one runs again.
+  const reloader = file === undefined || once ? undefined : new ConfigReloader({
+    file, intervalMs: config.config_reload_interval, current: config, counts: reloadCounts, logger: () => logger,
+    load: async () => {
+      const next = await loadConfig(file);
+      await preflight(next, file, { rules: 'load' });
+      return next;
+    },
+    apply: async (next) => {
+      await agent.stop();
+      const nextLogger = createLogger(next.log_level);
+      try {
+        agent = await startAgent(next, nextLogger, { configReloads: reloadCounts });
+        logger = nextLogger;
+        config = next;
+      } catch (err) {
+        logger.error({ err: (err as Error).message }, 'the changed config did not start; running the previous one again');
+        agent = await startAgent(config, logger, { configReloads: reloadCounts });
+        throw err;
+      }
+    },
+  });
+  await reloader?.start();
+  // SIGHUP reloads the config file if it changed (which restarts the pipeline), else the rules (a broken file leaves
+  // the old rules in force) and the sinks' secret files.
   const onHangup = () => {
-    logger.info({ signal: 'SIGHUP' }, 'reloading rules and secret files');
-    void agent.reloadRules();
-    void agent.reloadSecrets();
+    logger.info({ signal: 'SIGHUP' }, 'reloading the config, rules and secret files');
+    void (reloader?.check(true) ?? Promise.resolve('unchanged')).then((result) => {
+      if (result === 'applied') return;
+      void agent.reloadRules();
+      void agent.reloadSecrets();
+    }, (err: Error) => logger.error({ err: err.message }, 'config reload failed'));
   };
   process.on('SIGHUP', onHangup);
   await new Promise<void>((resolve) => {
@@ -46,6 +80,9 @@ export async function runCommand(config: Config, once = false): Promise<number> 
     }
   });
   process.off('SIGHUP', onHangup);
+  reloader?.stop();
+  // A switch under way finishes first (the stop then stops the agent it started).
+  await reloader?.idle().catch(() => {});
   const left = await agent.stop();
   // Whatever was abandoned at the end of the grace period (a write that never completes) must not keep the process.
   setTimeout(() => process.exit(), 2000).unref();

@@ -139,6 +139,8 @@ export const configSchema = z.strictObject({
   shutdown_grace: durationIn(0, HOUR).default(10_000),
   /** How often acknowledged read positions are written to the state directory. */
   checkpoint_interval: durationIn(10, 10 * MINUTE).default(1000),
+  /** How often the config file is checked for changes (a change restarts the pipeline with it; so does SIGHUP). 0: only SIGHUP. */
+  config_reload_interval: durationIn(0, 24 * HOUR).refine((ms) => ms === 0 || ms >= 100, 'expected 0 (reload on SIGHUP only) or at least 100ms').default(10_000),
   sources: z.record(z.string().regex(/^[a-z0-9_-]+$/, 'source names use a-z 0-9 _ -'), sourceSchema)
     .prefault({ audit: { kind: 'audit' } }),
   redaction: redactionSchema.prefault({}),

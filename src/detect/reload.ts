@@ -1,8 +1,7 @@
 // Reloads the detection rules when a rule file's content changes (polled: ConfigMap updates swap symlinks,
 // which file-change events miss) or on request (SIGHUP). A broken reload keeps the rules in force.
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { contentDigest } from '../config/content-digest.ts';
 import type { DetectionMetrics } from '../observe/metrics.ts';
 import { loadRuleFiles } from './rules.ts';
 
@@ -80,11 +79,7 @@ export class RuleReloader {
     }
   }
 
-  async #contentDigest(): Promise<string> {
-    const h = createHash('sha256');
-    for (const f of this.#o.ruleFiles) {
-      h.update(f).update('\0').update(await readFile(f)).update('\0');
-    }
-    return h.digest('hex');
+  #contentDigest(): Promise<string> {
+    return contentDigest(this.#o.ruleFiles);
   }
 }

@@ -200,6 +200,19 @@ export class Metrics {
     };
   }
 
+  /** Config reloads of the process, read at each scrape (the counts outlive this agent's metrics across a reload). */
+  configReloads(counts: { ok: number; failed: number }): void {
+    new Counter({
+      name: 'kaudit_config_reloads_total', help: 'Changed config files applied (ok) or refused (failed: the running config stays in force)',
+      labelNames: ['result'], registers: [this.registry],
+      collect() {
+        this.reset();
+        this.labels('ok').inc(counts.ok);
+        this.labels('failed').inc(counts.failed);
+      },
+    });
+  }
+
   checkpointLag(source: string, read: () => Array<{ path: string; bytes: number }>): void {
     this.lagSources.set(source, read);
   }
