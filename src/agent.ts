@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ConfigReloadCounts } from './config/reload.ts';
 import type { Config } from './config/schema.ts';
+import { LiveSecrets } from './config/live-secrets.ts';
 import { CheckpointStore } from './delivery/checkpoint.ts';
 import { DeadLetterFile } from './delivery/dead-letter.ts';
 import { DiskBuffer } from './delivery/buffer.ts';
@@ -25,6 +26,7 @@ import { createProcessor, type ChunkProcessor } from './parse/workers.ts';
 import { SourcePipeline } from './pipeline.ts';
 import { sinkKinds } from './sinks/index.ts';
 import type { SinkKind } from './sinks/types.ts';
+import { AuditWebhookSource } from './sources/audit-webhook.ts';
 import { FileSet } from './sources/file-set.ts';
 import { ReadBufferPool } from './sources/read-buffers.ts';
 import { problemMessage, problemText } from './sources/read-problems.ts';
@@ -194,7 +196,25 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
     logger.error({ source, err: (err as NodeJS.ErrnoException).code ?? err.message }, 'cannot write checkpoint; trying again at every interval (a restart meanwhile reads again from the last one saved)');
   };
   const sources: Array<{ name: string; files: FileSet; pipeline: SourcePipeline; store: CheckpointStore; deadLetter?: DeadLetterFile }> = [];
+  const webhooks: Array<{ name: string; webhook: AuditWebhookSource; pipeline: SourcePipeline; deadLetter?: DeadLetterFile }> = [];
   for (const [name, src] of Object.entries(config.sources)) {
+    if (src.kind === 'audit_webhook') {
+      // No files and no checkpoint: a request is answered once durable, and the apiserver retries the others.
+      const deadLetter = src.dead_letter ? new DeadLetterFile(src.dead_letter) : undefined;
+      const sourceMetrics = metrics.source(name);
+      const pipeline = new SourcePipeline({
+        source: name, processor, drivers, metrics: sourceMetrics, deadLetter,
+        rejectedLine: compileRejectedLine(config.redaction, src.dead_letter_raw), logger, onDetection,
+      });
+      const secrets = src.bearer_token === undefined ? undefined
+        : await LiveSecrets.resolve([{ field: `sources.${name}.bearer_token`, ref: src.bearer_token }], logger.child({ source: name }));
+      const webhook = new AuditWebhookSource({
+        source: name, config: src, secrets, submit: pipeline.submit, logger,
+        metrics: { bytesRead: sourceMetrics.bytesRead, request: metrics.webhookRequests(name) },
+      });
+      webhooks.push({ name, webhook, pipeline, deadLetter });
+      continue;
+    }
     const store = await CheckpointStore.open(join(config.state_dir, 'checkpoints', `${name}.json`), {
       quarantined,
       saveFailed: (err) => checkpointFailed(name, err),
@@ -241,6 +261,16 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
   } catch (err) {
     throw err instanceof RuleError ? err : new StartupError(`parse worker: ${(err as Error).message}`);
   }
+  // Webhooks take requests once the rules are loaded: a port that cannot be bound fails the start.
+  for (const w of webhooks) {
+    try {
+      const url = await w.webhook.start();
+      logger.info({ source: w.name, url }, 'audit webhook listening');
+    } catch (err) {
+      await Promise.all(webhooks.map((x) => x.webhook.stop()));
+      throw new StartupError(`sources.${w.name}.${(err as Error).message}`);
+    }
+  }
   goLive();
   const stopHeapBound = new HeapBound().watch();
   for (const d of drivers) d.start();
@@ -278,11 +308,12 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
       stopHeapBound();
       reloader?.stop();
       // 1. Stop reading; 2. what was read reaches the buffers and is acknowledged; 3. save checkpoints.
-      const readersStopped = Promise.all(sources.map((s) => s.files.stop()));
-      const durable = readersStopped.then(() => Promise.all(sources.map((s) => s.pipeline.drained())));
+      const readersStopped = Promise.all([...sources.map((s) => s.files.stop()), ...webhooks.map((w) => w.webhook.stop())]);
+      const pipelines = [...sources, ...webhooks];
+      const durable = readersStopped.then(() => Promise.all(pipelines.map((s) => s.pipeline.drained())));
       const notDurable: StopReport['notDurable'] = [];
       if (!(await settlesBy(durable, deadline))) {
-        for (const s of sources) {
+        for (const s of pipelines) {
           const chunks = s.pipeline.pending();
           if (chunks > 0) notDurable.push({ source: s.name, chunks });
           s.pipeline.abandon();
@@ -299,14 +330,16 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
       for (const u of undelivered) {
         logger.warn({ sink: u.sink, records: u.records }, `sink ${u.sink}: ${u.records} records not delivered within the grace period; they stay in its buffer and are sent after the next start`);
       }
-      await Promise.all(sources.map((s) => s.deadLetter?.close()));
+      // Webhook requests still waiting were not made durable: their connections close and the apiserver retries.
+      for (const w of webhooks) w.webhook.closeConnections();
+      await Promise.all(pipelines.map((s) => s.deadLetter?.close()));
       await processor.close();
       server?.close();
       await lock.release();
       return { undelivered, notDurable };
     },
   };
-  logger.info({ sources: sources.map((s) => s.name), sinks: drivers.map((d) => d.name), stateDir: config.state_dir }, 'kaudit started');
+  logger.info({ sources: [...sources, ...webhooks].map((s) => s.name), sinks: drivers.map((d) => d.name), stateDir: config.state_dir }, 'kaudit started');
   return agent;
 }
 

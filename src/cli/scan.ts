@@ -36,7 +36,8 @@ export async function scanCommand(config: Config, files: string[], output: strin
     process.stderr.write(`kaudit: --output must be text or json, found "${output}"\n`);
     return 2;
   }
-  const source = Object.values(config.sources)[0];
+  // The first file source's line cap (an audit_webhook source reads no files).
+  const source = Object.values(config.sources).find((s) => s.kind === 'audit');
   const maxLineBytes = source?.max_line_bytes ?? 4 * 1024 * 1024;
   // Every hit updates its alarm here (no update interval): the last payload per alarm id holds the final count.
   const detection = detectionPlan(config, { updateIntervalMs: 0 });

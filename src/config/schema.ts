@@ -5,6 +5,7 @@ import { badPattern, DEFAULT_SKIP, KEY_PATTERNS, VALUE_PATTERNS } from '../parse
 import { sinkKinds } from '../sinks/index.ts';
 import { path } from './fields.ts';
 import { listenSchema } from './listen.ts';
+import { secretRefSchema } from './secret.ts';
 import { countIn, durationIn, GiB, HOUR, KiB, MiB, MINUTE, sizeIn } from './units.ts';
 
 export const DEFAULT_AUDIT_PATH = '/var/log/kubernetes/kubernetes.audit';
@@ -27,11 +28,42 @@ const auditSourceSchema = z.strictObject({
   dead_letter_raw: z.boolean().default(false),
 });
 
-export const sourceSchema = z.discriminatedUnion('kind', [auditSourceSchema], {
-  error: (iss) => `unknown source kind ${JSON.stringify((iss.input as { kind?: unknown })?.kind)}; expected one of: audit`,
+const auditWebhookSourceSchema = z.strictObject({
+  kind: z.literal('audit_webhook'),
+  /** Where the endpoint listens; the apiserver's webhook kubeconfig names it (`clusters[].cluster.server`). */
+  listen: listenSchema.default('0.0.0.0:9443'),
+  /** The URL path the apiserver posts to. */
+  path: z.string().regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/, 'expected a URL path such as /k8s-audit').default('/k8s-audit'),
+  /** HTTPS only: the apiserver's audit events carry credentials in transit. */
+  tls: z.strictObject({
+    cert_file: path({ readAtStart: true }),
+    key_file: path({ readAtStart: true }),
+    /** CA of the client certificate the apiserver presents (`client-certificate-data` in its webhook kubeconfig). */
+    client_ca_file: path({ readAtStart: true }).optional(),
+  }),
+  /** Token the apiserver sends as `Authorization: Bearer` (`token` or `tokenFile` in its webhook kubeconfig). */
+  bearer_token: secretRefSchema.optional(),
+  /** Accept requests with neither a client certificate nor the token: only for an endpoint no one else can reach. */
+  allow_unauthenticated: z.boolean().default(false),
+  /** Larger requests are answered 413. The apiserver batches up to 400 events (--audit-webhook-batch-max-size). */
+  max_body_bytes: sizeIn(64 * KiB, 1 * GiB).default(64 * MiB),
+  /** Longest wait for a request's events to be durable in the sink buffers before it is answered 503 (the apiserver gives up after 30 s). */
+  ack_timeout: durationIn(100, 10 * MINUTE).default(20_000),
+  /** NDJSON file for events that do not parse. Unset: counted and logged only. */
+  dead_letter: path().optional(),
+  dead_letter_raw: z.boolean().default(false),
+}).superRefine((s, ctx) => {
+  if (s.tls.client_ca_file === undefined && s.bearer_token === undefined && !s.allow_unauthenticated) {
+    ctx.addIssue({ code: 'custom', path: ['tls', 'client_ca_file'], message: 'the apiserver must authenticate: set tls.client_ca_file (client certificate) or bearer_token, or allow_unauthenticated: true for an endpoint only the apiserver can reach' });
+  }
+});
+
+export const sourceSchema = z.discriminatedUnion('kind', [auditSourceSchema, auditWebhookSourceSchema], {
+  error: (iss) => `unknown source kind ${JSON.stringify((iss.input as { kind?: unknown })?.kind)}; expected one of: audit, audit_webhook`,
 });
 
 export type AuditSourceConfig = z.infer<typeof auditSourceSchema>;
+export type AuditWebhookSourceConfig = z.infer<typeof auditWebhookSourceSchema>;
 export type SourceConfig = z.infer<typeof sourceSchema>;
 
 /** Fields every sink has; the delivery layer (buffer, batching, retry) uses them, the sink never sees them. */

@@ -105,6 +105,10 @@ export class Metrics {
 
   // Buffer state: backlog, disk errors, quarantined state files.
   private readonly bufferStates = new Map<string, () => BufferState>();
+  private readonly webhookRequestsC = new Counter({
+    name: 'kaudit_webhook_requests_total', help: 'Requests to an audit webhook source, by answer (ok: durable; bad_request, unauthenticated, not_found, too_large, unavailable: to be retried)',
+    labelNames: ['source', 'result'], registers: [this.registry],
+  });
   private readonly quarantined = new Counter({ name: 'kaudit_state_quarantined_total', help: 'Damaged state files set aside at start (checkpoint, buffer_ack)', labelNames: ['kind'], registers: [this.registry] });
   /** Reports a sink buffer's backlog and write errors at each scrape (the metrics are created with the first buffer). */
   bufferState(sink: string, read: () => BufferState): void {
@@ -211,6 +215,11 @@ export class Metrics {
         this.labels('failed').inc(counts.failed);
       },
     });
+  }
+
+  /** Counts a webhook source's requests by how they were answered. */
+  webhookRequests(source: string): (result: string) => void {
+    return (result) => this.webhookRequestsC.labels(source, result).inc();
   }
 
   checkpointLag(source: string, read: () => Array<{ path: string; bytes: number }>): void {

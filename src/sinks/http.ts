@@ -1,5 +1,4 @@
 // The `http` sink: each batch is one POST (or PUT) of NDJSON or a JSON array, optionally gzipped, over undici.
-import { readFile } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
@@ -9,6 +8,7 @@ import pkg from '../../package.json' with { type: 'json' };
 import { path } from '../config/fields.ts';
 import { LiveSecrets, type SecretField } from '../config/live-secrets.ts';
 import { secretRefSchema } from '../config/secret.ts';
+import { readTlsFile } from '../config/tls-files.ts';
 import { duration } from '../config/units.ts';
 import { BodyPool, bodySize, writeBody } from './encode.ts';
 import type { SendVerdict, SinkKind } from './types.ts';
@@ -323,14 +323,6 @@ function buildHeaders(opts: HttpOptions, where: string, values: LiveSecrets): { 
     headers.authorization = `Basic ${credentials}`;
   }
   return { headers, secrets };
-}
-
-async function readTlsFile(path: string, field: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (err) {
-    throw new Error(`${field}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
-  }
 }
 
 interface Scrubber {
