@@ -34,6 +34,9 @@ export interface AuditWebhookOptions {
   logger: Logger;
 }
 
+/** Connections open at once: a few per apiserver (one per webhook client, plus retries). */
+const MAX_CONNECTIONS = 64;
+
 /** Events remembered as made durable, so a post retried after its answer was lost is not delivered again. */
 const RECENT_EVENTS = 65_536;
 
@@ -100,7 +103,12 @@ export class AuditWebhookSource {
         ...(tls.ca === undefined ? {} : { ca: tls.ca, requestCert: true, rejectUnauthorized: false }),
         // The apiserver keeps one connection open between batches (30 s apart by default).
         keepAliveTimeout: 65_000,
+        // A client that trickles its request in (slowloris) is cut off instead of holding a connection forever.
+        headersTimeout: 10_000,
+        requestTimeout: 60_000,
       }, (req, res) => this.#handle(req, res));
+      // One per apiserver is the normal load; the cap keeps a flood of connections from exhausting the agent.
+      server.maxConnections = MAX_CONNECTIONS;
     } catch (err) {
       throw new Error(`tls: the certificate, key or client CA is not usable PEM (${(err as Error).message})`, { cause: err });
     }
