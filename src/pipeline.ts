@@ -57,8 +57,8 @@ export class SourcePipeline {
     // Processing runs in parallel across chunks; delivery to buffers and acks stay in read order.
     // A chunk that owns its memory lends it to the worker and gets it back with the results: no copy.
     const processed = chunk.kind !== 'lines' ? undefined
-      : chunk.owned ? this.o.processor.processOwned(chunk.data)
-      : this.o.processor.process(chunk.data).then((result) => ({ result, data: chunk.data }));
+      : chunk.owned ? this.o.processor.processOwned(chunk.data, chunk.origin)
+      : this.o.processor.process(chunk.data, chunk.origin).then((result) => ({ result, data: chunk.data }));
     processed?.catch(() => {});
     this.ordered = this.ordered.then(() => this.complete(chunk, processed)).catch((err: unknown) => {
       if (this.abandoned.signal.aborted) return; // shutdown gave it up (see abandon)
@@ -94,7 +94,7 @@ export class SourcePipeline {
         // A failed worker cannot give back the memory it was lent: the chunk is then read again after a
         // restart (its offset is never acknowledged). Copies can simply be processed again.
         const { result, data } = await this.retrying('processing a chunk', () => processed,
-          () => chunk.owned ? Promise.reject(new Error('chunk memory lost with its worker')) : this.o.processor.process(chunk.data).then((r) => ({ result: r, data: chunk.data })));
+          () => chunk.owned ? Promise.reject(new Error('chunk memory lost with its worker')) : this.o.processor.process(chunk.data, chunk.origin).then((r) => ({ result: r, data: chunk.data })));
         const { logs, alarms } = this.toRecords(chunk.source, data, result);
         this.o.metrics.lines(result.count + result.bad.length);
         if (result.alarms.length > 0 || result.notes !== undefined) this.o.onDetection?.(result.alarms.length, result.notes);

@@ -35,6 +35,7 @@ import { basename, dirname, extname, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
 import type { CheckpointStore, FileState } from '../delivery/checkpoint.ts';
+import type { BlockOrigin } from '../parse/parsers.ts';
 import { BackupNames, type Backups } from './backup-names.ts';
 import { FinishedFiles } from './finished-files.ts';
 import { FINGERPRINT_BYTES, bytesOf, fingerprintOf, hashBytes, readGzipHeadFrom, readGzipSizeFrom, readHeadFrom, type Fingerprint, type GzipHead } from './fingerprint.ts';
@@ -60,6 +61,8 @@ export interface SourceChunk {
   owned: boolean;
   /** Called by the pipeline, in chunk order, once every routed sink buffer holds the chunk's records. */
   onDurable(): void;
+  /** Which parser reads the lines, and what it needs of their file; unset: audit events. */
+  origin?: BlockOrigin;
 }
 
 /** Hands a chunk to the pipeline; resolves when the pipeline can take another (backpressure). */
