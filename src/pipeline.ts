@@ -30,6 +30,8 @@ export interface SourcePipelineOptions {
   logger: Logger;
   /** Alarm records and detection notes of each processed chunk. */
   onDetection?: (alarms: number, notes: DetectionNotes | undefined) => void;
+  /** What a line the parser refuses is not (`an audit event`, `a container log line`). */
+  lineKind?: string;
 }
 
 /** Carries one source's chunks through the stages, keeping them in read order from processing to ack. */
@@ -140,7 +142,7 @@ export class SourcePipeline {
     const entries: string[] = [];
     for (const b of bad) {
       const offset = chunk.offset + b.start;
-      this.logBadLine(chunk.path, { offset, error: b.error }, 'line is not an audit event; skipped');
+      this.logBadLine(chunk.path, { offset, error: b.error }, `line is not ${this.o.lineKind ?? 'an audit event'}; skipped`);
       if (this.o.deadLetter) {
         entries.push(deadLetterEntry(chunk, offset, b.error, data.subarray(b.start, b.end), false, this.o.rejectedLine));
       }

@@ -156,9 +156,13 @@ export function parseContainerBlock(data: Uint8Array, ctx: ChunkContext, origin:
     }
     if (!p.partial) emit(p.stream);
   }
-  // A line whose last fragment is not in the block (the file ended, or the line is over the cap) is what there is.
+  // A line whose last fragment is not in the block: the reader passes one on only when it cannot hold it back (over
+  // the cap, the file ended or rotated mid-line), so it is what there is of the line.
   const open = [runs.stdout, runs.stderr].filter((r) => r !== undefined).sort((a, b) => a.start - b.start);
-  for (const run of open) emit(run.stream);
+  for (const run of open) {
+    run.cut = true;
+    emit(run.stream);
+  }
   result.count = ids.length;
   result.ids = ids.join('\n');
   result.spans = Uint32Array.from(spans);

@@ -36,7 +36,7 @@ import { createGunzip } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
 import type { CheckpointStore, FileState } from '../delivery/checkpoint.ts';
 import type { BlockOrigin } from '../parse/parsers.ts';
-import { BackupNames, type Backups } from './backup-names.ts';
+import { BackupNames, type BackupNaming, type Backups } from './backup-names.ts';
 import { FinishedFiles } from './finished-files.ts';
 import { FINGERPRINT_BYTES, bytesOf, fingerprintOf, hashBytes, readGzipHeadFrom, readGzipSizeFrom, readHeadFrom, type Fingerprint, type GzipHead } from './fingerprint.ts';
 import { LineSplitter, type SplitOutput } from './lines.ts';
@@ -113,6 +113,8 @@ export interface FileSetOptions {
   buffers?: ReadBufferPool;
   /** How often a problem that lasts is warned about again. */
   repeatWarningMs?: number;
+  /** How the writer names its backups (default: the apiserver's `<stem>-<time><ext>`). */
+  backupNaming?: BackupNaming;
 }
 
 const REPEAT_WARNING_MS = 5 * 60_000;
@@ -143,7 +145,7 @@ interface Tracked {
 }
 
 export class FileSet {
-  private readonly opts: Required<Omit<FileSetOptions, 'buffers'>>;
+  private readonly opts: Required<Omit<FileSetOptions, 'buffers' | 'backupNaming'>>;
   private readonly buffers: ReadBufferPool;
   private readonly store: CheckpointStore;
   private readonly consume: ChunkConsumer;
@@ -182,7 +184,7 @@ export class FileSet {
     this.events = events;
     this.dir = dirname(opts.path);
     const ext = extname(opts.path);
-    this.backupNames = new BackupNames(basename(opts.path, ext), ext);
+    this.backupNames = new BackupNames(basename(opts.path, ext), ext, opts.backupNaming);
     this.startedEmpty = store.isEmpty();
     this.finishedFiles = new FinishedFiles(store.all());
     this.problems = new ReadProblems({ confirmMs: this.opts.quietMs, repeatMs: this.opts.repeatWarningMs }, events);
