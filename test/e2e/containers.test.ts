@@ -115,4 +115,108 @@ describe('containers source', () => {
     expect(rx.documents().length).toBe(n);
     expect((await agent.stop()).code).toBe(0);
   });
+
+  it('reads to their end the last lines of a pod whose directory is removed before the agent read them', async () => {
+    const { node, run, records, until } = await setUp();
+    const [job] = await node.pod('batch', 'report-29012345-q7x2p', ['report']);
+    await job.print(lines('report', 0, 10));
+    const agent = run();
+    await until('the first lines', () => records().length >= 10, agent);
+    // The agent is held (a busy node) while the Job's pod prints its last lines and is deleted.
+    agent.child.kill('SIGSTOP');
+    try {
+      await job.print(lines('report', 10, 90));
+      await node.deletePod([job]);
+    } finally {
+      agent.child.kill('SIGCONT');
+    }
+    await until('100 records', () => records().length >= 100, agent);
+    expect(messagesOf(records(), job)).toEqual(lines('report', 0, 100));
+    await agent.waitForLog(/^container log finished/);
+    expect((await agent.stop()).code).toBe(0);
+  });
+
+  it('joins a 50 KiB line written as P fragments into one record, and cuts one beyond max_message_bytes, flagged', async () => {
+    // Small reads, so that the fragments of one line arrive in many blocks.
+    const { node, run, records, until } = await setUp({ read_chunk_bytes: '4KiB', max_message_bytes: '64KiB' });
+    const [app] = await node.pod('shop', 'web-0', ['app']);
+    // 50 KiB, with a two-byte character across the runtime's first 16 KiB split.
+    const fifty = `x${'é'.repeat(8192)}${'y'.repeat(34815)}`;
+    expect(Buffer.byteLength(fifty)).toBe(50 * 1024);
+    const huge = 'z'.repeat(200 * 1024);
+    await app.print(['before', fifty, 'between', huge, 'after']);
+    const agent = run();
+    await until('5 records', () => records().length >= 5, agent);
+    const got = records();
+    expect(got.map((r) => r.message.slice(0, 7))).toEqual(['before', fifty.slice(0, 7), 'between', 'zzzzzzz', 'after']);
+    expect(got[1].message).toBe(fifty);
+    expect(got[1].truncated).toBeUndefined();
+    expect(got[3].message).toBe(huge.slice(0, 64 * 1024));
+    expect(got[3].truncated).toBe(true);
+    expect(got).toHaveLength(5);
+    expect((await agent.stop()).code).toBe(0);
+  });
+
+  it('reads Docker json-file logs, joining lines Docker split at 16 KiB', async () => {
+    const { node, run, records, until } = await setUp();
+    const [app] = await node.pod('legacy', 'app-0', ['app']);
+    const long = 'd'.repeat(40 * 1024);
+    const doc = (log: string, stream = 'stdout') => `${JSON.stringify({ log, stream, time: '2026-12-07T10:41:17.123456789Z' })}\n`;
+    await app.write(doc('hello\n') + doc(long.slice(0, 16384)) + doc(long.slice(16384, 32768)) + doc(`${long.slice(32768)}\n`) + doc('oops\n', 'stderr'));
+    const agent = run();
+    await until('3 records', () => records().length >= 3, agent);
+    expect(records().map((r) => [r.stream, r.message])).toEqual([['stdout', 'hello'], ['stdout', long], ['stderr', 'oops']]);
+    expect(records()[0]).toMatchObject({ time: '2026-12-07T10:41:17.123456789Z', kubernetes: { namespace: 'legacy', pod: 'app-0', container: 'app' } });
+    expect((await agent.stop()).code).toBe(0);
+  });
+
+  it('loses nothing across kill -9 while pods log and rotate, and reads backups gzipped while it was down', async () => {
+    const { node, run, records, until } = await setUp();
+    const [a] = await node.pod('shop', 'web-0', ['app']);
+    const [b] = await node.pod('shop', 'worker-0', ['app']);
+    let n = 0;
+    for (let round = 0; round < 4; round++) {
+      const agent = run();
+      await agent.started();
+      await a.print(lines('a', n, 200));
+      await b.print(lines('b', n, 200));
+      n += 200;
+      await new Promise((r) => setTimeout(r, 150 + 100 * round));
+      await agent.kill9();
+      // While it is down: kubelet rotates twice, so the first backup is gzipped before the agent sees it again.
+      await a.rotate();
+      await a.print(lines('a', n, 50));
+      await a.rotate();
+      await b.print(lines('b', n, 50));
+      n += 50;
+    }
+    const agent = run();
+    await until(`${2 * n} distinct lines`, () => new Set(records().map((r) => r.message)).size >= 2 * n, agent, 60_000);
+    await agent.stop();
+    for (const c of [a, b]) {
+      const got = messagesOf(records(), c);
+      expect(new Set(got)).toEqual(new Set(lines(c === a ? 'a' : 'b', 0, n)));
+    }
+    // Re-read lines are exact copies of the first delivery (same time, stream, message, context).
+    const byMessage = new Map<string, string>();
+    for (const r of records()) {
+      const text = JSON.stringify(r);
+      expect(byMessage.get(`${r.kubernetes.pod}/${r.message}`) ?? text).toBe(text);
+      byMessage.set(`${r.kubernetes.pod}/${r.message}`, text);
+    }
+  });
+
+  it('leaves out excluded namespaces and the agent\'s own pod (POD_NAMESPACE / POD_NAME)', async () => {
+    const { node, run, records, until } = await setUp({ exclude: { namespaces: ['kube-*'] } }, { POD_NAMESPACE: 'kaudit', POD_NAME: 'kaudit-x7k2p' });
+    const [self] = await node.pod('kaudit', 'kaudit-x7k2p', ['agent']);
+    const [dns] = await node.pod('kube-system', 'coredns-0', ['coredns']);
+    const [web] = await node.pod('shop', 'web-0', ['nginx']);
+    await self.print(lines('self', 0, 5));
+    await dns.print(lines('dns', 0, 5));
+    await web.print(lines('web', 0, 5));
+    const agent = run(['--once']);
+    expect((await agent.exited).code).toBe(0);
+    await until('5 records', () => records().length >= 5, agent).catch(() => {});
+    expect(records().map((r) => r.message)).toEqual(lines('web', 0, 5));
+  });
 });
