@@ -56,8 +56,12 @@ const containersSourceSchema = z.strictObject({
   /** One physical line of a file (runtimes split at 16 KiB) longer than this is cut and dead-lettered. */
   max_line_bytes: sizeIn(64 * KiB, 256 * MiB).default(256 * KiB),
   read_chunk_bytes: sizeIn(4 * KiB, 64 * MiB).default(256 * KiB),
-  /** Full rescan interval of the symlinks and each container's files; changes seen by inotify are read sooner. */
-  poll_interval: durationIn(10, HOUR).default(1000),
+  /**
+   * Full rescan interval of the symlinks and of each container's files. Writes, rotations and new containers are seen
+   * through inotify at once; the rescan only catches what a watch missed, and costs per container (10 s: ~8 % of a
+   * core idle with 500 containers, 1 s: ~30 %).
+   */
+  poll_interval: durationIn(10, HOUR).default(10_000),
   /** NDJSON file for lines that are neither CRI nor Docker json-file lines. Unset: counted and logged only. */
   dead_letter: path().optional(),
   dead_letter_raw: z.boolean().default(false),

@@ -171,8 +171,10 @@ export function parseContainerBlock(data: Uint8Array, ctx: ChunkContext, origin:
 
 /** The joined message, its final `\r` dropped (a CRLF the program printed), credentials in it blanked. */
 function messageOf(run: Run, ctx: ChunkContext): string {
-  let text = '';
-  if (run.parts.every((p) => typeof p === 'string')) text = run.parts.join('');
+  let text: string;
+  const only = run.parts.length === 1 ? run.parts[0] : undefined;
+  if (only !== undefined) text = typeof only === 'string' ? only : only.toString('utf8'); // most lines: one fragment
+  else if (run.parts.every((p) => typeof p === 'string')) text = run.parts.join('');
   // Joined as bytes, then decoded: the runtime splits at a byte count, inside a character as often as not.
   // Bytes that are not UTF-8 become U+FFFD.
   else text = Buffer.concat(run.parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p))).toString('utf8');

@@ -52,6 +52,8 @@ interface Container {
   partial: PartialLines;
   store: CheckpointStore;
   finishing?: Promise<void>;
+  /** Its current file went missing (a rotation in progress, or the pod's directory removed). */
+  missing?: boolean;
 }
 
 /** Least time between two listings the watch causes. */
@@ -62,6 +64,8 @@ export class ContainerSource {
   private readonly consume: ChunkConsumer;
   private readonly events: ContainerSourceEvents;
   private readonly containers = new Map<string, Container>();
+  /** Symlink names of the last listing, and the file each stands for (undefined: not kubelet's shape, or not read). */
+  private links = new Map<string, string | undefined>();
   private stopped = false;
   private firstScan = true;
   /** No checkpoint at all when the agent started: `read_from` applies to what the first listing finds. */
@@ -143,23 +147,30 @@ export class ContainerSource {
       return;
     }
     const present = new Set<string>();
+    const links = new Map<string, string | undefined>();
     for (const name of names) {
       if (!name.endsWith('.log')) continue;
-      let target: string;
-      try {
-        target = await readlink(join(this.o.linksDir, name));
-      } catch {
-        continue; // gone since the listing, or not a symlink
+      // A symlink's name holds its container's id: one seen before points where it did (no readlink per listing).
+      let path = this.links.get(name);
+      if (path === undefined && !this.links.has(name)) {
+        let target: string;
+        try {
+          target = await readlink(join(this.o.linksDir, name));
+        } catch {
+          continue; // gone since the listing, or not a symlink
+        }
+        const log = containerLogOf(name, target);
+        path = log !== undefined && this.o.accepts(log.meta) ? join(this.o.podsDir, log.relative) : undefined;
+        if (path !== undefined && !this.containers.has(path) && !this.stopped) await this.add(log!, path);
       }
-      const log = containerLogOf(name, target);
-      if (log === undefined || !this.o.accepts(log.meta)) continue;
-      const path = join(this.o.podsDir, log.relative);
-      present.add(path);
-      if (!this.containers.has(path) && !this.stopped) await this.add(log, path);
+      links.set(name, path);
+      if (path !== undefined) present.add(path);
     }
+    this.links = links;
     for (const c of this.containers.values()) {
       if (c.finishing !== undefined) continue;
-      if (present.has(c.path) && (await exists(dirname(dirname(c.path))))) continue;
+      // A pod directory removed while its symlinks stay: looked for when the container's file went missing.
+      if (present.has(c.path) && !(c.missing && !(await exists(dirname(dirname(c.path)))))) continue;
       c.finishing = this.finish(c).catch((err: unknown) => this.events.problem('cannot finish a container log', { path: c.path, error: String(err) }));
     }
   }
@@ -170,8 +181,9 @@ export class ContainerSource {
     const files = new FileSet({
       source: this.o.source, path, readFrom: this.firstScan && this.startedEmpty ? this.o.readFrom : 'head',
       maxLineBytes: this.o.maxLineBytes, chunkBytes: this.o.chunkBytes, pollMs: this.o.pollMs, buffers: this.o.buffers, backupNaming: 'kubelet',
-    }, store, partial.push, this.fileEvents());
-    this.containers.set(path, { log, path, files, partial, store });
+    }, store, partial.push, this.fileEvents(() => container));
+    const container: Container = { log, path, files, partial, store };
+    this.containers.set(path, container);
     this.events.containerAdded(log, path);
     files.start();
   }
@@ -180,11 +192,12 @@ export class ContainerSource {
    * A container's own events, except that its current file going missing is not a problem but the end of the
    * container (the next listing tells), and the problems it does report are remembered for `run --once`.
    */
-  private fileEvents(): FileSetEvents {
+  private fileEvents(container: () => Container): FileSetEvents {
     return {
       ...this.events,
       cannotRead: (p, lastingMs) => {
         if (p.live && (p.reason === 'not_found' || p.reason === 'directory_not_found')) {
+          container().missing = true;
           this.scanSoon();
           return;
         }
@@ -192,7 +205,8 @@ export class ContainerSource {
         this.events.cannotRead(p, lastingMs);
       },
       readableAgain: (p) => {
-        if (!(p.live && (p.reason === 'not_found' || p.reason === 'directory_not_found'))) this.events.readableAgain(p);
+        if (p.live && (p.reason === 'not_found' || p.reason === 'directory_not_found')) container().missing = false;
+        else this.events.readableAgain(p);
       },
       lost: (l) => {
         this.note(`lost ${l.path}: ${l.unreadBytes} bytes never read`);
