@@ -658,6 +658,7 @@ export class FileSet {
     // keep moving the same offset forward.
     const state: FileState = saved ?? {
       fingerprint: fp.hash, fpLen: fp.len, dev: st.dev, ino: st.ino, offset, done: false, size: 0, fileSize: st.size, mtimeMs: st.mtimeMs, path, seenAt: Date.now(),
+      key: fp.hash.slice(0, 16),
     };
     state.path = path;
     const finished = saved?.done === true && !live;
@@ -812,7 +813,7 @@ export class FileSet {
       t.sentOffset = Math.max(t.sentOffset, commitOffset);
       await this.consume({
         source: this.opts.source,
-        fileKey: t.fp.hash.slice(0, 16),
+        fileKey: t.state.key ?? t.fp.hash.slice(0, 16),
         path: t.path,
         kind: part.kind,
         offset: part.offset,
