@@ -27,7 +27,10 @@ import { SourcePipeline } from './pipeline.ts';
 import { sinkKinds } from './sinks/index.ts';
 import type { SinkKind } from './sinks/types.ts';
 import { AuditWebhookSource } from './sources/audit-webhook.ts';
-import { FileSet } from './sources/file-set.ts';
+import { ContainerSource } from './sources/containers.ts';
+import { containerEvents, containerSourceOptions } from './sources/container-wiring.ts';
+import { FileSet, type FileSetEvents } from './sources/file-set.ts';
+import type { SourceReader } from './sources/reader.ts';
 import { ReadBufferPool } from './sources/read-buffers.ts';
 import { problemMessage, problemText } from './sources/read-problems.ts';
 
@@ -195,7 +198,7 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
     checkpointFailedAt.set(source, now);
     logger.error({ source, err: (err as NodeJS.ErrnoException).code ?? err.message }, 'cannot write checkpoint; trying again at every interval (a restart meanwhile reads again from the last one saved)');
   };
-  const sources: Array<{ name: string; files: FileSet; pipeline: SourcePipeline; store: CheckpointStore; deadLetter?: DeadLetterFile }> = [];
+  const sources: Array<{ name: string; files: SourceReader; pipeline: SourcePipeline; store: { flush(): Promise<void> }; deadLetter?: DeadLetterFile }> = [];
   const webhooks: Array<{ name: string; webhook: AuditWebhookSource; pipeline: SourcePipeline; deadLetter?: DeadLetterFile }> = [];
   for (const [name, src] of Object.entries(config.sources)) {
     if (src.kind === 'audit_webhook') {
@@ -215,23 +218,19 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
       webhooks.push({ name, webhook, pipeline, deadLetter });
       continue;
     }
-    const store = await CheckpointStore.open(join(config.state_dir, 'checkpoints', `${name}.json`), {
-      quarantined,
-      saveFailed: (err) => checkpointFailed(name, err),
-    });
     const deadLetter = src.dead_letter ? new DeadLetterFile(src.dead_letter) : undefined;
     const sourceMetrics = metrics.source(name);
     const routed = drivers.filter((d) => d.accepts(name));
     if (routed.length === 0) logger.warn({ source: name }, 'no sink takes this source; its events are read and dropped');
     const buffers = new ReadBufferPool(src.read_chunk_bytes, 8);
     const rejectedLine = compileRejectedLine(config.redaction, src.dead_letter_raw);
-    const pipeline = new SourcePipeline({ source: name, processor, drivers, metrics: sourceMetrics, deadLetter, rejectedLine, logger, buffers, onDetection });
+    const pipeline = new SourcePipeline({
+      source: name, processor, drivers, metrics: sourceMetrics, deadLetter, rejectedLine, logger, buffers, onDetection,
+      lineKind: src.kind === 'containers' ? 'a container log line' : undefined,
+    });
     const srcLog = logger.child({ source: name });
     const sourceHealth = metrics.sourceHealth(name, () => files.liveReadable());
-    const files = new FileSet({
-      source: name, path: src.path, readFrom: src.read_from, maxLineBytes: src.max_line_bytes,
-      chunkBytes: src.read_chunk_bytes, pollMs: src.poll_interval, buffers,
-    }, store, pipeline.submit, {
+    const events: FileSetEvents = {
       bytesRead: sourceMetrics.bytesRead,
       fileOpened: (path, offset, reason) => srcLog.info({ path, offset, reason }, 'reading file'),
       fileFinished: (path) => srcLog.debug({ path }, 'finished file'),
@@ -245,9 +244,28 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
         sourceHealth.lost(l.unreadBytes);
         srcLog.error({
           path: l.path, fingerprint: l.fingerprint, size: l.size, offset: l.offset, unreadBytes: l.unreadBytes, lastSeen: new Date(l.lastSeenAt).toISOString(),
-        }, `file gone before it was read to its end: ${l.unreadBytes} bytes never read${l.whileDown ? ', and whatever was written to it after it was last seen' : ''} (keep more backups: --audit-log-maxbackup × --audit-log-maxsize must cover the longest agent downtime)`);
+        }, `file gone before it was read to its end: ${l.unreadBytes} bytes never read${l.whileDown ? ', and whatever was written to it after it was last seen' : ''}${src.kind === 'audit' ? ' (keep more backups: --audit-log-maxbackup × --audit-log-maxsize must cover the longest agent downtime)' : ''}`);
       },
-    });
+    };
+    let files: SourceReader;
+    let store: { flush(): Promise<void> };
+    if (src.kind === 'containers') {
+      const containers = new ContainerSource(containerSourceOptions(name, src, config.state_dir, buffers, pipeline, {
+        quarantined, saveFailed: (err) => checkpointFailed(name, err),
+      }), pipeline.submit, containerEvents(events, srcLog, sourceHealth));
+      files = containers;
+      store = containers;
+    } else {
+      const fileStore = await CheckpointStore.open(join(config.state_dir, 'checkpoints', `${name}.json`), {
+        quarantined,
+        saveFailed: (err) => checkpointFailed(name, err),
+      });
+      files = new FileSet({
+        source: name, path: src.path, readFrom: src.read_from, maxLineBytes: src.max_line_bytes,
+        chunkBytes: src.read_chunk_bytes, pollMs: src.poll_interval, buffers,
+      }, fileStore, pipeline.submit, events);
+      store = fileStore;
+    }
     // A live file that cannot be read makes the agent unready; a bad backup is a warning and a metric only.
     health.register(`sources.${name}`, () => files.liveProblems());
     metrics.checkpointLag(name, () => files.lag());

@@ -30,6 +30,8 @@ export interface SourcePipelineOptions {
   logger: Logger;
   /** Alarm records and detection notes of each processed chunk. */
   onDetection?: (alarms: number, notes: DetectionNotes | undefined) => void;
+  /** What a line the parser refuses is not (`an audit event`, `a container log line`). */
+  lineKind?: string;
 }
 
 /** Carries one source's chunks through the stages, keeping them in read order from processing to ack. */
@@ -57,8 +59,8 @@ export class SourcePipeline {
     // Processing runs in parallel across chunks; delivery to buffers and acks stay in read order.
     // A chunk that owns its memory lends it to the worker and gets it back with the results: no copy.
     const processed = chunk.kind !== 'lines' ? undefined
-      : chunk.owned ? this.o.processor.processOwned(chunk.data)
-      : this.o.processor.process(chunk.data).then((result) => ({ result, data: chunk.data }));
+      : chunk.owned ? this.o.processor.processOwned(chunk.data, chunk.origin)
+      : this.o.processor.process(chunk.data, chunk.origin).then((result) => ({ result, data: chunk.data }));
     processed?.catch(() => {});
     this.ordered = this.ordered.then(() => this.complete(chunk, processed)).catch((err: unknown) => {
       if (this.abandoned.signal.aborted) return; // shutdown gave it up (see abandon)
@@ -94,7 +96,7 @@ export class SourcePipeline {
         // A failed worker cannot give back the memory it was lent: the chunk is then read again after a
         // restart (its offset is never acknowledged). Copies can simply be processed again.
         const { result, data } = await this.retrying('processing a chunk', () => processed,
-          () => chunk.owned ? Promise.reject(new Error('chunk memory lost with its worker')) : this.o.processor.process(chunk.data).then((r) => ({ result: r, data: chunk.data })));
+          () => chunk.owned ? Promise.reject(new Error('chunk memory lost with its worker')) : this.o.processor.process(chunk.data, chunk.origin).then((r) => ({ result: r, data: chunk.data })));
         const { logs, alarms } = this.toRecords(chunk.source, data, result);
         this.o.metrics.lines(result.count + result.bad.length);
         if (result.alarms.length > 0 || result.notes !== undefined) this.o.onDetection?.(result.alarms.length, result.notes);
@@ -140,7 +142,7 @@ export class SourcePipeline {
     const entries: string[] = [];
     for (const b of bad) {
       const offset = chunk.offset + b.start;
-      this.logBadLine(chunk.path, { offset, error: b.error }, 'line is not an audit event; skipped');
+      this.logBadLine(chunk.path, { offset, error: b.error }, `line is not ${this.o.lineKind ?? 'an audit event'}; skipped`);
       if (this.o.deadLetter) {
         entries.push(deadLetterEntry(chunk, offset, b.error, data.subarray(b.start, b.end), false, this.o.rejectedLine));
       }

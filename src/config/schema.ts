@@ -58,11 +58,52 @@ const auditWebhookSourceSchema = z.strictObject({
   }
 });
 
-export const sourceSchema = z.discriminatedUnion('kind', [auditSourceSchema, auditWebhookSourceSchema], {
-  error: (iss) => `unknown source kind ${JSON.stringify((iss.input as { kind?: unknown })?.kind)}; expected one of: audit, audit_webhook`,
+export const DEFAULT_CONTAINER_LINKS = '/var/log/containers';
+export const DEFAULT_PODS_PATH = '/var/log/pods';
+
+/** Globs (`*`, `?`, `[…]`) on the namespace, pod and container names a container log path carries. */
+const nameGlobs = z.strictObject({
+  namespaces: z.array(z.string().min(1)).default([]),
+  pods: z.array(z.string().min(1)).default([]),
+  containers: z.array(z.string().min(1)).default([]),
+});
+
+/** Container logs kubelet writes on this node: `path/*.log` symlinks into `pods_path/<ns>_<pod>_<uid>/<container>/<n>.log`. */
+const containersSourceSchema = z.strictObject({
+  kind: z.literal('containers'),
+  /** Kubelet's directory of symlinks, one per container: `<pod>_<namespace>_<container>-<container id>.log`. */
+  path: path().default(DEFAULT_CONTAINER_LINKS),
+  /** Where the symlinks point (their targets are read under this directory, wherever it is mounted). */
+  pods_path: path().default(DEFAULT_PODS_PATH),
+  /** A container is read when it matches every non-empty include list and no exclude list. */
+  include: nameGlobs.prefault({}),
+  exclude: nameGlobs.prefault({}),
+  /** Leave out the agent's own pod (POD_NAMESPACE/POD_NAME from the downward API; without them, containers named kaudit). */
+  exclude_self: z.boolean().default(true),
+  /** Where to start in container files on the very first start (no checkpoints yet); later containers are read whole. */
+  read_from: z.enum(['head', 'tail']).default('head'),
+  /** A line joined from partial (P) fragments is cut here and flagged `truncated`; the rest of it is dropped. */
+  max_message_bytes: sizeIn(16 * KiB, 64 * MiB).default(1 * MiB),
+  /** One physical line of a file (runtimes split at 16 KiB) longer than this is cut and dead-lettered. */
+  max_line_bytes: sizeIn(64 * KiB, 256 * MiB).default(256 * KiB),
+  read_chunk_bytes: sizeIn(4 * KiB, 64 * MiB).default(256 * KiB),
+  /**
+   * Full rescan interval of the symlinks and of each container's files. Writes, rotations and new containers are seen
+   * through inotify at once; the rescan only catches what a watch missed, and costs per container (10 s: ~8 % of a
+   * core idle with 500 containers, 1 s: ~30 %).
+   */
+  poll_interval: durationIn(10, HOUR).default(10_000),
+  /** NDJSON file for lines that are neither CRI nor Docker json-file lines. Unset: counted and logged only. */
+  dead_letter: path().optional(),
+  dead_letter_raw: z.boolean().default(false),
+});
+
+export const sourceSchema = z.discriminatedUnion('kind', [auditSourceSchema, containersSourceSchema, auditWebhookSourceSchema], {
+  error: (iss) => `unknown source kind ${JSON.stringify((iss.input as { kind?: unknown })?.kind)}; expected one of: audit, containers, audit_webhook`,
 });
 
 export type AuditSourceConfig = z.infer<typeof auditSourceSchema>;
+export type ContainersSourceConfig = z.infer<typeof containersSourceSchema>;
 export type AuditWebhookSourceConfig = z.infer<typeof auditWebhookSourceSchema>;
 export type SourceConfig = z.infer<typeof sourceSchema>;
 

@@ -34,6 +34,11 @@ export interface FileState {
   mtimeMs: number;
   /** When the file was found gone before it was read to its end (the loss is reported once). */
   lostAt?: number;
+  /**
+   * The file's identity in record ids, fixed when it was first seen: the fingerprint of a file first seen shorter
+   * than the fingerprint length grows with it, and the ids of its lines must not change with it.
+   */
+  key?: string;
 }
 
 const count = z.number().int().nonnegative();
@@ -44,7 +49,7 @@ const checkpointFile = z.discriminatedUnion('version', [
   z.object({ version: z.literal(1), files: z.array(version1State) }),
   z.object({
     version: z.literal(2),
-    files: z.array(version1State.extend({ size: count, fileSize: z.number(), mtimeMs: z.number(), lostAt: z.number().optional() })),
+    files: z.array(version1State.extend({ size: count, fileSize: z.number(), mtimeMs: z.number(), lostAt: z.number().optional(), key: z.string().optional() })),
   }),
 ]);
 

@@ -4,6 +4,7 @@ import type { RuleHit } from '../detect/engine.ts';
 import type { DetectionNotes, Detector } from '../detect/hook.ts';
 import { auditRecordId } from '../delivery/record.ts';
 import { parseAuditLine, type AuditEvent } from './audit.ts';
+import type { CredentialPatterns } from './patterns.ts';
 import type { Redactor } from './redact.ts';
 
 const NL = 0x0a;
@@ -14,6 +15,8 @@ export interface ChunkContext {
   detector: Detector;
   /** Put every rule hit in the result's `hits`. */
   collectHits?: boolean;
+  /** Credential patterns for text that is not an audit event (container log messages); undefined: off. */
+  patterns?: CredentialPatterns;
 }
 
 /** What came out of a block, in compact form (one string, one typed array: cheap to pass between threads). */

@@ -3,7 +3,9 @@ import { parentPort } from 'node:worker_threads';
 import { compileAhead, discardCompiledAhead, RuleError } from '../detect/rules.ts';
 import { DetectorHost, systemRuleFiles } from '../detect/setup.ts';
 import { HeapBound } from '../memory.ts';
-import { processChunk, type ChunkContext } from './chunk.ts';
+import type { ChunkContext } from './chunk.ts';
+import { processBlock, type BlockOrigin } from './parsers.ts';
+import { compilePatterns } from './patterns.ts';
 import { compileRedaction } from './redact.ts';
 import type { ControlMessage, ProcessorInit } from './workers.ts';
 
@@ -16,10 +18,10 @@ const heap = new HeapBound();
 function setUp(init: ProcessorInit): void {
   host = new DetectorHost(init.detection);
   discardCompiledAhead();
-  ctx = { redactor: compileRedaction(init.redaction), detector: host.detector, collectHits: init.collectHits };
+  ctx = { redactor: compileRedaction(init.redaction), detector: host.detector, collectHits: init.collectHits, patterns: compilePatterns(init.redaction.patterns) };
 }
 
-type JobMessage = { job: number; block: { buffer: ArrayBuffer; byteOffset: number; length: number }; giveBack: boolean };
+type JobMessage = { job: number; block: { buffer: ArrayBuffer; byteOffset: number; length: number }; giveBack: boolean; origin?: BlockOrigin };
 
 parentPort!.on('message', (msg: JobMessage | ControlMessage) => {
   if ('control' in msg && msg.control === 'init') {
@@ -43,7 +45,7 @@ parentPort!.on('message', (msg: JobMessage | ControlMessage) => {
   const { buffer, byteOffset, length } = msg.block;
   try {
     if (ctx === undefined) throw new Error('block before init');
-    const result = processChunk(new Uint8Array(buffer, byteOffset, length), ctx);
+    const result = processBlock(new Uint8Array(buffer, byteOffset, length), ctx, msg.origin);
     heap.check();
     const transfer: ArrayBuffer[] = [result.spans.buffer as ArrayBuffer];
     if (msg.giveBack) transfer.push(buffer);

@@ -3,7 +3,9 @@ import type { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { RuleError } from '../detect/rules.ts';
 import { DetectorHost, type DetectionInit } from '../detect/setup.ts';
-import { processChunk, type ChunkResult } from './chunk.ts';
+import type { ChunkResult } from './chunk.ts';
+import { processBlock, type BlockOrigin } from './parsers.ts';
+import { compilePatterns } from './patterns.ts';
 import { compileRedaction, type RedactionSettings } from './redact.ts';
 import { stopWaitingParseWorkers, takeParseWorker } from './prestart.ts';
 
@@ -19,13 +21,13 @@ export interface ProcessorInit {
 }
 
 export interface ChunkProcessor {
-  /** Processes a copy of `data`; the caller keeps using its buffer. */
-  process(data: Buffer): Promise<ChunkResult>;
+  /** Processes a copy of `data` (its parser chosen by `origin`, audit by default); the caller keeps using its buffer. */
+  process(data: Buffer, origin?: BlockOrigin): Promise<ChunkResult>;
   /**
    * Processes `data` without copying: its memory moves to the worker and comes back as the returned
    * buffer (use that one; `data` is unusable until then). Only for buffers nothing else views.
    */
-  processOwned(data: Buffer): Promise<{ result: ChunkResult; data: Buffer }>;
+  processOwned(data: Buffer, origin?: BlockOrigin): Promise<{ result: ChunkResult; data: Buffer }>;
   /**
    * Swaps the detection rules for those in `ruleFiles` (validated by the caller) for every block
    * submitted after this call; rejects with the reason if a detector could not load them (it keeps its rules).
@@ -64,11 +66,11 @@ export function createProcessor(workers: number, init: ProcessorInit, onWorkerDe
 
 function inlineProcessor(init: ProcessorInit): ChunkProcessor {
   const host = new DetectorHost(detectionFor(init, 0));
-  const ctx = { redactor: compileRedaction(init.redaction), detector: host.detector, collectHits: init.collectHits };
+  const ctx = { redactor: compileRedaction(init.redaction), detector: host.detector, collectHits: init.collectHits, patterns: compilePatterns(init.redaction.patterns) };
   return {
     ready: async () => host.ruleCount,
-    process: async (data) => processChunk(data, ctx),
-    processOwned: async (data) => ({ result: processChunk(data, ctx), data }),
+    process: async (data, origin) => processBlock(data, ctx, origin),
+    processOwned: async (data, origin) => ({ result: processBlock(data, ctx, origin), data }),
     reloadRules: async (ruleFiles) => {
       host.reload(ruleFiles);
     },
@@ -146,25 +148,25 @@ class WorkerPool implements ChunkProcessor {
     return replies[0]?.rules ?? 0;
   }
 
-  async process(data: Buffer): Promise<ChunkResult> {
+  async process(data: Buffer, origin?: BlockOrigin): Promise<ChunkResult> {
     // A private copy of the block, transferred (not cloned) to the worker.
     const copy = new Uint8Array(data.length);
     copy.set(data);
-    return (await this.post(copy, false)).result;
+    return (await this.post(copy, false, origin)).result;
   }
 
-  async processOwned(data: Buffer): Promise<{ result: ChunkResult; data: Buffer }> {
-    const { result, data: back } = await this.post(data, true);
+  async processOwned(data: Buffer, origin?: BlockOrigin): Promise<{ result: ChunkResult; data: Buffer }> {
+    const { result, data: back } = await this.post(data, true, origin);
     return { result, data: back! };
   }
 
-  private post(data: Uint8Array, giveBack: boolean): Promise<{ result: ChunkResult; data?: Buffer }> {
+  private post(data: Uint8Array, giveBack: boolean, origin: BlockOrigin | undefined): Promise<{ result: ChunkResult; data?: Buffer }> {
     const job = this.nextJob++;
     const worker = this.workers[this.nextWorker++ % this.workers.length];
     return new Promise((resolve, reject) => {
       this.jobs.set(job, { resolve, reject });
       const block = { buffer: data.buffer as ArrayBuffer, byteOffset: data.byteOffset, length: data.byteLength };
-      worker.postMessage({ job, block, giveBack }, [block.buffer]);
+      worker.postMessage({ job, block, giveBack, origin }, [block.buffer]);
     });
   }
 

@@ -9,21 +9,30 @@ export interface Backups {
   set: ReadonlySet<string>;
 }
 
+/** How a writer names the backups of its live file; both sort oldest first by name. */
+export type BackupNaming = 'apiserver' | 'kubelet';
+
+/** Kubelet's rotation: `<n>.log.<YYYYMMDD-hhmmss>`, gzipped when older (`.gz`). */
+const KUBELET_STAMP = /^\.\d{8}-\d{6}$/;
+
 export class BackupNames {
-  private readonly stem: string;
-  private readonly ext: string;
+  private readonly plainIsBackup: (plain: string) => boolean;
   private lastListing: readonly string[] = [];
   private last: Backups = { names: [], set: new Set() };
 
-  /** Backups of `<stem><ext>` are `<stem>-<anything><ext>`, optionally `.gz`. */
-  constructor(stem: string, ext: string) {
-    this.stem = stem;
-    this.ext = ext;
+  /**
+   * Backups of the live file `<stem><ext>`: the apiserver's are `<stem>-<anything><ext>`, kubelet's
+   * `<stem><ext>.<YYYYMMDD-hhmmss>`; optionally `.gz`.
+   */
+  constructor(stem: string, ext: string, naming: BackupNaming = 'apiserver') {
+    const live = `${stem}${ext}`;
+    this.plainIsBackup = naming === 'kubelet'
+      ? (plain) => plain.startsWith(live) && KUBELET_STAMP.test(plain.slice(live.length))
+      : (plain) => plain.startsWith(`${stem}-`) && plain.endsWith(ext) && plain.length > stem.length + 1 + ext.length;
   }
 
   isBackup(name: string): boolean {
-    const plain = name.endsWith('.gz') ? name.slice(0, -3) : name;
-    return plain.startsWith(`${this.stem}-`) && plain.endsWith(this.ext) && plain.length > this.stem.length + 1 + this.ext.length;
+    return this.plainIsBackup(name.endsWith('.gz') ? name.slice(0, -3) : name);
   }
 
   /** The backups in a directory listing (as readdir returns it). */

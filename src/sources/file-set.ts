@@ -35,7 +35,8 @@ import { basename, dirname, extname, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
 import type { CheckpointStore, FileState } from '../delivery/checkpoint.ts';
-import { BackupNames, type Backups } from './backup-names.ts';
+import type { BlockOrigin } from '../parse/parsers.ts';
+import { BackupNames, type BackupNaming, type Backups } from './backup-names.ts';
 import { FinishedFiles } from './finished-files.ts';
 import { FINGERPRINT_BYTES, bytesOf, fingerprintOf, hashBytes, readGzipHeadFrom, readGzipSizeFrom, readHeadFrom, type Fingerprint, type GzipHead } from './fingerprint.ts';
 import { LineSplitter, type SplitOutput } from './lines.ts';
@@ -60,6 +61,8 @@ export interface SourceChunk {
   owned: boolean;
   /** Called by the pipeline, in chunk order, once every routed sink buffer holds the chunk's records. */
   onDurable(): void;
+  /** Which parser reads the lines, and what it needs of their file; unset: audit events. */
+  origin?: BlockOrigin;
 }
 
 /** Hands a chunk to the pipeline; resolves when the pipeline can take another (backpressure). */
@@ -110,6 +113,8 @@ export interface FileSetOptions {
   buffers?: ReadBufferPool;
   /** How often a problem that lasts is warned about again. */
   repeatWarningMs?: number;
+  /** How the writer names its backups (default: the apiserver's `<stem>-<time><ext>`). */
+  backupNaming?: BackupNaming;
 }
 
 const REPEAT_WARNING_MS = 5 * 60_000;
@@ -140,7 +145,7 @@ interface Tracked {
 }
 
 export class FileSet {
-  private readonly opts: Required<Omit<FileSetOptions, 'buffers'>>;
+  private readonly opts: Required<Omit<FileSetOptions, 'buffers' | 'backupNaming'>>;
   private readonly buffers: ReadBufferPool;
   private readonly store: CheckpointStore;
   private readonly consume: ChunkConsumer;
@@ -179,7 +184,7 @@ export class FileSet {
     this.events = events;
     this.dir = dirname(opts.path);
     const ext = extname(opts.path);
-    this.backupNames = new BackupNames(basename(opts.path, ext), ext);
+    this.backupNames = new BackupNames(basename(opts.path, ext), ext, opts.backupNaming);
     this.startedEmpty = store.isEmpty();
     this.finishedFiles = new FinishedFiles(store.all());
     this.problems = new ReadProblems({ confirmMs: this.opts.quietMs, repeatMs: this.opts.repeatWarningMs }, events);
@@ -653,6 +658,7 @@ export class FileSet {
     // keep moving the same offset forward.
     const state: FileState = saved ?? {
       fingerprint: fp.hash, fpLen: fp.len, dev: st.dev, ino: st.ino, offset, done: false, size: 0, fileSize: st.size, mtimeMs: st.mtimeMs, path, seenAt: Date.now(),
+      key: fp.hash.slice(0, 16),
     };
     state.path = path;
     const finished = saved?.done === true && !live;
@@ -807,7 +813,7 @@ export class FileSet {
       t.sentOffset = Math.max(t.sentOffset, commitOffset);
       await this.consume({
         source: this.opts.source,
-        fileKey: t.fp.hash.slice(0, 16),
+        fileKey: t.state.key ?? t.fp.hash.slice(0, 16),
         path: t.path,
         kind: part.kind,
         offset: part.offset,

@@ -1,0 +1,16 @@
+// One parser per source kind: the block's origin names it, so a new source kind is a parser here, not a branch elsewhere.
+import { processChunk, type ChunkContext, type ChunkResult } from './chunk.ts';
+import { parseContainerBlock, type ContainerOrigin } from './container.ts';
+
+/** Where a block comes from, as its parser needs to know (plain data: it crosses threads). Audit blocks need nothing. */
+export type BlockOrigin = { parser: 'audit' } | ContainerOrigin;
+
+const AUDIT: BlockOrigin = { parser: 'audit' };
+
+/** Parses (and, for audit events, redacts and runs detection over) one block of whole lines. */
+export function processBlock(data: Uint8Array, ctx: ChunkContext, origin: BlockOrigin = AUDIT): ChunkResult {
+  switch (origin.parser) {
+    case 'audit': return processChunk(data, ctx);
+    case 'containers': return parseContainerBlock(data, ctx, origin);
+  }
+}
