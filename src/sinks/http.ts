@@ -69,7 +69,7 @@ const authSchema = z.strictObject({
   message: 'expected exactly one of { bearer: <secret> } or { basic: { username: NAME, password: <secret> } }',
 });
 
-const tlsSchema = z.strictObject({
+export const tlsSchema = z.strictObject({
   /** PEM bundle of CAs trusted for the server certificate, instead of the system store. */
   ca_file: path({ readAtStart: true }).optional(),
   /** Client certificate (PEM) for mutual TLS; needs key_file. */
@@ -325,7 +325,7 @@ function buildHeaders(opts: HttpOptions, where: string, values: LiveSecrets): { 
   return { headers, secrets };
 }
 
-async function readTlsFile(path: string, field: string): Promise<Buffer> {
+export async function readTlsFile(path: string, field: string): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (err) {
