@@ -43,6 +43,8 @@ export interface Rsyslog {
   dir: string;
   /** Every message written so far. */
   received(): Promise<Received[]>;
+  /** How many messages were written so far (counted, not parsed). */
+  count(): Promise<number>;
   /** Waits until at least `n` messages were written (default: 20 s); resolves with how many there are. */
   waitFor(n: number, ms?: number): Promise<number>;
   /** SIGTERM (rsyslogd writes what it has queued first) or SIGKILL, and waits for rsyslogd to exit. */
@@ -55,9 +57,10 @@ export interface Rsyslog {
 
 /**
  * Starts rsyslogd. With `certs`, a TLS listener (gtls driver) and a RELP-over-TLS listener that both require a
- * client certificate signed by the test CA. `maxMessageSize`: rsyslog's own limit (default here 1 MiB).
+ * client certificate signed by the test CA. `maxMessageSize`: rsyslog's own limit (default here 1 MiB). `queued`:
+ * messages go through rsyslog's default in-memory queue (faster; what it acknowledged is lost if it is killed).
  */
-export async function startRsyslog(opts: { certs?: TestCerts; maxMessageSize?: number } = {}): Promise<Rsyslog> {
+export async function startRsyslog(opts: { certs?: TestCerts; maxMessageSize?: number; queued?: boolean } = {}): Promise<Rsyslog> {
   await access(RSYSLOGD).catch(() => {
     throw new Error(`${RSYSLOGD} is not installed: install the Debian packages rsyslog, rsyslog-relp and rsyslog-gnutls (.ci/run does)`);
   });
@@ -69,7 +72,7 @@ export async function startRsyslog(opts: { certs?: TestCerts; maxMessageSize?: n
   }
   const out = join(dir, 'received.ndjson');
   const conf = join(dir, 'rsyslog.conf');
-  await writeFile(conf, config(dir, out, ports, opts.certs, opts.maxMessageSize ?? 1024 * 1024));
+  await writeFile(conf, config(dir, out, ports, opts.certs, opts.maxMessageSize ?? 1024 * 1024, opts.queued === true));
 
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
@@ -109,6 +112,7 @@ export async function startRsyslog(opts: { certs?: TestCerts; maxMessageSize?: n
     ports,
     dir,
     received,
+    count: () => countLines(out),
     async waitFor(n, ms = 20_000) {
       const end = Date.now() + ms;
       for (;;) {
@@ -158,7 +162,7 @@ const PROPERTIES: Array<[string, string, string?]> = [
   ['time', 'timereported', 'rfc3339'], ['input', 'inputname'],
 ];
 
-function config(dir: string, out: string, ports: RsyslogPorts, certs: TestCerts | undefined, maxMessageSize: number): string {
+function config(dir: string, out: string, ports: RsyslogPorts, certs: TestCerts | undefined, maxMessageSize: number, queued: boolean): string {
   const props = PROPERTIES.map(([field, name, date]) =>
     `  property(outname="${field}" name="${name}"${date ? ` dateFormat="${date}"` : ''} format="jsonf")`).join('\n');
   const tls = certs === undefined ? '' : `
@@ -182,9 +186,9 @@ input(type="imrelp" address="127.0.0.1" port="${ports.relp}" ruleset="received" 
 template(name="received" type="list" option.jsonf="on") {
 ${props}
 }
-# Direct: a message is written to the file by the thread that received it, before imrelp acknowledges it, so that
-# what was acknowledged survives a kill -9 of rsyslogd.
-ruleset(name="received" queue.type="Direct") {
+# Direct (unless queued): a message is written to the file by the thread that received it, before imrelp
+# acknowledges it, so that what was acknowledged survives a kill -9 of rsyslogd.
+ruleset(name="received" queue.type="${queued ? 'LinkedList' : 'Direct'}") {
   action(type="omfile" file="${out}" template="received")
 }
 # rsyslogd's own messages go elsewhere, so the file holds only what was received.
