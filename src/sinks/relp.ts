@@ -91,7 +91,17 @@ class RelpSession {
   static async open(peer: Peer, signal: AbortSignal, onEnd: () => void): Promise<RelpSession> {
     const where = `${peer.host}:${peer.port}`;
     const session = new RelpSession(await openSocket(peer, signal), where, onEnd);
-    const answer = await session.#command('open', Buffer.from(OFFERS));
+    // A receiver that accepts the connection but never answers must not hold the sink: the batch is retried.
+    const timer = setTimeout(() => session.fail(`${where} did not answer the RELP open command within ${peer.timeoutMs}ms`), peer.timeoutMs);
+    const onAbort = () => session.fail('aborted (sink shutting down)');
+    signal.addEventListener('abort', onAbort, { once: true });
+    let answer: string;
+    try {
+      answer = await session.#command('open', Buffer.from(OFFERS));
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    }
     const commands = /^commands=(.*)$/m.exec(answer)?.[1]?.split(',') ?? [];
     if (!commands.includes('syslog')) {
       session.fail(`${where} does not offer the RELP syslog command (offers: ${answer.replace(/\n/g, ' ')})`);

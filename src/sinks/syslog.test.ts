@@ -1,5 +1,6 @@
 // Tests of the `syslog` sink against a real rsyslogd (UDP, TCP with both framings, TLS, RELP, RELP over TLS).
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -175,6 +176,33 @@ describe('syslog sink against rsyslogd', () => {
     expect(await sendBatch(s, logRecords('relprs', 2, 2), abort())).toEqual({ kind: 'delivered' });
     const got = await receivedWith('relprs', 4);
     expect(got.map((g) => g.msg)).toEqual(logRecords('relprs', 4).map((r) => r.payload.toString()));
+  });
+
+  it('relp: a receiver that accepts the connection but never answers is a retry once the timeout is over', async () => {
+    const mute = createServer(() => {});
+    await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = mute.address() as AddressInfo;
+      const verdict = await sendBatch(await sink({ transport: 'relp', port, timeout: 300 }), logRecords('silent', 1), abort());
+      expect(verdict).toEqual({ kind: 'retry', reason: `127.0.0.1:${port} did not answer the RELP open command within 300ms` });
+    } finally {
+      mute.close();
+    }
+  });
+
+  it('hostname: the node name from NODE_NAME by default', async () => {
+    const before = process.env.NODE_NAME;
+    process.env.NODE_NAME = 'worker-7.cluster.local';
+    try {
+      const s = await syslogSink.create(syslogSink.options.parse({ host: '127.0.0.1', transport: 'tcp', port: rsyslog.ports.tcp }), { name: 'siem', logger: silent, stateDir: dir });
+      open.push(s);
+      expect(await sendBatch(s, logRecords('nodename', 1), abort())).toEqual({ kind: 'delivered' });
+    } finally {
+      if (before === undefined) delete process.env.NODE_NAME;
+      else process.env.NODE_NAME = before;
+    }
+    const [got] = await receivedWith('nodename', 1);
+    expect(got.host).toBe('worker-7.cluster.local');
   });
 
   it('a port nobody listens on is a retry naming the address', async () => {
