@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { auditLine } from '../../bench/gen-audit.ts';
+import { runCli, writeAgentConfig } from '../../test/utils/agent.ts';
 import { freePort } from '../../test/utils/ports.ts';
 import { startRsyslog, type Received, type Rsyslog } from '../../test/utils/rsyslog.ts';
 import { makeTestCerts, type TestCerts } from '../../test/utils/tls.ts';
@@ -233,6 +234,25 @@ describe('syslog sink config', () => {
     expect(() => parse({ transport: 'tcp', facility: 'local9' })).toThrow(/sinks\.out\.facility: expected one of "kern", .*"local7", found string "local9"/);
     expect(() => parse({ transport: 'tcp', severity: { high: 'urgent' } })).toThrow(/sinks\.out\.severity\.high: expected one of "emerg", .*found string "urgent"/);
     expect(() => parse({ transport: 'tcp', app_name: 'kube audit' })).toThrow(/sinks\.out\.app_name: expected 1 to 48 printable ASCII characters/);
+  });
+
+  it('check-config reports what the transport does not use and a tls file it cannot read, each with its field (exit 2)', async () => {
+    const config = await writeAgentConfig(dir, {
+      state_dir: join(dir, 'state'),
+      sources: { audit: { kind: 'audit', path: join(dir, 'kubernetes.audit') } },
+      sinks: {
+        udp: { kind: 'syslog', transport: 'udp', host: '127.0.0.1', tls: { ca_file: certs.caFile }, framing: 'newline' },
+        secure: { kind: 'syslog', transport: 'tls', host: '127.0.0.1', tls: { ca_file: join(dir, 'missing-ca.pem') } },
+      },
+    }, 'syslog-check.yaml');
+    const checked = await runCli(['check-config', config]);
+    expect(checked.code).toBe(2);
+    const problems = checked.stderr.trim().replace(/^kaudit: invalid config: [^:]+: /, '').split('; ');
+    expect(problems.sort()).toEqual([
+      `sinks.secure.tls.ca_file: cannot read ${join(dir, 'missing-ca.pem')}: no such file or directory`,
+      'sinks.udp.framing: only used with transport tcp or tls, not udp',
+      'sinks.udp.tls: only used with transport tls or relp, not udp',
+    ]);
   });
 
   it('refuses settings the transport does not use', () => {
