@@ -71,14 +71,15 @@ describe('syslog sink over RELP', () => {
 
       const written = lj.writtenIds();
       expect(written).toHaveLength(LINES);
-      const end = Date.now() + 45_000;
       let ids: string[] = [];
       let missing: string[] = written;
-      while (missing.length > 0 && Date.now() < end) {
-        await sleep(200);
+      for (const end = Date.now() + 45_000; missing.length > 0 && Date.now() < end;) {
+        // Counted until there can be enough, then parsed (tens of MB of JSON: not at every poll).
+        await rsyslog.waitFor(ids.length + missing.length, Math.max(0, end - Date.now())).catch(() => {});
         ids = (await rsyslog.received()).map((r) => (JSON.parse(r.msg) as { auditID: string }).auditID);
         const got = new Set(ids);
         missing = written.filter((id) => !got.has(id));
+        if (missing.length > 0) await sleep(200);
       }
       const failures = agent.logEntries().filter((e) => e.msg === 'delivery failed; will retry');
       console.log(`relp restart: ${written.length} written, ${beforeStop} received when the stop began, ${atStop} when it ended, ${ids.length} received in all `
