@@ -191,6 +191,41 @@ describe('syslog sink against rsyslogd', () => {
     }
   });
 
+  it('relp: a batch with one message answered other than 200 is retried whole', async () => {
+    // A scripted RELP peer: rsyslog cannot be made to refuse one message. It answers `open`, then 200 to every
+    // syslog command but the second, which gets 500.
+    const seen: string[] = [];
+    const peer = createServer((socket) => {
+      let input = Buffer.alloc(0);
+      socket.on('data', (chunk: Buffer) => {
+        input = Buffer.concat([input, chunk]);
+        for (;;) {
+          const m = /^(\d+) (\w+) (\d+)[ \n]/.exec(input.toString('latin1', 0, Math.min(input.length, 40)));
+          const len = m === null ? 0 : Number(m[3]);
+          const start = m === null ? 0 : m[0].length;
+          const end = len === 0 ? start : start + len + 1;
+          if (m === null || input.length < end) return;
+          const [txnr, command] = [m[1], m[2]];
+          input = input.subarray(end);
+          const rsp = (data: string) => socket.write(`${txnr} rsp ${Buffer.byteLength(data)} ${data}\n`);
+          if (command === 'open') rsp('200 OK\nrelp_version=0\ncommands=syslog');
+          if (command !== 'syslog') continue;
+          seen.push(txnr);
+          rsp(seen.length === 2 ? '500 queue is full' : '200 OK');
+        }
+      });
+    });
+    await new Promise<void>((resolve) => peer.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = peer.address() as AddressInfo;
+      const verdict = await sendBatch(await sink({ transport: 'relp', port }), logRecords('refused', 3), abort());
+      expect(verdict).toEqual({ kind: 'retry', reason: `127.0.0.1:${port} refused the syslog command: rsp 500 queue is full` });
+      expect(seen).toEqual(['2', '3', '4']);
+    } finally {
+      peer.close();
+    }
+  });
+
   it('hostname: the node name from NODE_NAME by default', async () => {
     const before = process.env.NODE_NAME;
     process.env.NODE_NAME = 'worker-7.cluster.local';

@@ -1,6 +1,7 @@
 // A real rsyslogd of the test's own (its config, work directory and loopback ports), receiving over UDP, TCP, TLS and
 // RELP and writing each message it gets as one JSON line of the properties tests check.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -86,8 +87,10 @@ export async function startRsyslog(opts: { certs?: TestCerts; maxMessageSize?: n
     child = proc;
     exited = new Promise((resolve) => proc.on('exit', () => resolve()));
     // Ready once every TCP listener accepts; the UDP one is opened with them.
+    // rsyslogd's own messages (a port it could not bind among them) go to rsyslogd.log: quoted when it fails.
+    const log = () => `${stderr}${readFileSync(join(dir, 'rsyslogd.log'), { encoding: 'utf8', flag: 'a+' }).slice(-2000)}`;
     for (const port of [ports.tcp, ports.relp, ports.tls, ports.relpTls]) {
-      if (port !== undefined) await listening(port, proc, () => stderr);
+      if (port !== undefined) await listening(port, proc, log);
     }
   }
 
@@ -139,9 +142,9 @@ async function countLines(file: string): Promise<number> {
   return n;
 }
 
-/** Resolves once `port` accepts a connection; rejects if rsyslogd exits first or after 10 s. */
+/** Resolves once `port` accepts a connection; rejects if rsyslogd exits first or after 30 s (a loaded machine). */
 async function listening(port: number, proc: ChildProcess, log: () => string): Promise<void> {
-  const end = Date.now() + 10_000;
+  const end = Date.now() + 30_000;
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`rsyslogd exited (${proc.exitCode}) at start: ${log()}`);
     const ok = await new Promise<boolean>((resolve) => {
@@ -150,7 +153,7 @@ async function listening(port: number, proc: ChildProcess, log: () => string): P
       s.once('error', () => resolve(false));
     });
     if (ok) return;
-    if (Date.now() > end) throw new Error(`rsyslogd did not listen on 127.0.0.1:${port} within 10 s: ${log()}`);
+    if (Date.now() > end) throw new Error(`rsyslogd did not listen on 127.0.0.1:${port} within 30 s: ${log()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
