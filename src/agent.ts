@@ -140,7 +140,7 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
     const sinkLog = logger.child({ sink: name });
     let sink;
     try {
-      sink = await kind.create(sinkConfig as never, { name, logger: sinkLog, stateDir: join(config.state_dir, 'sinks', name), concurrency: sinkConfig.concurrency });
+      sink = await kind.create(sinkConfig as never, { name, logger: sinkLog, stateDir: join(config.state_dir, 'sinks', name), concurrency: sinkConfig.concurrency, metrics });
     } catch (err) {
       throw new StartupError(`sinks.${name}: ${(err as Error).message}`);
     }

@@ -194,6 +194,16 @@ export class Metrics {
     };
   }
 
+  // The syslog sink's messages cut to the UDP size cap; created with the first syslog sink.
+  private syslogTruncatedTotal: Counter | undefined;
+  /** Counts messages of a syslog sink cut to `max_message_bytes`. */
+  syslogTruncated(sink: string): (n: number) => void {
+    this.syslogTruncatedTotal ??= new Counter({ name: 'kaudit_sink_syslog_truncated_total', help: 'Syslog messages cut to max_message_bytes (UDP) before sending', labelNames: ['sink'], registers: [this.registry] });
+    const counter = this.syslogTruncatedTotal.labels(sink);
+    counter.inc(0);
+    return (n) => counter.inc(n);
+  }
+
   detection(): DetectionMetrics {
     return {
       alarmRecords: (n) => this.alarmRecords.inc(n),

@@ -8,7 +8,7 @@ import pkg from '../../package.json' with { type: 'json' };
 import { path } from '../config/fields.ts';
 import { LiveSecrets, type SecretField } from '../config/live-secrets.ts';
 import { secretRefSchema } from '../config/secret.ts';
-import { readTlsFile } from '../config/tls-files.ts';
+import { readTlsFile, tlsSchema } from '../config/tls-files.ts';
 import { duration } from '../config/units.ts';
 import { BodyPool, bodySize, writeBody } from './encode.ts';
 import type { SendVerdict, SinkKind } from './types.ts';
@@ -67,20 +67,6 @@ const authSchema = z.strictObject({
   }).optional(),
 }).refine((a) => (a.bearer === undefined) !== (a.basic === undefined), {
   message: 'expected exactly one of { bearer: <secret> } or { basic: { username: NAME, password: <secret> } }',
-});
-
-const tlsSchema = z.strictObject({
-  /** PEM bundle of CAs trusted for the server certificate, instead of the system store. */
-  ca_file: path({ readAtStart: true }).optional(),
-  /** Client certificate (PEM) for mutual TLS; needs key_file. */
-  cert_file: path({ readAtStart: true }).optional(),
-  key_file: path({ readAtStart: true }).optional(),
-  /** Name sent as SNI and checked against the certificate, when it differs from the URL's host. */
-  server_name: z.string().min(1).optional(),
-  /** Accept any server certificate. For tests only: it gives up the server's identity. */
-  insecure_skip_verify: z.boolean().default(false),
-}).refine((t) => (t.cert_file === undefined) === (t.key_file === undefined), {
-  message: 'cert_file and key_file go together (a client certificate and its key)',
 });
 
 const options = z.object({

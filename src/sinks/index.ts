@@ -2,12 +2,14 @@
 import { fileSink } from './file.ts';
 import { httpSink } from './http.ts';
 import { stdoutSink } from './stdout.ts';
+import { syslogSink } from './syslog.ts';
 import type { SinkKind } from './types.ts';
 
 export const sinkKinds = {
   stdout: stdoutSink,
   file: fileSink,
   http: httpSink,
+  syslog: syslogSink,
 } satisfies Record<string, SinkKind<any>>;
 
 export type SinkKindName = keyof typeof sinkKinds;

@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { OutRecord } from '../delivery/record.ts';
+import type { Metrics } from '../observe/metrics.ts';
 
 /**
  * What a backend said about one batch. The delivery layer acts on it:
@@ -51,6 +52,8 @@ export interface SinkContext {
   stateDir: string;
   /** Batches the delivery layer sends at once (the sink's `concurrency`); default 1. */
   concurrency?: number;
+  /** For a sink kind's own metrics; absent where nobody scrapes (one-off deliveries). */
+  metrics?: Metrics;
 }
 
 /** One sink kind: its config schema (kind-specific fields only) and a factory that does the I/O. */
