@@ -1,4 +1,5 @@
 // The sink registry: config `kind` → sink kind. Adding a sink is adding its file and one line here.
+import { elasticsearchSink } from './elasticsearch.ts';
 import { fileSink } from './file.ts';
 import { httpSink } from './http.ts';
 import { stdoutSink } from './stdout.ts';
@@ -8,6 +9,7 @@ export const sinkKinds = {
   stdout: stdoutSink,
   file: fileSink,
   http: httpSink,
+  elasticsearch: elasticsearchSink,
 } satisfies Record<string, SinkKind<any>>;
 
 export type SinkKindName = keyof typeof sinkKinds;

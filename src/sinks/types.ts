@@ -10,14 +10,17 @@ import type { OutRecord } from '../delivery/record.ts';
  * Two verdicts refuse the batch for what is in it, and the delivery layer sends its halves on their own, down to
  * single records: `too_large`, the batch is over the backend's size limit (batches stay smaller from then on);
  * `invalid`, something in the batch is malformed (one bad record must not cost the others). A single record
- * refused either way goes to the dead-letter file.
+ * refused either way goes to the dead-letter file. `partial`: the backend took the batch but refused some of its
+ * records for good, each with its own reason (a bulk API's per-item errors); those, by their index in the batch, go to
+ * the dead-letter file and the rest is delivered.
  */
 export type SendVerdict =
   | { kind: 'delivered' }
   | { kind: 'retry'; reason: string; afterMs?: number }
   | { kind: 'reject'; reason: string }
   | { kind: 'too_large'; reason: string }
-  | { kind: 'invalid'; reason: string };
+  | { kind: 'invalid'; reason: string }
+  | { kind: 'partial'; refused: ReadonlyArray<{ index: number; reason: string }> };
 
 /**
  * A running sink. `encode` turns a batch into what goes on the wire (no I/O; may be async when it compresses
