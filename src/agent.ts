@@ -128,7 +128,10 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
     const sinkLog = logger.child({ sink: name });
     let sink;
     try {
-      sink = await kind.create(sinkConfig as never, { name, logger: sinkLog, stateDir: join(config.state_dir, 'sinks', name), concurrency: sinkConfig.concurrency });
+      sink = await kind.create(sinkConfig as never, {
+        name, logger: sinkLog, stateDir: join(config.state_dir, 'sinks', name), concurrency: sinkConfig.concurrency,
+        cluster: config.cluster, labelOverflowed: metrics.labelOverflowed(name),
+      });
     } catch (err) {
       throw new StartupError(`sinks.${name}: ${(err as Error).message}`);
     }

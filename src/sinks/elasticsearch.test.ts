@@ -11,8 +11,8 @@ import type { SinkConfig } from '../config/schema.ts';
 import { DiskBuffer } from '../delivery/buffer.ts';
 import { DeadLetterFile } from '../delivery/dead-letter.ts';
 import { SinkDriver } from '../delivery/driver.ts';
-import type { OutRecord } from '../delivery/record.ts';
 import { FakeElasticsearch } from '../../test/utils/fake-elasticsearch.ts';
+import { alarmRecord, auditRecord } from '../../test/utils/records.ts';
 import { makeTestCerts, type TestCerts } from '../../test/utils/tls.ts';
 import { elasticsearchSink } from './elasticsearch.ts';
 import { sendBatch, type Sink } from './types.ts';
@@ -29,22 +29,9 @@ async function startFake(opts: Parameters<typeof FakeElasticsearch.start>[0] = {
   return es;
 }
 
-function event(i: number, at = '2026-11-22T12:04:13.095123Z', extra: Record<string, unknown> = {}): OutRecord {
-  const doc = {
-    kind: 'Event', apiVersion: 'audit.k8s.io/v1', level: 'Metadata', auditID: `a-${i}`, stage: 'ResponseComplete',
-    requestURI: `/api/v1/namespaces/default/pods/p-${i}`, verb: 'get', user: { username: 'alice' }, ...extra,
-    requestReceivedTimestamp: at, stageTimestamp: at,
-  };
-  return { id: `a-${i}/ResponseComplete`, kind: 'log', source: 'audit', payload: Buffer.from(JSON.stringify(doc)) };
-}
-
-function alarm(id: string, count: number, firstSeen = '2026-11-21T23:59:59.000001Z'): OutRecord {
-  const doc = {
-    kind: 'kaudit.Alarm', alarmID: id, rule: { id: 'KA-EXEC-001', level: 'high', category: 'command-execution' },
-    firstSeen, lastSeen: '2026-11-22T00:10:00.000000Z', count, event: { stageTimestamp: '2026-11-22T00:10:00.000000Z' },
-  };
-  return { id, kind: 'alarm', source: 'alarms', payload: Buffer.from(JSON.stringify(doc)) };
-}
+const DAY = '2026-11-22T12:04:13.095123Z';
+const event = (i: number, at = DAY, extra: Record<string, unknown> = {}) => auditRecord(i, at, extra);
+const alarm = (id: string, count: number) => alarmRecord(id, { count, firstSeen: '2026-11-21T23:59:59.000001Z', lastSeen: '2026-11-22T00:10:00.000000Z' });
 
 async function makeSink(raw: Record<string, unknown>, env: Record<string, string> = {}): Promise<Sink> {
   Object.assign(process.env, env);

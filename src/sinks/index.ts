@@ -2,6 +2,7 @@
 import { elasticsearchSink } from './elasticsearch.ts';
 import { fileSink } from './file.ts';
 import { httpSink } from './http.ts';
+import { lokiSink } from './loki.ts';
 import { stdoutSink } from './stdout.ts';
 import type { SinkKind } from './types.ts';
 
@@ -10,6 +11,7 @@ export const sinkKinds = {
   file: fileSink,
   http: httpSink,
   elasticsearch: elasticsearchSink,
+  loki: lokiSink,
 } satisfies Record<string, SinkKind<any>>;
 
 export type SinkKindName = keyof typeof sinkKinds;

@@ -54,6 +54,10 @@ export interface SinkContext {
   stateDir: string;
   /** Batches the delivery layer sends at once (the sink's `concurrency`); default 1. */
   concurrency?: number;
+  /** The config's `cluster`, for sinks that label records with it. */
+  cluster?: { name: string; id: string };
+  /** Counts a record whose label value was replaced because the label had too many distinct values. */
+  labelOverflowed?(label: string): void;
 }
 
 /** One sink kind: its config schema (kind-specific fields only) and a factory that does the I/O. */
