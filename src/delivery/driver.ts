@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { DeliveryConfig } from '../config/schema.ts';
 import { ThrottledCount } from '../observe/throttled-count.ts';
 import type { Sink, SendVerdict } from '../sinks/types.ts';
+import { compileAlarmFilter, type AlarmFilter } from './alarm-filter.ts';
 import type { BufferBatch, DiskBuffer } from './buffer.ts';
 import type { DeadLetterFile } from './dead-letter.ts';
 import type { OutRecord } from './record.ts';
@@ -45,6 +46,8 @@ export class SinkDriver {
   private readonly events: SinkEvents;
   private readonly log: Logger;
   private readonly inputs: Set<string>;
+  /** Which alarms this sink takes (config `alarms`); undefined: all of them. */
+  readonly alarmFilter: AlarmFilter | undefined;
   private readonly abort = new AbortController();
   private stopping = false;
   private wakeStop: Array<() => void> = [];
@@ -68,6 +71,7 @@ export class SinkDriver {
     this.events = opts.events;
     this.log = opts.logger;
     this.inputs = new Set(opts.delivery.inputs);
+    this.alarmFilter = compileAlarmFilter(opts.delivery.alarms);
     this.maxBatchBytes = opts.delivery.batch.max_bytes;
     this.drops = new ThrottledCount(DROP_WARNING_INTERVAL_MS, (dropped, droppedTotal) => {
       this.log.warn({ dropped, droppedTotal, maxBytes: this.cfg.buffer.max_bytes }, 'disk buffer full (buffer.max_bytes): new records dropped (buffer.when_full: drop_newest)');
