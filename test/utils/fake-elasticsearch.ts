@@ -26,6 +26,8 @@ export interface FakeEsOptions extends Pick<ReceiverOptions, 'tls' | 'port'> {
   auth?: FakeEsAuth;
   /** http.max_content_length: larger bodies get 413 (default 100mb, as in ES). */
   maxContentLength?: number;
+  /** false: keep only the ids, without parsing or mapping the documents (the benchmark's backend). Default true. */
+  keepSources?: boolean;
 }
 
 type FieldType = 'object' | 'long' | 'double' | 'text' | 'boolean';
@@ -52,21 +54,25 @@ export class FakeElasticsearch {
   readonly queries: URLSearchParams[] = [];
   readonly #auth: FakeEsAuth | undefined;
   readonly #maxContentLength: number;
+  readonly #keepSources: boolean;
   /** Dynamic mappings: index → field path → type, as the first document that had the field set them. */
   readonly #mappings = new Map<string, Map<string, FieldType>>();
   /** Documents answered 429 es_rejected_execution_exception before they are taken (a full write queue). */
   #rejectNextDocs = 0;
+  /** Decoded body bytes of the bulk requests taken. */
+  bodyBytes = 0;
   #seqNo = 0;
 
   private constructor(receiver: Receiver, opts: FakeEsOptions) {
     this.receiver = receiver;
     this.#auth = opts.auth;
     this.#maxContentLength = opts.maxContentLength ?? 100 * 1024 * 1024;
+    this.#keepSources = opts.keepSources ?? true;
   }
 
   static async start(opts: FakeEsOptions = {}): Promise<FakeElasticsearch> {
     let fake: FakeElasticsearch | undefined;
-    const receiver = await Receiver.start({ ...opts, respond: (req) => fake!.handle(req) });
+    const receiver = await Receiver.start({ ...opts, light: opts.keepSources === false, respond: (req) => fake!.handle(req) });
     fake = new FakeElasticsearch(receiver, opts);
     return fake;
   }
@@ -121,6 +127,7 @@ export class FakeElasticsearch {
     }
     if (req.decodeError !== undefined) return errorAnswer(400, 'parse_exception', req.decodeError);
     const text = req.body.toString('utf8');
+    this.bodyBytes += req.body.length;
     if (!text.endsWith('\n')) return errorAnswer(400, 'illegal_argument_exception', 'The bulk request must be terminated by a newline [\\n]');
     this.queries.push(url.searchParams);
     const defaultIndex = parts.length === 2 ? decodeURIComponent(parts[0]) : undefined;
@@ -145,7 +152,7 @@ export class FakeElasticsearch {
       const source = op === 'delete' ? undefined : lines[++i];
       if (op !== 'delete' && source === undefined) return errorAnswer(400, 'illegal_argument_exception', 'The bulk request must be terminated by a newline [\\n]');
       const result = this.#apply(op, index, meta._id, source);
-      this.actions.push({ op, index, id: meta._id, status: result.status, errorType: (result.error as { type?: string } | undefined)?.type });
+      if (this.#keepSources) this.actions.push({ op, index, id: meta._id, status: result.status, errorType: (result.error as { type?: string } | undefined)?.type });
       if (result.error !== undefined) errors = true;
       items.push({ [op]: { _index: index, _id: meta._id, ...result } });
     }
@@ -185,6 +192,11 @@ export class FakeElasticsearch {
     }
     if (op === 'create' && existing !== undefined) {
       return fail(409, 'version_conflict_engine_exception', `[${docId}]: version conflict, document already exists (current version [${existing.version}])`);
+    }
+    if (!this.#keepSources) {
+      docs.set(docId, { source: {}, version: (existing?.version ?? 0) + 1 });
+      this.indices.set(index, docs);
+      return { status: existing ? 200 : 201 };
     }
     let source: unknown;
     try {
@@ -252,4 +264,21 @@ function accepts(type: FieldType, v: unknown): boolean {
     case 'boolean': return typeof v === 'boolean' || v === 'true' || v === 'false';
     case 'long': case 'double': return typeof v === 'number' || (typeof v === 'string' && v.trim() !== '' && !Number.isNaN(Number(v)));
   }
+}
+
+// ---- standalone mode (benchmark backend) -------------------------------------------------------
+
+/**
+ * `node test/utils/fake-elasticsearch.ts [--port 0]`: keeps only the ids of what it is sent, prints {"port":P} once
+ * listening and {"documents":N,"bytes":B,"requests":R} on SIGTERM.
+ */
+if (import.meta.main) {
+  const k = process.argv.indexOf('--port');
+  const es = await FakeElasticsearch.start({ keepSources: false, port: k > 0 ? Number(process.argv[k + 1]) : 0 });
+  process.stdout.write(`${JSON.stringify({ port: es.receiver.port })}\n`);
+  process.once('SIGTERM', () => {
+    const documents = [...es.indices.values()].reduce((n, m) => n + m.size, 0);
+    process.stdout.write(`${JSON.stringify({ documents, bytes: es.bodyBytes, requests: es.receiver.requests.length })}\n`);
+    process.exit(0);
+  });
 }

@@ -28,6 +28,8 @@ export interface FakeLokiOptions extends Pick<ReceiverOptions, 'tls' | 'port'> {
   unorderedWrites?: boolean;
   /** server.grpc_server_max_recv_msg_size for pushes (default 4 MiB): larger bodies get 413. */
   maxRecvBytes?: number;
+  /** false: count the entries without keeping their lines (the benchmark's backend). Default true. */
+  keepLines?: boolean;
 }
 
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -54,6 +56,9 @@ export class FakeLoki {
   readonly tenants: Array<string | undefined> = [];
   readonly #opts: FakeLokiOptions;
   #rateLimitNext = 0;
+  /** Entries taken, and decoded body bytes of the pushes. */
+  entryCount = 0;
+  bodyBytes = 0;
 
   private constructor(receiver: Receiver, opts: FakeLokiOptions) {
     this.receiver = receiver;
@@ -62,7 +67,7 @@ export class FakeLoki {
 
   static async start(opts: FakeLokiOptions = {}): Promise<FakeLoki> {
     let fake: FakeLoki | undefined;
-    const receiver = await Receiver.start({ ...opts, respond: (req) => fake!.handle(req) });
+    const receiver = await Receiver.start({ ...opts, light: opts.keepLines === false, respond: (req) => fake!.handle(req) });
     fake = new FakeLoki(receiver, opts);
     return fake;
   }
@@ -100,6 +105,7 @@ export class FakeLoki {
       this.#rateLimitNext -= 1;
       return text(429, `Ingestion rate limit exceeded for user ${tenant ?? 'fake'} (limit: 4194304 bytes/sec) while attempting to ingest lines, reduce log volume or contact your Loki administrator to see if the limit can be increased`);
     }
+    this.bodyBytes += req.body.length;
     let push: { streams?: Array<{ stream?: Record<string, unknown>; values?: unknown[] }> };
     try {
       push = JSON.parse(req.body.toString('utf8'));
@@ -152,6 +158,10 @@ export class FakeLoki {
     if (ts > nowNs + GRACE_NS) return `entry for stream '${key}' has timestamp too new: ${nsTime(ts)}`;
     let stream = this.streams.get(key);
     if (stream === undefined) this.streams.set(key, (stream = { labels, entries: [], newest: 0n, byTs: new Map() }));
+    if (this.#opts.keepLines === false) {
+      this.entryCount += 1;
+      return undefined;
+    }
     const sameTime = stream.byTs.get(tsText) ?? [];
     if (sameTime.includes(line)) return undefined; // a duplicate: ignored
     if (this.#opts.unorderedWrites === false ? ts < stream.newest : ts < stream.newest - UNORDERED_WINDOW_NS) {
@@ -160,8 +170,25 @@ export class FakeLoki {
         : `entry too far behind, entry timestamp is: ${nsTime(ts)}, oldest acceptable timestamp is: ${nsTime(stream.newest - UNORDERED_WINDOW_NS)}`;
     }
     stream.entries.push({ ts: tsText, line });
+    this.entryCount += 1;
     stream.byTs.set(tsText, [...sameTime, line]);
     if (ts > stream.newest) stream.newest = ts;
     return undefined;
   }
+}
+
+// ---- standalone mode (benchmark backend) -------------------------------------------------------
+
+/**
+ * `node test/utils/fake-loki.ts [--port 0]`: counts the entries it is sent (any age), prints {"port":P} once
+ * listening and {"entries":N,"bytes":B,"requests":R} on SIGTERM.
+ */
+if (import.meta.main) {
+  const k = process.argv.indexOf('--port');
+  const loki = await FakeLoki.start({ keepLines: false, rejectOlderThanMs: 100 * 365 * 24 * 3_600_000, port: k > 0 ? Number(process.argv[k + 1]) : 0 });
+  process.stdout.write(`${JSON.stringify({ port: loki.receiver.port })}\n`);
+  process.once('SIGTERM', () => {
+    process.stdout.write(`${JSON.stringify({ entries: loki.entryCount, bytes: loki.bodyBytes, requests: loki.receiver.requests.length })}\n`);
+    process.exit(0);
+  });
 }
