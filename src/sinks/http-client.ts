@@ -51,7 +51,16 @@ export const authWithApiKeySchema = z.strictObject({
   message: `expected exactly one of ${bearerForm} or ${basicForm} or { api_key: <secret> }`,
 });
 
-export type AuthConfig = z.infer<typeof authWithApiKeySchema>;
+/** The same with `splunk`: a Splunk HTTP Event Collector token, sent as `Authorization: Splunk <token>`. */
+export const authWithSplunkSchema = z.strictObject({
+  bearer: secretRefSchema.optional(),
+  basic: basicSchema.optional(),
+  splunk: secretRefSchema.optional(),
+}).refine((a) => [a.bearer, a.basic, a.splunk].filter((m) => m !== undefined).length === 1, {
+  message: `expected exactly one of ${bearerForm} or ${basicForm} or { splunk: <secret> }`,
+});
+
+export type AuthConfig = Partial<z.infer<typeof authWithApiKeySchema> & z.infer<typeof authWithSplunkSchema>>;
 
 export const tlsSchema = z.strictObject({
   /** PEM bundle of CAs trusted for the server certificate, instead of the system store. */
@@ -89,6 +98,7 @@ export function authSecretFields(auth: AuthConfig | undefined, where: string): S
   const fields: SecretField[] = [];
   if (auth?.bearer) fields.push({ field: `${where}.auth.bearer`, ref: auth.bearer, check: headerSafe });
   if (auth?.api_key) fields.push({ field: `${where}.auth.api_key`, ref: auth.api_key, check: headerSafe });
+  if (auth?.splunk) fields.push({ field: `${where}.auth.splunk`, ref: auth.splunk, check: headerSafe });
   if (auth?.basic) fields.push({ field: `${where}.auth.basic.password`, ref: auth.basic.password });
   return fields;
 }
@@ -104,6 +114,11 @@ export function applyAuth(auth: AuthConfig | undefined, where: string, values: L
     const key = values.get(`${where}.auth.api_key`);
     headers.authorization = `ApiKey ${key}`;
     return [key];
+  }
+  if (auth?.splunk) {
+    const token = values.get(`${where}.auth.splunk`);
+    headers.authorization = `Splunk ${token}`;
+    return [token];
   }
   if (auth?.basic) {
     const password = values.get(`${where}.auth.basic.password`);

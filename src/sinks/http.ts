@@ -4,10 +4,12 @@ import { gzip as gzipCallback } from 'node:zlib';
 import { z } from 'zod';
 import type { LiveSecrets, SecretField } from '../config/live-secrets.ts';
 import { secretRefSchema } from '../config/secret.ts';
-import { BodyPool, bodySize, writeBody } from './encode.ts';
+import type { OutRecord } from '../delivery/record.ts';
+import { BodyPool, bodySize, writeBody, type BodyFormat } from './encode.ts';
 import {
-  applyAuth, authSchema, authSecretFields, headerSafe, HttpClient, LINE_BREAK, timeoutSchema, tlsRefusals, tlsSchema, urlSchema, USER_AGENT,
+  applyAuth, authSecretFields, authWithSplunkSchema, headerSafe, HttpClient, LINE_BREAK, timeoutSchema, tlsRefusals, tlsSchema, urlSchema, USER_AGENT,
 } from './http-client.ts';
+import { compileTemplate } from './template.ts';
 import type { SinkKind } from './types.ts';
 
 export { retryAfterMs, verdictFor } from './http-client.ts';
@@ -48,19 +50,44 @@ const options = z.object({
   /** Where batches go: an http:// or https:// URL, path and query included. */
   url: urlSchema,
   method: z.enum(['POST', 'PUT']).default('POST'),
-  /** `ndjson`: one record per line. `json_array`: one JSON array per batch. */
-  format: z.enum(['ndjson', 'json_array']).default('ndjson'),
+  /**
+   * A receiver whose body shape differs, by name: `splunk_hec` (the HTTP Event Collector's event envelope) or `webhook`
+   * (one alarm per request as a chat or incident tool's text message). It sets `format` and, unless given, `template`.
+   */
+  preset: z.enum(['splunk_hec', 'webhook']).optional(),
+  /** `ndjson`: one record per line. `json_array`: one JSON array per batch. `single`: one record per request. */
+  format: z.enum(['ndjson', 'json_array', 'single']).default('ndjson'),
+  /** What each record becomes on the wire (src/sinks/template.ts): a JSON value whose strings take {{…}} from it. */
+  template: z.unknown().optional(),
   compression: z.enum(['none', 'gzip']).default('none'),
   /** 1 is fastest and keeps most of the ratio on JSON. */
   gzip_level: z.number().int().min(1).max(9).default(1),
   /** Extra request headers: a value, or a secret reference { env: NAME } / { file: PATH }. */
   headers: headersSchema.default({}),
-  auth: authSchema.optional(),
+  auth: authWithSplunkSchema.optional(),
   tls: tlsSchema.optional(),
   timeout: timeoutSchema,
 });
 
 type HttpOptions = z.infer<typeof options>;
+
+/** What each preset stands for (docs/sinks/http-presets.md). */
+const PRESETS = {
+  splunk_hec: {
+    format: 'ndjson',
+    template: { time: '{{time}}', source: 'kaudit:{{source}}', sourcetype: 'kaudit:{{kind}}', event: '{{record}}' },
+  },
+  webhook: {
+    format: 'single',
+    template: { text: '[{{rule.level}}] {{rule.name}} ({{rule.id}}), cluster {{cluster.name}}: {{summary}}' },
+  },
+} as const;
+
+/** The body format and record template in force: the preset's, the template given replacing its own. */
+function shapeOf(opts: HttpOptions): { format: 'ndjson' | 'json_array' | 'single'; template: unknown } {
+  const preset = opts.preset === undefined ? undefined : PRESETS[opts.preset];
+  return { format: preset?.format ?? opts.format, template: opts.template ?? preset?.template };
+}
 
 /** Settings the schema accepts one by one but that do not go together, each as `field: why`. */
 function refusals(opts: HttpOptions): string[] {
@@ -74,6 +101,8 @@ function refusals(opts: HttpOptions): string[] {
 export const httpSink: SinkKind<typeof options> = {
   options,
   preflight: (opts) => refusals(opts),
+  // One record per request: batches are of one record.
+  maxBatchEvents: (opts) => (shapeOf(opts).format === 'single' ? 1 : undefined),
   async create(opts, ctx) {
     const concurrency = ctx.concurrency ?? 1;
     const where = `sinks.${ctx.name}`;
@@ -85,7 +114,9 @@ export const httpSink: SinkKind<typeof options> = {
       secrets: secretFields(opts, where),
       headers: (values) => buildHeaders(opts, where, values),
     });
-    const format = opts.format === 'ndjson' ? 'ndjson' : 'json_array';
+    const shape = shapeOf(opts);
+    const format: BodyFormat = shape.format === 'json_array' ? 'json_array' : 'ndjson';
+    const render = shape.template === undefined ? undefined : compileTemplate(shape.template);
     // Body memory is reused, but only once no socket can still be writing it: undici hands a body to the socket
     // and resolves on the response, which a server may send before it has read the whole body. On a single
     // connection the answer to a later request proves every byte of the earlier bodies left (the socket writes in
@@ -94,18 +125,23 @@ export const httpSink: SinkKind<typeof options> = {
     const reuseBodies = concurrency === 1;
     const bodies = new BodyPool();
     let waiting: Buffer | undefined;
+    const compress = async (body: Buffer): Promise<Encoded> => ({ body: opts.compression === 'gzip' ? await gzip(body, { level: opts.gzip_level }) : body });
 
     return {
       async encode(batch): Promise<Encoded | undefined> {
         if (batch.length === 0) return undefined;
+        if (shape.format === 'single' && batch.length > 1) throw new Error(`format single sends one record per request, got ${batch.length}`);
+        if (render !== undefined) batch = batch.map((r): OutRecord => ({ ...r, payload: render(r) }));
+        // A single record goes as it is (no newline after it).
+        if (shape.format === 'single') return compress(batch[0].payload);
         const size = bodySize(batch, format);
         const mem = bodies.take(size);
         const body = mem.subarray(0, writeBody(batch, format, mem));
         if (opts.compression !== 'gzip') return { body, mem };
         // The compressed copy goes on the wire; the plain body's memory is free again at once.
-        const compressed = await gzip(body, { level: opts.gzip_level });
+        const compressed = await compress(body);
         bodies.give(mem);
-        return { body: compressed };
+        return compressed;
       },
       release(encoded: Encoded | undefined) {
         if (encoded?.mem === undefined || !reuseBodies) return;
@@ -139,7 +175,7 @@ function secretFields(opts: HttpOptions, where: string): SecretField[] {
 function buildHeaders(opts: HttpOptions, where: string, values: LiveSecrets): { headers: Record<string, string>; secrets: string[] } {
   const secrets: string[] = [];
   const headers: Record<string, string> = {
-    'content-type': opts.format === 'ndjson' ? 'application/x-ndjson' : 'application/json',
+    'content-type': shapeOf(opts).format === 'ndjson' ? 'application/x-ndjson' : 'application/json',
     'user-agent': USER_AGENT,
   };
   if (opts.compression === 'gzip') headers['content-encoding'] = 'gzip';

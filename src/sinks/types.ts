@@ -70,4 +70,6 @@ export interface SinkKind<S extends z.ZodObject = z.ZodObject> {
    * `field: reason` (the field relative to the sink). check-config and run report them before anything starts.
    */
   preflight?(options: z.infer<S>): string[];
+  /** Optional: the most records a batch may hold with these options (below `batch.max_events`), e.g. one per request. */
+  maxBatchEvents?(options: z.infer<S>): number | undefined;
 }

@@ -41,7 +41,7 @@ describe('alarm filters per sink', () => {
     const log = join(dir, 'logs', 'kubernetes.audit');
     await writeFile(log, '');
     await writeFile(join(dir, 'rules.yaml'), RULES);
-    const rx = { archive: await Receiver.start(), pager: await Receiver.start(), creds: await Receiver.start(), low: await Receiver.start() };
+    const rx = { archive: await Receiver.start(), pager: await Receiver.start(), creds: await Receiver.start(), low: await Receiver.start(), chat: await Receiver.start() };
     for (const r of Object.values(rx)) cleanup.push(() => r.close());
     const port = await freePort();
     const sink = (r: Receiver, extra: Record<string, unknown>) => ({ kind: 'http', url: r.url(), batch: { max_wait: 20 }, ...extra });
@@ -54,6 +54,8 @@ describe('alarm filters per sink', () => {
         pager: sink(rx.pager, { inputs: ['alarms'], alarms: { min_level: 'high' } }),
         creds: sink(rx.creds, { inputs: ['alarms'], alarms: { min_level: 'medium', categories: ['credential-access'] } }),
         low: sink(rx.low, { inputs: ['alarms'], alarms: { rules: ['T-LOW'] } }),
+        // A chat webhook: one message per request, whatever batch.max_events says.
+        chat: sink(rx.chat, { inputs: ['alarms'], alarms: { min_level: 'high' }, preset: 'webhook', batch: { max_events: 100, max_wait: 500 } }),
       },
     });
     const agent = AgentProcess.run(config);
@@ -79,10 +81,14 @@ describe('alarm filters per sink', () => {
     expect(rx.creds.documentCount).toBe(3);
     expect(alarmsOf(rx.low)).toEqual(['T-LOW', 'T-LOW', 'T-LOW']);
     expect(rx.low.documentCount).toBe(3);
+    await rx.chat.waitForDocuments(3, 20_000);
+    expect(rx.chat.requests).toHaveLength(3);
+    expect(rx.chat.documents()).toEqual(['alice', 'bob', 'carol'].map(() => ({ text: expect.stringMatching(/^\[high\] configmap created \(T-HIGH\), cluster default: /) })));
     // The filter acts before the buffers: each sink's buffer took only its own alarms, each once.
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const recordsIn = (s: string) => Number(new RegExp(`^kaudit_sink_records_in_total\\{sink="${s}"\\} (\\d+)$`, 'm').exec(metrics)?.[1]);
-    expect({ archive: recordsIn('archive'), pager: recordsIn('pager'), creds: recordsIn('creds'), low: recordsIn('low') }).toEqual({ archive: 21, pager: 3, creds: 3, low: 3 });
+    expect({ archive: recordsIn('archive'), pager: recordsIn('pager'), creds: recordsIn('creds'), low: recordsIn('low'), chat: recordsIn('chat') })
+      .toEqual({ archive: 21, pager: 3, creds: 3, low: 3, chat: 3 });
     await agent.stop();
   });
 
