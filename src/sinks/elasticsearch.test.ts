@@ -1,18 +1,14 @@
 // Tests of the `elasticsearch` sink against a fake Elasticsearch (a real HTTP server written from the _bulk API
 // documentation), whose parsing is itself checked against the official client's bulk helper.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Client } from '@elastic/elasticsearch';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/load.ts';
 import type { SinkConfig } from '../config/schema.ts';
-import { DiskBuffer } from '../delivery/buffer.ts';
-import { DeadLetterFile } from '../delivery/dead-letter.ts';
-import { SinkDriver } from '../delivery/driver.ts';
 import { FakeElasticsearch } from '../../test/utils/fake-elasticsearch.ts';
 import { alarmRecord, auditRecord } from '../../test/utils/records.ts';
+import { driveSink } from '../../test/utils/sink-driver.ts';
 import { makeTestCerts, type TestCerts } from '../../test/utils/tls.ts';
 import { elasticsearchSink } from './elasticsearch.ts';
 import { sendBatch, type Sink } from './types.ts';
@@ -183,26 +179,15 @@ describe('elasticsearch sink through the delivery layer', () => {
   it('dead-letters only the documents the mapping refuses, with the reason, and delivers the rest of the batch', async () => {
     const es = await startFake();
     es.map('kaudit-audit-2026.11.22', 'verb', 'long');
-    const dir = await mkdtemp(join(tmpdir(), 'kaudit-es-'));
-    cleanup.push(() => rm(dir, { recursive: true, force: true }));
-    const cfg = parseConfig({ state_dir: dir, sinks: { es: { kind: 'elasticsearch', url: es.url(), batch: { max_events: 100, max_wait: 20 } } } }).sinks.es as SinkConfig;
-    const sink = await elasticsearchSink.create(cfg as never, { name: 'es', logger: silent, stateDir: dir });
-    const buffer = await DiskBuffer.open(join(dir, 'buffer'), { maxBytes: cfg.buffer.max_bytes, segmentBytes: cfg.buffer.segment_bytes, whenFull: 'block' });
-    const counts = { delivered: 0, deadLettered: 0 };
-    const deadLetterPath = join(dir, 'dead.ndjson');
-    const driver = new SinkDriver({
-      name: 'es', sink, buffer, deadLetter: new DeadLetterFile(deadLetterPath), delivery: cfg, logger: silent,
-      events: { appended() {}, dropped() {}, retried() {}, delivered: (n) => { counts.delivered += n; }, deadLettered: (n) => { counts.deadLettered += n; } },
-    });
-    driver.start();
-    cleanup.push(() => driver.stop(2000));
+    const driven = await driveSink({ kind: 'elasticsearch', url: es.url(), batch: { max_events: 100, max_wait: 20 } });
+    cleanup.push(() => driven.close());
     const batch = Array.from({ length: 10 }, (_, i) => event(i, undefined, { verb: i === 3 || i === 7 ? 'list' : 5 }));
-    await driver.append(batch);
-    for (const end = Date.now() + 10_000; counts.delivered + counts.deadLettered < 10 && Date.now() < end;) await new Promise((r) => setTimeout(r, 10));
-    expect(counts).toEqual({ delivered: 8, deadLettered: 2 });
+    await driven.driver.append(batch);
+    await driven.settled(10);
+    expect(driven.counts).toEqual({ delivered: 8, deadLettered: 2 });
     // One request: the refused documents were named in the bulk answer, no bisection was needed.
     expect(es.receiver.requests).toHaveLength(1);
-    const dead = (await readFile(deadLetterPath, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const dead = await driven.deadLetters();
     expect(dead.map((d) => d.id)).toEqual(['a-3/ResponseComplete', 'a-7/ResponseComplete']);
     expect(dead[0].reason).toMatch(/^item 400 document_parsing_exception: .*failed to parse field \[verb\] of type \[long\]/);
     expect(dead[0].record.auditID).toBe('a-3');

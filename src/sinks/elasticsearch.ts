@@ -3,9 +3,8 @@
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import { z } from 'zod';
-import type { LiveSecrets } from '../config/live-secrets.ts';
 import type { OutRecord } from '../delivery/record.ts';
-import { applyAuth, authSecretFields, authWithApiKeySchema, HttpClient, retryVerdict, timeoutSchema, tlsRefusals, tlsSchema, urlSchema, USER_AGENT, verdictFor, type HttpAnswer } from './http-client.ts';
+import { authWithApiKeySchema, compressionFields, retryVerdict, sinkClient, timeoutSchema, tlsRefusals, tlsSchema, urlSchema, USER_AGENT, verdictFor, type HttpAnswer } from './http-client.ts';
 import { now, recordTime } from './record-time.ts';
 import type { SendVerdict, SinkKind } from './types.ts';
 
@@ -37,27 +36,19 @@ const options = z.object({
   pipeline: z.string().min(1).regex(/^[^\s&?#/]+$/, 'expected a pipeline name').optional(),
   /** Field added to each document with the record's time, for Kibana and OpenSearch Dashboards; "" adds none. */
   timestamp_field: z.string().regex(/^[^"\\]*$/, 'a field name without quotes or backslashes').default('@timestamp'),
-  compression: z.enum(['none', 'gzip']).default('gzip'),
-  gzip_level: z.number().int().min(1).max(9).default(1),
+  ...compressionFields,
   auth: authWithApiKeySchema.optional(),
   tls: tlsSchema.optional(),
   timeout: timeoutSchema,
 });
 
-type EsOptions = z.infer<typeof options>;
-
 export const elasticsearchSink: SinkKind<typeof options> = {
   options,
   preflight: (opts) => tlsRefusals(opts.url, opts.tls),
   async create(opts, ctx) {
-    const where = `sinks.${ctx.name}`;
-    const [refused] = tlsRefusals(opts.url, opts.tls);
-    if (refused !== undefined) throw new Error(`${where}.${refused}`);
-    const client = await HttpClient.create({
-      url: opts.url, tls: opts.tls, timeout: opts.timeout, concurrency: ctx.concurrency ?? 1, where, logger: ctx.logger,
-      secrets: authSecretFields(opts.auth, where),
-      headers: (values) => buildHeaders(opts, where, values),
-    });
+    const headers: Record<string, string> = { 'content-type': 'application/x-ndjson', 'user-agent': USER_AGENT };
+    if (opts.compression === 'gzip') headers['content-encoding'] = 'gzip';
+    const client = await sinkClient(opts, ctx, headers);
     const base = client.path.replace(/\/+$/, '');
     const path = `${base}/_bulk${opts.pipeline === undefined ? '' : `?pipeline=${encodeURIComponent(opts.pipeline)}`}`;
     const logIndex = new IndexNames(opts.index);
@@ -86,12 +77,6 @@ export const elasticsearchSink: SinkKind<typeof options> = {
     };
   },
 };
-
-function buildHeaders(opts: EsOptions, where: string, values: LiveSecrets): { headers: Record<string, string>; secrets: string[] } {
-  const headers: Record<string, string> = { 'content-type': 'application/x-ndjson', 'user-agent': USER_AGENT };
-  if (opts.compression === 'gzip') headers['content-encoding'] = 'gzip';
-  return { headers, secrets: applyAuth(opts.auth, where, values, headers) };
-}
 
 /** Index names from a pattern, for the hour at hand (the last one is kept: a batch is mostly one hour). */
 export class IndexNames {

@@ -10,7 +10,7 @@ import { path } from '../config/fields.ts';
 import { LiveSecrets, type SecretField } from '../config/live-secrets.ts';
 import { secretRefSchema } from '../config/secret.ts';
 import { duration } from '../config/units.ts';
-import type { SendVerdict } from './types.ts';
+import type { SendVerdict, SinkContext } from './types.ts';
 
 export const USER_AGENT = `kaudit/${pkg.version}`;
 /** Bytes of a failed response's body quoted in the verdict reason. */
@@ -35,30 +35,25 @@ const bearerForm = '{ bearer: <secret> }';
 const basicForm = '{ basic: { username: NAME, password: <secret> } }';
 
 /** Exactly one auth method; an object rather than a union so a bad field is named in the error. */
-export const authSchema = z.strictObject({
-  bearer: secretRefSchema.optional(),
-  basic: basicSchema.optional(),
-}).refine((a) => (a.bearer === undefined) !== (a.basic === undefined), {
-  message: `expected exactly one of ${bearerForm} or ${basicForm}`,
-});
+function exactlyOne<S extends z.core.$ZodShape>(shape: S, forms: string[]) {
+  return z.strictObject(shape).refine((a) => Object.values(a).filter((m) => m !== undefined).length === 1, {
+    message: `expected exactly one of ${forms.join(' or ')}`,
+  });
+}
 
-/** The same with `api_key`: the encoded key Elasticsearch and OpenSearch hand out, sent as `Authorization: ApiKey <key>`. */
-export const authWithApiKeySchema = z.strictObject({
-  bearer: secretRefSchema.optional(),
-  basic: basicSchema.optional(),
-  api_key: secretRefSchema.optional(),
-}).refine((a) => [a.bearer, a.basic, a.api_key].filter((m) => m !== undefined).length === 1, {
-  message: `expected exactly one of ${bearerForm} or ${basicForm} or { api_key: <secret> }`,
-});
+export const authSchema = exactlyOne({ bearer: secretRefSchema.optional(), basic: basicSchema.optional() }, [bearerForm, basicForm]);
 
-/** The same with `splunk`: a Splunk HTTP Event Collector token, sent as `Authorization: Splunk <token>`. */
-export const authWithSplunkSchema = z.strictObject({
-  bearer: secretRefSchema.optional(),
-  basic: basicSchema.optional(),
-  splunk: secretRefSchema.optional(),
-}).refine((a) => [a.bearer, a.basic, a.splunk].filter((m) => m !== undefined).length === 1, {
-  message: `expected exactly one of ${bearerForm} or ${basicForm} or { splunk: <secret> }`,
-});
+/** With `api_key`: the encoded key Elasticsearch and OpenSearch hand out, sent as `Authorization: ApiKey <key>`. */
+export const authWithApiKeySchema = exactlyOne(
+  { bearer: secretRefSchema.optional(), basic: basicSchema.optional(), api_key: secretRefSchema.optional() },
+  [bearerForm, basicForm, '{ api_key: <secret> }'],
+);
+
+/** With `splunk`: a Splunk HTTP Event Collector token, sent as `Authorization: Splunk <token>`. */
+export const authWithSplunkSchema = exactlyOne(
+  { bearer: secretRefSchema.optional(), basic: basicSchema.optional(), splunk: secretRefSchema.optional() },
+  [bearerForm, basicForm, '{ splunk: <secret> }'],
+);
 
 export type AuthConfig = Partial<z.infer<typeof authWithApiKeySchema> & z.infer<typeof authWithSplunkSchema>>;
 
@@ -84,6 +79,13 @@ export const urlSchema = z.url({ protocol: /^https?$/, error: 'expected an http:
 
 /** Whole request, connect to last response byte; past it the batch is retried. */
 export const timeoutSchema = duration.refine((ms) => ms > 0 && ms <= 3_600_000, 'expected a timeout between 1ms and 1h').default(30_000);
+
+/** Body compression, for sinks whose backends all take gzip bodies (gzip by default). */
+export const compressionFields = {
+  compression: z.enum(['none', 'gzip']).default('gzip'),
+  /** 1 is fastest and keeps most of the ratio on JSON. */
+  gzip_level: z.number().int().min(1).max(9).default(1),
+};
 
 /** What `tls` refuses beside this URL, as `field: why`. */
 export function tlsRefusals(url: string, tls: TlsConfig | undefined): string[] {
@@ -127,6 +129,32 @@ export function applyAuth(auth: AuthConfig | undefined, where: string, values: L
     return [password, credentials];
   }
   return [];
+}
+
+/** The options every HTTP sink has. */
+interface HttpSinkOptions {
+  url: string;
+  tls?: TlsConfig;
+  timeout: number;
+  auth?: AuthConfig;
+}
+
+/**
+ * The client of a sink with the common options, whose headers are `headers` plus the auth's: refuses what
+ * `tlsRefusals` refuses (for a sink created without the preflight, as the preflight words it).
+ */
+export async function sinkClient(opts: HttpSinkOptions, ctx: SinkContext, headers: Record<string, string>): Promise<HttpClient> {
+  const where = `sinks.${ctx.name}`;
+  const [refused] = tlsRefusals(opts.url, opts.tls);
+  if (refused !== undefined) throw new Error(`${where}.${refused}`);
+  return HttpClient.create({
+    url: opts.url, tls: opts.tls, timeout: opts.timeout, concurrency: ctx.concurrency ?? 1, where, logger: ctx.logger,
+    secrets: authSecretFields(opts.auth, where),
+    headers: (values) => {
+      const all = { ...headers };
+      return { headers: all, secrets: applyAuth(opts.auth, where, values, all) };
+    },
+  });
 }
 
 /** An answer that is not a transport failure: its status, headers and body text (scrubbed of secrets). */

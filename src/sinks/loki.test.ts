@@ -1,18 +1,14 @@
 // Tests of the `loki` sink against a fake Loki (a real HTTP server written from the push API documentation), whose
 // parsing is itself checked against an independent client, pino-loki.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { pino } from 'pino';
 import { pinoLoki } from 'pino-loki';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/load.ts';
 import type { SinkConfig } from '../config/schema.ts';
-import { DiskBuffer } from '../delivery/buffer.ts';
-import { DeadLetterFile } from '../delivery/dead-letter.ts';
-import { SinkDriver } from '../delivery/driver.ts';
 import { FakeLoki, labelString } from '../../test/utils/fake-loki.ts';
 import { alarmRecord, auditRecord } from '../../test/utils/records.ts';
+import { driveSink } from '../../test/utils/sink-driver.ts';
 import { lokiSink, OVERFLOW_VALUE } from './loki.ts';
 import { sendBatch, type Sink } from './types.ts';
 
@@ -149,23 +145,12 @@ describe('loki sink', () => {
 describe('loki sink through the delivery layer', () => {
   it('dead-letters only the entries Loki refuses as too old, with its reason, and delivers the rest', async () => {
     const loki = await startFake({ rejectOlderThanMs: 3_600_000 });
-    const dir = await mkdtemp(join(tmpdir(), 'kaudit-loki-'));
-    cleanup.push(() => rm(dir, { recursive: true, force: true }));
-    const cfg = parseConfig({ state_dir: dir, sinks: { loki: { kind: 'loki', url: loki.url(), batch: { max_events: 100, max_wait: 20 } } } }).sinks.loki as SinkConfig;
-    const sink = await lokiSink.create(cfg as never, { name: 'loki', logger: silent, stateDir: dir });
-    const buffer = await DiskBuffer.open(join(dir, 'buffer'), { maxBytes: cfg.buffer.max_bytes, segmentBytes: cfg.buffer.segment_bytes, whenFull: 'block' });
-    const counts = { delivered: 0, deadLettered: 0 };
-    const deadLetterPath = join(dir, 'dead.ndjson');
-    const driver = new SinkDriver({
-      name: 'loki', sink, buffer, deadLetter: new DeadLetterFile(deadLetterPath), delivery: cfg, logger: silent,
-      events: { appended() {}, dropped() {}, retried() {}, delivered: (n) => { counts.delivered += n; }, deadLettered: (n) => { counts.deadLettered += n; } },
-    });
-    driver.start();
-    cleanup.push(() => driver.stop(2000));
-    await driver.append(Array.from({ length: 10 }, (_, i) => event(i, i === 6 ? ago(7200) : ago(60 - i))));
-    for (const end = Date.now() + 10_000; counts.delivered + counts.deadLettered < 10 && Date.now() < end;) await new Promise((r) => setTimeout(r, 10));
-    expect(counts).toEqual({ delivered: 9, deadLettered: 1 });
-    const dead = (await readFile(deadLetterPath, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const driven = await driveSink({ kind: 'loki', url: loki.url(), batch: { max_events: 100, max_wait: 20 } });
+    cleanup.push(() => driven.close());
+    await driven.driver.append(Array.from({ length: 10 }, (_, i) => event(i, i === 6 ? ago(7200) : ago(60 - i))));
+    await driven.settled(10);
+    expect(driven.counts).toEqual({ delivered: 9, deadLettered: 1 });
+    const dead = await driven.deadLetters();
     expect(dead.map((d) => d.id)).toEqual(['a-6/ResponseComplete']);
     expect(dead[0].reason).toMatch(/^HTTP 400: entry for stream .* has timestamp too old/);
     expect(loki.entries().map((e) => JSON.parse(e.line).auditID).sort()).toEqual(['a-0', 'a-1', 'a-2', 'a-3', 'a-4', 'a-5', 'a-7', 'a-8', 'a-9']);

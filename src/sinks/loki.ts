@@ -3,9 +3,8 @@
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import { z } from 'zod';
-import type { LiveSecrets } from '../config/live-secrets.ts';
 import type { OutRecord } from '../delivery/record.ts';
-import { applyAuth, authSchema, authSecretFields, HttpClient, LINE_BREAK, statusReason, timeoutSchema, tlsRefusals, tlsSchema, urlSchema, USER_AGENT, verdictFor, type HttpAnswer } from './http-client.ts';
+import { authSchema, compressionFields, LINE_BREAK, sinkClient, statusReason, timeoutSchema, tlsRefusals, tlsSchema, urlSchema, USER_AGENT, verdictFor, type HttpAnswer } from './http-client.ts';
 import { now, recordTime } from './record-time.ts';
 import type { SendVerdict, SinkKind } from './types.ts';
 
@@ -41,8 +40,7 @@ const options = z.object({
     .default({ cluster: 'cluster', source: 'source', kind: 'kind', level: 'level', namespace: 'namespace' }),
   /** Distinct values a label may take in one run of the agent; further values become `_overflow_` (counted). */
   max_label_values: z.number().int().min(1).max(100_000).default(100),
-  compression: z.enum(['none', 'gzip']).default('gzip'),
-  gzip_level: z.number().int().min(1).max(9).default(1),
+  ...compressionFields,
   auth: authSchema.optional(),
   tls: tlsSchema.optional(),
   timeout: timeoutSchema,
@@ -54,14 +52,10 @@ export const lokiSink: SinkKind<typeof options> = {
   options,
   preflight: (opts) => tlsRefusals(opts.url, opts.tls),
   async create(opts, ctx) {
-    const where = `sinks.${ctx.name}`;
-    const [refused] = tlsRefusals(opts.url, opts.tls);
-    if (refused !== undefined) throw new Error(`${where}.${refused}`);
-    const client = await HttpClient.create({
-      url: opts.url, tls: opts.tls, timeout: opts.timeout, concurrency: ctx.concurrency ?? 1, where, logger: ctx.logger,
-      secrets: authSecretFields(opts.auth, where),
-      headers: (values) => buildHeaders(opts, where, values),
-    });
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': USER_AGENT };
+    if (opts.compression === 'gzip') headers['content-encoding'] = 'gzip';
+    if (opts.tenant !== undefined) headers['x-scope-orgid'] = opts.tenant;
+    const client = await sinkClient(opts, ctx, headers);
     const path = `${client.path.replace(/\/+$/, '')}/loki/api/v1/push`;
     const labeler = new Labeler(opts.labels, opts.max_label_values, ctx.cluster?.name ?? '', (label, value, first) => {
       ctx.labelOverflowed?.(label);
@@ -90,13 +84,6 @@ export const lokiSink: SinkKind<typeof options> = {
     };
   },
 };
-
-function buildHeaders(opts: LokiOptions, where: string, values: LiveSecrets): { headers: Record<string, string>; secrets: string[] } {
-  const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': USER_AGENT };
-  if (opts.compression === 'gzip') headers['content-encoding'] = 'gzip';
-  if (opts.tenant !== undefined) headers['x-scope-orgid'] = opts.tenant;
-  return { headers, secrets: applyAuth(opts.auth, where, values, headers) };
-}
 
 type LabelSpec = LokiOptions['labels'][string];
 

@@ -9,6 +9,7 @@ import { auditLine } from '../../bench/gen-audit.ts';
 import { AgentProcess, writeAgentConfig } from '../utils/agent.ts';
 import { FakeElasticsearch } from '../utils/fake-elasticsearch.ts';
 import { FakeLoki } from '../utils/fake-loki.ts';
+import type { Receiver } from '../utils/receiver.ts';
 
 const SEED = 1818;
 const YEAR_MS = 365 * 24 * 3_600_000;
@@ -56,6 +57,32 @@ async function setup(sinks: Record<string, unknown>) {
 /** `auditID/stage` of each line: the stable record id. */
 const recordIds = (lines: string[]) => lines.map((l) => { const e = JSON.parse(l); return `${e.auditID}/${e.stage}`; });
 
+/**
+ * The outage every sink must ride out: 200 events delivered, then `faults` (scripted refusals, waited for) while
+ * 200 more are written, the backend down while 200 more are, the agent killed with -9 meanwhile, the backend back,
+ * a new agent, 100 more. Resolves with the running agent once `delivered` (record ids on the backend) has them all.
+ */
+async function rideOutage(t: Awaited<ReturnType<typeof setup>>, receiver: Receiver, delivered: () => string[], faults: () => Promise<void>): Promise<{ agent: AgentProcess; want: string[] }> {
+  let agent = t.start();
+  await agent.started();
+  await t.write(200);
+  await until('the first 200 events', () => delivered().length === 200);
+  const faulted = faults();
+  await t.write(200);
+  await faulted;
+  await receiver.goDown();
+  await t.write(200);
+  await sleep(500);
+  await agent.kill9();
+  await receiver.comeBack();
+  agent = t.start();
+  await t.write(100);
+  const want = recordIds(t.lines);
+  await until('every event', () => delivered().length >= want.length, 60_000);
+  await sleep(300);
+  return { agent, want };
+}
+
 const delivery = { batch: { max_events: 50, max_wait: 50 }, retry: { initial_backoff: 50, max_backoff: 300 } };
 
 async function readDeadLetter(path: string): Promise<Array<{ id: string; reason: string; record: Record<string, unknown> }>> {
@@ -71,24 +98,11 @@ describe('elasticsearch sink, end to end', () => {
     process.env.KAUDIT_TEST_ES_KEY = 'a2FpdDpzZWNyZXQ=';
     const logIds = () => [...es.indices].filter(([name]) => name.startsWith('kaudit-audit-')).flatMap(([, docs]) => [...docs.keys()]);
 
-    let agent = t.start();
-    await agent.started();
-    await t.write(200);
-    await until('the first 200 events', () => logIds().length === 200);
-    es.receiver.script(503, 503, { status: 500, body: '{"error":"boom"}' });
-    es.rejectNextDocuments(70);
-    await t.write(200);
-    await until('documents refused with 429', () => es.actions.filter((a) => a.status === 429).length === 70);
-    await es.receiver.goDown();
-    await t.write(200);
-    await sleep(500);
-    await agent.kill9();
-    await es.receiver.comeBack();
-    agent = t.start();
-    await t.write(100);
-    const want = recordIds(t.lines);
-    await until('every event', () => logIds().length >= want.length, 60_000);
-    await sleep(300);
+    const { agent, want } = await rideOutage(t, es.receiver, logIds, async () => {
+      es.receiver.script(503, 503, { status: 500, body: '{"error":"boom"}' });
+      es.rejectNextDocuments(70);
+      await until('documents refused with 429', () => es.actions.filter((a) => a.status === 429).length === 70);
+    });
     expect(logIds().sort()).toEqual([...want].sort());
     // Documents sent again (after the 429s and the kill) were found there already, not written twice.
     expect(es.actions.filter((a) => a.op === 'create' && a.status === 201)).toHaveLength(want.length);
@@ -127,24 +141,11 @@ describe('loki sink, end to end', () => {
     const t = await setup({ loki: { kind: 'loki', url: loki.url(), tenant: 'security', inputs: ['audit'], ...delivery } });
     const ids = () => loki.entries().map((e) => { const d = JSON.parse(e.line); return `${d.auditID}/${d.stage}`; });
 
-    let agent = t.start();
-    await agent.started();
-    await t.write(200);
-    await until('the first 200 events', () => ids().length === 200);
-    loki.rateLimitNext(3);
-    loki.receiver.script(503, 503);
-    await t.write(200);
-    await until('three rate-limited pushes', () => loki.receiver.requests.filter((r) => r.status === 429).length === 3);
-    await loki.receiver.goDown();
-    await t.write(200);
-    await sleep(500);
-    await agent.kill9();
-    await loki.receiver.comeBack();
-    agent = t.start();
-    await t.write(100);
-    const want = recordIds(t.lines);
-    await until('every event', () => ids().length >= want.length, 60_000);
-    await sleep(300);
+    const { agent, want } = await rideOutage(t, loki.receiver, ids, async () => {
+      loki.rateLimitNext(3);
+      loki.receiver.script(503, 503);
+      await until('three rate-limited pushes', () => loki.receiver.requests.filter((r) => r.status === 429).length === 3);
+    });
     expect(ids().sort()).toEqual([...want].sort());
     expect(new Set(loki.tenants)).toEqual(new Set(['security']));
     expect(await readDeadLetter(t.deadLetter('loki'))).toEqual([]);
