@@ -97,7 +97,10 @@ describe('elasticsearch sink', () => {
     expect(await sendBatch(sink, [...batch.slice(0, 2), alarm('alarm-1', 5)], signal)).toEqual({ kind: 'delivered' });
     expect(es.docs('audit-2026-11').size).toBe(2);
     expect(es.actions.filter((a) => a.status === 409)).toHaveLength(2);
-    expect(es.docs('alarms').get('alarm-1')).toMatchObject({ version: 2, source: { count: 5 } });
+    expect(es.docs('alarms').get('alarm-1')).toMatchObject({ version: 5, source: { count: 5 } });
+    // An older update arriving late (batches in flight at once, a batch sent again) does not replace the newer one.
+    expect(await sendBatch(sink, [alarm('alarm-1', 3)], signal)).toEqual({ kind: 'delivered' });
+    expect(es.docs('alarms').get('alarm-1')).toMatchObject({ version: 5, source: { count: 5 } });
   });
 
   it('retries the batch when documents are refused with 429, and ends with each document once', async () => {

@@ -106,8 +106,9 @@ export class IndexNames {
 
 /**
  * The bulk body: per record an action line and the document. Logs are written with `create`: a document already
- * there (a record sent again) is refused with 409 and nothing changes. Alarms with `index`: an update of an alarm
- * (same id, higher count) replaces its document.
+ * there (a record sent again) is refused with 409 and nothing changes. Alarms with `index`, versioned by their count
+ * (`external_gte`): an update of an alarm (same id, higher count) replaces its document, and an older one arriving
+ * late (batches in flight at once, a batch sent again) is refused with 409 instead of replacing a newer one.
  */
 export function bulkBody(batch: readonly OutRecord[], logIndex: IndexNames, alarmIndex: IndexNames, stamp: Buffer | undefined): Buffer {
   const parts: Buffer[] = [];
@@ -115,7 +116,9 @@ export function bulkBody(batch: readonly OutRecord[], logIndex: IndexNames, alar
     const alarm = r.kind === 'alarm';
     const time = recordTime(r, 'firstSeen') ?? now();
     const index = (alarm ? alarmIndex : logIndex).at(time.ms);
-    parts.push(Buffer.from(`{"${alarm ? 'index' : 'create'}":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(r.id)}}}\n`));
+    const version = alarm ? alarmCount(r.payload) : undefined;
+    const versioning = version === undefined ? '' : `,"version":${version},"version_type":"external_gte"`;
+    parts.push(Buffer.from(`{"${alarm ? 'index' : 'create'}":{"_index":${JSON.stringify(index)},"_id":${JSON.stringify(r.id)}${versioning}}}\n`));
     const payload = r.payload;
     // The time field goes first in the object; a document that has one already, or is not an object, stays as it is.
     if (stamp !== undefined && payload[0] === 0x7b && payload.indexOf(stamp.subarray(1, stamp.length - 1)) < 0) {
@@ -130,6 +133,15 @@ export function bulkBody(batch: readonly OutRecord[], logIndex: IndexNames, alar
 }
 
 const NEWLINE = Buffer.from('\n');
+const COUNT_KEY = Buffer.from('"count":');
+
+/** An alarm's `count`: its own fields come before the event it quotes, so the first `"count":` is its own. */
+function alarmCount(payload: Buffer): number | undefined {
+  const at = payload.indexOf(COUNT_KEY);
+  if (at < 0) return undefined;
+  const m = /^\d{1,15}/.exec(payload.toString('latin1', at + COUNT_KEY.length, at + COUNT_KEY.length + 16));
+  return m === null ? undefined : Number(m[0]);
+}
 
 interface BulkItem {
   status?: number;

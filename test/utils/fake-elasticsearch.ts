@@ -136,7 +136,7 @@ export class FakeElasticsearch {
     let errors = false;
     for (let i = 0; i < lines.length; i++) {
       if (lines[i].trim() === '') continue;
-      let action: Record<string, { _index?: string; _id?: string }>;
+      let action: Record<string, { _index?: string; _id?: string; version?: number; version_type?: string }>;
       try {
         action = JSON.parse(lines[i]);
       } catch {
@@ -151,7 +151,7 @@ export class FakeElasticsearch {
       if (index === undefined) return errorAnswer(400, 'action_request_validation_exception', 'Validation Failed: 1: index is missing;');
       const source = op === 'delete' ? undefined : lines[++i];
       if (op !== 'delete' && source === undefined) return errorAnswer(400, 'illegal_argument_exception', 'The bulk request must be terminated by a newline [\\n]');
-      const result = this.#apply(op, index, meta._id, source);
+      const result = this.#apply(op, index, meta._id, source, meta.version_type === undefined ? undefined : { version: meta.version, type: meta.version_type });
       if (this.#keepSources) this.actions.push({ op, index, id: meta._id, status: result.status, errorType: (result.error as { type?: string } | undefined)?.type });
       if (result.error !== undefined) errors = true;
       items.push({ [op]: { _index: index, _id: meta._id, ...result } });
@@ -170,7 +170,7 @@ export class FakeElasticsearch {
     return given === expected ? undefined : 'unable to authenticate user';
   }
 
-  #apply(op: string, index: string, id: string | undefined, sourceText: string | undefined): { status: number; error?: unknown; result?: string; _version?: number; _seq_no?: number } {
+  #apply(op: string, index: string, id: string | undefined, sourceText: string | undefined, versioning?: { version?: number; type: string }): { status: number; error?: unknown; result?: string; _version?: number; _seq_no?: number } {
     const fail = (status: number, type: string, reason: string) => ({ status, error: { type, reason, index } });
     if (/[\\/*?"<>| ,#:A-Z]/.test(index) || /^[-_+]/.test(index)) {
       return fail(400, 'invalid_index_name_exception', `Invalid index name [${index}], must be lowercase and not contain the characters \\, /, *, ?, ", <, >, |, ' ', ',', #, :`);
@@ -189,6 +189,16 @@ export class FakeElasticsearch {
       if (existing === undefined) return { status: 404, result: 'not_found' };
       docs.delete(docId);
       return { status: 200, result: 'deleted', _version: existing.version + 1, _seq_no: this.#seqNo++ };
+    }
+    if (versioning !== undefined) {
+      // External versions (the caller's own numbering): `external` takes a higher version, `external_gte` an equal one too.
+      if (!['external', 'external_gte'].includes(versioning.type) || !Number.isInteger(versioning.version) || versioning.version! < 0) {
+        return fail(400, 'action_request_validation_exception', `Validation Failed: 1: illegal version value [${versioning.version}] for version type [${versioning.type}];`);
+      }
+      const current = existing?.version;
+      if (current !== undefined && (versioning.type === 'external' ? versioning.version! <= current : versioning.version! < current)) {
+        return fail(409, 'version_conflict_engine_exception', `[${docId}]: version conflict, current version [${current}] is higher or equal to the one provided [${versioning.version}]`);
+      }
     }
     if (op === 'create' && existing !== undefined) {
       return fail(409, 'version_conflict_engine_exception', `[${docId}]: version conflict, document already exists (current version [${existing.version}])`);
@@ -209,7 +219,7 @@ export class FakeElasticsearch {
     }
     const conflict = this.#mapFields(index, source as Record<string, unknown>, '');
     if (conflict !== undefined) return fail(400, 'document_parsing_exception', `[1:1] failed to parse field [${conflict.field}] of type [${conflict.type}] in document with id '${docId}'. Preview of field's value: '${conflict.value}'`);
-    const version = (existing?.version ?? 0) + 1;
+    const version = versioning?.version ?? (existing?.version ?? 0) + 1;
     docs.set(docId, { source: source as Record<string, unknown>, version });
     this.indices.set(index, docs);
     return { status: existing ? 200 : 201, result: existing ? 'updated' : 'created', _version: version, _seq_no: this.#seqNo++ };
