@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { auditLine } from '../../bench/gen-audit.ts';
 import { AgentProcess, writeAgentConfig } from '../utils/agent.ts';
+import { freePort } from '../utils/ports.ts';
 import { FakeElasticsearch } from '../utils/fake-elasticsearch.ts';
 import { FakeLoki } from '../utils/fake-loki.ts';
 import type { Receiver } from '../utils/receiver.ts';
@@ -28,7 +29,7 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 
 }
 
 /** A state directory, an empty live audit log, and an agent config with `sinks`. */
-async function setup(sinks: Record<string, unknown>) {
+async function setup(sinks: Record<string, unknown>, extra: Record<string, unknown> = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'kaudit-esloki-'));
   cleanup.push(() => rm(dir, { recursive: true, force: true }));
   await mkdir(join(dir, 'logs'));
@@ -38,6 +39,7 @@ async function setup(sinks: Record<string, unknown>) {
     state_dir: join(dir, 'state'), http: null, checkpoint_interval: 100, shutdown_grace: 2000,
     sources: { audit: { kind: 'audit', path: log, poll_interval: 100 } },
     sinks,
+    ...extra,
   });
   const start = () => {
     const agent = AgentProcess.run(config);
@@ -166,6 +168,30 @@ describe('loki sink, end to end', () => {
     expect(dead.map((d) => d.id).sort()).toEqual(recordIds(tooLong).sort());
     expect(dead[0].reason).toMatch(/^HTTP 400: Max entry size '4096' bytes exceeded for stream/);
     expect(loki.entries()).toHaveLength(300 - tooLong.length);
+    await agent.stop();
+  });
+
+  it('labels streams with the configured cluster name, and sends a label\'s values beyond max_label_values as _overflow_, counted', async () => {
+    const loki = await FakeLoki.start({ rejectOlderThanMs: YEAR_MS });
+    cleanup.push(() => loki.close());
+    const port = await freePort();
+    const t = await setup(
+      { loki: { kind: 'loki', url: loki.url(), inputs: ['audit'], labels: { cluster: 'cluster', verb: { field: 'verb' } }, max_label_values: 2, ...delivery } },
+      { cluster: { name: 'prod-eu' }, http: { listen: `127.0.0.1:${port}` } },
+    );
+    const agent = t.start();
+    await agent.started();
+    await t.write(300);
+    await until('every event', () => loki.entries().length === 300);
+    const verbs = t.lines.map((l) => JSON.parse(l).verb as string);
+    const kept = [...new Set(verbs)].slice(0, 2);
+    const streams = [...loki.streams.values()];
+    expect(streams.every((st) => st.labels.cluster === 'prod-eu')).toBe(true);
+    expect(new Set(streams.map((st) => st.labels.verb))).toEqual(new Set([...kept, '_overflow_']));
+    const overflowed = verbs.filter((v) => !kept.includes(v)).length;
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toContain(`kaudit_sink_label_overflow_total{sink="loki",label="verb"} ${overflowed}`);
+    expect(agent.logEntries().filter((e) => /label verb reached max_label_values/.test(String(e.msg)))).toHaveLength(1);
     await agent.stop();
   });
 });
