@@ -140,7 +140,10 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
     const sinkLog = logger.child({ sink: name });
     let sink;
     try {
-      sink = await kind.create(sinkConfig as never, { name, logger: sinkLog, stateDir: join(config.state_dir, 'sinks', name), concurrency: sinkConfig.concurrency, metrics });
+      sink = await kind.create(sinkConfig as never, {
+        name, logger: sinkLog, stateDir: join(config.state_dir, 'sinks', name), concurrency: sinkConfig.concurrency,
+        metrics, cluster: config.cluster, labelOverflowed: metrics.labelOverflowed(name),
+      });
     } catch (err) {
       throw new StartupError(`sinks.${name}: ${(err as Error).message}`);
     }
@@ -162,7 +165,7 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
     const driver = new SinkDriver({
       name, sink, buffer,
       deadLetter: new DeadLetterFile(sinkConfig.dead_letter ?? join(config.state_dir, 'dead-letter', `${name}.ndjson`)),
-      delivery: sinkConfig,
+      delivery: cappedBatch(sinkConfig, kind.maxBatchEvents?.(sinkConfig as never)),
       events: metrics.sink(name, () => buffer.stats().bytesOnDisk, () => buffer.stats().alreadyBuffered),
       logger: sinkLog,
     });
@@ -359,6 +362,11 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
   };
   logger.info({ sources: [...sources, ...webhooks].map((s) => s.name), sinks: drivers.map((d) => d.name), stateDir: config.state_dir }, 'kaudit started');
   return agent;
+}
+
+/** The delivery settings with `batch.max_events` lowered to what the sink kind takes at most in one batch. */
+function cappedBatch(sink: Config['sinks'][string], cap: number | undefined): Config['sinks'][string] {
+  return cap === undefined || cap >= sink.batch.max_events ? sink : { ...sink, batch: { ...sink.batch, max_events: cap } };
 }
 
 /** Whether `p` settles before `deadline` (ms since the epoch). */

@@ -1,6 +1,7 @@
 // The hot path, one stage per call: chunk → parse/redact/detect (worker) → records → every routed buffer → ack.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { alarmRule, type AlarmFilter } from './delivery/alarm-filter.ts';
 import type { SinkDriver } from './delivery/driver.ts';
 import type { DeadLetterFile } from './delivery/dead-letter.ts';
 import { lineRecordId, type OutRecord } from './delivery/record.ts';
@@ -42,13 +43,16 @@ export class SourcePipeline {
   private ordered: Promise<void> = Promise.resolve();
   private readonly badLogged = new Map<string, number>();
   /** The sinks this source's records go to, and which kinds each takes; fixed at start. */
-  private readonly routes: Array<{ driver: SinkDriver; logs: boolean; alarms: boolean }>;
+  private readonly routes: Array<{ driver: SinkDriver; logs: boolean; alarms: boolean; filter?: AlarmFilter }>;
+  /** Whether a route filters alarms: only then is each alarm's rule read from its payload. */
+  private readonly filtersAlarms: boolean;
 
   constructor(o: SourcePipelineOptions) {
     this.o = o;
     this.routes = o.drivers
-      .map((driver) => ({ driver, logs: driver.accepts(o.source), alarms: driver.accepts('alarms') }))
+      .map((driver) => ({ driver, logs: driver.accepts(o.source), alarms: driver.accepts('alarms'), filter: driver.alarmFilter }))
       .filter((r) => r.logs || r.alarms);
+    this.filtersAlarms = this.routes.some((r) => r.alarms && r.filter !== undefined);
   }
 
   /** Takes a chunk; resolves when another may be submitted (backpressure on the reader). */
@@ -129,9 +133,11 @@ export class SourcePipeline {
   /** Stage: append to the buffer of every sink the records are routed to; fsynced when this resolves. */
   private async deliver(logs: OutRecord[], alarms: OutRecord[]): Promise<void> {
     const appends: Promise<unknown>[] = [];
-    for (const { driver, logs: takesLogs, alarms: takesAlarms } of this.routes) {
+    const rules = this.filtersAlarms && alarms.length > 0 ? alarms.map((a) => alarmRule(a.payload)) : undefined;
+    for (const { driver, logs: takesLogs, alarms: takesAlarms, filter } of this.routes) {
       const mine = takesLogs ? logs : [];
-      const records = takesAlarms && alarms.length > 0 ? mine.concat(alarms) : mine;
+      const theirAlarms = filter === undefined || rules === undefined ? alarms : alarms.filter((_, i) => filter(rules[i]));
+      const records = takesAlarms && theirAlarms.length > 0 ? mine.concat(theirAlarms) : mine;
       if (records.length > 0) appends.push(this.retrying(`appending to the buffer of sink ${driver.name}`, () => driver.append(records)));
     }
     await Promise.all(appends);

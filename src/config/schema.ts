@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { unsafeRegexReason } from '../detect/regex-safety.ts';
 import { badPattern, DEFAULT_SKIP, KEY_PATTERNS, VALUE_PATTERNS } from '../parse/patterns.ts';
+import { alarmFilterSchema } from '../delivery/alarm-filter.ts';
 import { sinkKinds } from '../sinks/index.ts';
 import { path } from './fields.ts';
 import { listenSchema } from './listen.ts';
@@ -111,6 +112,8 @@ export type SourceConfig = z.infer<typeof sourceSchema>;
 const deliveryFields = {
   /** Source names (and `alarms`) whose records this sink receives; `*` is everything. */
   inputs: z.array(z.string().min(1)).min(1).default(['*']),
+  /** Which alarms this sink takes, when its inputs include `alarms`: a least level, categories, rules. */
+  alarms: alarmFilterSchema.optional(),
   buffer: z.strictObject({
     /** At least 1 MiB: segments are capped at an eighth of it, so acknowledged ones are released before the cap. */
     max_bytes: sizeIn(1 * MiB).default(256 * MiB),
@@ -144,7 +147,7 @@ export const sinkSchema = z.discriminatedUnion('kind', sinkVariants as unknown a
 });
 
 export type SinkConfig = z.infer<typeof sinkSchema>;
-export type DeliveryConfig = Pick<SinkConfig, 'inputs' | 'buffer' | 'batch' | 'retry' | 'concurrency' | 'dead_letter'>;
+export type DeliveryConfig = Pick<SinkConfig, 'inputs' | 'alarms' | 'buffer' | 'batch' | 'retry' | 'concurrency' | 'dead_letter'>;
 
 /** Patterns by name: `true`/`false` turns a built-in on or off, a string is a regular expression of the operator's. */
 function patternSet(builtins: Record<string, unknown>) {
@@ -219,6 +222,13 @@ export const configSchema = z.strictObject({
   redaction: redactionSchema.prefault({}),
   detection: detectionSchema.prefault({}),
   sinks: z.record(z.string().regex(/^[a-z0-9_-]+$/, 'sink names use a-z 0-9 _ -'), sinkSchema)
+    .superRefine((sinks, ctx) => {
+      for (const [name, sink] of Object.entries(sinks)) {
+        if (sink.alarms !== undefined && !sink.inputs.includes('alarms') && !sink.inputs.includes('*')) {
+          ctx.addIssue({ code: 'custom', path: [name, 'alarms'], message: 'an alarm filter on a sink whose inputs take no alarms (add alarms to inputs)' });
+        }
+      }
+    })
     .prefault({ stdout: { kind: 'stdout' } }),
 });
 

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { DeliveryConfig } from '../config/schema.ts';
 import { ThrottledCount } from '../observe/throttled-count.ts';
 import type { Sink, SendVerdict } from '../sinks/types.ts';
+import { compileAlarmFilter, type AlarmFilter } from './alarm-filter.ts';
 import type { BufferBatch, DiskBuffer } from './buffer.ts';
 import type { DeadLetterFile } from './dead-letter.ts';
 import type { OutRecord } from './record.ts';
@@ -45,6 +46,8 @@ export class SinkDriver {
   private readonly events: SinkEvents;
   private readonly log: Logger;
   private readonly inputs: Set<string>;
+  /** Which alarms this sink takes (config `alarms`); undefined: all of them. */
+  readonly alarmFilter: AlarmFilter | undefined;
   private readonly abort = new AbortController();
   private stopping = false;
   private wakeStop: Array<() => void> = [];
@@ -68,6 +71,7 @@ export class SinkDriver {
     this.events = opts.events;
     this.log = opts.logger;
     this.inputs = new Set(opts.delivery.inputs);
+    this.alarmFilter = compileAlarmFilter(opts.delivery.alarms);
     this.maxBatchBytes = opts.delivery.batch.max_bytes;
     this.drops = new ThrottledCount(DROP_WARNING_INTERVAL_MS, (dropped, droppedTotal) => {
       this.log.warn({ dropped, droppedTotal, maxBytes: this.cfg.buffer.max_bytes }, 'disk buffer full (buffer.max_bytes): new records dropped (buffer.when_full: drop_newest)');
@@ -220,7 +224,18 @@ export class SinkDriver {
           verdict = { kind: 'retry', reason: `sink error: ${(err as Error).message}` };
         }
       }
-      if (verdict.kind === 'delivered') {
+      if (verdict.kind === 'partial' && verdict.refused.length > 0) {
+        const refused = verdict.refused.map((r) => ({ record: records[r.index], reason: r.reason }));
+        const kept = await this.deadLetterRecords(refused, tally, records.length);
+        if (!kept) return false;
+        for (const p of pieces) this.buffer.ack(p);
+        const refusedBytes = refused.reduce((n, r) => n + r.record.payload.length, 0);
+        this.events.delivered(records.length - refused.length, Math.max(0, bytes - refusedBytes));
+        this.status.delivered(records.length - refused.length);
+        if (batch.encoded !== undefined) this.sink.release?.(batch.encoded);
+        return true;
+      }
+      if (verdict.kind === 'delivered' || verdict.kind === 'partial') {
         for (const p of pieces) this.buffer.ack(p);
         this.events.delivered(records.length, bytes);
         this.status.delivered(records.length);
@@ -300,10 +315,19 @@ export class SinkDriver {
    * Keeps a rejected batch in the dead-letter file; false only when shutdown came first. Logged here, or, for the
    * halves of a split, counted in `tally` and logged once for the whole batch.
    */
-  private async deadLetterBatch(records: readonly OutRecord[], reason: string, tally?: SplitTally): Promise<boolean> {
-    const time = new Date().toISOString();
-    const prefix = `{"time":${JSON.stringify(time)},"sink":${JSON.stringify(this.name)},"reason":${JSON.stringify(reason)}`;
-    const entries = records.map((r) => `${prefix},"id":${JSON.stringify(r.id)},"kind":"${r.kind}",${recordField(r.payload.toString('utf8'))}}`);
+  private deadLetterBatch(records: readonly OutRecord[], reason: string, tally?: SplitTally): Promise<boolean> {
+    return this.deadLetterRecords(records.map((record) => ({ record, reason })), tally);
+  }
+
+  /**
+   * Keeps records in the dead-letter file, each with its reason; false only when shutdown came first. Logged here
+   * (one line; `of`: the batch they were refused from, when the rest of it was delivered), or counted in `tally`.
+   */
+  private async deadLetterRecords(refused: ReadonlyArray<{ record: OutRecord; reason: string }>, tally?: SplitTally, of?: number): Promise<boolean> {
+    const time = JSON.stringify(new Date().toISOString());
+    const sink = JSON.stringify(this.name);
+    const entries = refused.map(({ record: r, reason }) =>
+      `{"time":${time},"sink":${sink},"reason":${JSON.stringify(reason)},"id":${JSON.stringify(r.id)},"kind":"${r.kind}",${recordField(r.payload.toString('utf8'))}}`);
     // A dead-letter write that fails is retried: the batch is acknowledged only once it is kept somewhere.
     for (let attempt = 0; ; attempt++) {
       try {
@@ -315,11 +339,15 @@ export class SinkDriver {
         if (this.aborted) return false;
       }
     }
-    this.events.deadLettered(records.length, reason);
-    if (tally === undefined) {
-      this.log.error({ reason, records: records.length, deadLetter: this.deadLetter.path }, 'backend rejected a batch; written to the dead-letter file');
+    const reason = refused[0].reason;
+    this.events.deadLettered(refused.length, reason);
+    if (tally === undefined && of === undefined) {
+      this.log.error({ reason, records: refused.length, deadLetter: this.deadLetter.path }, 'backend rejected a batch; written to the dead-letter file');
+    } else if (tally === undefined) {
+      this.log.error({ reason, records: refused.length, of, deadLetter: this.deadLetter.path },
+        'backend refused records of a batch; those are in the dead-letter file, the rest was delivered');
     } else {
-      tally.deadLettered += records.length;
+      tally.deadLettered += refused.length;
       tally.firstReason ??= reason;
     }
     return true;

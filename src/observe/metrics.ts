@@ -49,6 +49,7 @@ export class Metrics {
   private readonly deadLettered = new Counter({ name: 'kaudit_sink_records_dead_lettered_total', help: 'Records the backend rejected, written to the dead-letter file', labelNames: ['sink'], registers: [this.registry] });
   private readonly dropped = new Counter({ name: 'kaudit_sink_records_dropped_total', help: 'Records dropped because the buffer was full (when_full: drop_newest)', labelNames: ['sink'], registers: [this.registry] });
   private readonly lastDelivery = new Gauge({ name: 'kaudit_sink_last_delivery_timestamp_seconds', help: 'Time of the last acknowledged batch', labelNames: ['sink'], registers: [this.registry] });
+  private readonly labelOverflow = new Counter({ name: 'kaudit_sink_label_overflow_total', help: 'Records whose label value was sent as _overflow_ because the label had max_label_values others', labelNames: ['sink', 'label'], registers: [this.registry] });
   private readonly alarmRecords = new Counter({ name: 'kaudit_detection_alarm_records_total', help: 'Alarm records emitted (first occurrences and aggregated updates)', registers: [this.registry] });
   private readonly allowlisted = new Counter({ name: 'kaudit_detection_allowlisted_total', help: 'Rule hits suppressed by an allowlist entry', labelNames: ['rule', 'entry'], registers: [this.registry] });
   private readonly blind = new Gauge({ name: 'kaudit_detection_rule_blind', help: '1 when a rule that reads request/response bodies gets writes to this resource without bodies (the audit policy logs them at Metadata level)', labelNames: ['rule', 'resource'], registers: [this.registry] });
@@ -202,6 +203,11 @@ export class Metrics {
     const counter = this.syslogTruncatedTotal.labels(sink);
     counter.inc(0);
     return (n) => counter.inc(n);
+  }
+
+  /** Counts a label value a sink replaced by its overflow value (the cardinality guard). */
+  labelOverflowed(sink: string): (label: string) => void {
+    return (label) => this.labelOverflow.labels(sink, label).inc();
   }
 
   detection(): DetectionMetrics {

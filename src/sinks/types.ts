@@ -11,14 +11,17 @@ import type { Metrics } from '../observe/metrics.ts';
  * Two verdicts refuse the batch for what is in it, and the delivery layer sends its halves on their own, down to
  * single records: `too_large`, the batch is over the backend's size limit (batches stay smaller from then on);
  * `invalid`, something in the batch is malformed (one bad record must not cost the others). A single record
- * refused either way goes to the dead-letter file.
+ * refused either way goes to the dead-letter file. `partial`: the backend took the batch but refused some of its
+ * records for good, each with its own reason (a bulk API's per-item errors); those, by their index in the batch, go to
+ * the dead-letter file and the rest is delivered.
  */
 export type SendVerdict =
   | { kind: 'delivered' }
   | { kind: 'retry'; reason: string; afterMs?: number }
   | { kind: 'reject'; reason: string }
   | { kind: 'too_large'; reason: string }
-  | { kind: 'invalid'; reason: string };
+  | { kind: 'invalid'; reason: string }
+  | { kind: 'partial'; refused: ReadonlyArray<{ index: number; reason: string }> };
 
 /**
  * A running sink. `encode` turns a batch into what goes on the wire (no I/O; may be async when it compresses
@@ -54,6 +57,10 @@ export interface SinkContext {
   concurrency?: number;
   /** For a sink kind's own metrics; absent where nobody scrapes (one-off deliveries). */
   metrics?: Metrics;
+  /** The config's `cluster`, for sinks that label records with it. */
+  cluster?: { name: string; id: string };
+  /** Counts a record whose label value was replaced because the label had too many distinct values. */
+  labelOverflowed?(label: string): void;
 }
 
 /** One sink kind: its config schema (kind-specific fields only) and a factory that does the I/O. */
@@ -66,4 +73,6 @@ export interface SinkKind<S extends z.ZodObject = z.ZodObject> {
    * `field: reason` (the field relative to the sink). check-config and run report them before anything starts.
    */
   preflight?(options: z.infer<S>): string[];
+  /** Optional: the most records a batch may hold with these options (below `batch.max_events`), e.g. one per request. */
+  maxBatchEvents?(options: z.infer<S>): number | undefined;
 }

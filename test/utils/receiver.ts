@@ -61,6 +61,8 @@ export interface ReceiverOptions {
   respond?: Responder;
   /** Serve HTTPS with these options (cert, key, and ca + requestCert for client certificates). */
   tls?: HttpsServerOptions;
+  /** Bodies are decoded for the responder, then dropped, and not split into documents (a benchmark's backend). */
+  light?: boolean;
 }
 
 const gunzip = promisify(zlib.gunzip);
@@ -161,6 +163,7 @@ export class Receiver {
   private readonly waiters = new Set<() => void>();
   private nextSeq = 0;
   private readonly tls: HttpsServerOptions | undefined;
+  private readonly light: boolean;
 
   private constructor(opts: ReceiverOptions) {
     this.host = opts.host ?? '127.0.0.1';
@@ -168,6 +171,7 @@ export class Receiver {
     this.queue = [...(opts.replies ?? [])];
     this.responder = opts.respond ?? (() => 200);
     this.tls = opts.tls;
+    this.light = opts.light ?? false;
   }
 
   static async start(opts: ReceiverOptions = {}): Promise<Receiver> {
@@ -359,7 +363,7 @@ export class Receiver {
     }
     try {
       rec.body = await decodeBody(wire, req.headers['content-encoding']);
-      Object.assign(rec, splitDocuments(rec.body));
+      if (!this.light) Object.assign(rec, splitDocuments(rec.body));
     } catch (err) {
       rec.decodeError = (err as Error).message;
     }
@@ -372,6 +376,7 @@ export class Receiver {
     } catch (err) {
       reply = { status: 500, body: String(err) };
     }
+    if (this.light) rec.body = Buffer.alloc(0);
     if (typeof reply !== 'number' && reply.delayMs) await sleep(reply.delayMs);
     if (typeof reply !== 'number' && 'destroy' in reply) {
       req.socket.destroy();
