@@ -271,7 +271,7 @@ export function retryAfterMs(value: string | string[] | undefined, now = Date.no
 }
 
 /** The first SNIPPET_BYTES bytes of a body, on one line, without a broken UTF-8 character at the end. */
-function snippet(text: string): string {
+export function snippet(text: string): string {
   const flat = text.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
   const bytes = Buffer.from(flat, 'utf8');
   if (bytes.length <= SNIPPET_BYTES) return flat;
@@ -333,7 +333,7 @@ async function readTlsFile(path: string, field: string): Promise<Buffer> {
   }
 }
 
-interface Scrubber {
+export interface Scrubber {
   /** Blanks every complete occurrence of a secret. */
   scrub(text: string): string;
   /** Also drops a secret's beginning left at the end, where the text was cut short. */
@@ -344,7 +344,7 @@ interface Scrubber {
  * Blanks every resolved secret in a text, in the forms a server might echo it: as is, JSON-escaped and
  * URL-encoded. Longest first, so a secret containing another goes whole.
  */
-function scrubber(secrets: readonly string[]): Scrubber {
+export function scrubber(secrets: readonly string[]): Scrubber {
   const forms = new Set<string>();
   for (const s of secrets) {
     if (s === '') continue;
@@ -376,7 +376,7 @@ function scrubber(secrets: readonly string[]): Scrubber {
  * The start of an error response, for its reason, with the rest drained (up to DRAIN_BYTES) so the
  * connection is reused. `cut` says whether the body went on past what was kept.
  */
-async function readHead(body: AsyncIterable<Buffer>): Promise<{ text: string; cut: boolean }> {
+export async function readHead(body: AsyncIterable<Buffer>): Promise<{ text: string; cut: boolean }> {
   const parts: Buffer[] = [];
   let kept = 0;
   let total = 0;
@@ -411,7 +411,7 @@ const SERVER_ACTIONS: Record<string, string> = {
 };
 
 /** `CODE: what happened` for a connection, TLS or timeout error; the code is what operators search for. */
-function describeError(err: unknown): string {
+export function describeError(err: unknown): string {
   const code = errorCode(err);
   const message = errorMessage(err);
   if (code !== undefined && SERVER_ACTIONS[code] !== undefined) return `${code}: ${SERVER_ACTIONS[code]}`;

@@ -1,6 +1,7 @@
 // The sink registry: config `kind` → sink kind. Adding a sink is adding its file and one line here.
 import { fileSink } from './file.ts';
 import { httpSink } from './http.ts';
+import { slsSink } from './sls.ts';
 import { stdoutSink } from './stdout.ts';
 import type { SinkKind } from './types.ts';
 
@@ -8,6 +9,7 @@ export const sinkKinds = {
   stdout: stdoutSink,
   file: fileSink,
   http: httpSink,
+  sls: slsSink,
 } satisfies Record<string, SinkKind<any>>;
 
 export type SinkKindName = keyof typeof sinkKinds;
