@@ -71,6 +71,8 @@ export interface FakeSlsOptions {
   maxLogs?: number;
   /** Answered instead of a request that passed every check (throttling, a server fault); undefined lets it through. */
   fault?: (attempt: number) => SlsError | undefined;
+  /** false: accepted groups are counted (`accepted`) but not kept, for benchmarks. Default true. */
+  keep?: boolean;
 }
 
 /** Every error the fake answers, in SLS's words (PutLogs reference, common error codes, data read/write limits). */
@@ -93,6 +95,8 @@ export class FakeSls {
   readonly groups: StoredGroup[] = [];
   /** Every answer, in order: the status and, for errors, SLS's error code. */
   readonly answers: Array<{ status: number; code?: string }> = [];
+  /** Logs and body bytes (as sent) accepted, kept or not. */
+  readonly accepted = { logs: 0, wireBytes: 0, rawBytes: 0 };
   private readonly server: Server;
   private readonly opts: FakeSlsOptions;
   private attempts = 0;
@@ -226,6 +230,10 @@ export class FakeSls {
     const fault = this.opts.fault?.(this.attempts++);
     if (fault !== undefined) return fault;
 
+    this.accepted.logs += group.Logs.length;
+    this.accepted.wireBytes += body.length;
+    this.accepted.rawBytes += rawSize;
+    if (this.opts.keep === false) return undefined;
     this.groups.push({
       project,
       logstore,
