@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
-import type { Pool } from 'undici';
+import type { Dispatcher, Pool } from 'undici';
 import { z } from 'zod';
 import pkg from '../../package.json' with { type: 'json' };
 import { path } from '../config/fields.ts';
@@ -198,44 +198,72 @@ export const httpSink: SinkKind<typeof options> = {
       },
     };
 
-    async function sendBody(body: Buffer, signal: AbortSignal): Promise<SendVerdict> {
-      if (signal.aborted) return { kind: 'retry', reason: 'aborted before sending' };
-
-      // One deadline for the whole exchange; the caller's signal (shutdown) aborts it too.
-      const controller = new AbortController();
-      const onAbort = () => controller.abort(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        controller.abort(new Error('timeout'));
-      }, opts.timeout);
-      try {
-        await refreshSecrets();
-        const res = await (await connection()).request({ path, method: opts.method, headers: built.headers, body, signal: controller.signal });
-        if (res.statusCode >= 200 && res.statusCode < 300) {
-          // The backend has the batch; a failure while draining its answer changes nothing.
-          await res.body.dump({ limit: DRAIN_BYTES }).catch(() => {});
-          return { kind: 'delivered' };
-        }
-        const head = await readHead(res.body);
-        const verdict = verdictFor(res.statusCode, res.headers, head.cut ? scrubCut(head.text) : scrub(head.text));
-        // A key revoked as soon as it was rotated: refused with the old value, the batch goes again with the new one.
-        if ((res.statusCode === 401 || res.statusCode === 403) && verdict.kind === 'reject' && (await refreshSecrets(true))) {
-          return { kind: 'retry', reason: `${verdict.reason} (a secret file changed since; sending again with the new value)` };
-        }
-        return verdict;
-      } catch (err) {
-        if (signal.aborted) return { kind: 'retry', reason: 'request aborted (sink shutting down)' };
-        if (timedOut) return { kind: 'retry', reason: `timeout: no complete response within ${opts.timeout}ms` };
-        return { kind: 'retry', reason: scrub(describeError(err)) };
-      } finally {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-      }
+    function sendBody(body: Buffer, signal: AbortSignal): Promise<SendVerdict> {
+      return exchange({
+        timeout: opts.timeout,
+        request: async (abort) => (await connection()).request({ path, method: opts.method, headers: built.headers, body, signal: abort }),
+        verdictFor,
+        refreshSecrets,
+        scrub: (text, cut) => (cut ? scrubCut(text) : scrub(text)),
+      }, signal);
     }
   },
 };
+
+/** What one request needs from its sink; `exchange` does the rest, the same way for every sink that speaks HTTP. */
+export interface ExchangeSpec {
+  /** Whole request, connect to last response byte; past it the batch is retried. */
+  timeout: number;
+  /** Sends the request (its headers built after `refreshSecrets`), aborted with `abort`. */
+  request(abort: AbortSignal): Promise<Dispatcher.ResponseData>;
+  /** The verdict on an answer that is not 2xx, from its status, headers and the start of its body (scrubbed). */
+  verdictFor(status: number, headers: IncomingHttpHeaders, body: string): SendVerdict;
+  /** Reads the secret files again (at once with `now`); true when a value changed. */
+  refreshSecrets(now?: boolean): Promise<boolean>;
+  /** Blanks the secrets in a text; `cut`: the text was cut short (a secret's beginning may end it). */
+  scrub(text: string, cut: boolean): string;
+}
+
+/**
+ * One request and its answer as a verdict: one deadline for the whole exchange (the caller's signal, shutdown, aborts
+ * it too); a 2xx drained so the connection is reused; an error answer read for its reason; a 401/403 refused with a
+ * secret that has changed in its file since is sent again rather than dead-lettered; connection errors and timeouts
+ * retried, named by their code.
+ */
+export async function exchange(spec: ExchangeSpec, signal: AbortSignal): Promise<SendVerdict> {
+  if (signal.aborted) return { kind: 'retry', reason: 'aborted before sending' };
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new Error('timeout'));
+  }, spec.timeout);
+  try {
+    await spec.refreshSecrets();
+    const res = await spec.request(controller.signal);
+    if (res.statusCode >= 200 && res.statusCode < 300) {
+      // The backend has the batch; a failure while draining its answer changes nothing.
+      await res.body.dump({ limit: DRAIN_BYTES }).catch(() => {});
+      return { kind: 'delivered' };
+    }
+    const head = await readHead(res.body);
+    const verdict = spec.verdictFor(res.statusCode, res.headers, spec.scrub(head.text, head.cut));
+    // A key revoked as soon as it was rotated: refused with the old value, the batch goes again with the new one.
+    if ((res.statusCode === 401 || res.statusCode === 403) && verdict.kind === 'reject' && (await spec.refreshSecrets(true))) {
+      return { kind: 'retry', reason: `${verdict.reason} (a secret file changed since; sending again with the new value)` };
+    }
+    return verdict;
+  } catch (err) {
+    if (signal.aborted) return { kind: 'retry', reason: 'request aborted (sink shutting down)' };
+    if (timedOut) return { kind: 'retry', reason: `timeout: no complete response within ${spec.timeout}ms` };
+    return { kind: 'retry', reason: spec.scrub(describeError(err), false) };
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
+  }
+}
 
 /**
  * The status table, in one place:
@@ -376,7 +404,7 @@ export function scrubber(secrets: readonly string[]): Scrubber {
  * The start of an error response, for its reason, with the rest drained (up to DRAIN_BYTES) so the
  * connection is reused. `cut` says whether the body went on past what was kept.
  */
-export async function readHead(body: AsyncIterable<Buffer>): Promise<{ text: string; cut: boolean }> {
+async function readHead(body: AsyncIterable<Buffer>): Promise<{ text: string; cut: boolean }> {
   const parts: Buffer[] = [];
   let kept = 0;
   let total = 0;
@@ -411,7 +439,7 @@ const SERVER_ACTIONS: Record<string, string> = {
 };
 
 /** `CODE: what happened` for a connection, TLS or timeout error; the code is what operators search for. */
-export function describeError(err: unknown): string {
+function describeError(err: unknown): string {
   const code = errorCode(err);
   const message = errorMessage(err);
   if (code !== undefined && SERVER_ACTIONS[code] !== undefined) return `${code}: ${SERVER_ACTIONS[code]}`;

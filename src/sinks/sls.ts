@@ -10,7 +10,7 @@ import pkg from '../../package.json' with { type: 'json' };
 import { LiveSecrets, type SecretField } from '../config/live-secrets.ts';
 import { secretRefSchema } from '../config/secret.ts';
 import { duration, MiB } from '../config/units.ts';
-import { describeError, readHead, retryAfterMs, scrubber, snippet } from './http.ts';
+import { exchange, retryAfterMs, scrubber, snippet } from './http.ts';
 import { encodeLogGroup } from './sls-log-group.ts';
 import { authorization, contentMd5 } from './sls-sign.ts';
 import type { SendVerdict, SinkKind } from './types.ts';
@@ -181,38 +181,14 @@ export const slsSink: SinkKind<typeof options> = {
       return headers;
     }
 
-    async function sendBody(encoded: { body: Buffer; rawSize: number; md5: string }, signal: AbortSignal): Promise<SendVerdict> {
-      if (signal.aborted) return { kind: 'retry', reason: 'aborted before sending' };
-      const controller = new AbortController();
-      const onAbort = () => controller.abort(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        controller.abort(new Error('timeout'));
-      }, opts.timeout);
-      try {
-        await refreshSecrets();
-        const res = await (await connection()).request({ path, method: 'POST', headers: signedHeaders(encoded), body: encoded.body, signal: controller.signal });
-        if (res.statusCode >= 200 && res.statusCode < 300) {
-          await res.body.dump({ limit: 64 * 1024 }).catch(() => {});
-          return { kind: 'delivered' };
-        }
-        const head = await readHead(res.body);
-        const verdict = verdictFor(res.statusCode, res.headers, head.cut ? scrubCut(head.text) : scrub(head.text));
-        // A key rotated in its file since the request was signed: sent again with the new one.
-        if ((res.statusCode === 401 || res.statusCode === 403) && verdict.kind === 'reject' && (await refreshSecrets(true))) {
-          return { kind: 'retry', reason: `${verdict.reason} (a secret file changed since; sending again with the new value)` };
-        }
-        return verdict;
-      } catch (err) {
-        if (signal.aborted) return { kind: 'retry', reason: 'request aborted (sink shutting down)' };
-        if (timedOut) return { kind: 'retry', reason: `timeout: no complete response within ${opts.timeout}ms` };
-        return { kind: 'retry', reason: scrub(describeError(err)) };
-      } finally {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-      }
+    function sendBody(encoded: { body: Buffer; rawSize: number; md5: string }, signal: AbortSignal): Promise<SendVerdict> {
+      return exchange({
+        timeout: opts.timeout,
+        request: async (abort) => (await connection()).request({ path, method: 'POST', headers: signedHeaders(encoded), body: encoded.body, signal: abort }),
+        verdictFor,
+        refreshSecrets,
+        scrub: (text, cut) => (cut ? scrubCut(text) : scrub(text)),
+      }, signal);
     }
   },
 };
