@@ -210,6 +210,25 @@ describe('sls sink', () => {
     expect(await sendBatch(failing, records(2), signal)).toMatchObject({ kind: 'retry', reason: expect.stringContaining('500: InternalServerError') });
   });
 
+  it('answers invalid for a log SLS refuses for its time (InvalidTimestamp), so the delivery layer isolates it', async () => {
+    const s = await sink(await fake({ timeWindow: { back: 7 * 86_400, ahead: 900 } }));
+    const recent = { id: 'now', kind: 'log' as const, source: 'audit', payload: Buffer.from(JSON.stringify({ verb: 'get', stageTimestamp: new Date().toISOString() })) };
+    expect(await sendBatch(s, [recent], signal)).toEqual({ kind: 'delivered' });
+    expect(await sendBatch(s, [recent, ...records(1)], signal)).toMatchObject({ kind: 'invalid', reason: expect.stringContaining('InvalidTimestamp') });
+  });
+
+  it('writes the node name as the source when none is configured', async () => {
+    const f = await fake();
+    process.env.NODE_NAME = 'cp-node-1';
+    try {
+      const s = await sink(f);
+      expect(await sendBatch(s, records(1), signal)).toEqual({ kind: 'delivered' });
+    } finally {
+      delete process.env.NODE_NAME;
+    }
+    expect(f.groups[0].source).toBe('cp-node-1');
+  });
+
   it('answers too_large for what SLS refuses as too large (PostBodyTooLarge) and for batches over its log count, before sending', async () => {
     const small = await fake({ maxRawBytes: 2000 });
     const s = await sink(small);

@@ -58,6 +58,11 @@ export interface FakeSlsOptions {
   fault?: (attempt: number) => SlsError | undefined;
   /** false: accepted groups are counted (`accepted`) but not kept, for benchmarks. Default true. */
   keep?: boolean;
+  /**
+   * The range of log times accepted around the fake's clock, in seconds back and ahead (the older PutLogs reference:
+   * 7 days back, 15 minutes ahead). Default: any time, since generated events are dated in the past.
+   */
+  timeWindow?: { back: number; ahead: number };
 }
 
 /** Every error the fake answers, in SLS's words (PutLogs reference, common error codes, data read/write limits). */
@@ -211,6 +216,11 @@ export class FakeSls {
       return ERRORS.unparsable;
     }
     if (group.Logs.length > maxLogs) return ERRORS.tooLarge(maxRaw, maxLogs);
+    const window = this.opts.timeWindow;
+    const nowSec = Date.now() / 1000;
+    if (window !== undefined && group.Logs.some((l: { Time: number }) => l.Time < nowSec - window.back || l.Time > nowSec + window.ahead)) {
+      return { status: 400, code: 'InvalidTimestamp', message: 'Invalid timestamps are in logs.' };
+    }
 
     const fault = this.opts.fault?.(this.attempts++);
     if (fault !== undefined) return fault;
