@@ -18,10 +18,14 @@ import { auditLine } from './gen-audit.ts';
  * batch encoded while one is in flight (as the delivery driver does), to the fake SLS, which runs in a worker thread
  * and checks each request in full (signature, MD5, decompression, protobuf decoding). Timed from the first encode to
  * the last answer. MB/s counts the records' own bytes (the audit events as read); the wire column is what was sent.
+ * CPU: the sink's, all threads of the process (encoding on the main thread, compression on the thread pool) less the
+ * fake's thread, per record: less sensitive than the rates to other load on the machine.
  * Figures only: tests assert behaviour, this prints numbers to compare between changes.
  */
 
 const KEY = { id: 'LTAIbench', secret: 'bench-secret' };
+
+const cpuSeconds = (u: NodeJS.CpuUsage): number => (u.user + u.system) / 1e6;
 const PROJECT = 'bench-project';
 const LOGSTORE = 'bench-store';
 
@@ -29,7 +33,7 @@ if (!isMainThread) {
   // The fake, on its own thread: its checks and decoding do not take the sink's time.
   const fake = await FakeSls.start({ keys: { [KEY.id]: { secret: KEY.secret } }, projects: { [PROJECT]: [LOGSTORE] }, keep: false });
   parentPort!.on('message', (msg: string) => {
-    if (msg === 'stats') parentPort!.postMessage({ ...fake.accepted });
+    if (msg === 'stats') parentPort!.postMessage({ ...fake.accepted, cpu: cpuSeconds(process.threadCpuUsage()) });
     else void fake.close().then(() => parentPort!.close());
   });
   parentPort!.postMessage({ endpoint: fake.endpoint(), ...workerData });
@@ -49,7 +53,7 @@ if (!isMainThread) {
   process.env.BENCH_SLS_ID = KEY.id;
   process.env.BENCH_SLS_SECRET = KEY.secret;
   console.log(`${events} audit events, ${(recordBytes / 1e6).toFixed(1)} MB, batches of ${batchSize}`);
-  console.log('compression   records/s   MB/s (records)   MB/s (wire)   LogGroup/records   requests');
+  console.log('compression   records/s   MB/s (records)   MB/s (wire)   CPU µs/record   LogGroup/records   requests');
   try {
     for (const compression of values.compression.split(',')) {
       const worker = new Worker(new URL(import.meta.url), { workerData: {} });
@@ -61,6 +65,9 @@ if (!isMainThread) {
       const sink = await slsSink.create(options, { name: 'bench', logger: pino({ level: 'silent' }), stateDir: dir }) as Sink<unknown>;
       // Warm up: the first batch loads protobufjs, undici and lz4 and opens the connection.
       await sink.send(await sink.encode(records.slice(0, 10)), new AbortController().signal);
+      const cpuBefore = cpuSeconds(process.cpuUsage());
+      worker.postMessage('stats');
+      const [{ cpu: fakeCpuBefore }] = (await once(worker, 'message')) as [{ cpu: number }];
       const started = performance.now();
       let requests = 0;
       let next = sink.encode(records.slice(0, batchSize));
@@ -73,7 +80,8 @@ if (!isMainThread) {
       }
       const seconds = (performance.now() - started) / 1000;
       worker.postMessage('stats');
-      const [stats] = (await once(worker, 'message')) as [{ logs: number; wireBytes: number; rawBytes: number }];
+      const [stats] = (await once(worker, 'message')) as [{ logs: number; wireBytes: number; rawBytes: number; cpu: number }];
+      const sinkCpu = cpuSeconds(process.cpuUsage()) - cpuBefore - (stats.cpu - fakeCpuBefore);
       worker.postMessage('close');
       await sink.close();
       await once(worker, 'exit');
@@ -83,6 +91,7 @@ if (!isMainThread) {
         String(Math.round(events / seconds)).padStart(10),
         (recordBytes / 1e6 / seconds).toFixed(1).padStart(16),
         (stats.wireBytes / 1e6 / seconds).toFixed(1).padStart(13),
+        (sinkCpu / events * 1e6).toFixed(0).padStart(15),
         (stats.rawBytes / recordBytes).toFixed(2).padStart(18),
         String(requests).padStart(10),
       ].join(' '));

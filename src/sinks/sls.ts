@@ -69,6 +69,8 @@ const options = z.object({
   security_token: secretRefSchema.optional(),
   /** The body's compression: deflate (zlib) or lz4 (a raw block); SLS accepts both. */
   compression: z.enum(['deflate', 'lz4', 'none']).default('deflate'),
+  /** 1 is fastest and keeps most of the ratio on JSON (as the http sink's gzip_level). */
+  deflate_level: z.number().int().min(1).max(9).default(1),
   /** Whole request, connect to last response byte; past it the batch is retried. */
   timeout: duration.refine((ms) => ms > 0 && ms <= 3_600_000, 'expected a timeout between 1ms and 1h').default(30_000),
 });
@@ -141,7 +143,7 @@ export const slsSink: SinkKind<typeof options> = {
         if (batch.length > MAX_LOGS) return { tooLarge: `${batch.length} logs in one request; SLS takes at most ${MAX_LOGS}` };
         const raw = await encodeLogGroup(batch, meta);
         if (raw.length > MAX_RAW_BYTES) return { tooLarge: `a LogGroup of ${raw.length} bytes; requests are kept to ${MAX_RAW_BYTES} bytes before compression` };
-        const body = opts.compression === 'deflate' ? await deflate(raw) : opts.compression === 'lz4' ? await lz4Block(raw) : raw;
+        const body = opts.compression === 'deflate' ? await deflate(raw, { level: opts.deflate_level }) : opts.compression === 'lz4' ? await lz4Block(raw) : raw;
         return { body, rawSize: raw.length, md5: contentMd5(body) };
       },
       async send(encoded: Encoded | undefined, signal) {
