@@ -1,5 +1,6 @@
 // Tests of the `sls` sink against the fake SLS, and of the fake against the official SLS Node SDK (@alicloud/log).
-import { Agent } from 'node:http';
+import { Agent, request, type IncomingMessage } from 'node:http';
+import { deflateSync } from 'node:zlib';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +13,8 @@ import { ERRORS, FakeSls, lz4BlockDecode, type FakeSlsOptions } from '../../test
 import { parseConfig } from '../config/load.ts';
 import type { OutRecord } from '../delivery/record.ts';
 import { MAX_LOGS, slsSink, target, verdictFor } from './sls.ts';
-import { flatten, RAW_KEY, timeOf } from './sls-log-group.ts';
+import { encodeLogGroup, flatten, RAW_KEY, timeOf } from './sls-log-group.ts';
+import { authorization, contentMd5 } from './sls-sign.ts';
 import { sendBatch, type Sink } from './types.ts';
 
 const KEY_ID = 'LTAI5tTestKeyId0001';
@@ -133,6 +135,42 @@ describe('the fake SLS against the official SDK (@alicloud/log)', () => {
     expect(f.groups).toHaveLength(0);
     wrong.agent.destroy();
     right.agent.destroy();
+  });
+});
+
+/** A PutLogs request built by hand (signed with the sink's signer), so that one thing in it can be wrong. */
+async function handMade(f: FakeSls, raw: Buffer, change: { body?: Buffer; headers?: Record<string, string> } = {}): Promise<{ status: number; code: string }> {
+  const body = change.body ?? deflateSync(raw);
+  const headers: Record<string, string> = {
+    'content-type': 'application/x-protobuf', 'content-md5': contentMd5(body), date: new Date().toUTCString(),
+    'x-log-apiversion': '0.6.0', 'x-log-signaturemethod': 'hmac-sha1', 'x-log-bodyrawsize': String(raw.length), 'x-log-compresstype': 'deflate',
+    ...change.headers,
+  };
+  const path = `/logstores/${LOGSTORE}/shards/lb`;
+  headers.authorization = authorization({ method: 'POST', path, headers, accessKeyId: KEY_ID, accessKeySecret: SECRET });
+  const res = await new Promise<IncomingMessage>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: f.port(), method: 'POST', path, headers: { ...headers, host: `${PROJECT}.127.0.0.1` } }, resolve);
+    req.on('error', reject);
+    req.end(body);
+  });
+  let text = '';
+  for await (const c of res) text += String(c);
+  return { status: res.statusCode ?? 0, code: text === '' ? '' : (JSON.parse(text) as { errorCode: string }).errorCode };
+}
+
+describe('the fake SLS refuses what the service refuses', () => {
+  it('a body whose Content-MD5 or raw size does not match, a body that does not decompress or decode, an old Date', async () => {
+    const f = await fake();
+    const raw = await encodeLogGroup(records(3), { topic: '', source: 'n', tags: {} });
+    expect(await handMade(f, raw)).toEqual({ status: 200, code: '' });
+    expect(await handMade(f, raw, { headers: { 'content-md5': contentMd5(Buffer.from('other')) } })).toMatchObject({ status: 400, code: 'ParameterInvalid' });
+    expect(await handMade(f, raw, { headers: { 'x-log-bodyrawsize': String(raw.length + 1) } })).toMatchObject({ status: 400, code: 'InvalidBodyRawSize' });
+    expect(await handMade(f, raw, { body: Buffer.from('not deflate') })).toMatchObject({ status: 400, code: 'PostBodyUncompressError' });
+    expect(await handMade(f, raw, { headers: { 'x-log-compresstype': 'lz4' } })).toMatchObject({ status: 400, code: 'PostBodyUncompressError' });
+    const junk = Buffer.from([0x0a, 0xff, 0xff]);
+    expect(await handMade(f, junk, { body: deflateSync(junk) })).toMatchObject({ status: 400, code: 'PostBodyInvalid' });
+    expect(await handMade(f, raw, { headers: { date: new Date(Date.now() - 20 * 60_000).toUTCString() } })).toMatchObject({ status: 400, code: 'RequestTimeExpired' });
+    expect(f.groups).toHaveLength(1);
   });
 });
 
