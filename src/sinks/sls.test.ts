@@ -1,5 +1,6 @@
 // Tests of the `sls` sink against the fake SLS, and of the fake against the official SLS Node SDK (@alicloud/log).
 import { Agent, request, type IncomingMessage } from 'node:http';
+import { getCACertificates, setDefaultCACertificates } from 'node:tls';
 import { deflateSync } from 'node:zlib';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,7 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { auditLine } from '../../bench/gen-audit.ts';
 import { ERRORS, FakeSls, lz4BlockDecode, type FakeSlsOptions } from '../../test/utils/fake-sls.ts';
+import { makeTestCerts, type TestCerts } from '../../test/utils/tls.ts';
 import { parseConfig } from '../config/load.ts';
 import type { OutRecord } from '../delivery/record.ts';
 import { MAX_LOGS, slsSink, target, verdictFor } from './sls.ts';
@@ -279,6 +281,31 @@ describe('sls sink', () => {
   });
 });
 
+describe('sls sink over HTTPS', () => {
+  let certs: TestCerts;
+  const defaultCas = getCACertificates('default');
+  beforeAll(async () => {
+    certs = await makeTestCerts();
+  });
+  afterAll(async () => {
+    setDefaultCACertificates(defaultCas);
+    await certs.cleanup();
+  });
+
+  it('verifies the certificate: refused while its CA is not trusted, delivered once it is (and checked against the address)', async () => {
+    const f = await fake({ tls: { key: certs.server.key, cert: certs.server.cert } });
+    const s = await sink(f);
+    const refused = await sendBatch(s, records(2), signal);
+    expect(refused).toMatchObject({ kind: 'retry', reason: expect.stringMatching(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT_LOCALLY/) });
+    expect(f.answers).toHaveLength(0);
+    // As NODE_EXTRA_CA_CERTS would add it at start.
+    setDefaultCACertificates([...defaultCas, certs.ca.toString()]);
+    const trusting = await sink(f);
+    expect(await sendBatch(trusting, records(2), signal)).toEqual({ kind: 'delivered' });
+    expect(f.logs()).toHaveLength(2);
+  });
+});
+
 describe('sls config', () => {
   const parse = (options: Record<string, unknown>) => parseConfig({
     sinks: { out: { kind: 'sls', project: PROJECT, logstore: LOGSTORE, access_key_id: { env: 'A' }, access_key_secret: { env: 'B' }, ...options } },
@@ -287,7 +314,7 @@ describe('sls config', () => {
   it('goes over HTTPS to <project>.<endpoint> unless http:// is given; an address endpoint is connected to as it is', () => {
     expect(target({ endpoint: 'cn-hangzhou.log.aliyuncs.com', project: PROJECT })).toEqual({ origin: `https://${PROJECT}.cn-hangzhou.log.aliyuncs.com`, host: `${PROJECT}.cn-hangzhou.log.aliyuncs.com` });
     expect(target({ endpoint: 'http://cn-hangzhou-intranet.log.aliyuncs.com', project: PROJECT }).origin).toBe(`http://${PROJECT}.cn-hangzhou-intranet.log.aliyuncs.com`);
-    expect(target({ endpoint: 'http://10.0.0.5:8080', project: PROJECT })).toEqual({ origin: 'http://10.0.0.5:8080', host: `${PROJECT}.10.0.0.5:8080` });
+    expect(target({ endpoint: 'http://10.0.0.5:8080', project: PROJECT })).toEqual({ origin: 'http://10.0.0.5:8080', host: `${PROJECT}.10.0.0.5:8080`, address: '10.0.0.5' });
   });
 
   it('refuses inline credentials, a path in the endpoint and bad names, naming the field', () => {

@@ -1,5 +1,6 @@
 // The `sls` sink: each batch is one PutLogs request to Alibaba Cloud Simple Log Service (a signed, compressed LogGroup).
 import { isIP } from 'node:net';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { hostname } from 'node:os';
 import { promisify } from 'node:util';
 import { deflate as deflateCallback } from 'node:zlib';
@@ -82,13 +83,16 @@ type Encoded =
   | { body: Buffer; rawSize: number; md5: string }
   | { tooLarge: string };
 
-/** Where requests go: the origin connected to, and the Host header SLS reads the project from. */
-export function target(opts: Pick<SlsOptions, 'endpoint' | 'project'>): { origin: string; host: string } {
+/**
+ * Where requests go: the origin connected to, the Host header SLS reads the project from, and, for an endpoint given
+ * as an address, that address (undefined otherwise).
+ */
+export function target(opts: Pick<SlsOptions, 'endpoint' | 'project'>): { origin: string; host: string; address?: string } {
   const url = new URL(opts.endpoint.includes('://') ? opts.endpoint : `https://${opts.endpoint}`);
   const host = `${opts.project}.${url.host}`;
   // An endpoint given as an address (a private link, a proxy) is connected to as it is; the Host header names the project.
   const bare = url.hostname.replace(/^\[|\]$/g, '');
-  return { origin: isIP(bare) ? url.origin : `${url.protocol}//${host}`, host };
+  return isIP(bare) ? { origin: url.origin, host, address: bare } : { origin: `${url.protocol}//${host}`, host };
 }
 
 /** The source written when none is configured: the node's name. */
@@ -124,11 +128,17 @@ export const slsSink: SinkKind<typeof options> = {
       return true;
     };
 
-    const { origin, host } = target(opts);
+    const { origin, host, address } = target(opts);
     const path = `/logstores/${opts.logstore}/shards/lb`;
     const meta = { topic: opts.topic, source: opts.source ?? defaultSource(), tags: opts.tags };
     const poolOptions: Pool.Options = {
-      connect: { rejectUnauthorized: true, timeout: Math.min(opts.timeout, 10_000) },
+      connect: {
+        rejectUnauthorized: true,
+        timeout: Math.min(opts.timeout, 10_000),
+        // The TLS name follows the Host header (`<project>.<address>`, which no certificate names): an address endpoint's
+        // certificate is checked against the address, as a client that connects to it would.
+        ...(address === undefined ? {} : { checkServerIdentity: (_name: string, cert: PeerCertificate) => checkServerIdentity(address, cert) }),
+      },
       headersTimeout: opts.timeout,
       bodyTimeout: opts.timeout,
       connections: ctx.concurrency ?? 1,

@@ -2,6 +2,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { inflate as inflateCallback } from 'node:zlib';
@@ -63,6 +64,8 @@ export interface FakeSlsOptions {
    * 7 days back, 15 minutes ahead). Default: any time, since generated events are dated in the past.
    */
   timeWindow?: { back: number; ahead: number };
+  /** Serve HTTPS with this certificate and key. */
+  tls?: HttpsServerOptions;
 }
 
 /** Every error the fake answers, in SLS's words (PutLogs reference, common error codes, data read/write limits). */
@@ -97,7 +100,7 @@ export class FakeSls {
   }
 
   static async start(opts: FakeSlsOptions): Promise<FakeSls> {
-    const server = createServer();
+    const server = opts.tls ? createHttpsServer(opts.tls) : createServer();
     const fake = new FakeSls(server, opts);
     server.on('request', (req, res) => void fake.handle(req, res));
     server.listen(0, '127.0.0.1');
@@ -107,7 +110,7 @@ export class FakeSls {
 
   /** The endpoint to configure: an address, so the project goes in the Host header only. */
   endpoint(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return `${this.opts.tls ? 'https' : 'http'}://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 
   port(): number {
