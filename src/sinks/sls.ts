@@ -1,10 +1,10 @@
 // The `sls` sink: each batch is one PutLogs request to Alibaba Cloud Simple Log Service (a signed, compressed LogGroup).
+import type { IncomingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
-import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { hostname } from 'node:os';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { promisify } from 'node:util';
 import { deflate as deflateCallback } from 'node:zlib';
-import type { IncomingHttpHeaders } from 'node:http';
 import type { Pool } from 'undici';
 import { z } from 'zod';
 import pkg from '../../package.json' with { type: 'json' };
@@ -20,7 +20,7 @@ const USER_AGENT = `kaudit/${pkg.version}`;
 /** SLS's API version for PutLogs. */
 const API_VERSION = '0.6.0';
 /**
- * Per request, SLS takes at most 4096 logs (the documented count limit, and the producers' largest batch) and a
+ * Per request, SLS takes at most 4096 logs (the PutLogs reference's limit, and SLS producers' default batch) and a
  * LogGroup of a few MB before compression (10 MB in the current reference, 3 MB in older regions and SDKs). Batches
  * over these are refused here, before a request, as too large: the delivery layer then sends the halves. 5 MiB is
  * the largest batch SLS's own producers send; a region that still refuses it answers PostBodyTooLarge, split the same.
