@@ -76,11 +76,15 @@ describe('sls sink, end to end', () => {
   it('writes every record to the dead-letter file with SLS\'s error code when the AccessKey is unknown', async () => {
     fake = await FakeSls.start({ keys: { [KEY_ID]: { secret: SECRET } }, projects: { [PROJECT]: [LOGSTORE] } });
     const { config, deadLetter } = await setUp();
-    agent = AgentProcess.run(config, ['--once'], { E2E_SLS_ID: 'LTAI5tRevokedKey', E2E_SLS_SECRET: SECRET });
-    const exit = await agent.exited;
-    expect(exit.code).toBe(0);
+    agent = AgentProcess.run(config, [], { E2E_SLS_ID: 'LTAI5tRevokedKey', E2E_SLS_SECRET: SECRET });
+    const deadLettered = async (): Promise<string[]> => (await readFile(deadLetter, 'utf8').catch(() => '')).split('\n').filter((l) => l !== '');
+    for (const end = Date.now() + 60_000; (await deadLettered()).length < LINES;) {
+      if (Date.now() > end) throw new Error(`${(await deadLettered()).length} of ${LINES} records dead-lettered: ${agent.logs().slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await agent.stop();
 
-    const entries = (await readFile(deadLetter, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { reason: string; record: { auditID: string; stage: string } });
+    const entries = (await deadLettered()).map((l) => JSON.parse(l) as { reason: string; record: { auditID: string; stage: string } });
     expect(new Set(entries.map((e) => `${e.record.auditID}/${e.record.stage}`))).toEqual(expectedIds());
     expect(entries[0].reason).toMatch(/^SLS HTTP 401: Unauthorized: AccessKeyId not found: LTAI5tRevokedKey \(request [0-9A-F]+\)$/);
     expect(fake.groups).toHaveLength(0);
