@@ -2,7 +2,7 @@
 // their files, one deadline per request, and error answers turned into verdicts without leaking a secret.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
-import type { Pool } from 'undici';
+import type { Dispatcher, Pool } from 'undici';
 import { z } from 'zod';
 import pkg from '../../package.json' with { type: 'json' };
 import { LiveSecrets, type SecretField } from '../config/live-secrets.ts';
@@ -243,53 +243,83 @@ export class HttpClient {
     return (this.#pool ??= import('undici').then((undici) => new undici.Pool(this.#origin, this.#poolOptions)));
   }
 
-  async send(req: HttpRequest, signal: AbortSignal): Promise<SendVerdict> {
-    if (signal.aborted) return { kind: 'retry', reason: 'aborted before sending' };
-    const { timeout } = this.#opts;
-    // One deadline for the whole exchange; the caller's signal (shutdown) aborts it too.
-    const controller = new AbortController();
-    const onAbort = () => controller.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort(new Error('timeout'));
-    }, timeout);
-    try {
-      await this.refreshSecrets();
-      const res = await (await this.#connection()).request({
-        path: req.path ?? this.#path, method: req.method, headers: this.#built.headers, body: req.body, signal: controller.signal,
-      });
-      const interpret = req.interpret ?? ((a: HttpAnswer) => verdictFor(a.status, a.headers, a.text));
-      if (res.statusCode >= 200 && res.statusCode < 300) {
-        if (req.readSuccess === undefined) {
-          // The backend has the batch; a failure while draining its answer changes nothing.
-          await res.body.dump({ limit: DRAIN_BYTES }).catch(() => {});
-          return { kind: 'delivered' };
-        }
-        const text = this.#scrub.scrub(await readAll(res.body, req.readSuccess));
-        return interpret({ status: res.statusCode, headers: res.headers, text });
-      }
-      const head = await readHead(res.body);
-      const text = head.cut ? this.#scrub.scrubCut(head.text) : this.#scrub.scrub(head.text);
-      const verdict = interpret({ status: res.statusCode, headers: res.headers, text });
-      // A key revoked as soon as it was rotated: refused with the old value, the batch goes again with the new one.
-      if ((res.statusCode === 401 || res.statusCode === 403) && verdict.kind === 'reject' && (await this.refreshSecrets(true))) {
-        return { kind: 'retry', reason: `${verdict.reason} (a secret file changed since; sending again with the new value)` };
-      }
-      return verdict;
-    } catch (err) {
-      if (signal.aborted) return { kind: 'retry', reason: 'request aborted (sink shutting down)' };
-      if (timedOut) return { kind: 'retry', reason: `timeout: no complete response within ${timeout}ms` };
-      return { kind: 'retry', reason: this.#scrub.scrub(describeError(err)) };
-    } finally {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-    }
+  send(req: HttpRequest, signal: AbortSignal): Promise<SendVerdict> {
+    return exchange({
+      timeout: this.#opts.timeout,
+      readSuccess: req.readSuccess,
+      interpret: req.interpret ?? ((a: HttpAnswer) => verdictFor(a.status, a.headers, a.text)),
+      // The headers are taken after the secrets were refreshed.
+      request: async (abort) => (await this.#connection()).request({
+        path: req.path ?? this.#path, method: req.method, headers: this.#built.headers, body: req.body, signal: abort,
+      }),
+      refreshSecrets: (now) => this.refreshSecrets(now),
+      scrub: (text, cut) => (cut ? this.#scrub.scrubCut(text) : this.#scrub.scrub(text)),
+    }, signal);
   }
 
   async close(): Promise<void> {
     if (this.#pool !== undefined) await (await this.#pool).close();
+  }
+}
+
+/** What one request needs from its sink; `exchange` does the rest, the same way for every sink that speaks HTTP. */
+export interface ExchangeSpec {
+  /** Whole request, connect to last response byte; past it the batch is retried. */
+  timeout: number;
+  /** Sends the request (its headers built after `refreshSecrets`), aborted with `abort`. */
+  request(abort: AbortSignal): Promise<Dispatcher.ResponseData>;
+  /** Read a 2xx body whole, up to this many bytes (a bulk API's per-item results); unset: drain and drop it. */
+  readSuccess?: number;
+  /** What an answer means; called with 2xx answers only when `readSuccess` is set. */
+  interpret(answer: HttpAnswer): SendVerdict;
+  /** Reads the secret files again (at once with `now`); true when a value changed. */
+  refreshSecrets(now?: boolean): Promise<boolean>;
+  /** Blanks the secrets in a text; `cut`: the text was cut short (a secret's beginning may end it). */
+  scrub(text: string, cut: boolean): string;
+}
+
+/**
+ * One request and its answer as a verdict: one deadline for the whole exchange (the caller's signal, shutdown, aborts
+ * it too); a 2xx drained so the connection is reused (or read, when asked); an error answer read for its reason; a
+ * 401/403 refused with a secret that has changed in its file since is sent again rather than dead-lettered;
+ * connection errors and timeouts retried, named by their code.
+ */
+export async function exchange(spec: ExchangeSpec, signal: AbortSignal): Promise<SendVerdict> {
+  if (signal.aborted) return { kind: 'retry', reason: 'aborted before sending' };
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new Error('timeout'));
+  }, spec.timeout);
+  try {
+    await spec.refreshSecrets();
+    const res = await spec.request(controller.signal);
+    if (res.statusCode >= 200 && res.statusCode < 300) {
+      if (spec.readSuccess === undefined) {
+        // The backend has the batch; a failure while draining its answer changes nothing.
+        await res.body.dump({ limit: DRAIN_BYTES }).catch(() => {});
+        return { kind: 'delivered' };
+      }
+      const text = spec.scrub(await readAll(res.body, spec.readSuccess), false);
+      return spec.interpret({ status: res.statusCode, headers: res.headers, text });
+    }
+    const head = await readHead(res.body);
+    const verdict = spec.interpret({ status: res.statusCode, headers: res.headers, text: spec.scrub(head.text, head.cut) });
+    // A key revoked as soon as it was rotated: refused with the old value, the batch goes again with the new one.
+    if ((res.statusCode === 401 || res.statusCode === 403) && verdict.kind === 'reject' && (await spec.refreshSecrets(true))) {
+      return { kind: 'retry', reason: `${verdict.reason} (a secret file changed since; sending again with the new value)` };
+    }
+    return verdict;
+  } catch (err) {
+    if (signal.aborted) return { kind: 'retry', reason: 'request aborted (sink shutting down)' };
+    if (timedOut) return { kind: 'retry', reason: `timeout: no complete response within ${spec.timeout}ms` };
+    return { kind: 'retry', reason: spec.scrub(describeError(err), false) };
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
   }
 }
 
@@ -342,7 +372,7 @@ export function snippet(text: string): string {
   return bytes.subarray(0, SNIPPET_BYTES).toString('utf8').replace(/\uFFFD+$/, '');
 }
 
-interface Scrubber {
+export interface Scrubber {
   /** Blanks every complete occurrence of a secret. */
   scrub(text: string): string;
   /** Also drops a secret's beginning left at the end, where the text was cut short. */
@@ -353,7 +383,7 @@ interface Scrubber {
  * Blanks every resolved secret in a text, in the forms a server might echo it: as is, JSON-escaped and
  * URL-encoded. Longest first, so a secret containing another goes whole.
  */
-function scrubber(secrets: readonly string[]): Scrubber {
+export function scrubber(secrets: readonly string[]): Scrubber {
   const forms = new Set<string>();
   for (const s of secrets) {
     if (s === '') continue;

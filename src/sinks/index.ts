@@ -3,6 +3,7 @@ import { elasticsearchSink } from './elasticsearch.ts';
 import { fileSink } from './file.ts';
 import { httpSink } from './http.ts';
 import { lokiSink } from './loki.ts';
+import { slsSink } from './sls.ts';
 import { stdoutSink } from './stdout.ts';
 import { syslogSink } from './syslog.ts';
 import type { SinkKind } from './types.ts';
@@ -14,6 +15,7 @@ export const sinkKinds = {
   syslog: syslogSink,
   elasticsearch: elasticsearchSink,
   loki: lokiSink,
+  sls: slsSink,
 } satisfies Record<string, SinkKind<any>>;
 
 export type SinkKindName = keyof typeof sinkKinds;

@@ -16,7 +16,7 @@ async function tmp(): Promise<string> {
 describe('kaudit check-config', () => {
   it.each([
     ['a wrong type', { workers: 'two' }, /^kaudit: invalid config: .*: workers: expected number, found string "two"$/],
-    ['an unknown sink kind', { sinks: { out: { kind: 'kafka' } } }, /^kaudit: invalid config: .*: sinks\.out\.kind: unknown sink kind "kafka"; expected one of: stdout, file, http, elasticsearch, loki$/],
+    ['an unknown sink kind', { sinks: { out: { kind: 'kafka' } } }, /^kaudit: invalid config: .*: sinks\.out\.kind: unknown sink kind "kafka"; expected one of: stdout, file, http, syslog, elasticsearch, loki, sls$/],
     ['a missing required field', { sinks: { out: { kind: 'http' } } }, /^kaudit: invalid config: .*: sinks\.out\.url: required field is missing/],
     ['an unknown field', { sinks: { out: { kind: 'stdout', colour: true } } }, /^kaudit: invalid config: .*: sinks\.out\.colour: unknown field$/],
     ['an inline secret', { sinks: { out: { kind: 'http', url: 'https://x.example', auth: { bearer: 's3cr3t' } } } }, /sinks\.out\.auth\.bearer: .*secret reference/],
