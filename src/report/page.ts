@@ -80,7 +80,7 @@ ${['high', 'medium', 'low', 'note'].map(level).join('\n')}
 <label>from (UTC)<input id="f-from" type="datetime-local" step="1"></label>
 <label>to (UTC)<input id="f-to" type="datetime-local" step="1"></label>
 <label>text<input id="f-text" type="search" placeholder="summary, rule, user…"></label>
-<button type="button" id="reset">reset</button>
+<button type="button" id="clear-filters">reset</button>
 </form>
 <table><thead><tr>${th('level', 'level')}${th('rule', 'rule')}${th('category', 'category')}${th('cluster', 'cluster')}${th('namespace', 'namespace')}${th('user', 'user')}${th('ip', 'source IP')}${th('first', 'first seen')}${th('last', 'last seen')}${th('count', 'hits')}<th>summary</th><th></th></tr></thead>
 <tbody id="rows"></tbody></table>

@@ -260,8 +260,8 @@
   document.querySelectorAll('#filters select, #filters input').forEach(function (input) {
     input.addEventListener('input', applyFilters);
   });
-  $('reset').addEventListener('click', function () {
-    $('filters').reset();
+  $('clear-filters').addEventListener('click', function () {
+    HTMLFormElement.prototype.reset.call($('filters'));
     applyFilters();
   });
   document.querySelectorAll('#events th[data-key]').forEach(function (th) {
