@@ -14,7 +14,9 @@ import { StateLock } from './delivery/state-lock.ts';
 import { HeapBound } from './memory.ts';
 import { Health } from './observe/health.ts';
 import { Metrics } from './observe/metrics.ts';
-import { startHealthServer } from './observe/server.ts';
+import { REPORT_PATH, startHealthServer } from './observe/server.ts';
+import { AlarmView } from './report/agent-view.ts';
+import { ioReason } from './config/io-error.ts';
 import type { DetectionNotes } from './detect/hook.ts';
 import { RuleReloader } from './detect/reload.ts';
 import { RuleError } from './detect/rules.ts';
@@ -110,15 +112,20 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
   const detectionMetrics = metrics.detection();
   // The endpoint comes first: a port in use fails the start before any file or sink is touched.
   const health = new Health();
+  // The alarm report page (http.report, off by default): the latest record of each alarm raised, kept in state_dir.
+  const reportView = config.http?.report.enabled ? new AlarmView(config.state_dir) : undefined;
+  await reportView?.load();
   let server: Server | undefined;
   if (config.http) {
+    const report = reportView && { render: () => reportView.render(), remote: config.http.report.allow_remote };
     try {
-      server = await startHealthServer(config.http.listen, metrics, health);
+      server = await startHealthServer(config.http.listen, metrics, health, report);
     } catch (err) {
       throw new StartupError(`http.listen ${config.http.listen}: ${(err as Error).message}`);
     }
     const bound = server.address() as AddressInfo;
-    logger.info({ address: `http://${bound.address}:${bound.port}`, paths: ['/healthz', '/readyz', '/metrics'] }, 'health and metrics endpoint listening');
+    logger.info({ address: `http://${bound.address}:${bound.port}`, paths: ['/healthz', '/readyz', '/metrics', ...(report ? [REPORT_PATH] : [])] }, 'health and metrics endpoint listening');
+    if (report && !report.remote) logger.info({ path: REPORT_PATH }, 'alarm report served to loopback clients only (http.report.allow_remote: false)');
   }
 
   // Sinks first: sources must not read before there is somewhere durable to put records.
@@ -198,7 +205,8 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
     if (routed.length === 0) logger.warn({ source: name }, 'no sink takes this source; its events are read and dropped');
     const buffers = new ReadBufferPool(src.read_chunk_bytes, 8);
     const rejectedLine = compileRejectedLine(config.redaction, src.dead_letter_raw);
-    const pipeline = new SourcePipeline({ source: name, processor, drivers, metrics: sourceMetrics, deadLetter, rejectedLine, logger, buffers, onDetection });
+    const onAlarms = reportView && ((alarms: Parameters<AlarmView['record']>[0]) => reportView.record(alarms));
+    const pipeline = new SourcePipeline({ source: name, processor, drivers, metrics: sourceMetrics, deadLetter, rejectedLine, logger, buffers, onDetection, onAlarms });
     const srcLog = logger.child({ source: name });
     const sourceHealth = metrics.sourceHealth(name, () => files.liveReadable());
     const files = new FileSet({
@@ -242,6 +250,13 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
     for (const s of sources) s.store.flush().catch((err: Error) => checkpointFailed(s.name, err));
   }, config.checkpoint_interval);
   checkpointTimer.unref();
+  // The report view is saved like the detection state: every 2 s when it changed, and at stop. A failure is said once.
+  let reportSaveFailed = false;
+  const saveReportView = () => reportView?.save().then(() => (reportSaveFailed = false), (err: unknown) => {
+    if (!reportSaveFailed) logger.warn({ err: ioReason(err) }, 'cannot save the alarm report view; trying again every 2 s (the sinks have every alarm)');
+    reportSaveFailed = true;
+  });
+  const reportTimer = reportView && setInterval(saveReportView, 2000).unref();
 
   health.markStarted();
   const agent: RunningAgent = {
@@ -294,6 +309,8 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
       }
       await Promise.all(sources.map((s) => s.deadLetter?.close()));
       await processor.close();
+      clearInterval(reportTimer);
+      await saveReportView();
       server?.close();
       await lock.release();
       return { undelivered, notDurable };
