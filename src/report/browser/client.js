@@ -148,9 +148,9 @@
       rule.appendChild(el('div', ruleName(i), 'rule-name'));
       tr.appendChild(rule);
       [S[r[CATEGORY]], S[r[CLUSTER]], S[r[NAMESPACE]], S[r[USER]], S[r[IP]], iso(r[FIRST]), iso(r[LAST]), r[COUNT], S[r[SUMMARY]]].forEach(function (v, k) {
-        tr.appendChild(el('td', v, k === 8 ? 'summary' : undefined));
+        tr.appendChild(el('td', v, k === 8 ? 'summary' : k === 5 || k === 6 ? 'time' : undefined));
       });
-      var open = el('td');
+      var open = el('td', null, 'open');
       var a = el('a', 'details');
       a.href = '#alarm=' + encodeURIComponent(data.details[i].id);
       open.appendChild(a);
