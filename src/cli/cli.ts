@@ -45,9 +45,9 @@ Usage:
   kaudit --version | --help
 
 Relative paths in a config are relative to the config file's directory.
-Exit codes: 0 ok, 1 runtime failure (scan, rules test: a file could not be read; run --once: records
-left undelivered at the end of the grace period), 2 bad usage, invalid config or invalid rules, or
-(run) state_dir in use by another agent, 3 scan raised alarms / rules test had hits.
+Exit codes: 0 ok, 1 runtime failure (scan, report, rules test: a file could not be read, or the report
+not written; run --once: records left undelivered at the end of the grace period), 2 bad usage, invalid
+config or invalid rules, or (run) state_dir in use by another agent, 3 scan raised alarms / rules test had hits.
 `;
 
 async function main(argv: string[]): Promise<number> {

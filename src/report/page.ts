@@ -82,8 +82,8 @@ ${['high', 'medium', 'low', 'note'].map(level).join('\n')}
 <label>text<input id="f-text" type="search" placeholder="summary, rule, user…"></label>
 <button type="button" id="clear-filters">reset</button>
 </form>
-<table><thead><tr>${th('level', 'level')}${th('rule', 'rule')}${th('category', 'category')}${th('cluster', 'cluster')}${th('namespace', 'namespace')}${th('user', 'user')}${th('ip', 'source IP')}${th('first', 'first seen')}${th('last', 'last seen')}${th('count', 'hits')}<th>summary</th><th></th></tr></thead>
-<tbody id="rows"></tbody></table>
+<div class="table-wrap"><table><thead><tr>${th('level', 'level')}${th('rule', 'rule')}${th('category', 'category')}${th('cluster', 'cluster')}${th('namespace', 'namespace')}${th('user', 'user')}${th('ip', 'source IP')}${th('first', 'first seen')}${th('last', 'last seen')}${th('count', 'hits')}<th>summary</th><th></th></tr></thead>
+<tbody id="rows"></tbody></table></div>
 <div class="pager"><button type="button" id="prev">previous</button><span id="page-info"></span><button type="button" id="next">next</button></div>
 </section>
 <section id="details" hidden><h2><span class="level" id="d-level"></span> <span id="d-title"></span> <button type="button" id="close-details">close</button></h2>

@@ -24,7 +24,7 @@
     if (cls) e.className = cls;
     return e;
   }
-  function iso(ms) { return isFinite(ms) ? new Date(ms).toISOString().replace('.000Z', 'Z') : ''; }
+  function iso(ms) { return isFinite(ms) ? new Date(ms).toISOString().replace('T', ' ').replace('.000Z', 'Z') : ''; }
   function ruleName(i) { var r = data.rules[S[rows[i][RULE]]]; return r ? r.name : ''; }
 
   // Header and status counts.
@@ -148,7 +148,7 @@
       rule.appendChild(el('div', ruleName(i), 'rule-name'));
       tr.appendChild(rule);
       [S[r[CATEGORY]], S[r[CLUSTER]], S[r[NAMESPACE]], S[r[USER]], S[r[IP]], iso(r[FIRST]), iso(r[LAST]), r[COUNT], S[r[SUMMARY]]].forEach(function (v, k) {
-        tr.appendChild(el('td', v, k === 8 ? 'summary' : k === 5 || k === 6 ? 'time' : undefined));
+        tr.appendChild(el('td', v, k === 8 ? 'summary' : k === 5 || k === 6 ? 'time' : k === 3 ? 'user' : undefined));
       });
       var open = el('td', null, 'open');
       var a = el('a', 'details');
