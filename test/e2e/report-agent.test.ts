@@ -5,7 +5,7 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AgentProcess, writeAgentConfig } from '../utils/agent.ts';
-import { type Alarm, auditEvent, HOSTILE } from '../utils/alarm-events.ts';
+import { type Alarm, auditEvent, HOSTILE, latestAlarms } from '../utils/alarm-events.ts';
 import { launchChromium } from '../utils/browser.ts';
 import { freePort } from '../utils/ports.ts';
 
@@ -36,16 +36,9 @@ function outsideAddress(): string {
   throw new Error('this machine has no non-loopback IPv4 address to reach the agent from');
 }
 
-/** The latest record of each alarm in the file sink's output (the highest count). */
+/** The latest record of each alarm in the file sink's output. */
 async function sinkAlarms(file: string): Promise<Alarm[]> {
-  const latest = new Map<string, Alarm>();
-  const text = await readFile(file, 'utf8').catch(() => '');
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('{"kind":"kaudit.Alarm"')) continue;
-    const a = JSON.parse(line) as Alarm;
-    if ((latest.get(a.alarmID)?.count ?? 0) < a.count) latest.set(a.alarmID, a);
-  }
-  return [...latest.values()];
+  return latestAlarms(await readFile(file, 'utf8').catch(() => ''));
 }
 
 async function until<T>(what: string, f: () => Promise<T | undefined>): Promise<T> {

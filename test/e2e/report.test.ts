@@ -3,12 +3,13 @@
 // suppresses the alarm in a following scan; hostile field values stay text; the page logs no console errors.
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, writeAgentConfig } from '../utils/agent.ts';
-import { type Alarm, HOSTILE, REPORT_EVENTS as EVENTS } from '../utils/alarm-events.ts';
+import { type Alarm, HOSTILE, latestAlarms, REPORT_EVENTS as EVENTS } from '../utils/alarm-events.ts';
 import { launchChromium } from '../utils/browser.ts';
 
 /** Screenshots of the main views, for people to look at (git-ignored). */
@@ -231,24 +232,18 @@ describe('kaudit report', () => {
       sinks: { archive: { kind: 'file', path: out, inputs: ['audit', 'alarms'] } },
     }, 'agent.yaml');
     expect((await runCli(['run', '--config', config, '--once'])).code).toBe(0);
-    const lines = (await readFile(out, 'utf8')).trim().split('\n');
-    // The latest record of each alarm is the one with the highest count.
-    const latest = new Map<string, Alarm>();
-    for (const l of lines) {
-      const r = JSON.parse(l) as Alarm;
-      if (r.kind !== 'kaudit.Alarm') continue;
-      const had = latest.get(r.alarmID);
-      if (had === undefined || r.count > had.count) latest.set(r.alarmID, r);
-    }
-    expect(latest.size).toBe(5);
-    expect(lines.length).toBeGreaterThan(latest.size); // raw events too
+    const text = await readFile(out, 'utf8');
+    const alarms = latestAlarms(text);
+    expect(alarms.length).toBe(5);
+    expect(text.trim().split('\n').length).toBeGreaterThan(alarms.length); // raw events too
 
+    // The sink's file as it is, and the same rotated and gzipped: its records are the same alarms, counted once.
+    await writeFile(`${out}.1.gz`, gzipSync(text));
     const report = join(dir, 'sink.html');
-    const r = await runCli(['report', '--output', report, out]);
+    const r = await runCli(['report', '--output', report, out, `${out}.1.gz`]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`report: ${report}: 5 alarms`);
     const page = await open(report);
-    const alarms = [...latest.values()];
     for (const level of LEVELS) {
       expect(await page.textContent(`#status [data-level="${level}"] .alarms`)).toBe(String(alarms.filter((a) => a.rule.level === level).length));
     }

@@ -9,6 +9,17 @@ export interface Alarm {
   rule: { id: string; name: string; level: string; category: string }; evidence: Record<string, unknown>; event: Record<string, unknown>;
 }
 
+/** The latest record of each alarm among NDJSON lines (a file sink's output): the one with the highest count. */
+export function latestAlarms(text: string): Alarm[] {
+  const latest = new Map<string, Alarm>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{"kind":"kaudit.Alarm"')) continue;
+    const a = JSON.parse(line) as Alarm;
+    if ((latest.get(a.alarmID)?.count ?? 0) < a.count) latest.set(a.alarmID, a);
+  }
+  return [...latest.values()];
+}
+
 let seq = 0;
 /** One pods/<sub> request (exec, portforward) or a secret read, on `day`, at Metadata level as most policies log them. */
 export function auditEvent(o: { day: string; time?: string; user: string; ns: string; name: string; sub?: string; ua?: string; ip?: string; resource?: string }): string {
