@@ -56,7 +56,7 @@ describe('buildReport', () => {
       alarm('c', { level: 'high', count: 1, user: 'same', last: '2026-11-22T12:00:00Z' }),
     ], { title: 't', inputs: [] });
     expect(r.status).toEqual({ high: { alarms: 2, hits: 3 }, medium: { alarms: 0, hits: 0 }, low: { alarms: 1, hits: 4 }, note: { alarms: 0, hits: 0 } });
-    expect(r.details.map((d) => d.id)).toEqual(['c', 'b', 'a']);
+    expect(r.ids).toEqual(['c', 'b', 'a']);
     expect(r.strings.filter((s) => s === 'same')).toHaveLength(1);
   });
 });

@@ -24,8 +24,9 @@ export interface ReportData {
   strings: string[];
   rules: Record<string, RuleInfo>;
   rows: Row[];
-  /** Per row, in the same order: what the details view shows. */
-  details: Array<{ id: string; risk: string; solution: string; evidence: Record<string, unknown>; clusterId: string; event: unknown }>;
+  /** Per row, in the same order: the alarm's id, and what the details view shows. */
+  ids: string[];
+  details: Array<{ risk: string; solution: string; evidence: Record<string, unknown>; clusterId: string; event: unknown }>;
   status: Record<string, { alarms: number; hits: number }>;
   trend: { days: string[]; byLevel: Record<string, number[]>; byRule: Array<{ rule: string; counts: number[] }> };
 }
@@ -54,6 +55,7 @@ export function buildReport(alarms: AlarmRecord[], meta: { title: string; inputs
   const rules: Record<string, RuleInfo> = {};
   const status = Object.fromEntries(LEVELS.map((l) => [l, { alarms: 0, hits: 0 }]));
   const rows: Row[] = [];
+  const ids: string[] = [];
   const details: ReportData['details'] = [];
   for (const a of sorted) {
     const level = levelIndex(a.rule.level);
@@ -64,7 +66,8 @@ export function buildReport(alarms: AlarmRecord[], meta: { title: string; inputs
     const ev = a.evidence ?? {};
     rows.push([level, table.of(a.rule.id), table.of(a.rule.category), table.of(ev.namespace), table.of(ev.user), table.of(ev.sourceIP),
       table.of(a.summary), table.of(a.cluster?.name), Date.parse(a.firstSeen), Date.parse(a.lastSeen), a.count]);
-    details.push({ id: a.alarmID, risk: a.risk ?? '', solution: a.solution ?? '', evidence: ev, clusterId: a.cluster?.id ?? '', event: a.event ?? null });
+    ids.push(a.alarmID);
+    details.push({ risk: a.risk ?? '', solution: a.solution ?? '', evidence: ev, clusterId: a.cluster?.id ?? '', event: a.event ?? null });
   }
   return {
     title: meta.title,
@@ -73,6 +76,7 @@ export function buildReport(alarms: AlarmRecord[], meta: { title: string; inputs
     strings: table.strings,
     rules,
     rows,
+    ids,
     details,
     status,
     trend: trendOf(sorted),

@@ -163,7 +163,7 @@ describe('kaudit scan --html', () => {
     // Details of the alarm with the most hits: every part from its record.
     const top = alarms.reduce((a, b) => (b.count > a.count ? b : a));
     await page.click(`#rows a[href="#alarm=${top.alarmID}"]`);
-    await page.waitForSelector('#details:not([hidden])');
+    await page.waitForSelector(`#details[data-alarm="${top.alarmID}"]:not([hidden])`);
     expect(await page.textContent('#d-title')).toBe(`${top.rule.id} ${top.rule.name}`);
     expect(await page.textContent('#d-summary')).toBe(top.summary);
     expect(await page.textContent('#d-risk')).toBe(top.risk);
@@ -187,7 +187,7 @@ describe('kaudit scan --html', () => {
     const files: string[] = [];
     for (const alarm of [hostile, portForward]) {
       await page.click(`#rows a[href="#alarm=${alarm.alarmID}"]`);
-      await page.waitForSelector('#details:not([hidden])');
+      await page.waitForSelector(`#details[data-alarm="${alarm.alarmID}"]:not([hidden])`);
       await page.click('#copy-allowlist');
       // Copied to the clipboard, or (where the page may not reach it) selected for Ctrl-C: either way, said.
       await page.waitForSelector('#copy-state:not(:empty)');
@@ -212,12 +212,12 @@ describe('kaudit scan --html', () => {
     await page.fill('#f-ip', '203.0.113.9');
     expect(await page.$$eval('#rows tr td:nth-child(6)', (tds) => tds.map((td) => td.textContent))).toEqual([HOSTILE]);
     await page.click(`#rows a[href="#alarm=${hostile.alarmID}"]`);
-    await page.waitForSelector('#details:not([hidden])');
+    await page.waitForSelector(`#details[data-alarm="${hostile.alarmID}"]:not([hidden])`);
     expect(await page.textContent('#d-summary')).toBe(hostile.summary);
     expect(await page.evaluate(() => (globalThis as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
     // No element came from the values: the page's only images and scripts are its own.
     expect(await page.$$eval('img', (imgs) => imgs.length)).toBe(0);
-    expect(await page.$$eval('script', (s) => s.length)).toBe(3);
+    expect(await page.$$eval('script', (s) => s.length)).toBe(4);
     await page.close();
   });
 });

@@ -152,7 +152,7 @@
       });
       var open = el('td', null, 'open');
       var a = el('a', 'details');
-      a.href = '#alarm=' + encodeURIComponent(data.details[i].id);
+      a.href = '#alarm=' + encodeURIComponent(data.ids[i]);
       open.appendChild(a);
       tr.appendChild(open);
       body.appendChild(tr);
@@ -166,7 +166,19 @@
 
   // Details of one alarm, opened by its link (#alarm=<id>), so that a view can be linked to.
   var indexById = {};
-  data.details.forEach(function (d, i) { indexById[d.id] = i; });
+  data.ids.forEach(function (id, i) { indexById[id] = i; });
+
+  // The details (evidence, event: most of the data) are embedded gzipped and unpacked at the first view of one.
+  var details = null;
+  function loadDetails() {
+    if (details === null) {
+      var text = atob($('kaudit-details').textContent);
+      var bytes = new Uint8Array(text.length);
+      for (var k = 0; k < text.length; k++) bytes[k] = text.charCodeAt(k);
+      details = new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'))).json();
+    }
+    return details;
+  }
 
   function field(list, name, value) {
     if (value === undefined || value === null || value === '' || (Array.isArray(value) && value.length === 0)) return;
@@ -190,16 +202,16 @@
   // docs/rules.md, "From an alarm to an entry": the evidence fields and the field paths they map to.
   var ALLOW_FIELDS = [['user', 'user.username'], ['resource', 'objectRef.resource'], ['name', 'objectRef.name'], ['sourceIP', 'sourceIP'], ['userAgent', 'userAgent']];
   function q(s) { return JSON.stringify(String(s)); }
-  function allowlistEntry(i) {
-    var d = data.details[i], r = rows[i], ev = d.evidence || {};
+  function allowlistEntry(i, d) {
+    var r = rows[i], ev = d.evidence || {};
     var conds = ALLOW_FIELDS.filter(function (f) { return typeof ev[f[0]] === 'string' && ev[f[0]] !== ''; });
     if (ev.withheld || conds.length === 0) return null;
     var scope = ['clusters: [' + q(S[r[CLUSTER]]) + ']'];
     if (typeof ev.namespace === 'string' && ev.namespace !== '') scope.push('namespaces: [' + q(ev.namespace) + ']');
     return [
       'allowlist:',
-      '  - id: alarm-' + d.id.slice(0, 16),
-      '    description: ' + q('From alarm ' + d.id + ': ' + S[r[SUMMARY]]),
+      '  - id: alarm-' + data.ids[i].slice(0, 16),
+      '    description: ' + q('From alarm ' + data.ids[i] + ': ' + S[r[SUMMARY]]),
       '    rules: [' + q(S[r[RULE]]) + ']',
       '    scope: { ' + scope.join(', ') + ' }',
       '    match:   # the fields of the alarm\'s last event: widen them (prefix, cidr) or drop some to cover its other hits',
@@ -215,7 +227,12 @@
       view.hidden = true;
       return;
     }
-    var r = rows[i], d = data.details[i], rule = data.rules[S[r[RULE]]] || {};
+    loadDetails().then(function (all) { renderDetails(i, all[i]); });
+  }
+
+  function renderDetails(i, d) {
+    var view = $('details');
+    var r = rows[i], rule = data.rules[S[r[RULE]]] || {};
     $('d-title').textContent = S[r[RULE]] + ' ' + (rule.name || '');
     var level = $('d-level');
     level.textContent = LEVELS[r[LEVEL]];
@@ -223,7 +240,7 @@
     $('d-summary').textContent = S[r[SUMMARY]];
     var facts = $('d-facts');
     facts.textContent = '';
-    [['alarm', d.id], ['rule type', rule.type], ['category', S[r[CATEGORY]]], ['cluster', S[r[CLUSTER]] + (d.clusterId ? ' (' + d.clusterId + ')' : '')],
+    [['alarm', data.ids[i]], ['rule type', rule.type], ['category', S[r[CATEGORY]]], ['cluster', S[r[CLUSTER]] + (d.clusterId ? ' (' + d.clusterId + ')' : '')],
       ['first seen', iso(r[FIRST])], ['last seen', iso(r[LAST])], ['hits', r[COUNT]]].forEach(function (f) { field(facts, f[0], f[1]); });
     $('d-risk').textContent = d.risk || '(none given by the rule)';
     $('d-solution').textContent = d.solution || '(none given by the rule)';
@@ -232,10 +249,11 @@
     requestFields(d.event).forEach(function (f) { field(req, f[0], f[1]); });
     $('d-evidence').textContent = JSON.stringify(d.evidence, null, 2);
     $('d-event').textContent = JSON.stringify(d.event, null, 2);
-    var entry = allowlistEntry(i);
+    var entry = allowlistEntry(i, d);
     $('d-allowlist').textContent = entry === null ? 'No allowlist entry: the alarm carries no evidence fields (redaction withheld them).' : entry;
     $('copy-allowlist').disabled = entry === null;
     $('copy-state').textContent = '';
+    view.dataset.alarm = data.ids[i];
     view.hidden = false;
     view.scrollIntoView();
   }
