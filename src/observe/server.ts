@@ -1,4 +1,4 @@
-// The health and metrics endpoint: /healthz (process up), /readyz (config loaded, sources open), /metrics.
+// The health and metrics endpoint: /healthz (process up), /readyz (config loaded, sources open), /metrics; /report when on.
 import type { Server, ServerResponse } from 'node:http';
 import { ioReason } from '../config/io-error.ts';
 import { listenAddress } from '../config/listen.ts';
@@ -51,7 +51,7 @@ export async function startHealthServer(listen: string, metrics: Metrics, health
 }
 
 /** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6 addresses. */
-export function isLoopback(address: string | undefined): boolean {
+function isLoopback(address: string | undefined): boolean {
   if (address === undefined) return false;
   const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
   return v4.startsWith('127.') || address === '::1';
