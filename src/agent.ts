@@ -16,7 +16,9 @@ import { StateLock } from './delivery/state-lock.ts';
 import { HeapBound } from './memory.ts';
 import { Health } from './observe/health.ts';
 import { Metrics } from './observe/metrics.ts';
-import { startHealthServer } from './observe/server.ts';
+import { REPORT_PATH, startHealthServer } from './observe/server.ts';
+import { AlarmView } from './report/agent-view.ts';
+import { ioReason } from './config/io-error.ts';
 import type { DetectionNotes } from './detect/hook.ts';
 import { RuleReloader } from './detect/reload.ts';
 import { RuleError } from './detect/rules.ts';
@@ -122,15 +124,20 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
   const detectionMetrics = metrics.detection();
   // The endpoint comes first: a port in use fails the start before any file or sink is touched.
   const health = new Health();
+  // The alarm report page (http.report, off by default): the latest record of each alarm raised, kept in state_dir.
+  const reportView = config.http?.report.enabled ? new AlarmView(config.state_dir) : undefined;
+  await reportView?.load();
   let server: Server | undefined;
   if (config.http) {
+    const report = reportView && { render: () => reportView.render(), remote: config.http.report.allow_remote };
     try {
-      server = await startHealthServer(config.http.listen, metrics, health);
+      server = await startHealthServer(config.http.listen, metrics, health, report);
     } catch (err) {
       throw new StartupError(`http.listen ${config.http.listen}: ${(err as Error).message}`);
     }
     const bound = server.address() as AddressInfo;
-    logger.info({ address: `http://${bound.address}:${bound.port}`, paths: ['/healthz', '/readyz', '/metrics'] }, 'health and metrics endpoint listening');
+    logger.info({ address: `http://${bound.address}:${bound.port}`, paths: ['/healthz', '/readyz', '/metrics', ...(report ? [REPORT_PATH] : [])] }, 'health and metrics endpoint listening');
+    if (report && !report.remote) logger.info({ path: REPORT_PATH }, 'alarm report served to loopback clients only (http.report.allow_remote: false)');
   }
 
   // Sinks first: sources must not read before there is somewhere durable to put records.
@@ -203,6 +210,7 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
   };
   const sources: Array<{ name: string; files: SourceReader; pipeline: SourcePipeline; store: { flush(): Promise<void> }; deadLetter?: DeadLetterFile }> = [];
   const webhooks: Array<{ name: string; webhook: AuditWebhookSource; pipeline: SourcePipeline; deadLetter?: DeadLetterFile }> = [];
+  const onAlarms = reportView && ((alarms: Parameters<AlarmView['record']>[0]) => reportView.record(alarms));
   for (const [name, src] of Object.entries(config.sources)) {
     if (src.kind === 'audit_webhook') {
       // No files and no checkpoint: a request is answered once durable, and the apiserver retries the others.
@@ -210,7 +218,7 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
       const sourceMetrics = metrics.source(name);
       const pipeline = new SourcePipeline({
         source: name, processor, drivers, metrics: sourceMetrics, deadLetter,
-        rejectedLine: compileRejectedLine(config.redaction, src.dead_letter_raw), logger, onDetection,
+        rejectedLine: compileRejectedLine(config.redaction, src.dead_letter_raw), logger, onDetection, onAlarms,
       });
       const secrets = src.bearer_token === undefined ? undefined
         : await LiveSecrets.resolve([{ field: `sources.${name}.bearer_token`, ref: src.bearer_token }], logger.child({ source: name }));
@@ -228,7 +236,7 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
     const buffers = new ReadBufferPool(src.read_chunk_bytes, 8);
     const rejectedLine = compileRejectedLine(config.redaction, src.dead_letter_raw);
     const pipeline = new SourcePipeline({
-      source: name, processor, drivers, metrics: sourceMetrics, deadLetter, rejectedLine, logger, buffers, onDetection,
+      source: name, processor, drivers, metrics: sourceMetrics, deadLetter, rejectedLine, logger, buffers, onDetection, onAlarms,
       lineKind: src.kind === 'containers' ? 'a container log line' : undefined,
     });
     const srcLog = logger.child({ source: name });
@@ -300,6 +308,13 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
     for (const s of sources) s.store.flush().catch((err: Error) => checkpointFailed(s.name, err));
   }, config.checkpoint_interval);
   checkpointTimer.unref();
+  // The report view is saved like the detection state: every 2 s when it changed, and at stop. A failure is said once.
+  let reportSaveFailed = false;
+  const saveReportView = () => reportView?.save().then(() => (reportSaveFailed = false), (err: unknown) => {
+    if (!reportSaveFailed) logger.warn({ err: ioReason(err) }, 'cannot save the alarm report view; trying again every 2 s (the sinks have every alarm)');
+    reportSaveFailed = true;
+  });
+  const reportTimer = reportView && setInterval(saveReportView, 2000).unref();
 
   health.markStarted();
   const agent: RunningAgent = {
@@ -355,6 +370,8 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
       for (const w of webhooks) w.webhook.closeConnections();
       await Promise.all(pipelines.map((s) => s.deadLetter?.close()));
       await processor.close();
+      clearInterval(reportTimer);
+      await saveReportView();
       server?.close();
       await lock.release();
       return { undelivered, notDurable };

@@ -7,7 +7,7 @@ import type { DeadLetterFile } from './delivery/dead-letter.ts';
 import { lineRecordId, type OutRecord } from './delivery/record.ts';
 import type { ChunkProcessor } from './parse/workers.ts';
 import type { ChunkResult } from './parse/chunk.ts';
-import type { DetectionNotes } from './detect/hook.ts';
+import type { AlarmOut, DetectionNotes } from './detect/hook.ts';
 import type { RejectedLine } from './parse/rejected-line.ts';
 import type { SourceMetrics } from './observe/metrics.ts';
 import type { SourceChunk } from './sources/file-set.ts';
@@ -33,6 +33,8 @@ export interface SourcePipelineOptions {
   onDetection?: (alarms: number, notes: DetectionNotes | undefined) => void;
   /** What a line the parser refuses is not (`an audit event`, `a container log line`). */
   lineKind?: string;
+  /** The alarm records of each processed chunk (the agent's report view keeps the latest of each). */
+  onAlarms?: (alarms: readonly AlarmOut[]) => void;
 }
 
 /** Carries one source's chunks through the stages, keeping them in read order from processing to ack. */
@@ -104,6 +106,7 @@ export class SourcePipeline {
         const { logs, alarms } = this.toRecords(chunk.source, data, result);
         this.o.metrics.lines(result.count + result.bad.length);
         if (result.alarms.length > 0 || result.notes !== undefined) this.o.onDetection?.(result.alarms.length, result.notes);
+        if (result.alarms.length > 0) this.o.onAlarms?.(result.alarms);
         await this.deliver(logs, alarms);
         if (result.bad.length > 0) await this.rejectLines(chunk, data, result.bad);
         // Every record was copied into the buffers (and dead-letter lines written): the memory is free.

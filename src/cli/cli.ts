@@ -8,6 +8,7 @@ import { runCommand } from './run.ts';
 import { scanCommand } from './scan.ts';
 import { checkConfigCommand } from './check-config.ts';
 import { rulesListCommand, rulesTestCommand } from './rules.ts';
+import { reportCommand } from './report.ts';
 import { RuleError } from '../detect/rules.ts';
 import { StateDirInUseError } from '../delivery/state-lock.ts';
 
@@ -21,10 +22,15 @@ Usage:
                                     (no --config: built-in defaults, /var/log/kubernetes/kubernetes.audit to stdout);
                                     --once: read what is there, deliver it, exit;
                                     SIGTERM/SIGINT stop cleanly, SIGHUP reloads the rule files
-  kaudit scan [--config FILE] [--hits] [--output text|json] FILE...
+  kaudit scan [--config FILE] [--hits] [--output text|json] [--html REPORT] FILE...
                                     read audit files once (plain or .gz) through parse, redaction and
                                     detection; print a summary and a table of the alarms raised
-                                    (json: one line per alarm, the summary last); --hits: every rule hit
+                                    (json: one line per alarm, the summary last); --hits: every rule hit;
+                                    --html: also write the alarms as an HTML report (as kaudit report)
+  kaudit report [--output REPORT] INPUT...
+                                    write one self-contained HTML report (status, trend, alarm list,
+                                    details, allowlist entries) from the alarm records of NDJSON files
+                                    (a file sink's output, plain or .gz); REPORT default kaudit-report.html
   kaudit rules list [--config FILE] [--output text|json]
                                     list every rule loaded under the config: id, level, category,
                                     type, enabled, file, name (json: one line per rule)
@@ -39,9 +45,9 @@ Usage:
   kaudit --version | --help
 
 Relative paths in a config are relative to the config file's directory.
-Exit codes: 0 ok, 1 runtime failure (scan, rules test: a file could not be read; run --once: records
-left undelivered at the end of the grace period), 2 bad usage, invalid config or invalid rules, or
-(run) state_dir in use by another agent, 3 scan raised alarms / rules test had hits.
+Exit codes: 0 ok, 1 runtime failure (scan, report, rules test: a file could not be read, or the report
+not written; run --once: records left undelivered at the end of the grace period), 2 bad usage, invalid
+config or invalid rules, or (run) state_dir in use by another agent, 3 scan raised alarms / rules test had hits.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -56,6 +62,7 @@ async function main(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h' },
       once: { type: 'boolean' },
       hits: { type: 'boolean' },
+      html: { type: 'string' },
     },
   });
   const [command, ...args] = positionals;
@@ -80,7 +87,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'scan':
       if (args.length === 0) return usage('scan needs at least one FILE');
-      return scanCommand(await loadConfig(values.config), args, values.output ?? 'text', { hits: values.hits === true });
+      return scanCommand(await loadConfig(values.config), args, values.output ?? 'text', { hits: values.hits === true, html: values.html });
+    case 'report':
+      if (args.length === 0) return usage('report needs at least one INPUT (NDJSON with alarm records, such as a file sink\'s output)');
+      return reportCommand(args, values.output);
     case 'rules':
       return rules(args, values.config, values.output ?? 'text');
     case 'check-config': {

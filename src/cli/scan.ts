@@ -9,6 +9,9 @@ import { type ChunkProcessor, createProcessor } from '../parse/workers.ts';
 import type { ChunkResult } from '../parse/chunk.ts';
 import { LineSplitter, type SplitOutput } from '../sources/lines.ts';
 import { ReadBufferPool } from '../sources/read-buffers.ts';
+import { ioReason } from '../config/io-error.ts';
+import { asAlarmRecord, type AlarmRecord } from '../report/alarm-records.ts';
+import { writeReport } from '../report/write.ts';
 
 interface FileSummary {
   file: string;
@@ -31,7 +34,7 @@ const READ_BUFFERS = 6;
 interface AlarmRow { rule: { id: string; level: string }; count: number; firstSeen: string; lastSeen: string; summary: string }
 
 /** Exit code: 1 a file could not be read (fully), 3 alarms were raised, 0 otherwise. */
-export async function scanCommand(config: Config, files: string[], output: string, opts: { hits?: boolean } = {}): Promise<number> {
+export async function scanCommand(config: Config, files: string[], output: string, opts: { hits?: boolean; html?: string } = {}): Promise<number> {
   if (output !== 'text' && output !== 'json') {
     process.stderr.write(`kaudit: --output must be text or json, found "${output}"\n`);
     return 2;
@@ -91,6 +94,17 @@ export async function scanCommand(config: Config, files: string[], output: strin
       `total: ${files.length} files, ${total.events} events, ${total.invalid} invalid, ${total.oversize} over-long, ` +
       `${total.redacted} redacted, ${total.hits} hits, ${total.alarms} alarms; ${(total.bytes / 1e6).toFixed(1)} MB in ${seconds.toFixed(2)} s (${rate} events/s)\n`,
     );
+  }
+  if (opts.html !== undefined) {
+    const records = rows.map((a) => asAlarmRecord(JSON.parse(a))).filter((a): a is AlarmRecord => a !== undefined);
+    try {
+      const bytes = await writeReport(opts.html, records, files);
+      // The json output's last line stays the summary: the report's line goes to stderr there.
+      (output === 'json' ? process.stderr : process.stdout).write(`report: ${opts.html}: ${records.length} alarms, ${bytes} bytes\n`);
+    } catch (err) {
+      process.stderr.write(`kaudit: cannot write the report to ${opts.html}: ${ioReason(err)}\n`);
+      return 1;
+    }
   }
   if (failed.length > 0) return 1;
   return alarms.size > 0 ? 3 : 0;

@@ -208,6 +208,11 @@ export const configSchema = z.strictObject({
   /** Health and metrics endpoint: /healthz, /readyz, /metrics. `null` turns it off. */
   http: z.strictObject({
     listen: listenSchema.default('0.0.0.0:9808'),
+    /** GET /report: the alarm report of what this agent raised. Off by default; loopback peers only unless allowed. */
+    report: z.strictObject({
+      enabled: z.boolean().default(false),
+      allow_remote: z.boolean().default(false),
+    }).prefault({}),
   }).nullable().prefault({}),
   /** Parse-and-detect threads beside the main thread; 0 runs everything on the main thread. */
   workers: countIn(0, 16).default(1),
