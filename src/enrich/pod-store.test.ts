@@ -132,6 +132,12 @@ describe('owner chains', () => {
     for (const r of results) {
       expect(r.enriched && r.context.owner).toEqual({ kind: 'Deployment', name: 'ledger-api' });
     }
+    // Later pods of the same ReplicaSets (a rollout's next replicas) come with the watch: their owners are cached.
+    for (let r = 0; r < 5; r++) api.put('pods', renamed(pod, `ledger-api-rs${r}-later`, `ledger-api-rs${r}`));
+    for (let r = 0; r < 5; r++) {
+      const later = await store.lookup({ namespace: 'payments', pod: `ledger-api-rs${r}-later` }, onNode);
+      expect(later.enriched && later.context.owner).toEqual({ kind: 'Deployment', name: 'ledger-api' });
+    }
     const rsGets = api.requestsTo('/apis/apps/v1/namespaces/payments/replicasets/').map((r) => r.path);
     expect(rsGets.filter((p) => p.includes('ledger-api-rs')).sort()).toEqual([0, 1, 2, 3, 4].map((r) => `/apis/apps/v1/namespaces/payments/replicasets/ledger-api-rs${r}`));
     expect(api.requestsTo('/api/v1/namespaces/payments/pods/')).toHaveLength(0);
