@@ -76,11 +76,21 @@ function outcome<T>(r: { ok: true; value: T } | { ok: false; err: unknown }): Ge
   return { kind: 'error', ...describeApiError(r.err) };
 }
 
+/** The API server's Status message, from a body the client parsed or left as text. */
+function statusMessage(body: unknown): unknown {
+  if (typeof body !== 'string') return (body as { message?: unknown } | undefined)?.message;
+  try {
+    return (JSON.parse(body) as { message?: unknown }).message;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A metric label and a log text for a failed request: the status and the API server's message, never a stack. */
 export function describeApiError(err: unknown): { reason: string; detail: string } {
   if (err instanceof ApiException) {
     const code = err.code;
-    const message = (err.body as { message?: unknown } | undefined)?.message;
+    const message = statusMessage(err.body);
     const detail = `HTTP ${code}${typeof message === 'string' ? `: ${message}` : ''}`;
     if (code === 401) return { reason: 'unauthorized', detail };
     if (code === 403) return { reason: 'forbidden', detail };
