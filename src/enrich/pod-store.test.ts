@@ -230,12 +230,28 @@ describe('API server trouble', () => {
       expect(restarts['pods/expired']).toBeGreaterThanOrEqual(1);
       expect(store.index.find({ namespace: 'demo', pod: 'ledger-db-1' })).toBeDefined();
     }, { timeout: 10_000 });
+    const watches = api.requestsTo('/api/v1/pods', { watch: true });
     api.resetCounts();
 
     expect(await store.lookup({ namespace: 'demo', pod: 'ledger-db-1' }, onNode)).toMatchObject({ enriched: true, source: 'hit', context: { owner: { kind: 'StatefulSet', name: 'ledger-db' } } });
     expect(await store.lookup({ namespace: 'demo', pod: 'node-agent-4swdn' }, onNode)).toMatchObject({ enriched: true, source: 'tombstone', context: { owner: { kind: 'DaemonSet', name: 'node-agent' } } });
     expect(await store.lookup({ namespace: 'demo', pod: 'ledger-db-0' }, onNode)).toMatchObject({ enriched: true, source: 'hit' });
     expect(api.requestsTo('/api/v1/namespaces/')).toHaveLength(0);
+    // Every watch asked for bookmarks and a server-side end.
+    expect(watches.length).toBeGreaterThanOrEqual(2);
+    for (const w of watches) expect([w.query.get('allowWatchBookmarks'), w.query.get('timeoutSeconds'), w.query.get('fieldSelector')]).toEqual(['true', '300', 'spec.nodeName=node-1']);
+  });
+
+  it('a log file\'s pod not known yet is waited for on the watch, not fetched', async () => {
+    const { api, store } = await setup({ watchWaitMs: 1500 });
+    store.start();
+    await vi.waitFor(() => expect(store.index.find({ namespace: 'demo', pod: 'ledger-db-0' })).toBeDefined(), { timeout: 10_000 });
+
+    const waiting = store.lookup({ namespace: 'demo', pod: 'ledger-db-7' }, onNode);
+    await new Promise((r) => setTimeout(r, 100));
+    api.put('pods', renamed(corpusObject('owners/get-pod-of-statefulset.json'), 'ledger-db-7'));
+    expect(await waiting).toMatchObject({ enriched: true, source: 'hit', context: { pod: 'ledger-db-7', owner: { kind: 'StatefulSet', name: 'ledger-db' } } });
+    expect(api.requestsTo('/api/v1/namespaces/demo/pods/')).toHaveLength(0);
   });
 
   it('a pod the API does not have is asked for once: the 404 is cached, and the watch bringing it later wins', async () => {
