@@ -58,7 +58,8 @@ async function setup(opts: Partial<PodStoreOptions> = {}, seed = true): Promise<
     nodeName: 'node-1',
     tombstoneTtlMs: 600_000,
     tombstoneMax: 1000,
-    maxWaitMs: 2000,
+    // Generous bounds, so that a loaded machine's slow answers do not read as "not enriched"; the test of the bound sets its own.
+    maxWaitMs: 30_000,
     watchWaitMs: 500,
     negativeTtlMs: 60_000,
     cacheTtlMs: 300_000,
@@ -141,7 +142,7 @@ describe('owner chains', () => {
     const rsGets = api.requestsTo('/apis/apps/v1/namespaces/payments/replicasets/').map((r) => r.path);
     expect(rsGets.filter((p) => p.includes('ledger-api-rs')).sort()).toEqual([0, 1, 2, 3, 4].map((r) => `/apis/apps/v1/namespaces/payments/replicasets/ledger-api-rs${r}`));
     expect(api.requestsTo('/api/v1/namespaces/payments/pods/')).toHaveLength(0);
-    expect(api.maxInFlight).toBeLessThanOrEqual(2);
+    expect(api.maxInFlightOf('replicasets')).toBeLessThanOrEqual(2);
   });
 });
 
@@ -189,22 +190,25 @@ describe('tombstones', () => {
 
 describe('API server trouble', () => {
   it('API down at start: lookups answer "not enriched" within max_wait (reset and slow), then enriched once the API answers; one warning', async () => {
-    const { api, store, metrics, logs } = await setup({ maxWaitMs: 300, watchWaitMs: 100 });
+    const { api, store, metrics, logs } = await setup({ maxWaitMs: 1000, watchWaitMs: 100 });
     api.setDown(true);
     store.start();
 
     const down = await store.lookup({ namespace: 'demo', pod: 'ledger-db-0' }, onNode);
     expect(down).toEqual({ enriched: false, reason: 'error' });
     api.setDown(false);
-    api.setLatency(3000);
+    api.setLatency(4000);
     const slow = await store.lookup({ namespace: 'demo', pod: 'ledger-db-0' }, onNode);
     expect(slow).toEqual({ enriched: false, reason: 'timeout' });
     api.setLatency(0);
 
+    // Enriched at once by a GET, then from the watch once its retried list succeeds (the info line says so).
     await vi.waitFor(async () => {
       const r = await store.lookup({ namespace: 'demo', pod: 'ledger-db-0' }, onNode);
-      expect(r.enriched && r.source).toBe('hit');
-    }, { timeout: 20_000, interval: 200 });
+      expect(r.enriched && r.source).toMatch(/^(hit|get)$/);
+      expect(logs.some((l) => String(l.msg).startsWith('Kubernetes API watch works again') && l.resource === 'pods')).toBe(true);
+    }, { timeout: 30_000, interval: 200 });
+    expect(store.index.isWatched('fb01ce67-8d84-4965-b4a6-adc1decb2301')).toBe(true);
     const restarts = (await metrics.totals()).kaudit_kubernetes_watch_restarts_total ?? {};
     expect(restarts['pods/error']).toBeGreaterThanOrEqual(1);
     const byResult = await lookupsBy(metrics);
@@ -212,13 +216,13 @@ describe('API server trouble', () => {
     expect(byResult.timeout).toBeGreaterThanOrEqual(1);
     const warnings = logs.filter((l) => l.level === 40 && String(l.msg).startsWith('cannot list or watch') && l.resource === 'pods');
     expect(warnings).toHaveLength(1);
-    expect(logs.some((l) => String(l.msg).startsWith('Kubernetes API watch works again'))).toBe(true);
   });
 
   it('a watch answered 410 Gone relists: a pod added and one deleted while it was away are both known, without a GET', async () => {
     const { api, store, metrics } = await setup();
     store.start();
-    await vi.waitFor(() => expect(store.index.find({ namespace: 'demo', pod: 'node-agent-4swdn' })).toBeDefined(), { timeout: 10_000 });
+    await vi.waitFor(() => expect(api.openWatches('pods')).toBe(1), { timeout: 10_000 });
+    expect(store.index.find({ namespace: 'demo', pod: 'node-agent-4swdn' })).toBeDefined();
 
     // The watch ends; while the store is between watches the pods change and the history it would resume from is compacted.
     api.endWatches();
@@ -243,7 +247,7 @@ describe('API server trouble', () => {
   });
 
   it('a log file\'s pod not known yet is waited for on the watch, not fetched', async () => {
-    const { api, store } = await setup({ watchWaitMs: 1500 });
+    const { api, store } = await setup({ watchWaitMs: 20_000 });
     store.start();
     await vi.waitFor(() => expect(store.index.find({ namespace: 'demo', pod: 'ledger-db-0' })).toBeDefined(), { timeout: 10_000 });
 
@@ -280,7 +284,8 @@ describe('API server trouble', () => {
     const results = await Promise.all([...refs, ...refs].map((ref) => store.lookup(ref, { onThisNode: false })));
     expect(results.every((r) => r.enriched && r.context.owner.kind === 'Deployment')).toBe(true);
     expect(api.requestsTo('/api/v1/namespaces/payments/pods/')).toHaveLength(40);
-    expect(api.maxInFlight).toBeLessThanOrEqual(3);
+    expect(api.maxInFlightOf('pods')).toBeLessThanOrEqual(3);
+    expect(api.maxInFlightOf('pods')).toBeGreaterThanOrEqual(2);
     const byResult = await lookupsBy(metrics);
     expect((byResult.get ?? 0) + (byResult.hit ?? 0)).toBe(80);
   });

@@ -86,9 +86,10 @@ export interface FakeK8sApiOptions {
 
 export class FakeK8sApi {
   readonly requests: RequestLogEntry[] = [];
-  /** Most non-watch requests being served at once since the last `resetCounts`. */
+  /** Most non-watch requests being served at once since the last `resetCounts`, in all and by resource. */
   maxInFlight = 0;
   private inFlight = 0;
+  private readonly inFlightBy = new Map<string, { now: number; max: number }>();
   private rv = 1000;
   /** Watches from a resourceVersion below this get 410 (what the watch cache no longer holds). */
   private oldestRv = 0;
@@ -163,9 +164,20 @@ export class FakeK8sApi {
     for (const w of this.watchers) this.endWatch(w);
   }
 
+  /** Watches of `resource` being served now. */
+  openWatches(resource: string): number {
+    return [...this.watchers].filter((w) => w.resource === resource).length;
+  }
+
   resetCounts(): void {
     this.requests.length = 0;
     this.maxInFlight = 0;
+    this.inFlightBy.clear();
+  }
+
+  /** Most non-watch requests for `resource` (`pods`, `replicasets`) served at once since the last `resetCounts`. */
+  maxInFlightOf(resource: string): number {
+    return this.inFlightBy.get(resource)?.max ?? 0;
   }
 
   /** Requests made so far, optionally only those whose path starts with `prefix`. */
@@ -228,7 +240,15 @@ export class FakeK8sApi {
     const url = new URL(req.url ?? '/', 'https://fake');
     const watch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
     this.requests.push({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, watch });
-    if (!watch) this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
+    const target = parsePath(url.pathname);
+    let counter = { now: 0, max: 0 };
+    if (!watch) {
+      this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
+      const resource = target?.resource ?? '';
+      counter = this.inFlightBy.get(resource) ?? counter;
+      this.inFlightBy.set(resource, counter);
+      counter.max = Math.max(counter.max, ++counter.now);
+    }
     try {
       if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
       if (this.down || res.destroyed) {
@@ -239,7 +259,6 @@ export class FakeK8sApi {
         send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
         return;
       }
-      const target = parsePath(url.pathname);
       if (target === undefined || req.method !== 'GET') {
         send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
         return;
@@ -248,7 +267,10 @@ export class FakeK8sApi {
       else if (watch) this.watch(req, res, target.resource, target.namespace, url.searchParams);
       else this.list(res, target.resource, target.namespace, url.searchParams);
     } finally {
-      if (!watch) this.inFlight--;
+      if (!watch) {
+        this.inFlight--;
+        counter.now--;
+      }
     }
   }
 
