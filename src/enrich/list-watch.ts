@@ -13,7 +13,7 @@ export interface ListWatchHandlers<T> {
 
 /** What the list-and-watch reports about itself, for metrics and log lines. */
 export interface ListWatchEvents {
-  /** A list succeeded: the cache is complete as of its resourceVersion. */
+  /** A list succeeded (called as it returns, before the ListWatch applies its items). */
   synced(): void;
   /** The watch starts over: `expired` (410 Gone: relist), `error` (a failed list or watch; retried after `delayMs`). */
   restarting(reason: 'expired' | 'error', err: unknown, delayMs: number): void;

@@ -126,6 +126,8 @@ describe('owner chains', () => {
       for (let p = 0; p < 20; p++) api.put('pods', renamed(pod, `ledger-api-rs${r}-pod${p}`, `ledger-api-rs${r}`));
     }
     api.resetCounts();
+    // A slow first list (longer than watch_wait): lookups wait for it rather than GET each pod.
+    api.setLatency(800);
     store.start();
 
     const results = await Promise.all(Array.from({ length: 100 }, (_, i) =>
@@ -133,6 +135,7 @@ describe('owner chains', () => {
     for (const r of results) {
       expect(r.enriched && r.context.owner).toEqual({ kind: 'Deployment', name: 'ledger-api' });
     }
+    api.setLatency(0);
     // Later pods of the same ReplicaSets (a rollout's next replicas) come with the watch: their owners are cached.
     for (let r = 0; r < 5; r++) api.put('pods', renamed(pod, `ledger-api-rs${r}-later`, `ledger-api-rs${r}`));
     for (let r = 0; r < 5; r++) {

@@ -56,6 +56,8 @@ export class PodStore {
   private readonly resolving = new Map<string, Promise<void>>();
   /** Lookups waiting for the watch to bring a pod, by `namespace/name`. */
   private readonly waiters = new Map<string, Set<() => void>>();
+  /** Lookups waiting for the pod watch's first list (at node start it brings every pod at once: no GET each). */
+  private readonly firstList = new Set<() => void>();
   private readonly listeners = new Set<(u: StoreUpdate) => void>();
   private readonly watches: Array<ResourceListWatch<V1Pod> | ResourceListWatch<V1Namespace>> = [];
   private podWatch: ResourceListWatch<V1Pod> | undefined;
@@ -129,6 +131,11 @@ export class PodStore {
     if (this.negative.has(key)) return { enriched: false, reason: 'miss' };
     // The watch works (or its first list is on its way, as at node start): it brings this node's pods without a GET each.
     if (opts.onThisNode && this.podWatch !== undefined && this.podWatch.failing === 0) {
+      if (!this.podWatch.synced) {
+        await this.waitFor(this.firstList, deadline - Date.now());
+        const listed = await this.known(ref, deadline);
+        if (listed !== undefined) return listed;
+      }
       await this.waitForWatch(key, Math.min(this.opts.watchWaitMs, deadline - Date.now()));
       const watched = await this.known(ref, deadline);
       if (watched !== undefined) return watched;
@@ -176,14 +183,20 @@ export class PodStore {
   }
 
   private waitForWatch(key: string, ms: number): Promise<void> {
+    let set = this.waiters.get(key);
+    if (set === undefined) this.waiters.set(key, (set = new Set()));
+    return this.waitFor(set, ms).finally(() => {
+      if (set.size === 0 && this.waiters.get(key) === set) this.waiters.delete(key);
+    });
+  }
+
+  /** Resolves when one of `set`'s wake-ups is called (the caller calls them all) or after `ms`. */
+  private waitFor(set: Set<() => void>, ms: number): Promise<void> {
     if (ms <= 0) return Promise.resolve();
     return new Promise((resolve) => {
-      let set = this.waiters.get(key);
-      if (set === undefined) this.waiters.set(key, (set = new Set()));
       const wake = () => {
         clearTimeout(timer);
         set.delete(wake);
-        if (set.size === 0 && this.waiters.get(key) === set) this.waiters.delete(key);
         resolve();
       };
       const timer = setTimeout(wake, ms);
@@ -198,7 +211,7 @@ export class PodStore {
     if (chain === undefined || !chain.complete) this.resolveOwners(pod);
     const key = podKey(pod.metadata?.namespace ?? '', pod.metadata?.name ?? '');
     this.negative.delete(key);
-    for (const wake of this.waiters.get(key) ?? []) wake();
+    for (const wake of [...(this.waiters.get(key) ?? [])]) wake();
   }
 
   private podDeleted(pod: V1Pod): void {
@@ -234,8 +247,13 @@ export class PodStore {
   private watchEvents(resource: 'pods' | 'namespaces'): ListWatchEvents {
     let failingSince: number | undefined;
     let lastWarning = -Infinity;
+    const wakeListWaiters = () => {
+      if (resource === 'pods') for (const wake of [...this.firstList]) wake();
+    };
     return {
       synced: () => {
+        // After the ListWatch has put the listed pods in place, which it does once this list call has returned.
+        setImmediate(wakeListWaiters);
         if (failingSince !== undefined) {
           this.log.info({ resource, server: this.client.server, down_s: Math.round((Date.now() - failingSince) / 1000) }, 'Kubernetes API watch works again; records are enriched');
         }
@@ -244,6 +262,7 @@ export class PodStore {
       restarting: (reason, err, delayMs) => {
         this.metrics.watchRestart(resource, reason);
         if (reason === 'expired') return;
+        wakeListWaiters();
         const { reason: label, detail } = describeApiError(err);
         this.metrics.apiError(resource, label);
         failingSince ??= Date.now();
