@@ -22,11 +22,15 @@ export interface ListWatchEvents {
 export interface ListWatchOptions {
   /** The API server ends each watch after this long (`timeoutSeconds`), and the ListWatch watches again from where it was. */
   watchSeconds: number;
+  /** A watch that delivers nothing (not even a bookmark) for this long is given up as a dead connection. */
+  silenceMs: number;
+  /** The longest a list may take (the generated client has no timeout of its own). */
+  listTimeoutMs: number;
   initialBackoffMs: number;
   maxBackoffMs: number;
 }
 
-export const DEFAULT_LIST_WATCH: ListWatchOptions = { watchSeconds: 300, initialBackoffMs: 500, maxBackoffMs: 30_000 };
+export const DEFAULT_LIST_WATCH: ListWatchOptions = { watchSeconds: 300, silenceMs: 360_000, listTimeoutMs: 60_000, initialBackoffMs: 500, maxBackoffMs: 30_000 };
 
 type WatchCall = Watch['watch'];
 
@@ -99,12 +103,12 @@ export class ResourceListWatch<T extends KubernetesObject> {
   }
 
   /**
-   * The library's Watch with bookmarks and a server-side timeout asked for, and a watchdog: a watch silent for the
-   * timeout and a minute more (a half-open connection, an API server that never answered) is given up as an error.
-   * Events of a watch given up are dropped, so a late answer cannot overwrite newer state.
+   * The library's Watch with bookmarks and a server-side timeout asked for, and a watchdog: a watch silent for
+   * `silenceMs` (by default the timeout and a minute more: a half-open connection, an API server that never answered)
+   * is given up as an error. Events of a watch given up are dropped, so a late answer cannot overwrite newer state.
    */
   private watchWithBookmarks(watch: Watch): Watch {
-    const { watchSeconds } = this.opts;
+    const { watchSeconds, silenceMs } = this.opts;
     const events = this.events;
     const call: WatchCall = async (path, params, callback, done) => {
       let abandoned = false;
@@ -115,8 +119,8 @@ export class ResourceListWatch<T extends KubernetesObject> {
         watchdog = setTimeout(() => {
           abandoned = true;
           controller?.abort();
-          done(new Error(`watch of ${path} silent for ${watchSeconds + 60} s`));
-        }, (watchSeconds + 60) * 1000);
+          done(new Error(`watch of ${path} silent for ${silenceMs / 1000} s`));
+        }, silenceMs);
         watchdog.unref();
       };
       arm();

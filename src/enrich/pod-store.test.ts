@@ -66,7 +66,7 @@ async function setup(opts: Partial<PodStoreOptions> = {}, seed = true): Promise<
     lookupsPerSecond: 1000,
     lookupConcurrency: 4,
     include: { labels: keyFilter(['*']), annotations: keyFilter([]) },
-    listWatch: { watchSeconds: 300, initialBackoffMs: 100, maxBackoffMs: 400 },
+    listWatch: { watchSeconds: 300, silenceMs: 360_000, listTimeoutMs: 60_000, initialBackoffMs: 100, maxBackoffMs: 400 },
     ...opts,
   }, metrics.kubernetes(), pino({ level: 'debug' }, sink));
   running.push({ api, store });
@@ -259,6 +259,18 @@ describe('API server trouble', () => {
     api.put('pods', renamed(corpusObject('owners/get-pod-of-statefulset.json'), 'ledger-db-7'));
     expect(await waiting).toMatchObject({ enriched: true, source: 'hit', context: { pod: 'ledger-db-7', owner: { kind: 'StatefulSet', name: 'ledger-db' } } });
     expect(api.requestsTo('/api/v1/namespaces/demo/pods/')).toHaveLength(0);
+  });
+
+  it('a watch gone silent (a half-open connection) is given up after silenceMs and started again', async () => {
+    const { api, store, metrics } = await setup({ listWatch: { watchSeconds: 300, silenceMs: 1000, listTimeoutMs: 60_000, initialBackoffMs: 100, maxBackoffMs: 400 } });
+    api.stallWatches(true);
+    store.start();
+    await vi.waitFor(() => expect(api.requestsTo('/api/v1/pods', { watch: true }).length).toBeGreaterThanOrEqual(2), { timeout: 20_000 });
+    api.stallWatches(false);
+
+    api.put('pods', renamed(corpusObject('owners/get-pod-of-statefulset.json'), 'after-the-stall'));
+    await vi.waitFor(() => expect(store.index.find({ namespace: 'demo', pod: 'after-the-stall' })).toBeDefined(), { timeout: 20_000 });
+    expect((await metrics.totals()).kaudit_kubernetes_watch_restarts_total?.['pods/error']).toBeGreaterThanOrEqual(1);
   });
 
   it('a pod the API does not have is asked for once: the 404 is cached, and the watch bringing it later wins', async () => {

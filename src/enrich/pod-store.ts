@@ -5,7 +5,7 @@ import type { V1Namespace, V1Pod } from '@kubernetes/client-node';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { KubernetesMetrics } from '../observe/metrics.ts';
-import { ApiGets, describeApiError, type GetResult } from './api-gets.ts';
+import { ApiGets, describeApiError, requestTimeout, type GetResult } from './api-gets.ts';
 import type { KubeClient } from './kube-client.ts';
 import { DEFAULT_LIST_WATCH, ResourceListWatch, type ListWatchEvents, type ListWatchOptions } from './list-watch.ts';
 import { OwnerResolver, type OwnerChain } from './owners.ts';
@@ -82,17 +82,18 @@ export class PodStore {
   start(): void {
     const lw = this.opts.listWatch ?? DEFAULT_LIST_WATCH;
     const { core, watch } = this.client;
+    const bounded = requestTimeout(lw.listTimeoutMs);
     const { nodeName } = this.opts;
     if (nodeName !== undefined) {
       const fieldSelector = `spec.nodeName=${nodeName}`;
-      this.podWatch = new ResourceListWatch<V1Pod>(watch, '/api/v1/pods', () => core.listPodForAllNamespaces({ fieldSelector }), fieldSelector, {
+      this.podWatch = new ResourceListWatch<V1Pod>(watch, '/api/v1/pods', () => core.listPodForAllNamespaces({ fieldSelector }, bounded), fieldSelector, {
         added: (p) => this.podChanged(p),
         updated: (p) => this.podChanged(p),
         deleted: (p) => this.podDeleted(p),
       }, this.watchEvents('pods'), lw);
       this.watches.push(this.podWatch);
     }
-    this.watches.push(new ResourceListWatch<V1Namespace>(watch, '/api/v1/namespaces', () => core.listNamespace(), undefined, {
+    this.watches.push(new ResourceListWatch<V1Namespace>(watch, '/api/v1/namespaces', () => core.listNamespace({}, bounded), undefined, {
       added: (n) => this.publish({ type: 'namespace', name: n.metadata?.name ?? '', labels: { ...n.metadata?.labels } }),
       updated: (n) => this.publish({ type: 'namespace', name: n.metadata?.name ?? '', labels: { ...n.metadata?.labels } }),
       deleted: (n) => this.publish({ type: 'namespace_deleted', name: n.metadata?.name ?? '' }),

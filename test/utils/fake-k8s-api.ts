@@ -99,6 +99,7 @@ export class FakeK8sApi {
   private readonly sockets = new Set<Socket>();
   private latencyMs = 0;
   private down = false;
+  private stalled = false;
   private readonly server: Server;
   private readonly token: string;
   private readonly bookmarkMs: number;
@@ -152,6 +153,11 @@ export class FakeK8sApi {
   setDown(down: boolean): void {
     this.down = down;
     if (down) for (const s of this.sockets) s.destroy();
+  }
+
+  /** Watches from now on get their 200 and headers, then nothing at all, never ending: a half-open connection. */
+  stallWatches(stalled: boolean): void {
+    this.stalled = stalled;
   }
 
   /** What etcd compaction plus a watch cache that moved on does: watches from any resourceVersion before now get 410. */
@@ -318,6 +324,7 @@ export class FakeK8sApi {
     }
     res.writeHead(200, headers({ 'Content-Type': 'application/json' }));
     res.flushHeaders();
+    if (this.stalled) return;
     const rvParam = q.get('resourceVersion');
     const from = rvParam === null || rvParam === '' || rvParam === '0' ? undefined : Number(rvParam);
     if (from !== undefined && from < this.oldestRv) {
