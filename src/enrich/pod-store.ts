@@ -230,6 +230,8 @@ export class PodStore {
       if (now === undefined) return;
       const context = { ...now.context, owner: chain.chain.at(-1) ?? now.context.owner, owner_chain: chain.chain };
       this.publish(now.source === 'tombstone' ? { type: 'pod_deleted', context } : { type: 'pod', context });
+    }).catch((err: unknown) => {
+      this.log.debug({ pod: pod.metadata?.name, namespace: pod.metadata?.namespace, error: String(err) }, 'owner chain not resolved');
     }).finally(() => this.resolving.delete(uid));
     this.resolving.set(uid, done);
   }
