@@ -7,7 +7,7 @@ import { sinkKinds } from '../sinks/index.ts';
 import { path } from './fields.ts';
 import { listenSchema } from './listen.ts';
 import { secretRefSchema } from './secret.ts';
-import { countIn, durationIn, GiB, HOUR, KiB, MiB, MINUTE, sizeIn } from './units.ts';
+import { countIn, durationIn, GiB, HOUR, KiB, MiB, MINUTE, SECOND, sizeIn } from './units.ts';
 
 export const DEFAULT_AUDIT_PATH = '/var/log/kubernetes/kubernetes.audit';
 
@@ -197,6 +197,40 @@ const detectionSchema = z.strictObject({
 
 export type DetectionConfig = z.infer<typeof detectionSchema>;
 
+/** Label or annotation keys to keep: exact keys, a prefix ending in `*`, or `*` for all. */
+const includeList = z.array(z.string().regex(/^(\*|[A-Za-z0-9._/-]+\*?)$/, 'expected a key such as app.kubernetes.io/name, a prefix ending in * such as app.kubernetes.io/*, or *'));
+
+/** Pod and namespace metadata from the Kubernetes API (src/enrich/, docs/kubernetes.md). */
+const kubernetesSchema = z.strictObject({
+  /** Off until the enrich stage is wired into the pipeline. */
+  enabled: z.boolean().default(false),
+  /** A kubeconfig file (its current context), to run outside a cluster; unset: the pod's service account. */
+  kubeconfig: path({ readAtStart: true }).optional(),
+  /** This node, whose pods are watched; unset: the NODE_NAME environment variable, and without it no pod is watched (lookups GET). */
+  node_name: z.string().regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, 'expected a node name (lower-case letters, digits, - and .)').optional(),
+  /** How long a deleted pod's context is kept for lines still to be read; see docs/kubernetes.md for why 10m. */
+  tombstone_ttl: durationIn(10 * SECOND, 24 * HOUR).default(10 * MINUTE),
+  /** Most deleted pods kept (the oldest go first). */
+  tombstone_max: countIn(100, 1_000_000).default(10_000),
+  /** The longest a lookup holds a record; then it goes on not enriched. */
+  max_wait: durationIn(0, MINUTE).default(2 * SECOND),
+  /** A pod of this node not known yet: how long to wait for the watch before a GET (within max_wait). */
+  watch_wait: durationIn(0, MINUTE).default(1 * SECOND),
+  /** How long a 404 for a pod is believed. */
+  negative_ttl: durationIn(0, HOUR).default(30 * SECOND),
+  /** How long a pod fetched by GET (not watched), and a ReplicaSet's or Job's owner, is believed. */
+  cache_ttl: durationIn(SECOND, 24 * HOUR).default(5 * MINUTE),
+  /** Direct GETs (pods not watched, ReplicaSets, Jobs): at most `per_second`, `concurrency` at a time. */
+  lookups: z.strictObject({
+    per_second: countIn(1, 1000).default(20),
+    concurrency: countIn(1, 64).default(4),
+  }).prefault({}),
+  labels: includeList.default(['*']),
+  annotations: includeList.default([]),
+}).refine((k) => k.watch_wait <= k.max_wait, { path: ['watch_wait'], message: 'expected at most max_wait' });
+
+export type KubernetesConfig = z.infer<typeof kubernetesSchema>;
+
 export const configSchema = z.strictObject({
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Checkpoints, disk buffers and dead-letter files live here. */
@@ -226,6 +260,7 @@ export const configSchema = z.strictObject({
     .prefault({ audit: { kind: 'audit' } }),
   redaction: redactionSchema.prefault({}),
   detection: detectionSchema.prefault({}),
+  kubernetes: kubernetesSchema.prefault({}),
   sinks: z.record(z.string().regex(/^[a-z0-9_-]+$/, 'sink names use a-z 0-9 _ -'), sinkSchema)
     .superRefine((sinks, ctx) => {
       for (const [name, sink] of Object.entries(sinks)) {

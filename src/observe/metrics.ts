@@ -29,6 +29,15 @@ export interface DetectionMetrics {
   reloaded(ok: boolean): void;
 }
 
+/** Kubernetes metadata (src/enrich/): how lookups end, and how the API server is doing. */
+export interface KubernetesMetrics {
+  /** `hit`, `tombstone`, `get` (enriched); `miss`, `error`, `timeout` (not enriched). */
+  lookup(result: string): void;
+  /** A watch started over: `expired` (410 Gone, relisted) or `error` (retried with backoff). */
+  watchRestart(resource: string, reason: string): void;
+  apiError(resource: string, reason: string): void;
+}
+
 /** What the buffer metrics read from a sink's disk buffer at each scrape. */
 export interface BufferState {
   backlog: BufferBacklog;
@@ -236,6 +245,22 @@ export class Metrics {
   /** Counts a webhook source's requests by how they were answered. */
   webhookRequests(source: string): (result: string) => void {
     return (result) => this.webhookRequestsC.labels(source, result).inc();
+  }
+
+  // Kubernetes metadata: created on first use, so an agent without `kubernetes` exports none of them.
+  private kubernetesMetrics: KubernetesMetrics | undefined;
+  kubernetes(): KubernetesMetrics {
+    if (this.kubernetesMetrics !== undefined) return this.kubernetesMetrics;
+    const registers = [this.registry];
+    const lookups = new Counter({ name: 'kaudit_kubernetes_lookups_total', help: 'Pod metadata lookups by result: hit, tombstone, get (enriched); miss, error, timeout (not enriched)', labelNames: ['result'], registers });
+    const restarts = new Counter({ name: 'kaudit_kubernetes_watch_restarts_total', help: 'List-and-watch restarts by resource and reason (expired: 410 Gone, relisted; error: retried with backoff)', labelNames: ['resource', 'reason'], registers });
+    const errors = new Counter({ name: 'kaudit_kubernetes_api_errors_total', help: 'Failed Kubernetes API requests by resource and reason (timeout, connection, unauthorized, forbidden, server_error, http_error)', labelNames: ['resource', 'reason'], registers });
+    this.kubernetesMetrics = {
+      lookup: (result) => lookups.labels(result).inc(),
+      watchRestart: (resource, reason) => restarts.labels(resource, reason).inc(),
+      apiError: (resource, reason) => errors.labels(resource, reason).inc(),
+    };
+    return this.kubernetesMetrics;
   }
 
   checkpointLag(source: string, read: () => Array<{ path: string; bytes: number }>): void {
