@@ -85,6 +85,10 @@ describe('profile of well-known controllers', () => {
     { who: 'Kyverno', behaviour: 'watches Secrets to clone them', event: { ...sa('kyverno', 'kyverno-background-controller'), ...secretsList() }, rule: 'KA-CRED-001' },
     { who: 'Gatekeeper', behaviour: 'updates its own webhook', event: { ...sa('gatekeeper-system', 'gatekeeper-admin'), ...webhookPatch('gatekeeper-validating-webhook-configuration') }, rule: 'KA-EVADE-001' },
     { who: 'a GitLab runner with Helm', behaviour: 'lists the release history', event: { ...sa('gitlab-runner', 'gitlab-runner', '10.244.13.21', 'Helm/3.14.4'), ...secretsList('storefront'), verb: 'list', requestURI: '/api/v1/namespaces/storefront/secrets?labelSelector=name%3Dapi%2Cowner%3Dhelm' }, rule: 'KA-CRED-001' },
+    { who: 'a GitLab runner with Helm', behaviour: 'reads an add-on\'s release record in kube-system', event: { ...sa('gitlab-runner', 'gitlab-runner', '10.244.13.21', 'Helm/3.14.4'), ...secretGet('kube-system', 'sh.helm.release.v1.external-dns.v3') }, rule: 'KA-CRED-002' },
+    { who: 'Argo CD', behaviour: 'deploys an add-on into kube-system', event: { ...sa('argocd', 'argocd-application-controller'), verb: 'create', requestURI: '/apis/apps/v1/namespaces/kube-system/deployments', objectRef: { resource: 'deployments', namespace: 'kube-system', name: 'external-dns', apiGroup: 'apps', apiVersion: 'v1' }, responseStatus: { metadata: {}, code: 201 } }, rule: 'KA-CONT-008' },
+    { who: 'Velero', behaviour: 'lists a namespace\'s Secrets for a backup', event: { ...sa('velero', 'velero'), ...secretsList('payments'), verb: 'list' }, rule: 'KA-CRED-001' },
+    { who: 'Reloader', behaviour: 'watches Secrets cluster-wide', event: { ...sa('reloader', 'reloader-reloader'), ...secretsList() }, rule: 'KA-CRED-001' },
     { who: 'Longhorn', behaviour: 'watches its namespace\'s Secrets', event: { ...sa('longhorn-system', 'longhorn-service-account'), ...secretsList('longhorn-system') }, rule: 'KA-CRED-001' },
     { who: 'eks:certificate-controller', behaviour: 'approves a kubelet CSR', event: { ...user('eks:certificate-controller', [], '10.0.0.10'), verb: 'update', requestURI: '/apis/certificates.k8s.io/v1/certificatesigningrequests/csr-x/approval', objectRef: { resource: 'certificatesigningrequests', name: 'csr-x', apiGroup: 'certificates.k8s.io', apiVersion: 'v1', subresource: 'approval' } }, rule: 'KA-CRED-006' },
     { who: 'kubeadm at setup', behaviour: 'asks for an add-on\'s token', event: { ...user('kubernetes-admin', ['kubeadm:cluster-admins'], '10.0.0.10', 'kubeadm/v1.29.4 (linux/amd64) kubernetes/55019c8'), ...tokenRequest('kube-system', 'kube-proxy') }, rule: 'KA-CRED-004' },
@@ -165,6 +169,10 @@ describe('impersonation', () => {
     expect(ids(proxy)).toContain('KA-IMP-001');
     const site = compileRuleTexts([...shipped, { name: 'site.yaml', text: 'lists:\n  impersonating_proxies: ["system:serviceaccount:auth:oauth2-proxy"]\n' }]);
     expect(ids(proxy, site)).not.toContain('KA-IMP-001');
+  });
+  it('does not take a declared proxy passing on its users\' kubectl for kubectl run with a pod\'s token (KA-UA-005)', () => {
+    expect(ids(ev({ ...sa('kube-oidc-proxy', 'kube-oidc-proxy', '10.244.15.2', 'kubectl/v1.29.4 (linux/amd64) kubernetes/55019c8'), ...asDeveloper }))).toEqual([]);
+    expect(ids(ev({ ...sa('payments', 'report-gen', '10.244.15.2', 'kubectl/v1.29.4 (linux/amd64) kubernetes/55019c8'), ...asDeveloper, impersonatedUser: undefined }))).toContain('KA-UA-005');
   });
   it('still raises KA-IMP-002 (high) when a declared proxy impersonates system:masters', () => {
     const h = hits(ev({ ...sa('kube-oidc-proxy', 'kube-oidc-proxy', '10.244.15.2'), ...asDeveloper, impersonatedUser: { username: 'oidc:eve', groups: ['system:masters'] } }));

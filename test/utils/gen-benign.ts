@@ -108,6 +108,9 @@ export const ACTORS = {
   gatekeeper: sa('gatekeeper-system', 'gatekeeper-admin', '10.244.11.4', 'gatekeeper/v3.15.1 (linux/amd64) 6f4b4c2/2024-03-25T18:43:07Z', 'gatekeeper-controller-manager-6d8f7c9b5-x4kqz'),
   longhorn: sa('longhorn-system', 'longhorn-service-account', '10.244.12.8', 'longhorn-manager/v1.6.1 (linux/amd64) kubernetes/$Format', 'longhorn-manager-9x2kq'),
   longhornCsi: sa('longhorn-system', 'longhorn-service-account', '10.244.12.9', 'csi-provisioner/v3.6.2 (linux/amd64) kubernetes/$Format', 'csi-provisioner-6f8d7c9b5-m4xkq'),
+  velero: sa('velero', 'velero', '10.244.12.15', 'velero-server/v1.13.2 (linux/amd64) 4d961fb', 'velero-7c9d8b6f5-x2kqm'),
+  reloader: sa('reloader', 'reloader-reloader', '10.244.12.16', 'reloader/v1.0.72 (linux/amd64) kubernetes/$Format', 'reloader-reloader-6d8f7c9b5-p2xkq'),
+  keda: sa('keda', 'keda-operator', '10.244.12.17', 'keda-operator/v2.13.1 (linux/amd64) kubernetes/$Format', 'keda-operator-5b9c8d7f6-m2kqx'),
   gitlabRunner: sa('gitlab-runner', 'gitlab-runner', '10.244.13.21', HELM, 'runner-xk2q9-project-42-concurrent-0'),
   jenkins: sa('jenkins', 'jenkins', '10.244.13.30', KUBECTL, 'jenkins-agent-7f2kq'),
   pythonOperator: sa('data-platform', 'data-operator', '10.244.14.11', 'Python/3.11 aiohttp/3.9.3', 'data-operator-5b7c9d8f6-w2kqx'),
@@ -460,6 +463,14 @@ const controllers: Array<[number, Behaviour]> = [
   // Storage: Longhorn's manager caches its namespace's Secrets; its CSI provisioner reads StorageClass secrets.
   [1, (g) => listWatch(g, ACTORS.longhorn, { resource: 'secrets', namespace: 'longhorn-system' })],
   [1, (g) => g.emit(ACTORS.longhornCsi, { verb: 'get', target: { resource: 'secrets', namespace: 'longhorn-system', name: 'longhorn-crypto' } })],
+  // Backups and controllers that follow Secrets for others.
+  [0.5, (g) => {
+    const ns = g.pick(APP_NAMESPACES);
+    for (const resource of ['secrets', 'configmaps', 'deployments', 'services']) g.emit(ACTORS.velero, { verb: 'list', target: { resource, namespace: ns, group: resource === 'deployments' ? 'apps' : undefined } });
+  }],
+  [2, (g) => listWatch(g, ACTORS.reloader, { resource: g.pick(['secrets', 'configmaps']) })],
+  [1, (g) => g.emit(ACTORS.keda, { verb: 'get', target: { resource: 'secrets', namespace: g.pick(APP_NAMESPACES), name: 'rabbitmq-auth' } })],
+  [0.5, (g) => listWatch(g, ACTORS.keda, { resource: 'secrets' })],
   // In-cluster apps with generic clients, on their own namespace's objects.
   [3, (g) => {
     const resource = g.pick(['configmaps', 'pods', 'secrets']);
@@ -473,8 +484,9 @@ const controllers: Array<[number, Behaviour]> = [
 
 /** A Helm upgrade by a CI runner: the release history (Secrets labelled owner=helm), the objects, a new release record. */
 function helmUpgrade(g: Generator): void {
-  const ns = g.pick(['storefront', 'payments', 'web-frontend']);
-  const release = g.pick(['api', 'web', 'worker']);
+  const addOn = g.chance(0.15);
+  const ns = addOn ? 'kube-system' : g.pick(['storefront', 'payments', 'web-frontend']);
+  const release = addOn ? g.pick(['aws-load-balancer-controller', 'external-dns']) : g.pick(['api', 'web', 'worker']);
   const who = ACTORS.gitlabRunner;
   g.emit(who, { verb: 'list', target: { resource: 'secrets', namespace: ns, query: `labelSelector=name%3D${release}%2Cowner%3Dhelm%2Cstatus%3Ddeployed` } });
   g.emit(who, { verb: 'get', target: { resource: 'deployments', namespace: ns, name: release, group: 'apps' } });
@@ -482,6 +494,7 @@ function helmUpgrade(g: Generator): void {
   g.emit(who, { verb: 'patch', target: { resource: 'deployments', namespace: ns, name: release, group: 'apps' }, requestObject: { spec: { template: { spec: { containers: [{ name: release, image }] } } } }, responseObject: deployment(ns, release, image) });
   g.emit(who, { verb: 'patch', target: { resource: 'configmaps', namespace: ns, name: `${release}-config` } });
   g.emit(who, { verb: 'create', target: { resource: 'secrets', namespace: ns, name: `sh.helm.release.v1.${release}.v${2 + g.int(80)}` } });
+  g.emit(who, { verb: 'get', target: { resource: 'secrets', namespace: ns, name: `sh.helm.release.v1.${release}.v1` } });
   g.emit(who, { verb: 'update', target: { resource: 'secrets', namespace: ns, name: `sh.helm.release.v1.${release}.v1` } });
 }
 
