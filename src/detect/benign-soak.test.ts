@@ -1,4 +1,4 @@
-// The benign soak: a day of ordinary cluster traffic (test/utils/gen-benign.ts) through every shipped rule raises
+// The benign soak: most of a day of ordinary cluster traffic (test/utils/gen-benign.ts) through every shipped rule raises
 // no high or medium alarm; the per-rule hit counts are printed for the record.
 import { readdirSync } from 'node:fs';
 import path from 'node:path';

@@ -156,7 +156,6 @@ class Generator {
   readonly lines: string[] = [];
   readonly #rnd: () => number;
   #us: number;
-  #serial = 0;
   #rv = 4_000_000;
 
   constructor(seed: number, startMs: number) {
@@ -183,6 +182,7 @@ class Generator {
 
   /** One request as the apiserver logs it: watches at ResponseStarted and ResponseComplete, the rest once. */
   emit(who: Identity, req: Request): void {
+    // 0.2 to 0.8 s apart: 120,000 events span most of a day (rate rules and daily alarm ids see realistic spacing).
     this.#us += 200_000 + this.int(600_000);
     const stages = req.verb === 'watch' ? ['ResponseStarted', 'ResponseComplete'] : ['ResponseComplete'];
     const id = this.#uuid();
@@ -211,7 +211,6 @@ class Generator {
     ev.requestReceivedTimestamp = microTime(received);
     ev.stageTimestamp = microTime(done);
     ev.annotations = { 'authorization.k8s.io/decision': 'allow', 'authorization.k8s.io/reason': who.reason };
-    this.#serial += 1;
     return ev;
   }
 
@@ -382,7 +381,9 @@ const nodes: Array<[number, Behaviour]> = [
 const probes: Array<[number, Behaviour]> = [
   [30, (g) => g.emit(anonymous(g.pick(NODES).ip, 'kube-probe/1.29'), { verb: 'get', path: g.pick(['/livez', '/readyz']) })],
   [10, (g) => g.emit(anonymous(g.pick(['10.0.0.133', '10.0.1.140', '10.0.2.151']), 'ELB-HealthChecker/2.0'), { verb: 'get', path: '/readyz' })],
-  [4, (g) => g.emit(anonymous(g.pick(NODES).ip, `kubelet/${K8S}`), { verb: 'get', path: g.pick(['/version', '/.well-known/openid-configuration', '/openid/v1/jwks']) })],
+  [2, (g) => g.emit(anonymous(g.pick(['10.0.0.133', '10.0.1.140']), 'ELB-HealthChecker/2.0'), { verb: 'get', path: '/version' })],
+  // Token verifiers (Vault's Kubernetes auth) fetch the service-account issuer's discovery document and keys.
+  [2, (g) => g.emit(ACTORS.vault, { verb: 'get', path: g.pick(['/.well-known/openid-configuration', '/openid/v1/jwks']) })],
 ];
 
 const managed: Array<[number, Behaviour]> = [
