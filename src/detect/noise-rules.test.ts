@@ -4,10 +4,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { configSchema } from '../config/schema.ts';
-import { parseAuditLine, type AuditEvent } from '../parse/audit.ts';
+import type { AuditEvent } from '../parse/audit.ts';
 import { DetectionEngine, type RuleHit } from './engine.ts';
 import { compileRuleTexts, type RuleSet } from './rules.ts';
 import { KNOWN_CONTROLLERS_FILE, ruleFilesOf } from './setup.ts';
+import { auditEventOf } from './test-event.ts';
 
 const RULES_DIR = path.resolve(import.meta.dirname, '../../rules');
 const shipped = readdirSync(RULES_DIR).filter((n) => n.endsWith('.yaml')).sort().map((n) => ({ name: path.join(RULES_DIR, n), text: readFileSync(path.join(RULES_DIR, n), 'utf8') }));
@@ -29,14 +30,7 @@ function ev(over: Over): AuditEvent {
     requestReceivedTimestamp: '2026-11-22T12:10:00.000000Z', stageTimestamp: '2026-11-22T12:10:00.010000Z',
     annotations: { 'authorization.k8s.io/decision': 'allow', 'authorization.k8s.io/reason': '' },
   };
-  const obj: Over = { ...base, ...over };
-  const ordered: Over = {};
-  for (const k of ['kind', 'apiVersion', 'level', 'auditID', 'stage', 'requestURI', 'verb', 'user', 'impersonatedUser', 'sourceIPs', 'userAgent', 'objectRef', 'responseStatus', 'requestObject', 'responseObject', 'requestReceivedTimestamp', 'stageTimestamp', 'annotations']) {
-    if (obj[k] !== undefined) ordered[k] = obj[k];
-  }
-  const r = parseAuditLine(JSON.stringify(ordered));
-  if (!r.ok) throw new Error(r.error);
-  return r.event;
+  return auditEventOf(base, over);
 }
 
 function hits(e: AuditEvent, rules: RuleSet = withProfile): RuleHit[] {
