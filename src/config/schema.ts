@@ -189,6 +189,8 @@ const detectionSchema = z.strictObject({
   rules: z.array(path({ readAtStart: true })).default([]),
   /** Load the shipped rules (`rules/` of the installation). */
   system_rules: z.boolean().default(true),
+  /** Load the shipped profile of well-known controllers (rules/known-controllers.yaml) with the shipped rules. */
+  known_controllers: z.boolean().default(true),
   /** Least time between two updates of one aggregated alarm. */
   update_interval: durationIn(0, 24 * HOUR).default(60_000),
   /** How often the rule files are checked for changes (a change reloads them; so does SIGHUP). 0: only SIGHUP. */

@@ -41,6 +41,11 @@ const BODY_VERBS = new Set(['create', 'update', 'patch']);
 export class DetectionEngine implements Detector {
   #rules: CompiledRule[] = [];
   #allow: CompiledAllow[] = [];
+  /**
+   * The entries that can apply to each rule, by rule id, in load order: rules no entry names (rate rules that count
+   * most events among them) skip the allowlist without trying every entry per event.
+   */
+  #allowByRule = new Map<string, CompiledAllow[]>();
   /** Candidate rules by stage, verb, resource and response code, and how many combinations are cached. */
   #byKind = new Map<string, Map<string, Map<string, Map<number | undefined, CompiledRule[]>>>>();
   #kinds = 0;
@@ -91,6 +96,11 @@ export class DetectionEngine implements Detector {
     this.#byKind = new Map();
     this.#kinds = 0;
     this.#allow = (rules.allowlist ?? []).filter((a) => a.clusters === undefined || a.clusters.has(cluster));
+    this.#allowByRule = new Map();
+    for (const r of this.#rules) {
+      const entries = this.#allow.filter((a) => a.rules === undefined || a.rules.has(r.id));
+      if (entries.length > 0) this.#allowByRule.set(r.id, entries);
+    }
   }
 
   /** Changes whenever the alarms' aggregation state changes. */
@@ -180,8 +190,9 @@ export class DetectionEngine implements Detector {
         }
       }
       // Allowlisted requests neither alarm nor count toward a rate; they are counted per rule and entry.
-      if (this.#allow.length > 0) {
-        const entry = allowedBy(this.#allow, rule, ctx, this.#cluster.name);
+      const allow = this.#allowByRule.get(rule.id);
+      if (allow !== undefined) {
+        const entry = allowedBy(allow, rule, ctx, this.#cluster.name);
         if (entry !== undefined) {
           const k = `${rule.id}\0${entry.id}`;
           this.#allowed.set(k, (this.#allowed.get(k) ?? 0) + 1);

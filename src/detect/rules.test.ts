@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { parseAuditLine, type AuditEvent } from '../parse/audit.ts';
 import { DetectionEngine } from './engine.ts';
-import { allowedBy, compileAhead, compileRuleTexts, discardCompiledAhead, EvalContext, loadRuleFiles, needsBodies, nodeNameOf, normalizeHostPath, parseImageRef, RuleError } from './rules.ts';
+import { allowedBy, compileAhead, compileRuleTexts, discardCompiledAhead, EvalContext, loadRuleFiles, needsBodies, nodeNameOf, normalizeHostPath, parseImageRef, RuleError, serviceAccountOf } from './rules.ts';
 
 type Json = Record<string, any>;
 
@@ -235,6 +235,34 @@ describe('user.node', () => {
     const cross = { all: [{ field: 'objectRef.name', exists: true }, { not: { field: 'objectRef.name', equals_field: 'user.node' } }] };
     expect(matches(cross, lease('node-1'))).toBe(false);
     expect(matches(cross, lease('node-2'))).toBe(true);
+  });
+});
+
+describe('user.serviceaccount', () => {
+  const sa = (username: string, groups: string[], namespace = 'payments') =>
+    ev({ user: { username, groups }, objectRef: { resource: 'configmaps', namespace, name: 'app-config' }, verb: 'get' });
+  const saGroups = ['system:serviceaccounts', 'system:serviceaccounts:payments', 'system:authenticated'];
+  it('is the namespace and name of system:serviceaccount:<namespace>:<name> in group system:serviceaccounts', () => {
+    expect(matches({ field: 'user.serviceaccount.namespace', equals: 'payments' }, sa('system:serviceaccount:payments:flagd', saGroups))).toBe(true);
+    expect(matches({ field: 'user.serviceaccount.name', equals: 'flagd' }, sa('system:serviceaccount:payments:flagd', saGroups))).toBe(true);
+    expect(serviceAccountOf({ username: 'system:serviceaccount:kube-system:coredns', groups: ['system:serviceaccounts'] })).toEqual({ namespace: 'kube-system', name: 'coredns' });
+  });
+  it('is absent for people, for the prefix without the group, and for malformed names', () => {
+    expect(matches({ field: 'user.serviceaccount.namespace', exists: false }, sa('dana', ['devs']))).toBe(true);
+    expect(matches({ field: 'user.serviceaccount.namespace', exists: false }, sa('system:serviceaccount:payments:flagd', ['system:authenticated']))).toBe(true);
+    for (const name of ['system:serviceaccount:payments', 'system:serviceaccount::x', 'system:serviceaccount:a:', 'system:serviceaccount:a:b:c']) {
+      expect(serviceAccountOf({ username: name, groups: ['system:serviceaccounts'] }), name).toBeUndefined();
+    }
+  });
+  it('lets a rule tell a service account in its own namespace from a foreign one', () => {
+    const own = { field: 'objectRef.namespace', equals_field: 'user.serviceaccount.namespace' };
+    expect(matches(own, sa('system:serviceaccount:payments:flagd', saGroups))).toBe(true);
+    expect(matches(own, sa('system:serviceaccount:payments:flagd', saGroups, 'storefront'))).toBe(false);
+    expect(matches(own, sa('dana', ['devs']))).toBe(false);
+  });
+  it('refuses other keys under user.serviceaccount', () => {
+    expect(loadError('rules: [{ id: X, name: x, category: test, level: low, match: { field: user.serviceaccount.uid, exists: true } }]'))
+      .toMatch(/rules\[0\] \(X\)\.match\.field: bad field path "user\.serviceaccount\.uid"/);
   });
 });
 

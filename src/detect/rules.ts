@@ -882,6 +882,10 @@ function singleHeadValue(path: string): ((ctx: EvalContext) => unknown) | undefi
     };
   }
   if (root === 'user' && rest[0] === 'node') return rest.length === 1 ? (ctx) => nodeNameOf(ctx.event.head.user) : undefined;
+  if (root === 'user' && rest[0] === 'serviceaccount') {
+    const part = serviceAccountPart(rest[1]);
+    return rest.length === 2 && part !== undefined ? (ctx) => serviceAccountOf(ctx.event.head.user)?.[part] : undefined;
+  }
   if (root === 'annotations') return (ctx) => walk(ctx.event.annotations());
   if (!HEAD_ROOTS.has(root)) return undefined;
   if (rest.every(isPlainKey)) {
@@ -925,6 +929,12 @@ function resolvePath(path: string, at: string): ResolvedPath {
   }
   if (root === 'user' && second === 'node') {
     return { root: (ctx) => nodeNameOf(ctx.event.head.user), list: false, steps: rest.slice(1), body: false };
+  }
+  if (root === 'user' && second === 'serviceaccount') {
+    const third = rest[1] && 'key' in rest[1] ? rest[1].key : undefined;
+    const part = serviceAccountPart(third);
+    if (part === undefined) throw new RuleError(`${at}: bad field path ${JSON.stringify(path)}: use user.serviceaccount.namespace or user.serviceaccount.name`);
+    return { root: (ctx) => serviceAccountOf(ctx.event.head.user)?.[part], list: false, steps: rest.slice(2), body: false };
   }
   if (root === 'pod_specs' || root === 'containers' || root === 'images') {
     if (rest[0] && 'star' in rest[0]) rest = rest.slice(1);
@@ -1069,6 +1079,23 @@ export function nodeNameOf(user: { username?: string; groups?: string[] } | unde
   if (typeof name !== 'string' || !name.startsWith('system:node:') || name.length === 'system:node:'.length) return undefined;
   return Array.isArray(user!.groups) && user!.groups.includes('system:nodes') ? name.slice('system:node:'.length) : undefined;
 }
+
+/**
+ * `user.serviceaccount.namespace` / `.name`: the service account of a service-account identity as RBAC sees one:
+ * username `system:serviceaccount:<namespace>:<name>` in group `system:serviceaccounts`.
+ */
+export function serviceAccountOf(user: { username?: string; groups?: string[] } | undefined): { namespace: string; name: string } | undefined {
+  const name = user?.username;
+  if (typeof name !== 'string' || !name.startsWith('system:serviceaccount:')) return undefined;
+  const rest = name.slice('system:serviceaccount:'.length);
+  const colon = rest.indexOf(':');
+  if (colon <= 0 || colon === rest.length - 1 || rest.indexOf(':', colon + 1) !== -1) return undefined;
+  if (!Array.isArray(user!.groups) || !user!.groups.includes('system:serviceaccounts')) return undefined;
+  return { namespace: rest.slice(0, colon), name: rest.slice(colon + 1) };
+}
+
+const serviceAccountPart = (key: string | undefined): 'namespace' | 'name' | undefined =>
+  key === 'namespace' || key === 'name' ? key : undefined;
 
 /** A container image reference, normalised as container runtimes resolve it. */
 export interface ImageRef {

@@ -1,7 +1,7 @@
 // Turns the detection config into plain worker data and builds a detector from that data.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import { writeFileAtomic } from '../delivery/atomic-file.ts';
 import { DetectionEngine, type SavedAlarms } from './engine.ts';
@@ -27,10 +27,14 @@ export function systemRuleFiles(dir = SYSTEM_RULES_DIR): string[] {
   return readdirSync(dir).filter((f) => f.endsWith('.yaml') || f.endsWith('.yml')).sort().map((f) => join(dir, f));
 }
 
+/** The shipped profile of well-known controllers, one of the system rule files; `detection.known_controllers` drops it. */
+export const KNOWN_CONTROLLERS_FILE = 'known-controllers.yaml';
+
 /** Every rule file the config loads, in load order. */
 export function ruleFilesOf(config: Config): string[] {
   const d = config.detection;
-  return [...(d.system_rules ? systemRuleFiles() : []), ...d.rules];
+  const shipped = d.system_rules ? systemRuleFiles() : [];
+  return [...(d.known_controllers ? shipped : shipped.filter((f) => basename(f) !== KNOWN_CONTROLLERS_FILE)), ...d.rules];
 }
 
 /** The detection part of the processor init without loading the rules (undefined when detection is off). */

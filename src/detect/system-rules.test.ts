@@ -7,6 +7,7 @@ import { parseAuditLine, type AuditEvent } from '../parse/audit.ts';
 import { CORPUS, falcoFiles, realApiserverFiles } from '../parse/test-corpus.ts';
 import { DetectionEngine, type RuleHit } from './engine.ts';
 import { compileRuleTexts, loadRuleFiles, type RuleSet } from './rules.ts';
+import { auditEventOf } from './test-event.ts';
 
 const RULES_DIR = path.resolve(import.meta.dirname, '../../rules');
 const ruleFiles = () => readdirSync(RULES_DIR).filter((n) => n.endsWith('.yaml')).sort().map((n) => path.join(RULES_DIR, n));
@@ -299,15 +300,7 @@ function ev(over: Over): AuditEvent {
     requestReceivedTimestamp: '2026-11-22T12:10:00.000000Z', stageTimestamp: '2026-11-22T12:10:00.010000Z',
     annotations: { 'authorization.k8s.io/decision': 'allow', 'authorization.k8s.io/reason': '' },
   };
-  const obj: Over = { ...base, ...over };
-  // Keep Go's field order: bodies before the timestamps and annotations.
-  const ordered: Over = {};
-  for (const k of ['kind', 'apiVersion', 'level', 'auditID', 'stage', 'requestURI', 'verb', 'user', 'impersonatedUser', 'sourceIPs', 'userAgent', 'objectRef', 'responseStatus', 'requestObject', 'responseObject', 'requestReceivedTimestamp', 'stageTimestamp', 'annotations']) {
-    if (obj[k] !== undefined) ordered[k] = obj[k];
-  }
-  const r = parseAuditLine(JSON.stringify(ordered));
-  if (!r.ok) throw new Error(r.error);
-  return r.event;
+  return auditEventOf(base, over);
 }
 
 const anonymous = { user: { username: 'system:anonymous', groups: ['system:unauthenticated'] }, sourceIPs: ['127.0.0.201'], userAgent: 'curl/8.4.0' };
