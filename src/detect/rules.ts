@@ -455,8 +455,8 @@ function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
 
 // ---------- conditions ----------
 
-const OPS = new Set(['equals', 'in', 'in_list', 'not_in', 'not_in_list', 'equals_field', 'exists', 'prefix', 'suffix', 'contains', 'regex', 'cidr', 'cidr_list', 'gt', 'gte', 'lt', 'lte', 'path_prefix', 'path_prefix_list']);
-const STRING_OPS = new Set(['equals', 'in', 'in_list', 'not_in', 'not_in_list', 'equals_field', 'prefix', 'suffix', 'contains', 'regex']);
+const OPS = new Set(['equals', 'in', 'in_list', 'not_in', 'not_in_list', 'equals_field', 'exists', 'prefix', 'prefix_list', 'suffix', 'suffix_list', 'contains', 'contains_list', 'regex', 'cidr', 'cidr_list', 'gt', 'gte', 'lt', 'lte', 'path_prefix', 'path_prefix_list']);
+const STRING_OPS = new Set(['equals', 'in', 'in_list', 'not_in', 'not_in_list', 'equals_field', 'prefix', 'prefix_list', 'suffix', 'suffix_list', 'contains', 'contains_list', 'regex']);
 
 // Conditions decided when the files are loaded.
 const ALWAYS: Predicate = () => true;
@@ -714,8 +714,16 @@ class Compiler {
       }
       case 'prefix':
       case 'suffix':
-      case 'contains': {
-        const want = strings(value);
+      case 'contains':
+      case 'prefix_list':
+      case 'suffix_list':
+      case 'contains_list': {
+        // A named list an operator extends in a file of their own (attack tool user agents, probe user agents).
+        const named = op.endsWith('_list');
+        if (named) op = op.slice(0, -'_list'.length);
+        const want = named ? this.list(value, at, where).map(fold) : strings(value);
+        // An empty named list holds for nothing.
+        if (want.length === 0) return () => false;
         const has = op === 'prefix' ? (s: string, w: string) => s.startsWith(w) : op === 'suffix' ? (s: string, w: string) => s.endsWith(w) : (s: string, w: string) => s.includes(w);
         // The common case, one string and no case folding, without a loop or a closure per value.
         if (want.length === 1 && !ic) {
