@@ -11,7 +11,7 @@ const RULES_DIR = path.resolve(import.meta.dirname, '../../rules');
 const ruleFiles = () => readdirSync(RULES_DIR).filter((n) => n.endsWith('.yaml')).sort().map((n) => path.join(RULES_DIR, n));
 const ATTACK_FILES = ['recon.yaml', 'user-agents.yaml', 'credentials.yaml', 'workloads.yaml', 'rbac.yaml', 'cluster-config.yaml'];
 const RATE_RULES = ['KA-CRED-016', 'KA-CRED-017', 'KA-IMPACT-001'];
-const LIST_RULES = ['KA-NODE-001'];
+const LIST_RULES = ['KA-NODE-001', 'KA-EXPOSE-006'];
 /** Near misses that are another rule's positive: the high/medium alarms they may raise. */
 const MISS_RAISES: Record<string, string[]> = {
   'KA-EXEC-004/the same exec upgraded (KA-EXEC-001\'s)': ['KA-EXEC-001'],
@@ -86,6 +86,15 @@ describe('attack-class list rules and shipped lists', () => {
     const site = compileRuleTexts([...shipped, { name: 'site.yaml', text: 'lists:\n  trusted_nodes: [node-1, node-2]\n' }]);
     expect(hits(join, site).map((h) => h.ruleId)).toContain('KA-NODE-001');
     expect(hits({ ...join, objectRef: { resource: 'nodes', name: 'node-2', apiVersion: 'v1' } }, site).map((h) => h.ruleId)).not.toContain('KA-NODE-001');
+  });
+
+  it('KA-EXPOSE-006 is off with the shipped, empty malicious_networks, and on once a site file lists networks', () => {
+    const tor = { ...identities.mallory, sourceIPs: ['185.220.101.7'], ...req('list', 'pods', { ns: 'payments' }) };
+    expect(hits(tor).map((h) => h.ruleId)).not.toContain('KA-EXPOSE-006');
+    const shipped = ruleFiles().map((f) => ({ name: f, text: readFileSync(f, 'utf8') }));
+    const site = compileRuleTexts([...shipped, { name: 'site.yaml', text: 'lists:\n  malicious_networks: [185.220.101.0/24]\n' }]);
+    expect(hits(tor, site).map((h) => h.ruleId)).toContain('KA-EXPOSE-006');
+    expect(hits({ ...tor, sourceIPs: ['185.220.102.7'] }, site).map((h) => h.ruleId)).not.toContain('KA-EXPOSE-006');
   });
 
   it('KA-CONT-016 gives way to KA-CONT-011 once trusted_registries is filled', () => {

@@ -67,6 +67,18 @@ describe('operators', () => {
     expect(matches({ field: 'userAgent', contains: ['python', 'linux/amd64'] }, e)).toBe(true);
     expect(matches({ field: 'userAgent', contains: 'python' }, e)).toBe(false);
   });
+  it('prefix_list, suffix_list and contains_list take the strings of a named list; an empty list holds for nothing', () => {
+    expect(matches({ field: 'userAgent', prefix_list: 'tools' }, e, { tools: ['curl/', 'kubectl/'] })).toBe(true);
+    expect(matches({ field: 'userAgent', prefix_list: 'tools' }, e, { tools: ['KUBECTL/'] })).toBe(false);
+    expect(matches({ field: 'userAgent', prefix_list: 'tools', ignore_case: true }, e, { tools: ['KUBECTL/'] })).toBe(true);
+    expect(matches({ field: 'userAgent', suffix_list: 'tools' }, e, { tools: ['/8f94681'] })).toBe(true);
+    expect(matches({ field: 'userAgent', contains_list: 'tools' }, e, { tools: ['rakkess', 'LINUX/amd64'] })).toBe(false);
+    expect(matches({ field: 'userAgent', contains_list: 'tools', ignore_case: true }, e, { tools: ['rakkess', 'LINUX/amd64'] })).toBe(true);
+    expect(matches({ field: 'userAgent', contains_list: 'tools' }, e, { tools: [] })).toBe(false);
+    expect(matches({ not: { field: 'userAgent', contains_list: 'tools' } }, e, { tools: [] })).toBe(true);
+    expect(loadError(JSON.stringify({ rules: [{ id: 'T-1', name: 't', category: 'test', level: 'low', match: { field: 'userAgent', contains_list: 'nope' } }] })))
+      .toBe('rules/custom.yaml: rules[0] (T-1).match.contains_list: unknown list "nope"');
+  });
   it('regex matches anywhere in the value', () => {
     expect(matches({ field: 'userAgent', regex: '^kubectl/v1\\.2[0-9]' }, e)).toBe(true);
     expect(matches({ field: 'userAgent', regex: '^curl' }, e)).toBe(false);
