@@ -222,6 +222,8 @@ export const ATTACK_CASES: AttackCase[] = [
     miss: { ...mallory, ...req('get', 'configmaps', { ns: 'kube-system', name: 'aws-auth' }) }, missWhy: 'reading it' },
   { rule: 'KA-EVADE-007', behaviour: 'an exec editing the audit policy on a control-plane pod', hit: { ...mallory, ...exec('sed -i s/RequestResponse/None/ /etc/kubernetes/audit-policy.yaml', 101) },
     miss: { ...mallory, ...exec('cat /etc/nginx/nginx.conf', 101) }, missWhy: 'an exec reading another file' },
+  { rule: 'KA-EVADE-009', behaviour: 'a person rewriting an audit webhook ConfigMap in kube-system', hit: { ...mallory, ...configMapWrite('audit-webhook-config', { 'audit-webhook.yaml': 'clusters: []\n' }) },
+    miss: { ...mallory, ...configMapWrite('kube-proxy', { 'config.conf': 'mode: ipvs\n' }) }, missWhy: 'another kube-system ConfigMap' },
   { rule: 'KA-EVADE-008', behaviour: 'a refused deletecollection of events', hit: { ...mallory, ...req('deletecollection', 'events', { ns: 'payments', code: 403, level: 'Metadata' }) },
     miss: { ...mallory, ...req('list', 'events', { ns: 'payments', code: 403, level: 'Metadata' }) }, missWhy: 'a refused list' },
   { rule: 'KA-CRED-005', behaviour: 'a token asked for a service account that does not exist (404)', hit: { ...mallory, ...req('create', 'serviceaccounts', { ns: 'kube-system', name: 'admin', sub: 'token', code: 404, level: 'Metadata' }) },
