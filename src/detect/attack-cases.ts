@@ -152,7 +152,7 @@ export const ATTACK_CASES: AttackCase[] = [
     miss: { ...mallory, userAgent: 'Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0', ...req('list', 'pods', { ns: 'payments' }) }, missWhy: 'a browser (a dashboard) listing pods' },
   { rule: 'KA-UA-006', behaviour: 'a kubectl 1.18 against a 1.26 server', hit: { ...mallory, userAgent: kubectl('v1.18.0'), ...req('list', 'pods', { ns: 'payments' }) },
     miss: { ...mallory, userAgent: kubectl('v1.25.4'), ...req('list', 'pods', { ns: 'payments' }) }, missWhy: 'a kubectl one minor behind' },
-  { rule: 'KA-UA-007', behaviour: 'a person\'s request without a user agent', hit: { ...mallory, userAgent: undefined, ...req('list', 'pods', { ns: 'payments' }) },
+  { rule: 'KA-UA-006', behaviour: 'a person\'s request without a user agent', hit: { ...mallory, userAgent: undefined, ...req('list', 'pods', { ns: 'payments' }) },
     miss: { ...anonymous, userAgent: undefined, verb: 'get', requestURI: '/healthz', objectRef: undefined }, missWhy: 'an anonymous probe without a user agent' },
 
   // ---- credentials
