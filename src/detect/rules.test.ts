@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { parseAuditLine, type AuditEvent } from '../parse/audit.ts';
 import { DetectionEngine } from './engine.ts';
-import { allowedBy, compileAhead, compileRuleTexts, discardCompiledAhead, EvalContext, loadRuleFiles, needsBodies, nodeNameOf, normalizeHostPath, parseImageRef, RuleError } from './rules.ts';
+import { ABSENT, allowedBy, compileAhead, compileRuleTexts, discardCompiledAhead, EvalContext, loadRuleFiles, needsBodies, nodeNameOf, normalizeHostPath, parseImageRef, RuleError } from './rules.ts';
 
 type Json = Record<string, any>;
 
@@ -199,6 +199,17 @@ describe('response code guards', () => {
     for (const code of [201, 403]) {
       expect(matches(match, ev({ responseStatus: { code } }))).toBe(code === 403);
     }
+  });
+});
+
+describe('resource guards', () => {
+  const rule = (match: unknown) => compileRuleTexts([{ name: 't.yaml', text: JSON.stringify({ rules: [{ id: 'T-1', name: 't', category: 'test', level: 'low', stages: 'any', match }] }) }]).rules[0];
+  it('a rule on requests without a resource (exists: false) meets only those; either branch of any counts', () => {
+    expect([...rule({ all: [{ field: 'objectRef.resource', exists: false }, { field: 'verb', equals: 'get' }] }).onlyResources!]).toEqual([ABSENT]);
+    expect([...rule({ any: [{ field: 'objectRef.resource', exists: false }, { field: 'objectRef.resource', equals: 'pods' }] }).onlyResources!].sort()).toEqual([ABSENT, 'pods'].sort());
+    const health = { field: 'objectRef.resource', exists: false };
+    expect(matches(health, ev({ verb: 'get', requestURI: '/readyz', objectRef: undefined }))).toBe(true);
+    expect(matches(health, ev())).toBe(false);
   });
 });
 
