@@ -4,7 +4,7 @@ import { LRUCache } from 'lru-cache';
 import { parseAuditLine, type AuditEvent } from '../parse/audit.ts';
 import type { AlarmOut, Detector, DetectionNotes } from './hook.ts';
 import { GenerationalMap, leadingCharsFingerprint } from './generations.ts';
-import { allowedBy, BODY_MISSING, EvalContext, execOf, isNever, type CompiledAllow, type CompiledRule, type RateSpec, type RuleSet } from './rules.ts';
+import { allowedBy, BODY_MISSING, EvalContext, execOf, isNever, ABSENT, type CompiledAllow, type CompiledRule, type RateSpec, type RuleSet } from './rules.ts';
 
 export interface RuleHit { ruleId: string; ruleName: string; category: string; level: string; auditID: string; stage: string; key: string[]; summary: string }
 
@@ -231,7 +231,7 @@ export class DetectionEngine implements Detector {
         !isNever(rule.match) &&
         (rule.stages === undefined || rule.stages.has(stage)) &&
         (rule.onlyVerbs === undefined || rule.onlyVerbs.has(verb)) &&
-        (rule.onlyResources === undefined || (resource !== undefined && rule.onlyResources.has(resource))) &&
+        (rule.onlyResources === undefined || rule.onlyResources.has(resource ?? ABSENT)) &&
         (rule.onlyCodes === undefined || rule.onlyCodes(code)));
       // Verbs, resources and codes come from requests: bound the cache against made-up ones.
       if (++this.#kinds > 4096) {

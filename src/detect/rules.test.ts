@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { parseAuditLine, type AuditEvent } from '../parse/audit.ts';
 import { DetectionEngine } from './engine.ts';
-import { allowedBy, compileAhead, compileRuleTexts, discardCompiledAhead, EvalContext, loadRuleFiles, needsBodies, nodeNameOf, normalizeHostPath, parseImageRef, RuleError, serviceAccountOf } from './rules.ts';
+import { ABSENT, allowedBy, compileAhead, compileRuleTexts, discardCompiledAhead, EvalContext, loadRuleFiles, needsBodies, nodeNameOf, normalizeHostPath, parseImageRef, RuleError, serviceAccountOf } from './rules.ts';
 
 type Json = Record<string, any>;
 
@@ -66,6 +66,18 @@ describe('operators', () => {
     expect(matches({ field: 'userAgent', suffix: '8f94681' }, e)).toBe(true);
     expect(matches({ field: 'userAgent', contains: ['python', 'linux/amd64'] }, e)).toBe(true);
     expect(matches({ field: 'userAgent', contains: 'python' }, e)).toBe(false);
+  });
+  it('prefix_list, suffix_list and contains_list take the strings of a named list; an empty list holds for nothing', () => {
+    expect(matches({ field: 'userAgent', prefix_list: 'tools' }, e, { tools: ['curl/', 'kubectl/'] })).toBe(true);
+    expect(matches({ field: 'userAgent', prefix_list: 'tools' }, e, { tools: ['KUBECTL/'] })).toBe(false);
+    expect(matches({ field: 'userAgent', prefix_list: 'tools', ignore_case: true }, e, { tools: ['KUBECTL/'] })).toBe(true);
+    expect(matches({ field: 'userAgent', suffix_list: 'tools' }, e, { tools: ['/8f94681'] })).toBe(true);
+    expect(matches({ field: 'userAgent', contains_list: 'tools' }, e, { tools: ['rakkess', 'LINUX/amd64'] })).toBe(false);
+    expect(matches({ field: 'userAgent', contains_list: 'tools', ignore_case: true }, e, { tools: ['rakkess', 'LINUX/amd64'] })).toBe(true);
+    expect(matches({ field: 'userAgent', contains_list: 'tools' }, e, { tools: [] })).toBe(false);
+    expect(matches({ not: { field: 'userAgent', contains_list: 'tools' } }, e, { tools: [] })).toBe(true);
+    expect(loadError(JSON.stringify({ rules: [{ id: 'T-1', name: 't', category: 'test', level: 'low', match: { field: 'userAgent', contains_list: 'nope' } }] })))
+      .toBe('rules/custom.yaml: rules[0] (T-1).match.contains_list: unknown list "nope"');
   });
   it('regex matches anywhere in the value', () => {
     expect(matches({ field: 'userAgent', regex: '^kubectl/v1\\.2[0-9]' }, e)).toBe(true);
@@ -187,6 +199,17 @@ describe('response code guards', () => {
     for (const code of [201, 403]) {
       expect(matches(match, ev({ responseStatus: { code } }))).toBe(code === 403);
     }
+  });
+});
+
+describe('resource guards', () => {
+  const rule = (match: unknown) => compileRuleTexts([{ name: 't.yaml', text: JSON.stringify({ rules: [{ id: 'T-1', name: 't', category: 'test', level: 'low', stages: 'any', match }] }) }]).rules[0];
+  it('a rule on requests without a resource (exists: false) meets only those; either branch of any counts', () => {
+    expect([...rule({ all: [{ field: 'objectRef.resource', exists: false }, { field: 'verb', equals: 'get' }] }).onlyResources!]).toEqual([ABSENT]);
+    expect([...rule({ any: [{ field: 'objectRef.resource', exists: false }, { field: 'objectRef.resource', equals: 'pods' }] }).onlyResources!].sort()).toEqual([ABSENT, 'pods'].sort());
+    const health = { field: 'objectRef.resource', exists: false };
+    expect(matches(health, ev({ verb: 'get', requestURI: '/readyz', objectRef: undefined }))).toBe(true);
+    expect(matches(health, ev())).toBe(false);
   });
 });
 

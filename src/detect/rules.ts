@@ -455,12 +455,15 @@ function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
 
 // ---------- conditions ----------
 
-const OPS = new Set(['equals', 'in', 'in_list', 'not_in', 'not_in_list', 'equals_field', 'exists', 'prefix', 'suffix', 'contains', 'regex', 'cidr', 'cidr_list', 'gt', 'gte', 'lt', 'lte', 'path_prefix', 'path_prefix_list']);
-const STRING_OPS = new Set(['equals', 'in', 'in_list', 'not_in', 'not_in_list', 'equals_field', 'prefix', 'suffix', 'contains', 'regex']);
+const OPS = new Set(['equals', 'in', 'in_list', 'not_in', 'not_in_list', 'equals_field', 'exists', 'prefix', 'prefix_list', 'suffix', 'suffix_list', 'contains', 'contains_list', 'regex', 'cidr', 'cidr_list', 'gt', 'gte', 'lt', 'lte', 'path_prefix', 'path_prefix_list']);
+const STRING_OPS = new Set(['equals', 'in', 'in_list', 'not_in', 'not_in_list', 'equals_field', 'prefix', 'prefix_list', 'suffix', 'suffix_list', 'contains', 'contains_list', 'regex']);
 
 // Conditions decided when the files are loaded.
 const ALWAYS: Predicate = () => true;
 const NEVER: Predicate = () => false;
+
+/** Stands for "the path yields nothing" in a rule's guards (`exists: false`). */
+export const ABSENT = '\0';
 
 /** The condition was decided false at load time (it tests an empty list): its rule can never match. */
 export function isNever(p: Predicate): boolean {
@@ -513,7 +516,8 @@ class Compiler {
   /**
    * The values `field` must take for a (validated) condition to hold, or undefined when the condition does
    * not pin it: `all` intersects, `any` unites (undefined if any branch is free), `not` and other fields
-   * pin nothing. Only exact, case-sensitive `equals` / `in` / `in_list` of strings count.
+   * pin nothing. Only exact, case-sensitive `equals` / `in` / `in_list` of strings count, and `exists: false`, which
+   * pins the path to ABSENT (requests without a resource: health checks, discovery).
    */
   necessaryValues(raw: unknown, field: string, depth = 0): Set<string> | undefined {
     if (raw === null || typeof raw !== 'object' || depth > 32) return undefined;
@@ -537,6 +541,7 @@ class Compiler {
     }
     if (typeof c.macro === 'string') return this.necessaryValues(this.#macros.get(c.macro)?.raw, field, depth + 1);
     if (c.field !== field || c.ignore_case === true) return undefined;
+    if (c.exists === false) return new Set([ABSENT]);
     const strings = (v: unknown) => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? new Set(v as string[]) : undefined);
     if (typeof c.equals === 'string') return new Set([c.equals]);
     if (c.in !== undefined) return strings(c.in);
@@ -714,8 +719,16 @@ class Compiler {
       }
       case 'prefix':
       case 'suffix':
-      case 'contains': {
-        const want = strings(value);
+      case 'contains':
+      case 'prefix_list':
+      case 'suffix_list':
+      case 'contains_list': {
+        // A named list an operator extends in a file of their own (attack tool user agents, probe user agents).
+        const named = op.endsWith('_list');
+        if (named) op = op.slice(0, -'_list'.length);
+        const want = named ? this.list(value, at, where).map(fold) : strings(value);
+        // An empty named list holds for nothing.
+        if (want.length === 0) return () => false;
         const has = op === 'prefix' ? (s: string, w: string) => s.startsWith(w) : op === 'suffix' ? (s: string, w: string) => s.endsWith(w) : (s: string, w: string) => s.includes(w);
         // The common case, one string and no case folding, without a loop or a closure per value.
         if (want.length === 1 && !ic) {
@@ -724,10 +737,16 @@ class Compiler {
           if (op === 'suffix') return (v) => typeof v === 'string' && v.endsWith(w);
           return (v) => typeof v === 'string' && v.includes(w);
         }
+        // Several strings, or folded case: one pattern of escaped literals scans the value once, without
+        // lower-casing it (a list of tool names is tried on every event's user agent).
+        if (want.length > 3 || ic) {
+          const alternatives = want.map((w) => w.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&')).join('|');
+          const re = new RegExp(op === 'prefix' ? `^(?:${alternatives})` : op === 'suffix' ? `(?:${alternatives})$` : alternatives, ic ? 'i' : '');
+          return (v) => typeof v === 'string' && re.test(v);
+        }
         return (v) => {
           if (typeof v !== 'string') return false;
-          const s = fold(v);
-          for (const w of want) if (has(s, w)) return true;
+          for (const w of want) if (has(v, w)) return true;
           return false;
         };
       }
@@ -753,10 +772,18 @@ class Compiler {
           if (!m || family === 0 || bits > (family === 4 ? 32 : 128)) fail(`invalid CIDR ${JSON.stringify(c)}`);
           blocks.addSubnet(m![1], bits, family === 4 ? 'ipv4' : 'ipv6');
         }
+        // A cluster's requests come from few addresses (nodes, pods, a VPN): remember their answers, bounded.
+        const seen = new Map<string, boolean>();
         return (v) => {
           if (typeof v !== 'string') return false;
-          const family = isIP(v);
-          return family !== 0 && blocks.check(v, family === 4 ? 'ipv4' : 'ipv6');
+          let inside = seen.get(v);
+          if (inside === undefined) {
+            const family = isIP(v);
+            inside = family !== 0 && blocks.check(v, family === 4 ? 'ipv4' : 'ipv6');
+            if (seen.size >= 4096) seen.clear();
+            seen.set(v, inside);
+          }
+          return inside;
         };
       }
       case 'gt': case 'gte': case 'lt': case 'lte': {

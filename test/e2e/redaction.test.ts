@@ -99,7 +99,8 @@ describe('redaction before delivery', () => {
     }
     // Every event arrived, the redacted ones with markers and their evidence intact.
     for (const text of [outputs.http, outputs.file, outputs.stdout]) {
-      const got = text.trim().split('\n').map((l) => JSON.parse(l));
+      // Alarms on these events (a person writing Secrets is now one) go along; they were checked for values above.
+      const got = text.trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.kind !== 'kaudit.Alarm');
       expect(got.map((e) => e.auditID)).toEqual(events.map((l) => JSON.parse(l).auditID));
       const created = got[10];
       expect(created.requestObject.data).toEqual({ password: '[redacted: secret value]', 'aws-key': '[redacted: secret value]' });
