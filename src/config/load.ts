@@ -87,8 +87,12 @@ function describeIssue(issue: z.core.$ZodIssue): string {
       if (found === undefined) return `${where}: required field is missing (expected ${issue.expected})`;
       return `${where}: expected ${issue.expected}, found ${describeValue(found)}`;
     }
-    case 'invalid_value':
-      return `${where}: expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, found ${describeValue((issue as { input?: unknown }).input)}`;
+    case 'invalid_value': {
+      const choices = issue.values.map((v) => JSON.stringify(v)).join(', ');
+      const found = (issue as { input?: unknown }).input;
+      if (found === undefined) return `${where}: required field is missing (expected one of ${choices})`;
+      return `${where}: expected one of ${choices}, found ${describeValue(found)}`;
+    }
     default:
       return `${where}: ${issue.message}`;
   }

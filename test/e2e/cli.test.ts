@@ -18,6 +18,7 @@ describe('kaudit check-config', () => {
     ['a wrong type', { workers: 'two' }, /^kaudit: invalid config: .*: workers: expected number, found string "two"$/],
     ['an unknown sink kind', { sinks: { out: { kind: 'kafka' } } }, /^kaudit: invalid config: .*: sinks\.out\.kind: unknown sink kind "kafka"; expected one of: stdout, file, http, syslog, elasticsearch, loki, sls$/],
     ['a missing required field', { sinks: { out: { kind: 'http' } } }, /^kaudit: invalid config: .*: sinks\.out\.url: required field is missing/],
+    ['a missing choice', { sinks: { out: { kind: 'syslog', host: 'syslog.example.com' } } }, /^kaudit: invalid config: .*: sinks\.out\.transport: required field is missing \(expected one of "udp", "tcp", "tls", "relp"\)$/],
     ['an unknown field', { sinks: { out: { kind: 'stdout', colour: true } } }, /^kaudit: invalid config: .*: sinks\.out\.colour: unknown field$/],
     ['an inline secret', { sinks: { out: { kind: 'http', url: 'https://x.example', auth: { bearer: 's3cr3t' } } } }, /sinks\.out\.auth\.bearer: .*secret reference/],
     ['an input that names no source', { sinks: { out: { kind: 'stdout', inputs: ['audti'] } } }, /sinks\.out\.inputs\[0\]: expected a source name, alarms or \*, found "audti"/],
