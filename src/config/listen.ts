@@ -1,7 +1,8 @@
 // Listen addresses (`host:port`): checked in the config schema, split in one place for the server that binds them.
-import { isIP } from 'node:net';
+import { isIP, type Server as NetServer } from 'node:net';
 import { z } from 'zod';
 import { fieldMarks } from './fields.ts';
+import { ioReason } from './io-error.ts';
 
 export interface ListenAddress {
   /** An IPv4 or IPv6 address or a host name; `0.0.0.0` when the config leaves it empty. */
@@ -42,4 +43,13 @@ export function listenAddress(text: string): ListenAddress {
   const parsed = parseListen(text);
   if ('problem' in parsed) throw new Error(`${text}: ${parsed.problem}`);
   return parsed;
+}
+
+/** Binds a server to a listen address the schema accepted; rejects with the reason in words (address in use, …). */
+export function listenOn(server: NetServer, text: string): Promise<void> {
+  const { host, port } = listenAddress(text);
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new Error(ioReason(err), { cause: err })));
+    server.listen(port, host, () => resolve());
+  });
 }

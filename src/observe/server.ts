@@ -1,7 +1,6 @@
 // The health and metrics endpoint: /healthz (process up), /readyz (config loaded, sources open), /metrics; /report when on.
 import type { Server, ServerResponse } from 'node:http';
-import { ioReason } from '../config/io-error.ts';
-import { listenAddress } from '../config/listen.ts';
+import { listenOn } from '../config/listen.ts';
 import type { Metrics } from './metrics.ts';
 
 // Taken as the plain module: an ESM import of node:http reads every export, and one of them loads Node's own copy
@@ -22,7 +21,6 @@ export interface ReportRoute {
 export const REPORT_PATH = '/report';
 
 export async function startHealthServer(listen: string, metrics: Metrics, health: HealthState, report?: ReportRoute): Promise<Server> {
-  const { host, port } = listenAddress(listen);
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') {
@@ -42,10 +40,7 @@ export async function startHealthServer(listen: string, metrics: Metrics, health
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(new Error(ioReason(err), { cause: err })));
-    server.listen(port, host, () => resolve());
-  });
+  await listenOn(server, listen);
   server.unref();
   return server;
 }

@@ -10,7 +10,7 @@ import type { TLSSocket } from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { ioReason } from '../config/io-error.ts';
-import { listenAddress } from '../config/listen.ts';
+import { listenOn } from '../config/listen.ts';
 import type { LiveSecrets } from '../config/live-secrets.ts';
 import type { AuditWebhookSourceConfig } from '../config/schema.ts';
 import { readTlsFile } from '../config/tls-files.ts';
@@ -112,10 +112,8 @@ export class AuditWebhookSource {
     } catch (err) {
       throw new Error(`tls: the certificate, key or client CA is not usable PEM (${(err as Error).message})`, { cause: err });
     }
-    const { host, port } = listenAddress(config.listen);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new Error(`listen ${config.listen}: ${ioReason(err)}`, { cause: err })));
-      server.listen(port, host, () => resolve());
+    await listenOn(server, config.listen).catch((err: Error) => {
+      throw new Error(`listen ${config.listen}: ${err.message}`, { cause: err });
     });
     server.on('error', (err) => this.#o.logger.error({ source: this.#o.source, err: ioReason(err) }, 'audit webhook server error'));
     this.#server = server;
