@@ -9,18 +9,11 @@ import { parse } from 'yaml';
 import { parseConfig } from '../../src/config/load.ts';
 import { REPO } from './dockerfile.ts';
 import { kustomize, schemaErrors, unknownFieldErrors, type K8sObject } from './k8s-schema.ts';
-import { FIXTURE, flags, hostPathOf } from './static-pod.ts';
+import { documentedKustomization, FIXTURE, flags, hostPathOf } from './static-pod.ts';
 
 const guide = readFileSync(join(REPO, 'docs/audit-webhook.md'), 'utf8');
 const kubeconfig = parse(readFileSync(join(REPO, 'deploy/audit-webhook/webhook-kubeconfig.yaml'), 'utf8'));
 const config = parseConfig(parse(readFileSync(join(REPO, 'deploy/audit-webhook/kaudit.yaml'), 'utf8')), join(REPO, 'deploy/audit-webhook/kaudit.yaml'));
-
-/** The kustomization the guide has the operator write. */
-function guideKustomization(): string {
-  const m = /cat > kustomization\.yaml <<'EOF'\n([\s\S]*?)\nEOF\n/.exec(guide);
-  if (m === null) throw new Error('docs/audit-webhook.md: no kustomization step');
-  return `${m[1]}\n`;
-}
 
 describe('deploy/audit-webhook on a kubeadm kube-apiserver manifest', () => {
   let pod: any;
@@ -34,7 +27,7 @@ describe('deploy/audit-webhook on a kubeadm kube-apiserver manifest', () => {
     for (const f of ['static-pod-patch.yaml', 'sidecar/sidecar-patch.yaml', 'audit-webhook/webhook-patch.yaml']) {
       copyFileSync(join(REPO, 'deploy', f), join(dir, f.split('/').at(-1)!));
     }
-    writeFileSync(join(dir, 'kustomization.yaml'), guideKustomization());
+    writeFileSync(join(dir, 'kustomization.yaml'), documentedKustomization('Set-up: kaudit as a sidecar of each apiserver', 'docs/audit-webhook.md'));
     const out = kustomize(dir);
     expect(out).toHaveLength(1);
     pod = out[0];

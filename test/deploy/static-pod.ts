@@ -10,12 +10,13 @@ export const operating = readFileSync(join(REPO, 'docs/operating.md'), 'utf8');
 export interface Mount { name: string; mountPath: string; readOnly?: boolean }
 export interface Volume { name: string; hostPath?: { path: string; type?: string } }
 
-/** The kustomization.yaml a section of docs/operating.md has the operator write (its heredoc, unindented). */
-export function documentedKustomization(section: string): string {
-  const start = operating.indexOf(`\n## ${section}\n`);
-  if (start < 0) throw new Error(`docs/operating.md: no section "${section}"`);
-  const m = /cat > kustomization\.yaml <<'EOF'\n([\s\S]*?)\n\s*EOF\n/.exec(operating.slice(start));
-  if (m === null) throw new Error(`docs/operating.md, "${section}": no \`cat > kustomization.yaml <<'EOF'\` step`);
+/** The kustomization.yaml a section of a guide (docs/operating.md by default) has the operator write (its heredoc, unindented). */
+export function documentedKustomization(section: string, guide = 'docs/operating.md'): string {
+  const text = guide === 'docs/operating.md' ? operating : readFileSync(join(REPO, guide), 'utf8');
+  const start = text.indexOf(`\n## ${section}\n`);
+  if (start < 0) throw new Error(`${guide}: no section "${section}"`);
+  const m = /cat > kustomization\.yaml <<'EOF'\n([\s\S]*?)\n\s*EOF\n/.exec(text.slice(start));
+  if (m === null) throw new Error(`${guide}, "${section}": no \`cat > kustomization.yaml <<'EOF'\` step`);
   const lines = m[1].split('\n');
   const indent = Math.min(...lines.filter((l) => l.trim() !== '').map((l) => l.length - l.trimStart().length));
   return `${lines.map((l) => l.slice(indent)).join('\n')}\n`;

@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AgentProcess, writeAgentConfig } from '../utils/agent.ts';
 import { freePort } from '../utils/ports.ts';
 import { makeTestCerts, type TestCerts } from '../utils/tls.ts';
+import { until } from '../utils/until.ts';
 
 const CORPUS = join(import.meta.dirname, '../../../shared/corpus/k8s-api/audit-webhook');
 const TOKEN = 'webhook-token-3f9a1c';
@@ -40,14 +41,6 @@ async function delivered(path: string): Promise<Map<string, number>> {
     out.set(`${e.auditID}/${e.stage}`, (out.get(`${e.auditID}/${e.stage}`) ?? 0) + 1);
   }
   return out;
-}
-
-async function until(what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 let certs: TestCerts;

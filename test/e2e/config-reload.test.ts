@@ -10,6 +10,10 @@ import { stringify } from 'yaml';
 import { auditLine } from '../../bench/gen-audit.ts';
 import { AgentProcess } from '../utils/agent.ts';
 import { freePort } from '../utils/ports.ts';
+import { until as untilWithin } from '../utils/until.ts';
+
+/** This file's waits: 20 s each. */
+const until = (what: string, check: () => boolean | Promise<boolean>) => untilWithin(what, check, 20_000);
 
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -46,14 +50,6 @@ async function lines(path: string): Promise<string[]> {
     return (await readFile(path, 'utf8')).split('\n').filter((l) => l.includes('"auditID"'));
   } catch {
     return [];
-  }
-}
-
-async function until(what: string, check: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

@@ -11,6 +11,7 @@ import { freePort } from '../utils/ports.ts';
 import { FakeElasticsearch } from '../utils/fake-elasticsearch.ts';
 import { FakeLoki } from '../utils/fake-loki.ts';
 import type { Receiver } from '../utils/receiver.ts';
+import { until } from '../utils/until.ts';
 
 const SEED = 1818;
 const YEAR_MS = 365 * 24 * 3_600_000;
@@ -20,13 +21,6 @@ afterEach(async () => {
 });
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
-  for (const end = Date.now() + ms; !(await cond());) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** A state directory, an empty live audit log, and an agent config with `sinks`. */
 async function setup(sinks: Record<string, unknown>, extra: Record<string, unknown> = {}) {
