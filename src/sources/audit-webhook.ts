@@ -121,7 +121,10 @@ export class AuditWebhookSource {
     return `https://${bound.address.includes(':') ? `[${bound.address}]` : bound.address}:${bound.port}${config.path}`;
   }
 
-  /** Takes no more requests (new ones get 503, the apiserver retries them); resolves once those received are submitted. */
+  /**
+   * Takes no more requests (new ones get 503, the apiserver retries them); resolves once those received are answered:
+   * durable, or past ack_timeout, or cut off by closeConnections() when the stop gives up on them.
+   */
   async stop(): Promise<void> {
     this.#stopping = true;
     this.#server?.close();
