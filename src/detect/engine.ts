@@ -206,16 +206,8 @@ export class DetectionEngine implements Detector {
           else this.#seen.set(head.auditID, [rule.id]);
         }
       }
-      // Allowlisted requests neither alarm nor count toward a rate; they are counted per rule and entry.
-      const allow = this.#allowByRule.get(rule.id);
-      if (allow !== undefined) {
-        const entry = allowedBy(allow, rule, ctx, this.#cluster.name);
-        if (entry !== undefined) {
-          const k = `${rule.id}\0${entry.id}`;
-          this.#allowed.set(k, (this.#allowed.get(k) ?? 0) + 1);
-          continue;
-        }
-      }
+      // Allowlisted requests neither alarm nor count toward a rate.
+      if (this.#allowByRule.has(rule.id) && this.#allowlisted(rule, ctx)) continue;
       if (rule.rate !== undefined) {
         const at = isoMillis(event.head.requestReceivedTimestamp ?? event.head.stageTimestamp ?? '') || this.#now();
         if (!this.#rateReached(rule, rule.rate, ctx, at, rule.rate.failureCodes.has(event.head.responseStatus?.code ?? 0))) continue;
@@ -230,6 +222,15 @@ export class DetectionEngine implements Detector {
       const summary = view === undefined ? rule.name : rule.output(view);
       return { rule, hit: { ruleId: rule.id, ruleName: rule.name, category: rule.category, level: rule.level, auditID: head.auditID, stage: head.stage, key, summary } };
     });
+  }
+
+  /** Whether an allowlist entry suppresses `rule`'s hit on `ctx`; such hits are counted per rule and entry. */
+  #allowlisted(rule: CompiledRule, ctx: EvalContext): boolean {
+    const entry = allowedBy(this.#allowByRule.get(rule.id)!, rule, ctx, this.#cluster.name);
+    if (entry === undefined) return false;
+    const k = `${rule.id}\0${entry.id}`;
+    this.#allowed.set(k, (this.#allowed.get(k) ?? 0) + 1);
+    return true;
   }
 
   /**
@@ -398,15 +399,7 @@ export class DetectionEngine implements Detector {
         if (ns === undefined || !rule.namespaces.has(ns)) continue;
       }
       if (!rule.match(ctx)) continue;
-      const allow = this.#allowByRule.get(rule.id);
-      if (allow !== undefined) {
-        const entry = allowedBy(allow, rule, ctx, this.#cluster.name);
-        if (entry !== undefined) {
-          const k = `${rule.id}\0${entry.id}`;
-          this.#allowed.set(k, (this.#allowed.get(k) ?? 0) + 1);
-          continue;
-        }
-      }
+      if (this.#allowByRule.has(rule.id) && this.#allowlisted(rule, ctx)) continue;
       if (rule.rate !== undefined && !this.#rateReached(rule, rule.rate, ctx, ms ??= recordMillis(record) ?? this.#now(), false)) continue;
       (matched ??= []).push(rule);
     }
