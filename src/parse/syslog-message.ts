@@ -31,8 +31,11 @@ const PRI = /^<(\d{1,3})>/;
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)$/;
 const BSD_TIME = /^([A-Z][a-z]{2}) ([ \d]?\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))? /;
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-/** A 3164 TAG (program name) with its optional `[PID]`, ended by a colon. */
-const TAG = /^([^\s[\]:]{1,48})(?:\[([^\]\s]{1,128})\])?:(?: |$)/;
+/**
+ * A 3164 TAG (program name) with its optional `[PID]`, ended by a colon or, as rsyslog writes the tag of an RFC 5424
+ * message it forwards in the traditional format (`sshd[4711] text`), by a space.
+ */
+const TAG = /^([^\s[\]:]{1,48})(?:\[([^\]\s]{1,128})\])?(?::(?: |$)| )/;
 const BOM = '\ufeff';
 
 /** The fields of `text`, or why it is not a syslog message. `received` dates a 3164 timestamp (which has no year). */

@@ -1,0 +1,169 @@
+// End to end: a real rsyslogd forwards what it is given to the real agent's syslog source over UDP, TCP, TLS and RELP
+// (omfwd and omrelp, rsyslog's own forward formats); each record at the agent's sink carries the fields rsyslog parsed.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { AgentProcess, writeAgentConfig } from '../utils/agent.ts';
+import { freePort } from '../utils/ports.ts';
+import { startRsyslogForwarder, type Received, type RsyslogForwarder } from '../utils/rsyslog.ts';
+import { makeTestCerts, type TestCerts } from '../utils/tls.ts';
+import { until } from '../utils/until.ts';
+
+type SyslogRecord = {
+  time: string; format: string; facility: string; facility_code: number; severity: string; severity_code: number;
+  hostname?: string; app_name?: string; proc_id?: string; msg_id?: string; structured_data?: Record<string, Record<string, string | string[]>>;
+  message: string; transport: string; peer: { ip: string; port: number }; falco?: Record<string, unknown>;
+};
+
+let certs: TestCerts;
+beforeAll(async () => {
+  certs = await makeTestCerts();
+});
+afterAll(async () => certs.cleanup());
+
+const cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+
+/** Starts the agent with a syslog source on every transport (TLS requiring a client certificate), to a file sink. */
+async function startAgent() {
+  const dir = await mkdtemp(join(tmpdir(), 'kaudit-syslog-'));
+  cleanup.push(() => rm(dir, { recursive: true, force: true }));
+  const ports = { udp: await freePort(), tcp: await freePort(), tls: await freePort(), relp: await freePort(), http: await freePort() };
+  const out = join(dir, 'out.ndjson');
+  const config = await writeAgentConfig(dir, {
+    state_dir: join(dir, 'state'),
+    http: { listen: `127.0.0.1:${ports.http}` },
+    detection: { enabled: false },
+    sources: {
+      syslog: {
+        kind: 'syslog',
+        udp: { listen: `127.0.0.1:${ports.udp}` },
+        tcp: { listen: `127.0.0.1:${ports.tcp}` },
+        tls: { listen: `127.0.0.1:${ports.tls}`, cert_file: certs.server.certFile, key_file: certs.server.keyFile, client_ca_file: certs.caFile },
+        relp: { listen: `127.0.0.1:${ports.relp}` },
+      },
+    },
+    sinks: { out: { kind: 'file', path: out, batch: { max_wait: 20 } } },
+  });
+  const start = async () => {
+    const agent = AgentProcess.run(config);
+    cleanup.push(async () => {
+      if (agent.child.exitCode === null) await agent.kill9();
+    });
+    await agent.started();
+    return agent;
+  };
+  return { agent: await start(), start, ports, out, dir };
+}
+
+async function records(path: string): Promise<SyslogRecord[]> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  return text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as SyslogRecord);
+}
+
+async function forwarder(...args: Parameters<typeof startRsyslogForwarder>): Promise<RsyslogForwarder> {
+  const f = await startRsyslogForwarder(...args);
+  cleanup.push(() => f.close());
+  return f;
+}
+
+/** Messages of every shape rsyslog takes on its input: RFC 5424 with and without structured data, RFC 3164, Falco's. */
+function messages(tag: string): string[] {
+  return [
+    `<34>1 2026-12-07T10:41:17.123456+00:00 node-1 sshd 4711 AUTH [origin ip="10.0.0.7" software="openssh"][meta sequenceId="1"] ${tag} Failed password for root from 10.0.0.9`,
+    `<165>1 2026-12-07T10:41:18.5Z fw-edge.example kernel - DROP [ex@32473 src="203.0.113.9" note="a \\"quoted\\" \\] and \\\\"] ${tag} blocked inbound`,
+    `<13>1 2026-12-07T10:41:19Z node-2 npd - - - ${tag} kernel: BUG: soft lockup - CPU#1 stuck for 22s`,
+    `<86>Dec  7 10:41:20 node-3 sudo[912]: ${tag} alice : TTY=pts/0 ; COMMAND=/bin/sh`,
+    `<14>1 2026-12-07T10:41:21.000Z node-4 falco 1 - - {"hostname":"node-4","output":"10:41:21.000000000: Critical Shell in container (user=root k8s.pod=web-0 ${tag})","priority":"Critical","rule":"Terminal shell in container","source":"syscall","tags":["container","shell","mitre_execution"],"time":"2026-12-07T10:41:21.000000000Z","output_fields":{"k8s.pod.name":"web-0","proc.cmdline":"sh -i","user.name":"root"}}`,
+    `<12>1 2026-12-07T10:41:22.000Z node-5 falco 1 - - 10:41:22.123456789: Warning Sensitive file opened for reading (file=/etc/shadow ${tag})`,
+  ];
+}
+
+/** The message a record was for: the test's tag sits at the start of MSG (or inside Falco's JSON). */
+function byTag(rs: readonly SyslogRecord[], tag: string): SyslogRecord[] {
+  return rs.filter((r) => r.message.includes(tag));
+}
+
+/** Each record's fields against rsyslog's parse of the same message. */
+function expectSameFields(got: SyslogRecord, given: Received): void {
+  expect(got.facility_code, given.rawmsg).toBe(given.facility);
+  expect(got.severity_code, given.rawmsg).toBe(given.severity);
+  expect(got.hostname, given.rawmsg).toBe(given.host);
+  expect(got.app_name ?? '-', given.rawmsg).toBe(given.app);
+  expect(got.proc_id ?? '-', given.rawmsg).toBe(given.procid === '' ? '-' : given.procid);
+  expect(got.msg_id ?? '-', given.rawmsg).toBe(given.msgid === '' ? '-' : given.msgid);
+  expect(Date.parse(got.time), given.rawmsg).toBe(Date.parse(given.time));
+  expect(got.message.trim(), given.rawmsg).toBe(given.msg.trim());
+  expect(sdText(got.structured_data), given.rawmsg).toBe(given.sd);
+}
+
+/** Structured data written back as RFC 5424 text (PARAM-VALUE escapes), `-` for none. */
+function sdText(sd: SyslogRecord['structured_data']): string {
+  if (sd === undefined) return '-';
+  const esc = (v: string) => v.replace(/["\\\]]/g, '\\$&');
+  return Object.entries(sd).map(([id, params]) => `[${id}${Object.entries(params).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => ` ${k}="${esc(x)}"`)).join('')}]`).join('');
+}
+
+describe('syslog source, fed by a real rsyslog', () => {
+  it('takes RFC 5424 from omfwd over UDP, TCP and TLS (client certificate) and from omrelp: every field as rsyslog parsed it', async () => {
+    const { ports, out } = await startAgent();
+    const rsyslog = await forwarder({ udp: ports.udp, tcp: { port: ports.tcp }, tls: ports.tls, relp: ports.relp }, { certs });
+    const given = messages('m5424');
+    await rsyslog.give(given);
+    await rsyslog.waitFor(given.length);
+    const parsed = await rsyslog.received();
+    expect(parsed).toHaveLength(given.length);
+    const transports = ['udp', 'tcp', 'tls', 'relp'];
+    await until('every message over every transport', async () => (await records(out)).length >= given.length * transports.length);
+    const all = await records(out);
+    expect(all).toHaveLength(given.length * transports.length);
+    for (const transport of transports) {
+      const got = all.filter((r) => r.transport === transport);
+      expect(got.map((r) => r.format), transport).toEqual(given.map(() => 'rfc5424'));
+      for (const [i, r] of parsed.entries()) {
+        const match = got.filter((g) => g.message.trim() === r.msg.trim());
+        expect(match, `${transport}: ${r.rawmsg}`).toHaveLength(1);
+        expectSameFields(match[0], r);
+        expect(match[0].peer.ip).toBe('127.0.0.1');
+        if (i === 1) expect(match[0].structured_data).toEqual({ 'ex@32473': { src: '203.0.113.9', note: 'a "quoted" ] and \\' } });
+      }
+      // Falco's alerts: the JSON one with its rule, tags and fields; the text one with its priority.
+      const [json] = byTag(got, '{"hostname"');
+      expect(json.falco).toMatchObject({
+        rule: 'Terminal shell in container', priority: 'Critical', tags: ['container', 'shell', 'mitre_execution'],
+        output_fields: { 'k8s.pod.name': 'web-0', 'proc.cmdline': 'sh -i', 'user.name': 'root' },
+      });
+      const [text] = byTag(got, 'Sensitive file opened');
+      expect(text.falco).toEqual({ priority: 'Warning', output: 'Sensitive file opened for reading (file=/etc/shadow m5424)' });
+    }
+  }, 90_000);
+
+  it('takes RFC 3164 (rsyslog\'s traditional forward format) over TCP with newline framing and over UDP', async () => {
+    const { ports, out } = await startAgent();
+    const rsyslog = await forwarder({ udp: ports.udp, tcp: { port: ports.tcp, framing: 'traditional' } }, { template: 'RSYSLOG_TraditionalForwardFormat' });
+    const given = messages('m3164');
+    await rsyslog.give(given);
+    await rsyslog.waitFor(given.length);
+    const parsed = await rsyslog.received();
+    await until('every message over both transports', async () => (await records(out)).length >= given.length * 2);
+    const all = await records(out);
+    expect(all).toHaveLength(given.length * 2);
+    for (const transport of ['udp', 'tcp']) {
+      const got = all.filter((r) => r.transport === transport);
+      for (const r of parsed) {
+        const match = got.filter((g) => g.message.trim() === r.msg.trim());
+        expect(match, `${transport}: ${r.rawmsg}`).toHaveLength(1);
+        const m = match[0];
+        expect(m.format).toBe('rfc3164');
+        expect([m.facility_code, m.severity_code, m.hostname, m.app_name]).toEqual([r.facility, r.severity, r.host, r.app]);
+        // The traditional format carries the PID in the tag and drops MSGID, structured data and the time's year and fraction.
+        if (r.procid !== '-' && r.procid !== '') expect(m.proc_id).toBe(r.procid);
+        expect(m.time.slice(5, 19)).toBe(new Date(r.time).toISOString().slice(5, 19));
+      }
+      expect(byTag(got, '{"hostname"')[0].falco).toMatchObject({ rule: 'Terminal shell in container', priority: 'Critical' });
+    }
+  }, 90_000);
+});
