@@ -166,4 +166,32 @@ describe('syslog source, fed by a real rsyslog', () => {
       expect(byTag(got, '{"hostname"')[0].falco).toMatchObject({ rule: 'Terminal shell in container', priority: 'Critical' });
     }
   }, 90_000);
+
+  it('loses nothing over RELP when the agent is killed with kill -9 mid-stream and started again: rsyslog resends what was not answered', async () => {
+    const { agent, start, ports, out } = await startAgent();
+    const rsyslog = await forwarder({ relp: ports.relp });
+    // Messages of 1 KiB: enough bytes that the agent is still taking them in (received, not yet durable) when killed.
+    const N = 30_000;
+    const pad = 'x'.repeat(1000);
+    const given = Array.from({ length: N }, (_, i) => `<86>1 2026-12-07T10:41:17.000Z node-1 app - - - relp-${i} ${pad}`);
+    const giving = rsyslog.give(given);
+    await until('part of the stream at the sink', async () => (await records(out)).length >= 1000, 60_000);
+    await agent.kill9();
+    const atKill = (await records(out)).length;
+    await giving;
+    await new Promise((r) => setTimeout(r, 1000));
+    const again = await start();
+    const missing = async () => {
+      const got = new Set((await records(out)).map((r) => r.message.slice(0, r.message.indexOf(' '))));
+      return given.map((_, i) => `relp-${i}`).filter((m) => !got.has(m));
+    };
+    await until('every message at the sink', async () => (await missing()).length === 0, 90_000).catch(() => {});
+    const lost = await missing();
+    const total = (await records(out)).length;
+    console.log(`relp kill -9: ${N} given, ${atKill} at the sink when killed, ${total} in all (${total - (N - lost.length)} duplicates), ${lost.length} missing`);
+    expect(lost, `missing ${lost.length}, e.g. ${lost.slice(0, 3).join(', ')}`).toEqual([]);
+    // Killed in the middle of the stream, not after it.
+    expect(atKill).toBeLessThan(N);
+    expect((await again.stop()).code).toBe(0);
+  }, 180_000);
 });
