@@ -1,6 +1,8 @@
 // End to end: a real rsyslogd forwards what it is given to the real agent's syslog source over UDP, TCP, TLS and RELP
 // (omfwd and omrelp, rsyslog's own forward formats); each record at the agent's sink carries the fields rsyslog parsed.
+import { createSocket } from 'node:dgram';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -28,7 +30,7 @@ afterEach(async () => {
 });
 
 /** Starts the agent with a syslog source on every transport (TLS requiring a client certificate), to a file sink. */
-async function startAgent() {
+async function startAgent(settings: Record<string, unknown> = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'kaudit-syslog-'));
   cleanup.push(() => rm(dir, { recursive: true, force: true }));
   const ports = { udp: await freePort(), tcp: await freePort(), tls: await freePort(), relp: await freePort(), http: await freePort() };
@@ -44,6 +46,8 @@ async function startAgent() {
         tcp: { listen: `127.0.0.1:${ports.tcp}` },
         tls: { listen: `127.0.0.1:${ports.tls}`, cert_file: certs.server.certFile, key_file: certs.server.keyFile, client_ca_file: certs.caFile },
         relp: { listen: `127.0.0.1:${ports.relp}` },
+        dead_letter: join(dir, 'dead.ndjson'),
+        ...settings,
       },
     },
     sinks: { out: { kind: 'file', path: out, batch: { max_wait: 20 } } },
@@ -194,4 +198,83 @@ describe('syslog source, fed by a real rsyslog', () => {
     expect(atKill).toBeLessThan(N);
     expect((await again.stop()).code).toBe(0);
   }, 180_000);
+
+});
+
+/** A sample of the agent's metrics: `name{labels}` → value. */
+async function metrics(port: number): Promise<Map<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return new Map(text.split('\n').filter((l) => l.startsWith('kaudit_syslog') || l.startsWith('kaudit_source_parse')).map((l) => {
+    const at = l.lastIndexOf(' ');
+    return [l.slice(0, at), Number(l.slice(at + 1))];
+  }));
+}
+
+function open(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+describe('syslog source, bad senders', () => {
+  it('counts and dead-letters what is not syslog, cuts what is too long, and keeps taking the good messages', async () => {
+    const { ports, out, dir } = await startAgent({ max_message_bytes: 1024 });
+    const udp = createSocket('udp4');
+    const send = (m: string | Buffer) => new Promise<void>((resolve) => udp.send(m, ports.udp, '127.0.0.1', () => resolve()));
+    await send('not syslog at all');
+    await send(`<13>1 2026-12-07T10:00:00Z h app - - - big ${'y'.repeat(3000)}`);
+    await send('<13>1 2026-12-07T10:00:00Z h app - - - good udp');
+    udp.close();
+    const tcp = await open(ports.tcp);
+    // A count that is not one, a PRI out of range, an octet-counted frame too long, then a good one.
+    const long = `<13>1 2026-12-07T10:00:00Z h app - - - long ${'z'.repeat(2000)}`;
+    tcp.end(`12x <13>bad count\n<999>bad pri\n${long.length} ${long}<13>1 2026-12-07T10:00:00Z h app - - - good tcp\n`);
+    await until('the good messages', async () => (await records(out)).some((r) => r.message === 'good tcp') && (await records(out)).some((r) => r.message === 'good udp'));
+    const got = await records(out);
+    const cut = got.filter((r) => (r as { truncated?: boolean }).truncated === true);
+    expect(cut.map((r) => [r.transport, Buffer.byteLength(JSON.stringify(r.message)) < 1100])).toEqual([['udp', true], ['tcp', true]]);
+    const dead = (await readFile(join(dir, 'dead.ndjson'), 'utf8')).split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { error: string });
+    expect(dead.map((d) => d.error)).toEqual([
+      'no <PRI> at the start (found "not syslog at al")',
+      'no <PRI> at the start (found "12x <13>bad coun")',
+      'bad PRI <999>',
+    ]);
+    const m = await metrics(ports.http);
+    expect(m.get('kaudit_source_parse_errors_total{source="syslog"}')).toBe(3);
+    expect(m.get('kaudit_syslog_truncated_total{source="syslog",transport="udp"}')).toBe(1);
+    expect(m.get('kaudit_syslog_truncated_total{source="syslog",transport="tcp"}')).toBe(1);
+  }, 60_000);
+
+  it('refuses connections beyond max_connections and counts them; the connections it holds still deliver', async () => {
+    const { ports, out } = await startAgent({ max_connections: 4 });
+    const held = await Promise.all([0, 1, 2, 3].map(() => open(ports.tcp)));
+    const closed = await Promise.all(Array.from({ length: 10 }, async () => {
+      const s = await open(ports.tcp).catch(() => undefined);
+      return s === undefined ? true : new Promise<boolean>((resolve) => s.once('close', () => resolve(true)));
+    }));
+    expect(closed.every((c) => c)).toBe(true);
+    for (const [i, s] of held.entries()) s.end(`<13>1 2026-12-07T10:00:00Z h app - - - held ${i}\n`);
+    await until('the held connections\' messages', async () => (await records(out)).length === 4);
+    const m = await metrics(ports.http);
+    expect(m.get('kaudit_syslog_connections_refused_total{source="syslog",transport="tcp"}')).toBe(10);
+  }, 60_000);
+
+  it('gives up a frame never finished after frame_timeout, with its connection; other senders are not held up', async () => {
+    const { ports, out } = await startAgent({ frame_timeout: 500 });
+    const stalled = await open(ports.tcp);
+    const ended = new Promise<void>((resolve) => stalled.once('close', () => resolve()));
+    stalled.write('200 <13>1 2026-12-07T10:00:00Z h app - - - never finished');
+    const relp = await open(ports.relp);
+    relp.write('1 open 0\n2 syslog 100 <13>1 2026-12-07T10:00:00Z h app - - - half'); // RELP: data promised, never sent
+    const relpEnded = new Promise<void>((resolve) => relp.once('close', () => resolve()));
+    relp.resume(); // the answer to open is read, so that the close is seen
+    const other = await open(ports.tcp);
+    other.end('<13>1 2026-12-07T10:00:00Z h app - - - from another sender\n');
+    await until('the other sender\'s message', async () => (await records(out)).some((r) => r.message === 'from another sender'));
+    await ended;
+    await relpEnded;
+    await until('the incomplete frame counted', async () => (await metrics(ports.http)).get('kaudit_syslog_dropped_total{source="syslog",transport="tcp",reason="incomplete"}') === 1);
+    expect((await records(out)).map((r) => r.message)).toEqual(['from another sender']);
+  }, 60_000);
 });
