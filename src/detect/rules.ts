@@ -15,6 +15,8 @@ type Json = Record<string, any>;
 /** What a rule reads for one event; bodies and derived fields are computed on first use and cached. */
 export class EvalContext {
   event: AuditEvent;
+  /** The record a rule on another source (containers, ingress, k8s_events, ...) reads; `{}` for audit events. */
+  record: Json = NO_RECORD;
   /** Results of macros for this event (many rules share a macro such as system_noise), by macro slot. */
   readonly memo: boolean[] = [];
   /** Body reads a macro made on its first evaluation (see bodyProbe), replayed when its memo is used. */
@@ -53,6 +55,12 @@ export class EvalContext {
     if (this.#containers === undefined) this.#containers = containersOf(this.event, this.podSpecs());
     return this.#containers;
   }
+  /** The same context for a record of another source (rules on records read `record` alone, never `event`). */
+  resetRecord(record: Json): this {
+    this.record = record;
+    this.serial += 1;
+    return this;
+  }
   images(): ImageRef[] {
     if (this.#images === undefined) {
       this.#images = [];
@@ -63,6 +71,22 @@ export class EvalContext {
     }
     return this.#images;
   }
+}
+
+const NO_RECORD: Json = Object.freeze({});
+
+/** A context for records of other sources: audit fields are never compiled into their rules, so `event` is not read. */
+export function recordContext(record: Json): EvalContext {
+  return new EvalContext(undefined as unknown as AuditEvent).resetRecord(record);
+}
+
+/** The namespace a record is in, for `namespaces:` scoping: its pod's (containers, ingress) or its object's (k8s_events). */
+export function recordNamespace(record: Json): string | undefined {
+  const k = record.kubernetes;
+  if (isObject(k) && typeof k.namespace === 'string') return k.namespace;
+  const o = record.involved_object;
+  if (isObject(o) && typeof o.namespace === 'string') return o.namespace;
+  return undefined;
 }
 
 export const BODY_MISSING = 1;
@@ -110,6 +134,10 @@ export interface CompiledRule {
   level: 'high' | 'medium' | 'low' | 'note';
   enabled: boolean;
   type: 'system' | 'custom';
+  /** The sources whose records the rule reads (`source:`; `audit` by default). */
+  sources: Set<string>;
+  /** The rule reads records of other sources than audit: its field paths are paths into the record. */
+  record: boolean;
   /** Clusters (configured cluster names) the rule runs in; undefined = every cluster. */
   clusters: Set<string> | undefined;
   /** Namespaces the rule is limited to; undefined = everywhere (cluster-scoped events included). */
@@ -142,8 +170,10 @@ export interface CompiledRule {
 export interface CompiledAllow {
   id: string;
   description: string;
-  /** Ids of the rules it applies to (categories expanded); undefined = every rule. */
+  /** Ids of the rules it applies to (categories expanded); undefined = every rule on audit events. */
   rules: Set<string> | undefined;
+  /** Its match reads records of other sources (the rules it applies to do), not audit events. */
+  record: boolean;
   /** Clusters it applies in; undefined = every cluster. */
   clusters: Set<string> | undefined;
   /** Namespaces (objectRef.namespace) it applies to; undefined = every event, cluster-scoped ones included. */
@@ -164,7 +194,7 @@ export function allowedBy(allow: CompiledAllow[], rule: CompiledRule, ctx: EvalC
     if (a.rules !== undefined && !a.rules.has(rule.id)) continue;
     if (a.clusters !== undefined && !a.clusters.has(cluster)) continue;
     if (a.namespaces !== undefined) {
-      const ns = ctx.event.head.objectRef?.namespace;
+      const ns = rule.record ? recordNamespace(ctx.record) : ctx.event.head.objectRef?.namespace;
       if (ns === undefined || !a.namespaces.has(ns)) continue;
     }
     if (a.match(ctx)) return a;
@@ -238,8 +268,10 @@ export function compileRuleTexts(texts: Array<{ name: string; text: string }>): 
 
 const LEVELS = new Set(['high', 'medium', 'low', 'note']);
 const FILE_KEYS = new Set(['type', 'lists', 'macros', 'rules', 'allowlist']);
-const ALLOW_KEYS = new Set(['id', 'description', 'rules', 'scope', 'match']);
-const RULE_KEYS = new Set(['id', 'name', 'description', 'category', 'level', 'enabled', 'scope', 'stages', 'match', 'rate', 'aggregate_by', 'output', 'risk', 'solution']);
+const ALLOW_KEYS = new Set(['id', 'description', 'rules', 'source', 'scope', 'match']);
+const RULE_KEYS = new Set(['id', 'name', 'description', 'category', 'level', 'enabled', 'source', 'scope', 'stages', 'match', 'rate', 'aggregate_by', 'output', 'risk', 'solution']);
+/** What a rule's `source:` may name: audit events, and the records of the other source kinds. */
+export const RULE_SOURCES = new Set(['audit', 'containers', 'ingress', 'k8s_events', 'syslog', 'files']);
 const RATE_KEYS = new Set(['group_by', 'window', 'more_than', 'failure_ratio_above', 'failure_codes']);
 
 /**
@@ -309,7 +341,7 @@ function compileTexts(texts: RuleText[], parse: (text: string) => unknown = pars
     }
   }
 
-  const compiler = new Compiler(lists, macros);
+  const compiler = { audit: new Compiler(lists, macros, false), record: new Compiler(lists, macros, true) };
   const seen = new Map<string, string>();
   const rules: CompiledRule[] = [];
   for (const r of rawRules) {
@@ -330,8 +362,26 @@ function compileTexts(texts: RuleText[], parse: (text: string) => unknown = pars
     allowlist.push(entry);
   }
   // Macros no rule uses are still checked.
-  for (const name of macros.keys()) compiler.macro(name, 'macros', name);
+  for (const name of macros.keys()) compiler.audit.macro(name, 'macros', name);
   return { rules, lists, allowlist };
+}
+
+/**
+ * `source:` (one name or a list, `audit` when absent) as a set, and whether the paths read records of other sources.
+ * One rule reads audit events or records, not both: the same path means different things in each.
+ */
+function compileSources(raw: unknown, fail: (field: string, msg: string) => never): { sources: Set<string>; record: boolean } {
+  if (raw === undefined) return { sources: new Set(['audit']), record: false };
+  const names = Array.isArray(raw) ? raw : [raw];
+  if (names.length === 0) fail('source', 'expected a source name or a non-empty list of them');
+  names.forEach((n, i) => {
+    if (typeof n !== 'string' || !RULE_SOURCES.has(n)) {
+      fail(Array.isArray(raw) ? `source[${i}]` : 'source', `unknown source ${JSON.stringify(n)} (expected ${[...RULE_SOURCES].join(', ')})`);
+    }
+  });
+  const sources = new Set(names as string[]);
+  if (sources.has('audit') && sources.size > 1) fail('source', 'a rule reads audit events or records of other sources, not both: write one rule for each');
+  return { sources, record: !sources.has('audit') };
 }
 
 /** `scope: { clusters, namespaces }`, either key optional but not both. */
@@ -351,7 +401,7 @@ function compileScope(raw: unknown, fail: (field: string, msg: string) => never)
   return { clusters: set('clusters'), namespaces: set('namespaces') };
 }
 
-function compileAllow(a: RawAllow, compiler: Compiler, rules: CompiledRule[]): CompiledAllow {
+function compileAllow(a: RawAllow, compilers: { audit: Compiler; record: Compiler }, rules: CompiledRule[]): CompiledAllow {
   const { raw, file, where } = a;
   const fail = (field: string, msg: string): never => {
     throw new RuleError(`${file}: ${where}.${field}: ${msg}`);
@@ -371,13 +421,28 @@ function compileAllow(a: RawAllow, compiler: Compiler, rules: CompiledRule[]): C
       for (const r of matched) ids!.add(r.id);
     });
   }
+  // The entry reads what its rules read: audit events, or records (`source:` picks the rules when none are named).
+  let record = false;
+  if (raw.source !== undefined) {
+    const s = compileSources(raw.source, fail);
+    record = s.record;
+    const named = ids;
+    const bySource = rules.filter((r) => [...r.sources].some((x) => s.sources.has(x)) && (named === undefined || named.has(r.id)));
+    if (named !== undefined && bySource.length !== named.size) fail('source', 'some of the rules it names read other sources');
+    ids = new Set(bySource.map((r) => r.id));
+  } else if (ids !== undefined) {
+    const kinds = new Set(rules.filter((r) => ids!.has(r.id)).map((r) => r.record));
+    if (kinds.size > 1) fail('rules', 'names rules on audit events and rules on other sources: write one entry for each');
+    record = kinds.has(true);
+  }
   const { clusters, namespaces } = compileScope(raw.scope, fail);
   if (raw.match === undefined) fail('match', 'required');
+  const compiler = record ? compilers.record : compilers.audit;
   const match = compiler.condition(raw.match, `${file}: ${where}`, 'match');
-  return { id: raw.id as string, description: (raw.description as string | undefined) ?? '', rules: ids, clusters, namespaces, match, file };
+  return { id: raw.id as string, description: (raw.description as string | undefined) ?? '', rules: ids, record, clusters, namespaces, match, file };
 }
 
-function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
+function compileRule(r: RawRule, compilers: { audit: Compiler; record: Compiler }): CompiledRule {
   const { raw, file, where } = r;
   const fail = (field: string, msg: string): never => {
     throw new RuleError(`${file}: ${where}.${field}: ${msg}`);
@@ -396,9 +461,13 @@ function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
   const level = str('level', true);
   if (!LEVELS.has(level)) fail('level', 'expected high, medium, low or note');
   if (raw.enabled !== undefined && typeof raw.enabled !== 'boolean') fail('enabled', 'expected true or false');
+  const { sources, record } = compileSources(raw.source, fail);
+  const compiler = record ? compilers.record : compilers.audit;
   const { clusters, namespaces } = compileScope(raw.scope, fail);
-  let stages: Set<string> | undefined = new Set(['ResponseComplete']);
+  // Records have no stages: each is read once.
+  let stages: Set<string> | undefined = record ? undefined : new Set(['ResponseComplete']);
   if (raw.stages !== undefined) {
+    if (record) fail('stages', 'only rules on audit events have stages');
     const s = raw.stages;
     if (s === 'any' || (Array.isArray(s) && s.includes('any'))) stages = undefined;
     else {
@@ -422,18 +491,20 @@ function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
     if (windowMs === undefined || windowMs <= 0) fail('rate.window', 'expected a duration such as 5m');
     if (!Number.isInteger(rr.more_than) || (rr.more_than as number) < 0) fail('rate.more_than', 'expected a whole number');
     const ratio = rr.failure_ratio_above;
+    if (record && (ratio !== undefined || rr.failure_codes !== undefined)) fail(ratio !== undefined ? 'rate.failure_ratio_above' : 'rate.failure_codes', 'only rules on audit events have response codes: select failed records in match');
     if (ratio !== undefined && (typeof ratio !== 'number' || ratio < 0 || ratio >= 1)) fail('rate.failure_ratio_above', 'expected a number from 0 up to (not including) 1');
     const codes = rr.failure_codes ?? [401, 403];
     if (!Array.isArray(codes) || codes.length === 0 || codes.some((c: unknown) => !Number.isInteger(c))) fail('rate.failure_codes', 'expected a list of HTTP status codes');
     rate = {
-      groupKey: compileKey(gb as string[], `${file}: ${where}.rate.group_by`),
+      groupKey: compileKey(gb as string[], `${file}: ${where}.rate.group_by`, record),
       windowMs: windowMs!, moreThan: rr.more_than as number, failureRatioAbove: ratio as number | undefined,
       failureCodes: new Set(codes as number[]),
     };
   }
-  const onlyVerbs = compiler.necessaryValues(raw.match, 'verb');
-  const onlyResources = compiler.necessaryValues(raw.match, 'objectRef.resource');
-  const onlyCodes = compiler.codeGuard(raw.match);
+  // Guards on the audit event's verb, resource and code: a record's fields of those names are no such thing.
+  const onlyVerbs = record ? undefined : compiler.necessaryValues(raw.match, 'verb');
+  const onlyResources = record ? undefined : compiler.necessaryValues(raw.match, 'objectRef.resource');
+  const onlyCodes = record ? undefined : compiler.codeGuard(raw.match);
   const aggregateBy: string[] = [];
   const aggregateKey: Getter[] = [];
   if (raw.aggregate_by !== undefined) {
@@ -441,14 +512,14 @@ function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
     (raw.aggregate_by as unknown[]).forEach((p, i) => {
       if (typeof p !== 'string') fail(`aggregate_by[${i}]`, 'expected a field path');
       aggregateBy.push(p as string);
-      aggregateKey.push(compileGetter(p as string, `${file}: ${where}.aggregate_by[${i}]`));
+      aggregateKey.push(compileGetter(p as string, `${file}: ${where}.aggregate_by[${i}]`, record));
     });
   }
-  const output = compileTemplate(raw.output === undefined ? str('name', true) : str('output', true), `${file}: ${where}.output`);
+  const output = compileTemplate(raw.output === undefined ? str('name', true) : str('output', true), `${file}: ${where}.output`, record);
   return {
     id, name: str('name', true), description: str('description', false), category,
-    level: level as CompiledRule['level'], enabled: raw.enabled ?? true, type: r.type,
-    clusters, namespaces, stages, lastStageOnly: stages !== undefined && stages.size === 1 && stages.has('ResponseComplete'), match, onlyVerbs, onlyResources, onlyCodes, rate, aggregateBy, aggregateKey, output,
+    level: level as CompiledRule['level'], enabled: raw.enabled ?? true, type: r.type, sources, record,
+    clusters, namespaces, stages, lastStageOnly: record || (stages !== undefined && stages.size === 1 && stages.has('ResponseComplete')), match, onlyVerbs, onlyResources, onlyCodes, rate, aggregateBy, aggregateKey, output,
     risk: str('risk', false), solution: str('solution', false), file,
   };
 }
@@ -475,10 +546,13 @@ class Compiler {
   readonly #macros: Map<string, { file: string; where: string; raw: unknown }>;
   readonly #compiled = new Map<string, Predicate>();
   readonly #compiling = new Set<string>();
+  /** Field paths are paths into records of other sources, not into audit events. */
+  readonly #record: boolean;
 
-  constructor(lists: Record<string, string[]>, macros: Map<string, { file: string; where: string; raw: unknown }>) {
+  constructor(lists: Record<string, string[]>, macros: Map<string, { file: string; where: string; raw: unknown }>, record: boolean) {
     this.#lists = lists;
     this.#macros = macros;
+    this.#record = record;
   }
 
   macro(name: string, at: string, path: string): Predicate {
@@ -647,7 +721,7 @@ class Compiler {
     const ignoreCase = raw.ignore_case === true;
     if (raw.ignore_case !== undefined && typeof raw.ignore_case !== 'boolean') fail(`${path}.ignore_case`, 'expected true or false');
     if (ignoreCase && !STRING_OPS.has(op)) fail(`${path}.ignore_case`, `not supported with ${op}`);
-    const field = resolvePath(raw.field as string, `${at}.${path}.field`);
+    const field = resolvePath(raw.field as string, `${at}.${path}.field`, this.#record);
     const where = `${path}.${op}`;
     const value = raw[op];
     const some = compileSome(field);
@@ -659,7 +733,7 @@ class Compiler {
     if (op === 'equals_field') {
       if (typeof value !== 'string' || value === '') fail(where, 'expected a field path');
       const get = getterOf(field);
-      const other = compileGetter(value as string, `${at}.${where}`);
+      const other = compileGetter(value as string, `${at}.${where}`, this.#record);
       const same = (a: unknown, b: unknown): boolean => {
         if (typeof a === 'string') return typeof b === 'string' && (ignoreCase ? a.toLowerCase() === b.toLowerCase() : a === b);
         return (typeof a === 'number' || typeof a === 'boolean') && a === b;
@@ -673,7 +747,7 @@ class Compiler {
       }, body || bodyReaders.has(other));
     }
     const test = this.valueTest(op, value, ignoreCase, at, where);
-    const one = singleHeadValue(raw.field as string);
+    const one = singleValue(raw.field as string, this.#record);
     if (one !== undefined) {
       return specialised<Predicate>(['one', 'test'], `return (ctx) => {
         const v = one(ctx);
@@ -889,8 +963,8 @@ function isPlainKey(k: string): boolean {
   return /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) && !INHERITED.has(k);
 }
 
-/** Fast path for the common case: a path into the head without `[*]` has at most one value; no arrays allocated. */
-function singleHeadValue(path: string): ((ctx: EvalContext) => unknown) | undefined {
+/** Fast path for the common case: a path into the head (or a record) without `[*]` has at most one value; no arrays allocated. */
+function singleValue(path: string, record: boolean): ((ctx: EvalContext) => unknown) | undefined {
   const segs = parseFieldPath(path);
   if (segs.some((s) => !('key' in s))) return undefined;
   const keys = segs.map((s) => (s as { key: string }).key);
@@ -902,6 +976,7 @@ function singleHeadValue(path: string): ((ctx: EvalContext) => unknown) | undefi
     }
     return v;
   };
+  if (record) return (ctx) => (Object.hasOwn(ctx.record, root) ? walk(ctx.record[root]) : undefined);
   if (root === 'sourceIP' && rest.length === 0) {
     return (ctx) => {
       const ips = ctx.event.head.sourceIPs;
@@ -935,7 +1010,7 @@ interface ResolvedPath {
   body: boolean;
 }
 
-function resolvePath(path: string, at: string): ResolvedPath {
+function resolvePath(path: string, at: string, record = false): ResolvedPath {
   let segs: Segment[];
   try {
     segs = parseFieldPath(path);
@@ -944,6 +1019,8 @@ function resolvePath(path: string, at: string): ResolvedPath {
   }
   const root = (segs[0] as { key: string }).key;
   let rest = segs.slice(1);
+  // A record's paths are plain paths into it: no virtual fields, no bodies.
+  if (record) return { root: (ctx) => (Object.hasOwn(ctx.record, root) ? ctx.record[root] : undefined), list: false, steps: rest, body: false };
   const second = rest[0] && 'key' in rest[0] ? rest[0].key : undefined;
   if (root === 'sourceIP') {
     return { root: (ctx) => ctx.event.head.sourceIPs.at(-1), list: false, steps: rest, body: false };
@@ -978,11 +1055,11 @@ function resolvePath(path: string, at: string): ResolvedPath {
  * The values of field paths as one string (a path's values joined by `,`, paths by NUL). Rate rules compute it
  * for every event they count, so single head fields (sourceIP, user.username) are read without building arrays.
  */
-export function compileKey(paths: string[], at: string): (ctx: EvalContext) => string {
+export function compileKey(paths: string[], at: string, record = false): (ctx: EvalContext) => string {
   const text = (v: unknown): string => (typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v));
   const parts = paths.map((path, i): ((ctx: EvalContext) => string) => {
-    const get = compileGetter(path, `${at}[${i}]`); // validates the path
-    const one = singleHeadValue(path);
+    const get = compileGetter(path, `${at}[${i}]`, record); // validates the path
+    const one = singleValue(path, record);
     if (one !== undefined) {
       return (ctx) => {
         const v = one(ctx);
@@ -996,8 +1073,8 @@ export function compileKey(paths: string[], at: string): (ctx: EvalContext) => s
 }
 
 /** Compiles a field path into a function yielding its 0..n values (null and undefined are never yielded). */
-export function compileGetter(path: string, at: string): Getter {
-  return getterOf(resolvePath(path, at));
+export function compileGetter(path: string, at: string, record = false): Getter {
+  return getterOf(resolvePath(path, at, record));
 }
 
 function getterOf({ root, list, steps, body }: ResolvedPath): Getter {
@@ -1075,13 +1152,13 @@ const MAX_SUMMARY = 1000;
 const NO_VALUE = '(none)';
 
 /** `{path}` placeholders filled with the path's values (joined by `,`; `(none)` when the event has none); one line, capped. */
-export function compileTemplate(text: string, at: string): (ctx: EvalContext) => string {
+export function compileTemplate(text: string, at: string, record = false): (ctx: EvalContext) => string {
   const parts: Array<string | Getter> = [];
   const re = /\{([^{}]+)\}/g;
   let last = 0;
   for (let m = re.exec(text); m !== null; m = re.exec(text)) {
     parts.push(text.slice(last, m.index));
-    parts.push(compileGetter(m[1].trim(), `${at} {${m[1]}}`));
+    parts.push(compileGetter(m[1].trim(), `${at} {${m[1]}}`, record));
     last = m.index + m[0].length;
   }
   parts.push(text.slice(last));
