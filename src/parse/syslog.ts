@@ -5,7 +5,6 @@
 // message bytes as received (they may hold newlines), with what the receiving end knew about them.
 import { lineRecordId } from '../delivery/record.ts';
 import type { RuleHit } from '../detect/engine.ts';
-import type { AlarmOut } from '../detect/hook.ts';
 import type { ChunkContext, ChunkResult } from './chunk.ts';
 import { falcoAlert } from './falco.ts';
 import type { CredentialPatterns } from './patterns.ts';
@@ -40,17 +39,11 @@ export function syslogFrame(message: Buffer, r: Received): Buffer[] {
 
 const NEWLINE = Buffer.from('\n');
 
-/** The rule engine's entry for records that are not audit events, once it has one. */
-type RecordDetector = {
-  evaluateRecord?(source: string, record: Record<string, unknown>, forwarded?: () => string | undefined, hitsOut?: RuleHit[]): AlarmOut[];
-};
-
 export function parseSyslogBlock(data: Uint8Array, ctx: ChunkContext, origin: SyslogOrigin): ChunkResult {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const result: ChunkResult = { count: 0, ids: '', spans: new Uint32Array(0), replaced: [], alarms: [], bad: [] };
   const hits: RuleHit[] | undefined = ctx.collectHits ? [] : undefined;
   if (hits) result.hits = hits;
-  const detector = ctx.detector as RecordDetector;
   const ids: string[] = [];
   const spans: number[] = [];
   let pos = 0;
@@ -72,8 +65,7 @@ export function parseSyslogBlock(data: Uint8Array, ctx: ChunkContext, origin: Sy
     const record = parsed.record;
     const text = JSON.stringify(record);
     try {
-      const alarms = detector.evaluateRecord?.('syslog', record, () => text, hits);
-      if (alarms !== undefined) for (const alarm of alarms) result.alarms.push(alarm);
+      for (const alarm of ctx.detector.evaluateRecord('syslog', record, () => text, hits)) result.alarms.push(alarm);
     } catch (err) {
       result.bad.push({ start, end, error: `processing failed: ${(err as Error).message}` });
       continue;

@@ -30,7 +30,7 @@ afterEach(async () => {
 });
 
 /** Starts the agent with a syslog source on every transport (TLS requiring a client certificate), to a file sink. */
-async function startAgent(settings: Record<string, unknown> = {}) {
+async function startAgent(settings: Record<string, unknown> = {}, detection = false) {
   const dir = await mkdtemp(join(tmpdir(), 'kaudit-syslog-'));
   cleanup.push(() => rm(dir, { recursive: true, force: true }));
   const ports = { udp: await freePort(), tcp: await freePort(), tls: await freePort(), relp: await freePort(), http: await freePort() };
@@ -38,7 +38,7 @@ async function startAgent(settings: Record<string, unknown> = {}) {
   const config = await writeAgentConfig(dir, {
     state_dir: join(dir, 'state'),
     http: { listen: `127.0.0.1:${ports.http}` },
-    detection: { enabled: false },
+    detection: { enabled: detection },
     sources: {
       syslog: {
         kind: 'syslog',
@@ -169,6 +169,21 @@ describe('syslog source, fed by a real rsyslog', () => {
       }
       expect(byTag(got, '{"hostname"')[0].falco).toMatchObject({ rule: 'Terminal shell in container', priority: 'Critical' });
     }
+  }, 90_000);
+
+  it('raises the shipped rules\' alarms on Falco\'s alerts forwarded by rsyslog: Critical high with Falco\'s rule name, Warning low', async () => {
+    const { ports, out } = await startAgent({}, true);
+    const rsyslog = await forwarder({ tcp: { port: ports.tcp } });
+    await rsyslog.give(messages('alarm'));
+    const alarms = async () => (await readFile(out, 'utf8').catch(() => '')).split('\n').filter((l) => l.includes('"kaudit.Alarm"'))
+      .map((l) => JSON.parse(l) as { rule: { id: string; level: string }; source: string; summary: string; evidence: SyslogRecord });
+    await until('two alarms', async () => (await alarms()).length >= 2);
+    const got = (await alarms()).map((a) => [a.rule.id, a.rule.level, a.source, a.summary]).sort();
+    expect(got).toEqual([
+      ['KA-SYSLOG-001', 'high', 'syslog', 'Falco Critical on node-4: Terminal shell in container: 10:41:21.000000000: Critical Shell in container (user=root k8s.pod=web-0 alarm)'],
+      ['KA-SYSLOG-003', 'low', 'syslog', 'Falco Warning on node-5: (none): Sensitive file opened for reading (file=/etc/shadow alarm)'],
+    ]);
+    expect((await alarms())[0].evidence.transport).toBe('tcp');
   }, 90_000);
 
   it('loses nothing over RELP when the agent is killed with kill -9 mid-stream and started again: rsyslog resends what was not answered', async () => {
