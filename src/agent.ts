@@ -32,6 +32,7 @@ import { AuditWebhookSource } from './sources/audit-webhook.ts';
 import { ContainerSource } from './sources/containers.ts';
 import { containerEvents, containerSourceOptions } from './sources/container-wiring.ts';
 import { FileSet, type FileSetEvents } from './sources/file-set.ts';
+import { SyslogSource } from './sources/syslog.ts';
 import type { SourceReader } from './sources/reader.ts';
 import { ReadBufferPool } from './sources/read-buffers.ts';
 import { problemMessage, problemText } from './sources/read-problems.ts';
@@ -211,7 +212,20 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
   const sources: Array<{ name: string; files: SourceReader; pipeline: SourcePipeline; store: { flush(): Promise<void> }; deadLetter?: DeadLetterFile }> = [];
   const webhooks: Array<{ name: string; webhook: AuditWebhookSource; pipeline: SourcePipeline; deadLetter?: DeadLetterFile }> = [];
   const onAlarms = reportView && ((alarms: Parameters<AlarmView['record']>[0]) => reportView.record(alarms));
+  const syslogs: Array<{ name: string; syslog: SyslogSource; pipeline: SourcePipeline; deadLetter?: DeadLetterFile }> = [];
   for (const [name, src] of Object.entries(config.sources)) {
+    if (src.kind === 'syslog') {
+      // Listeners, no files and no checkpoint: RELP answers once durable; UDP and TCP give what the transport gives.
+      const deadLetter = src.dead_letter ? new DeadLetterFile(src.dead_letter) : undefined;
+      const sourceMetrics = metrics.source(name);
+      const pipeline = new SourcePipeline({
+        source: name, processor, drivers, metrics: sourceMetrics, deadLetter, lineKind: 'a syslog message',
+        rejectedLine: compileRejectedLine(config.redaction, src.dead_letter_raw), logger, onDetection, onAlarms,
+      });
+      const syslog = new SyslogSource({ source: name, config: src, submit: pipeline.submit, logger, metrics: metrics.syslog(name, sourceMetrics.bytesRead) });
+      syslogs.push({ name, syslog, pipeline, deadLetter });
+      continue;
+    }
     if (src.kind === 'audit_webhook') {
       // No files and no checkpoint: a request is answered once durable, and the apiserver retries the others.
       const deadLetter = src.dead_letter ? new DeadLetterFile(src.dead_letter) : undefined;
@@ -300,6 +314,14 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
       throw new StartupError(`sources.${w.name}.${(err as Error).message}`);
     }
   }
+  for (const s of syslogs) {
+    try {
+      logger.info({ source: s.name, listening: await s.syslog.start() }, 'syslog source listening');
+    } catch (err) {
+      await Promise.all([...webhooks.map((x) => x.webhook.stop()), ...syslogs.map((x) => x.syslog.stop())]);
+      throw new StartupError(`sources.${s.name}.${(err as Error).message}`);
+    }
+  }
   goLive();
   const stopHeapBound = new HeapBound().watch();
   for (const d of drivers) d.start();
@@ -344,8 +366,8 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
       stopHeapBound();
       reloader?.stop();
       // 1. Stop reading; 2. what was read reaches the buffers and is acknowledged; 3. save checkpoints.
-      const readersStopped = Promise.all([...sources.map((s) => s.files.stop()), ...webhooks.map((w) => w.webhook.stop())]);
-      const pipelines = [...sources, ...webhooks];
+      const readersStopped = Promise.all([...sources.map((s) => s.files.stop()), ...webhooks.map((w) => w.webhook.stop()), ...syslogs.map((s) => s.syslog.stop())]);
+      const pipelines = [...sources, ...webhooks, ...syslogs];
       const durable = readersStopped.then(() => Promise.all(pipelines.map((s) => s.pipeline.drained())));
       const notDurable: StopReport['notDurable'] = [];
       if (!(await settlesBy(durable, deadline))) {
@@ -368,6 +390,8 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
       }
       // Webhook requests still waiting were not made durable: their connections close and the apiserver retries.
       for (const w of webhooks) w.webhook.closeConnections();
+      // RELP sessions get `serverclose` after the answers due: their senders resend what was not answered.
+      for (const s of syslogs) s.syslog.closeConnections();
       await Promise.all(pipelines.map((s) => s.deadLetter?.close()));
       await processor.close();
       clearInterval(reportTimer);
@@ -377,7 +401,7 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
       return { undelivered, notDurable };
     },
   };
-  logger.info({ sources: [...sources, ...webhooks].map((s) => s.name), sinks: drivers.map((d) => d.name), stateDir: config.state_dir }, 'kaudit started');
+  logger.info({ sources: [...sources, ...webhooks, ...syslogs].map((s) => s.name), sinks: drivers.map((d) => d.name), stateDir: config.state_dir }, 'kaudit started');
   return agent;
 }
 

@@ -60,6 +60,39 @@ const auditWebhookSourceSchema = z.strictObject({
   }
 });
 
+/** A syslog listener's TLS: its certificate, and a CA whose client certificates alone are served when set. */
+const syslogTlsSchema = z.strictObject({
+  cert_file: path({ readAtStart: true }),
+  key_file: path({ readAtStart: true }),
+  client_ca_file: path({ readAtStart: true }).optional(),
+});
+
+/** Syslog senders (Falco, node-problem-detector, rsyslog, firewalls): UDP, TCP, TLS and RELP listeners, any of them. */
+const syslogSourceSchema = z.strictObject({
+  kind: z.literal('syslog'),
+  /** RFC 5426 datagrams: what the queue or the kernel could not keep is counted, never acknowledged. */
+  udp: z.strictObject({ listen: listenSchema }).optional(),
+  /** RFC 6587 (octet counting or newline framing, told apart per frame). */
+  tcp: z.strictObject({ listen: listenSchema }).optional(),
+  /** RFC 5425: TCP framing inside TLS. */
+  tls: syslogTlsSchema.extend({ listen: listenSchema }).optional(),
+  /** RELP: each message answered once durable in the sinks' buffers (at least once end to end). */
+  relp: z.strictObject({ listen: listenSchema, tls: syslogTlsSchema.optional() }).optional(),
+  /** Longer messages are cut here and flagged `truncated` (rsyslog's own default is 8 KiB). */
+  max_message_bytes: sizeIn(1 * KiB, 16 * MiB).default(64 * KiB),
+  /** TCP, TLS and RELP connections open at once; more are refused and counted. */
+  max_connections: countIn(1, 100_000).default(256),
+  /** A frame begun and not finished within this is given up with its connection (a stalled or hostile sender). */
+  frame_timeout: durationIn(100, HOUR).default(30 * SECOND),
+  /** Messages waiting for the pipeline, at most: past it streams are not read (senders wait) and UDP drops. */
+  queue_bytes: sizeIn(64 * KiB, 1 * GiB).default(16 * MiB),
+  /** NDJSON file for messages that are not syslog (no <PRI>). Unset: counted and logged only. */
+  dead_letter: path().optional(),
+  dead_letter_raw: z.boolean().default(false),
+}).refine((s) => s.udp !== undefined || s.tcp !== undefined || s.tls !== undefined || s.relp !== undefined, {
+  message: 'a syslog source needs at least one listener: udp, tcp, tls or relp',
+});
+
 export const DEFAULT_CONTAINER_LINKS = '/var/log/containers';
 export const DEFAULT_PODS_PATH = '/var/log/pods';
 
@@ -115,13 +148,15 @@ const containersSourceSchema = z.strictObject({
   dead_letter_raw: z.boolean().default(false),
 });
 
-export const sourceSchema = z.discriminatedUnion('kind', [auditSourceSchema, containersSourceSchema, auditWebhookSourceSchema], {
-  error: (iss) => `unknown source kind ${JSON.stringify((iss.input as { kind?: unknown })?.kind)}; expected one of: audit, containers, audit_webhook`,
+export const sourceSchema = z.discriminatedUnion('kind', [auditSourceSchema, containersSourceSchema, auditWebhookSourceSchema, syslogSourceSchema], {
+  error: (iss) => `unknown source kind ${JSON.stringify((iss.input as { kind?: unknown })?.kind)}; expected one of: audit, containers, audit_webhook, syslog`,
 });
 
 export type AuditSourceConfig = z.infer<typeof auditSourceSchema>;
 export type ContainersSourceConfig = z.infer<typeof containersSourceSchema>;
 export type AuditWebhookSourceConfig = z.infer<typeof auditWebhookSourceSchema>;
+export type SyslogSourceConfig = z.infer<typeof syslogSourceSchema>;
+export type SyslogTlsConfig = z.infer<typeof syslogTlsSchema>;
 export type SourceConfig = z.infer<typeof sourceSchema>;
 
 /** Fields every sink has; the delivery layer (buffer, batching, retry) uses them, the sink never sees them. */

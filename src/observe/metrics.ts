@@ -7,6 +7,7 @@ import Registry from 'prom-client/lib/registry.js';
 import type { SinkEvents } from '../delivery/driver.ts';
 import type { BufferBacklog } from '../delivery/buffer.ts';
 import type { StateKind } from '../delivery/quarantine.ts';
+import type { SyslogMetrics } from '../sources/syslog.ts';
 
 export interface SourceMetrics {
   bytesRead(n: number): void;
@@ -245,6 +246,48 @@ export class Metrics {
   /** Counts a webhook source's requests by how they were answered. */
   webhookRequests(source: string): (result: string) => void {
     return (result) => this.webhookRequestsC.labels(source, result).inc();
+  }
+
+  // Syslog sources: created with the first one.
+  private syslogMetrics: { dropped: Counter; truncated: Counter; refused: Counter; sources: Map<string, { connections: () => Record<string, number>; udpDrops: () => number | undefined }> } | undefined;
+  /** A syslog source's counts; `bytesRead` is the source's own (kaudit_source_bytes_read_total). */
+  syslog(source: string, bytesRead: (n: number) => void): SyslogMetrics {
+    const m = this.syslogMetrics ??= this.createSyslogMetrics();
+    return {
+      bytesRead,
+      dropped: (transport, reason) => m.dropped.labels(source, transport, reason).inc(),
+      truncated: (transport) => m.truncated.labels(source, transport).inc(),
+      refused: (transport) => m.refused.labels(source, transport).inc(),
+      observe: (connections, udpDrops) => m.sources.set(source, { connections, udpDrops }),
+    };
+  }
+
+  private createSyslogMetrics(): NonNullable<Metrics['syslogMetrics']> {
+    const registers = [this.registry];
+    const sources = new Map<string, { connections: () => Record<string, number>; udpDrops: () => number | undefined }>();
+    new Gauge({
+      name: 'kaudit_syslog_connections', help: 'Open TCP, TLS and RELP connections of a syslog source', labelNames: ['source', 'transport'], registers,
+      collect() {
+        this.reset();
+        for (const [source, s] of sources) for (const [transport, n] of Object.entries(s.connections())) this.set({ source, transport }, n);
+      },
+    });
+    new Counter({
+      name: 'kaudit_syslog_udp_receive_errors_total', help: 'Datagrams the kernel dropped on a syslog source\'s UDP socket (receive buffer full; from /proc/net/udp)', labelNames: ['source'], registers,
+      collect() {
+        this.reset();
+        for (const [source, s] of sources) {
+          const drops = s.udpDrops();
+          if (drops !== undefined) this.inc({ source }, drops);
+        }
+      },
+    });
+    return {
+      sources,
+      dropped: new Counter({ name: 'kaudit_syslog_dropped_total', help: 'Syslog messages not kept, by reason: queue_full (UDP while the pipeline is backed up), incomplete (a connection ended or timed out mid-frame), bad_frame (a RELP peer broke the protocol)', labelNames: ['source', 'transport', 'reason'], registers }),
+      truncated: new Counter({ name: 'kaudit_syslog_truncated_total', help: 'Syslog messages cut to max_message_bytes (kept, flagged truncated)', labelNames: ['source', 'transport'], registers }),
+      refused: new Counter({ name: 'kaudit_syslog_connections_refused_total', help: 'Syslog connections refused: max_connections were open', labelNames: ['source', 'transport'], registers }),
+    };
   }
 
   // Kubernetes metadata: created on first use, so an agent without `kubernetes` exports none of them.

@@ -9,7 +9,8 @@ import type { SendVerdict } from './types.ts';
 const WINDOW = 128;
 /** Transaction numbers run from 1 to 999,999,999, then start again at 1. */
 const MAX_TXNR = 999_999_999;
-const OFFERS = `relp_version=0\nrelp_software=kaudit,${pkg.version}\ncommands=syslog`;
+/** What a peer offers in `open` (and, from the source, answers it with): the sink and the source both speak only syslog. */
+export const OFFERS = `relp_version=0\nrelp_software=kaudit,${pkg.version}\ncommands=syslog`;
 const SPACE = 0x20;
 const LF = 0x0a;
 

@@ -198,3 +198,123 @@ ruleset(name="received" queue.type="${queued ? 'LinkedList' : 'Direct'}") {
 action(type="omfile" file="${join(dir, 'rsyslogd.log')}")
 `;
 }
+
+/** Where a forwarding rsyslogd sends what it is given: kaudit's listeners, each with an action of its own. */
+export interface ForwardTargets {
+  udp?: number;
+  /** omfwd over TCP, octet-counted framing by default. */
+  tcp?: { port: number; framing?: 'octet-counted' | 'traditional' };
+  /** omfwd over TCP with the gtls driver, verifying the server as localhost; presents the client certificate. */
+  tls?: number;
+  relp?: number;
+}
+
+export interface RsyslogForwarder extends Omit<Rsyslog, 'ports'> {
+  /** Its imtcp input (newline framing): what the test gives it. */
+  inputPort: number;
+  /** Sends messages (without framing) to its input, one per line. */
+  give(messages: readonly string[]): Promise<void>;
+}
+
+/**
+ * Starts rsyslogd forwarding every message it is given on its own TCP input to `targets`, each action with an
+ * in-memory queue that retries for ever (so a receiver that is down or killed gets what it had not acknowledged when it
+ * is back; over RELP, only what it acknowledged counts). `template`: rsyslog's name of the forwarding format. What it
+ * was given is written as rsyslog parsed it (received()), before it is forwarded.
+ */
+export async function startRsyslogForwarder(targets: ForwardTargets, opts: { certs?: TestCerts; template?: string } = {}): Promise<RsyslogForwarder> {
+  await access(RSYSLOGD).catch(() => {
+    throw new Error(`${RSYSLOGD} is not installed: install the Debian packages rsyslog, rsyslog-relp and rsyslog-gnutls (.ci/run does)`);
+  });
+  const dir = await mkdtemp(join(tmpdir(), 'kaudit-rsyslog-fwd-'));
+  const inputPort = await freePort();
+  const out = join(dir, 'received.ndjson');
+  const conf = join(dir, 'rsyslog.conf');
+  await writeFile(conf, forwarderConfig(dir, out, inputPort, targets, opts.certs, opts.template ?? 'RSYSLOG_SyslogProtocol23Format'));
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  let stderr = '';
+  const log = () => `${stderr}${readFileSync(join(dir, 'rsyslogd.log'), { encoding: 'utf8', flag: 'a+' }).slice(-2000)}`;
+  async function start(): Promise<void> {
+    stderr = '';
+    const proc = spawn(RSYSLOGD, ['-n', '-f', conf, '-i', join(dir, 'rsyslogd.pid')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stdout!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child = proc;
+    exited = new Promise((resolve) => proc.on('exit', () => resolve()));
+    await listening(inputPort, proc, log);
+  }
+  async function stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+    if (child === undefined || child.exitCode !== null) return;
+    child.kill(signal);
+    await exited;
+    child = undefined;
+  }
+  await start();
+  const parsed = async (): Promise<Received[]> => {
+    const text = await readFile(out, 'utf8').catch(() => '');
+    return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter((l) => l !== '').map((l) => {
+      const r = JSON.parse(l) as Record<string, string>;
+      return { ...r, severity: Number(r.severity), facility: Number(r.facility) } as unknown as Received;
+    });
+  };
+  return {
+    inputPort,
+    dir,
+    received: parsed,
+    count: () => countLines(out),
+    async waitFor(n, ms = 20_000) {
+      const end = Date.now() + ms;
+      for (;;) {
+        const count = await countLines(out);
+        if (count >= n) return count;
+        if (Date.now() > end) throw new Error(`rsyslog was given ${count} of ${n} messages within ${ms} ms; its log: ${log()}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
+    async give(messages) {
+      const socket = connect(inputPort, '127.0.0.1');
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.end(messages.map((m) => `${m}\n`).join(''), () => resolve());
+      });
+    },
+    stop,
+    start,
+    async close() {
+      await stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function forwarderConfig(dir: string, out: string, inputPort: number, t: ForwardTargets, certs: TestCerts | undefined, template: string): string {
+  const props = PROPERTIES.map(([field, name, date]) =>
+    `  property(outname="${field}" name="${name}"${date ? ` dateFormat="${date}"` : ''} format="jsonf")`).join('\n');
+  // Each action on a queue of its own that keeps retrying: one receiver down holds neither the others nor the input.
+  const queued = 'queue.type="LinkedList" queue.size="100000" action.resumeRetryCount="-1" action.resumeInterval="1"';
+  const actions = [
+    t.udp === undefined ? '' : `action(type="omfwd" target="127.0.0.1" port="${t.udp}" protocol="udp" template="${template}" ${queued})`,
+    t.tcp === undefined ? '' : `action(type="omfwd" target="127.0.0.1" port="${t.tcp.port}" protocol="tcp" TCP_Framing="${t.tcp.framing ?? 'octet-counted'}" template="${template}" ${queued})`,
+    t.tls === undefined ? '' : `action(type="omfwd" target="localhost" port="${t.tls}" protocol="tcp" TCP_Framing="octet-counted" template="${template}"
+         StreamDriver="gtls" StreamDriverMode="1" StreamDriverAuthMode="x509/name" StreamDriverPermittedPeers="localhost" ${queued})`,
+    t.relp === undefined ? '' : `action(type="omrelp" target="127.0.0.1" port="${t.relp}" template="${template}" ${queued})`,
+  ].filter((a) => a !== '').map((a) => `  ${a}`).join('\n');
+  const driver = certs === undefined ? '' : `
+  defaultNetstreamDriverCAFile="${certs.caFile}"
+  defaultNetstreamDriverCertFile="${certs.client.certFile}"
+  defaultNetstreamDriverKeyFile="${certs.client.keyFile}"`;
+  return `global(workDirectory="${dir}" maxMessageSize="1m" net.enableDNS="off"${driver})
+module(load="imtcp")
+${t.relp === undefined ? '' : 'module(load="omrelp")'}
+input(type="imtcp" address="127.0.0.1" port="${inputPort}" ruleset="forward")
+template(name="received" type="list" option.jsonf="on") {
+${props}
+}
+ruleset(name="forward") {
+  action(type="omfile" file="${out}" template="received")
+${actions}
+}
+action(type="omfile" file="${join(dir, 'rsyslogd.log')}")
+`;
+}
