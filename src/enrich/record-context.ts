@@ -30,8 +30,7 @@ export class RecordContext {
 
   /** The `kubernetes` object (JSON) for a block of the container's lines: one lookup per block, not per line. */
   async containerKubernetes(meta: ContainerMeta): Promise<string> {
-    const pod = await this.podOf(meta);
-    const namespaceLabels = this.store.namespaceLabels(meta.namespace);
+    const [pod, namespaceLabels] = await Promise.all([this.podOf(meta), this.store.namespaceLabelsListed(meta.namespace)]);
     const last = this.built.get(meta);
     if (last !== undefined && last.pod === pod && last.namespaceLabels === namespaceLabels) return last.json;
     const json = JSON.stringify(enrichContainerRecord({ kubernetes: meta }, pod, namespaceLabels).kubernetes);
@@ -53,10 +52,14 @@ export class RecordContext {
       if (!lookups.has(key)) lookups.set(key, this.store.lookup({ namespace: r.namespace, pod: r.pod }, { onThisNode: false }).then((x) => (x.enriched ? x.context : undefined)));
     }
     const pods = new Map<string, PodContext | undefined>();
-    await Promise.all([...lookups].map(async ([key, p]) => pods.set(key, await p)));
+    const namespaces = new Map<string, Labels | undefined>();
+    await Promise.all([
+      ...[...lookups].map(async ([key, p]) => pods.set(key, await p)),
+      ...[...new Set(refs.map((r) => r.namespace))].map(async (ns) => namespaces.set(ns, await this.store.namespaceLabelsListed(ns))),
+    ]);
     return refs.map((r) => {
       const pod = r.pod === undefined ? undefined : pods.get(podKey(r.namespace, r.pod));
-      const k = enrichAuditEvent({}, pod, this.store.namespaceLabels(r.namespace)).kubernetes;
+      const k = enrichAuditEvent({}, pod, namespaces.get(r.namespace)).kubernetes;
       return k === undefined ? undefined : JSON.stringify(k);
     });
   }

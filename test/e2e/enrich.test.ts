@@ -2,7 +2,7 @@
 // log directories laid out as kubelet does, a real HTTP receiver and the FAKE Kubernetes API (test/utils/fake-k8s-api.ts,
 // payloads recorded from a real kube-apiserver): a short-lived Job pod deleted before its log is read, the API down
 // at start, a node start with 100 pods, selection by label, audit events on pods.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -33,7 +33,7 @@ interface Record_ {
 }
 
 /** A fake API seeded with the recorded namespaces, pods and owners, a node, a receiver, and an agent config using them. */
-async function setUp(opts: { sources?: (node: FakeNode) => Record<string, unknown>; kubernetes?: Record<string, unknown> } = {}) {
+async function setUp(opts: { sources?: (node: FakeNode, dir: string) => Record<string, unknown>; kubernetes?: Record<string, unknown> } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'kaudit-enrich-e2e-'));
   cleanup.push(() => rm(dir, { recursive: true, force: true }));
   const api = await FakeK8sApi.start({ cert: certs.server.cert, key: certs.server.key, token: TOKEN });
@@ -49,7 +49,7 @@ async function setUp(opts: { sources?: (node: FakeNode) => Record<string, unknow
     http: null,
     detection: { enabled: false },
     kubernetes: { enabled: true, kubeconfig, node_name: 'node-1', max_wait: '10s', watch_wait: '2s', ...opts.kubernetes },
-    sources: opts.sources?.(node) ?? { pods: { kind: 'containers', path: node.links, pods_path: node.pods, poll_interval: 200 } },
+    sources: opts.sources?.(node, dir) ?? { pods: { kind: 'containers', path: node.links, pods_path: node.pods, poll_interval: 200 } },
     sinks: { rx: { kind: 'http', url: rx.url(), batch: { max_wait: 50 } } },
   });
   const records = () => rx.documents() as Record_[];
@@ -68,7 +68,7 @@ async function setUp(opts: { sources?: (node: FakeNode) => Record<string, unknow
       await new Promise((r) => setTimeout(r, 50));
     }
   };
-  return { api, node, rx, records, run, until };
+  return { dir, api, node, rx, records, run, until };
 }
 
 const lines = (tag: string, n: number) => Array.from({ length: n }, (_, i) => `${tag} line ${i}`);
@@ -209,5 +209,51 @@ describe('container records with Kubernetes context (fake API)', () => {
     const count = (pod: string) => ofPod(records(), pod).length;
     expect({ web: count('web-1'), canary: count('web-canary'), batch: count('batch-1'), kaudit: count('kaudit-other') })
       .toEqual({ web: 6, canary: 3, batch: 3, kaudit: 3 });
+  });
+});
+
+/** An audit event as the apiserver writes it (the shape of the recorded exec in ../shared/corpus/real-apiserver). */
+function auditEvent(i: number, verb: string, objectRef: Record<string, string>): string {
+  return JSON.stringify({
+    kind: 'Event', apiVersion: 'audit.k8s.io/v1', level: 'Metadata', auditID: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+    stage: 'ResponseComplete', requestURI: `/api/v1/namespaces/${objectRef.namespace ?? ''}/${objectRef.resource}`, verb,
+    user: { username: 'breakglass', groups: ['system:masters', 'system:authenticated'] }, sourceIPs: ['127.0.0.143'],
+    userAgent: 'kubectl/v1.26.1 (linux/amd64) kubernetes/8f94681', objectRef: { apiVersion: 'v1', ...objectRef },
+    responseStatus: { metadata: {}, code: 200 }, requestReceivedTimestamp: '2026-11-22T12:06:50.997471Z', stageTimestamp: '2026-11-22T12:06:51.045502Z',
+  });
+}
+
+describe('audit events with Kubernetes context (fake API)', () => {
+  it('gives events on a pod its node, labels, images and owner, namespaced events their namespace labels, by GET on a node that watches no pods', async () => {
+    const { dir, api, records, run, until } = await setUp({
+      kubernetes: { node_name: undefined },
+      sources: (_, d) => ({ audit: { kind: 'audit', path: join(d, 'audit.log') } }),
+    });
+    const pod = corpusObject('get-pod.json');
+    const execs = Array.from({ length: 20 }, (_, i) => auditEvent(i, 'create', { resource: 'pods', namespace: 'payments', name: pod.metadata.name, subresource: 'exec' }));
+    const others = [
+      auditEvent(100, 'get', { resource: 'configmaps', namespace: 'payments', name: 'ledger-config' }),
+      auditEvent(101, 'list', { resource: 'nodes' }),
+      auditEvent(102, 'create', { resource: 'pods', namespace: 'payments', name: 'gone-pod', subresource: 'exec' }),
+    ];
+    await appendFile(join(dir, 'audit.log'), `${[...execs, ...others].join('\n')}\n`);
+    const agent = run();
+    await until('23 events', () => records().length >= 23, agent);
+    const byId = (i: number) => records().find((r) => (r as { auditID?: string }).auditID?.endsWith(String(i).padStart(12, '0')))!;
+    const namespaceLabels = { 'kubernetes.io/metadata.name': 'payments' };
+    for (let i = 0; i < 20; i++) {
+      expect(byId(i).kubernetes).toMatchObject({
+        namespace_labels: expect.objectContaining(namespaceLabels), node: 'node-1', labels: { app: 'ledger-api' },
+        images: [expect.any(String)], owner: { kind: 'Deployment', name: 'ledger-api' },
+        owner_chain: [{ kind: 'ReplicaSet', name: 'ledger-api-8665cc4c74' }, { kind: 'Deployment', name: 'ledger-api' }],
+      });
+    }
+    expect(byId(100).kubernetes).toEqual({ namespace_labels: expect.objectContaining(namespaceLabels) });
+    expect(byId(101).kubernetes).toBeUndefined();
+    // A pod the API does not have: its namespace's labels only.
+    expect(byId(102).kubernetes).toEqual({ namespace_labels: expect.objectContaining(namespaceLabels) });
+    // No pod watch without a node name; the pod fetched once for its 20 events.
+    expect(api.requestsTo('/api/v1/pods')).toHaveLength(0);
+    expect(api.requestsTo(`/api/v1/namespaces/payments/pods/${pod.metadata.name}`)).toHaveLength(1);
   });
 });
