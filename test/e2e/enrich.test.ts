@@ -33,7 +33,7 @@ interface Record_ {
 }
 
 /** A fake API seeded with the recorded namespaces, pods and owners, a node, a receiver, and an agent config using them. */
-async function setUp(opts: { sources?: (node: FakeNode, dir: string) => Record<string, unknown>; kubernetes?: Record<string, unknown> } = {}) {
+async function setUp(opts: { sources?: (node: FakeNode, dir: string) => Record<string, unknown>; kubernetes?: Record<string, unknown>; more?: Record<string, unknown> } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'kaudit-enrich-e2e-'));
   cleanup.push(() => rm(dir, { recursive: true, force: true }));
   const api = await FakeK8sApi.start({ cert: certs.server.cert, key: certs.server.key, token: TOKEN });
@@ -44,14 +44,18 @@ async function setUp(opts: { sources?: (node: FakeNode, dir: string) => Record<s
   const node = await new FakeNode(dir).init();
   const rx = await Receiver.start();
   cleanup.push(() => rx.close());
-  const config = await writeAgentConfig(dir, {
+  const settings: Record<string, unknown> = {
     state_dir: join(dir, 'state'),
     http: null,
     detection: { enabled: false },
     kubernetes: { enabled: true, kubeconfig, node_name: 'node-1', max_wait: '10s', watch_wait: '2s', ...opts.kubernetes },
     sources: opts.sources?.(node, dir) ?? { pods: { kind: 'containers', path: node.links, pods_path: node.pods, poll_interval: 200 } },
     sinks: { rx: { kind: 'http', url: rx.url(), batch: { max_wait: 50 } } },
-  });
+    ...opts.more,
+  };
+  const config = await writeAgentConfig(dir, settings);
+  /** Writes the config again with `change` applied (a running agent reloads it). */
+  const rewrite = (change: Record<string, unknown>) => writeAgentConfig(dir, { ...settings, ...change });
   const records = () => rx.documents() as Record_[];
   const run = () => {
     const agent = AgentProcess.run(config);
@@ -68,7 +72,7 @@ async function setUp(opts: { sources?: (node: FakeNode, dir: string) => Record<s
       await new Promise((r) => setTimeout(r, 50));
     }
   };
-  return { dir, api, node, rx, records, run, until };
+  return { dir, api, node, rx, records, run, until, rewrite };
 }
 
 const lines = (tag: string, n: number) => Array.from({ length: n }, (_, i) => `${tag} line ${i}`);
@@ -85,21 +89,26 @@ function podOf(template: K8sObject, name: string, owner: string, labels: Record<
   return copy;
 }
 
+/** A CronJob's Job and its pod appear in the API, the agent sees them (it GETs the Job once), and both are deleted. */
+async function shortLivedJob(api: FakeK8sApi, agent: AgentProcess, until: (what: string, done: () => boolean, agent: AgentProcess) => Promise<void>) {
+  await agent.started();
+  await until('the pod watch', () => api.openWatches('pods') > 0, agent);
+  const job = corpusObject('owners/get-job-running.json');
+  const pod = corpusObject('owners/get-pod-of-job-running.json');
+  api.put('jobs', job);
+  api.put('pods', pod);
+  await until('the Job lookup', () => api.requestsTo(`/apis/batch/v1/namespaces/demo/jobs/${job.metadata.name}`).length > 0, agent);
+  await new Promise((r) => setTimeout(r, 500));
+  api.delete('pods', 'demo', pod.metadata.name);
+  api.delete('jobs', 'demo', job.metadata.name);
+  return { job, pod };
+}
+
 describe('container records with Kubernetes context (fake API)', () => {
   it('enriches every line of a short-lived CronJob pod deleted from the API before its log file is read', async () => {
     const { api, node, records, run, until } = await setUp();
     const agent = run();
-    await agent.started();
-    await until('the pod watch', () => api.openWatches('pods') > 0, agent);
-    const job = corpusObject('owners/get-job-running.json');
-    const pod = corpusObject('owners/get-pod-of-job-running.json');
-    api.put('jobs', job);
-    api.put('pods', pod);
-    // The agent saw the pod: it resolved its owner chain (the Job, once). Then the pod and its Job are gone.
-    await until('the Job lookup', () => api.requestsTo(`/apis/batch/v1/namespaces/demo/jobs/${job.metadata.name}`).length > 0, agent);
-    await new Promise((r) => setTimeout(r, 500));
-    api.delete('pods', 'demo', pod.metadata.name);
-    api.delete('jobs', 'demo', job.metadata.name);
+    const { job, pod } = await shortLivedJob(api, agent, until);
     // Only now does the container's log appear on the node: 100 lines, read after the pod is gone from the API.
     const [c] = await node.pod('demo', pod.metadata.name, ['export'], pod.metadata.uid);
     await c.print(lines('export', 100));
@@ -119,6 +128,23 @@ describe('container records with Kubernetes context (fake API)', () => {
     }
     // The pod was never fetched by name: the watch brought it, its tombstone answered.
     expect(api.requestsTo(`/api/v1/namespaces/demo/pods/${pod.metadata.name}`)).toHaveLength(0);
+  });
+
+  it('keeps the pod store, and the tombstone of a Job pod deleted before the reload, across a config reload', async () => {
+    const { api, node, records, run, until, rewrite } = await setUp({ more: { config_reload_interval: '200ms' } });
+    const agent = run();
+    const { job, pod } = await shortLivedJob(api, agent, until);
+    // A changed config restarts the pipeline; the kubernetes section is the same, so the store goes on.
+    await rewrite({ config_reload_interval: '300ms' });
+    await until('the pipeline restarted', () => agent.logEntries().filter((e) => e.msg === 'kaudit started').length >= 2, agent);
+    const [c] = await node.pod('demo', pod.metadata.name, ['export'], pod.metadata.uid);
+    await c.print(lines('export', 10));
+    await until('10 records', () => ofPod(records(), pod.metadata.name).length >= 10, agent);
+    for (const r of ofPod(records(), pod.metadata.name)) {
+      expect(r.kubernetes).toMatchObject({ enriched: true, owner: { kind: 'CronJob', name: 'report-export' }, owner_chain: [{ kind: 'Job', name: job.metadata.name }, { kind: 'CronJob', name: 'report-export' }] });
+    }
+    // One list of the node's pods for both configs.
+    expect(api.requestsTo('/api/v1/pods', { watch: false })).toHaveLength(1);
   });
 
   it('delivers lines at once, not enriched, while the API is down at start, and enriches them once it answers', async () => {
