@@ -21,6 +21,8 @@ import { AlarmView } from './report/agent-view.ts';
 import { ioReason } from './config/io-error.ts';
 import type { DetectionNotes } from './detect/hook.ts';
 import { RuleReloader } from './detect/reload.ts';
+import { PodStoreHolder } from './enrich/lazy-store.ts';
+import type { RecordContext } from './enrich/record-context.ts';
 import { RuleError } from './detect/rules.ts';
 import { detectionPlan, type DetectionInit } from './detect/setup.ts';
 import { compileRejectedLine } from './parse/rejected-line.ts';
@@ -72,26 +74,34 @@ export class StartupError extends Error {
 export interface AgentOptions {
   /** Config reloads since the process started: counted by `kaudit run`, shown in this agent's metrics. */
   configReloads?: ConfigReloadCounts;
+  /**
+   * The Kubernetes pod store, kept by `kaudit run` across config reloads (its tombstones outlive an agent); unset: the
+   * agent starts its own when `kubernetes.enabled` and stops it at its stop.
+   */
+  podStores?: PodStoreHolder;
 }
 
 export async function startAgent(config: Config, logger: Logger, opts: AgentOptions = {}): Promise<RunningAgent> {
   await prepareStateDir(config.state_dir);
   const lock = await StateLock.take(config.state_dir);
+  const ownStores = opts.podStores === undefined;
+  const podStores = opts.podStores ?? new PodStoreHolder();
   try {
-    return await startLocked(config, logger, lock, opts);
+    return await startLocked(config, logger, lock, { ...opts, podStores }, ownStores);
   } catch (err) {
+    if (ownStores) await podStores.close();
     await lock.release();
     throw err;
   }
 }
 
-async function startLocked(config: Config, logger: Logger, lock: StateLock, opts: AgentOptions): Promise<RunningAgent> {
+async function startLocked(config: Config, logger: Logger, lock: StateLock, opts: AgentOptions & { podStores: PodStoreHolder }, ownStores: boolean): Promise<RunningAgent> {
   const detection = detectionPlan(config);
   // The parse workers start first: loading their code and compiling the rules overlaps with the rest of the start.
   let running = false;
   let workerDeath: Error | undefined;
   const processor: ChunkProcessor = createProcessor(config.workers, {
-    redaction: config.redaction, detection, detectionStateDir: join(config.state_dir, 'detection'),
+    redaction: config.redaction, detection, detectionStateDir: join(config.state_dir, 'detection'), kubernetesRefs: config.kubernetes.enabled,
   }, (err) => {
     if (!running) {
       workerDeath = err; // the start fails with it below
@@ -102,7 +112,7 @@ async function startLocked(config: Config, logger: Logger, lock: StateLock, opts
     process.exit(70);
   });
   try {
-    const agent = await startWith(processor, detection, config, logger, lock, opts, () => {
+    const agent = await startWith(processor, detection, config, logger, lock, opts, ownStores, () => {
       if (workerDeath !== undefined) throw new StartupError(`parse worker: ${workerDeath.message}`);
       running = true;
     });
@@ -114,7 +124,7 @@ async function startLocked(config: Config, logger: Logger, lock: StateLock, opts
 }
 
 /** The rest of the start, around running parse workers; `goLive` is called just before reading begins. */
-async function startWith(processor: ChunkProcessor, detection: DetectionInit | undefined, config: Config, logger: Logger, lock: StateLock, opts: AgentOptions, goLive: () => void): Promise<RunningAgent> {
+async function startWith(processor: ChunkProcessor, detection: DetectionInit | undefined, config: Config, logger: Logger, lock: StateLock, opts: AgentOptions & { podStores: PodStoreHolder }, ownStores: boolean, goLive: () => void): Promise<RunningAgent> {
   const metrics = new Metrics();
   if (opts.configReloads !== undefined) metrics.configReloads(opts.configReloads);
   // A damaged state file never stops a start: it is set aside, said, and counted.
@@ -209,6 +219,14 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
     checkpointFailedAt.set(source, now);
     logger.error({ source, err: (err as NodeJS.ErrnoException).code ?? err.message }, 'cannot write checkpoint; trying again at every interval (a restart meanwhile reads again from the last one saved)');
   };
+  // Pod and namespace context (`kubernetes.enabled`): the client library is loaded only then.
+  let kubernetes: RecordContext | undefined;
+  try {
+    kubernetes = await opts.podStores.acquire(config.kubernetes, metrics, logger);
+  } catch (err) {
+    throw new StartupError((err as Error).message);
+  }
+  const auditContext = kubernetes && ((refs: Parameters<RecordContext['auditKubernetes']>[0]) => kubernetes.auditKubernetes(refs));
   const sources: Array<{ name: string; files: SourceReader; pipeline: SourcePipeline; store: { flush(): Promise<void> }; deadLetter?: DeadLetterFile }> = [];
   const webhooks: Array<{ name: string; webhook: AuditWebhookSource; pipeline: SourcePipeline; deadLetter?: DeadLetterFile }> = [];
   const onAlarms = reportView && ((alarms: Parameters<AlarmView['record']>[0]) => reportView.record(alarms));
@@ -232,7 +250,7 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
       const sourceMetrics = metrics.source(name);
       const pipeline = new SourcePipeline({
         source: name, processor, drivers, metrics: sourceMetrics, deadLetter,
-        rejectedLine: compileRejectedLine(config.redaction, src.dead_letter_raw), logger, onDetection, onAlarms,
+        rejectedLine: compileRejectedLine(config.redaction, src.dead_letter_raw), logger, onDetection, onAlarms, kubernetes: auditContext,
       });
       const secrets = src.bearer_token === undefined ? undefined
         : await LiveSecrets.resolve([{ field: `sources.${name}.bearer_token`, ref: src.bearer_token }], logger.child({ source: name }));
@@ -252,6 +270,7 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
     const pipeline = new SourcePipeline({
       source: name, processor, drivers, metrics: sourceMetrics, deadLetter, rejectedLine, logger, buffers, onDetection, onAlarms,
       lineKind: src.kind === 'containers' ? 'a container log line' : undefined,
+      kubernetes: src.kind === 'audit' ? auditContext : undefined,
     });
     const srcLog = logger.child({ source: name });
     const sourceHealth = metrics.sourceHealth(name, () => files.liveReadable());
@@ -277,7 +296,7 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
     if (src.kind === 'containers') {
       const containers = new ContainerSource(containerSourceOptions(name, src, config.state_dir, buffers, pipeline, {
         quarantined, saveFailed: (err) => checkpointFailed(name, err),
-      }), pipeline.submit, containerEvents(events, srcLog, sourceHealth));
+      }, kubernetes), pipeline.submit, containerEvents(events, srcLog, sourceHealth));
       files = containers;
       store = containers;
     } else {
@@ -394,6 +413,7 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
       for (const s of syslogs) s.syslog.closeConnections();
       await Promise.all(pipelines.map((s) => s.deadLetter?.close()));
       await processor.close();
+      if (ownStores) await opts.podStores.close();
       clearInterval(reportTimer);
       await saveReportView();
       server?.close();

@@ -35,6 +35,11 @@ export interface SourcePipelineOptions {
   lineKind?: string;
   /** The alarm records of each processed chunk (the agent's report view keeps the latest of each). */
   onAlarms?: (alarms: readonly AlarmOut[]) => void;
+  /**
+   * Kubernetes context on: the `kubernetes` object (JSON) of each event the parser named a namespace or pod for,
+   * undefined where nothing is known; answered within the store's max_wait.
+   */
+  kubernetes?: (refs: NonNullable<ChunkResult['refs']>) => Promise<Array<string | undefined>>;
 }
 
 /** Carries one source's chunks through the stages, keeping them in read order from processing to ack. */
@@ -104,6 +109,7 @@ export class SourcePipeline {
         const { result, data } = await this.retrying('processing a chunk', () => processed,
           () => chunk.owned ? Promise.reject(new Error('chunk memory lost with its worker')) : this.o.processor.process(chunk.data, chunk.origin).then((r) => ({ result: r, data: chunk.data })));
         const { logs, alarms } = this.toRecords(chunk.source, data, result);
+        if (result.refs !== undefined && this.o.kubernetes !== undefined) await this.addKubernetes(logs, result.refs, this.o.kubernetes);
         this.o.metrics.lines(result.count + result.bad.length);
         if (result.alarms.length > 0 || result.notes !== undefined) this.o.onDetection?.(result.alarms.length, result.notes);
         if (result.alarms.length > 0) this.o.onAlarms?.(result.alarms);
@@ -131,6 +137,19 @@ export class SourcePipeline {
     for (const [i, text] of r.replaced) logs[i].payload = Buffer.from(text);
     const alarms = r.alarms.map((a): OutRecord => ({ id: a.id, kind: 'alarm', source: 'alarms', payload: Buffer.from(a.payload) }));
     return { logs, alarms };
+  }
+
+  /** Stage: each event's pod and namespace context, as a last `kubernetes` key of its forwarded object. */
+  private async addKubernetes(logs: OutRecord[], refs: NonNullable<ChunkResult['refs']>, lookup: NonNullable<SourcePipelineOptions['kubernetes']>): Promise<void> {
+    const contexts = await lookup(refs);
+    for (let i = 0; i < refs.length; i++) {
+      const json = contexts[i];
+      if (json === undefined) continue;
+      const record = logs[refs[i].index];
+      const close = record.payload.lastIndexOf(0x7d); // the event object's closing brace
+      if (close < 0) continue;
+      record.payload = Buffer.concat([record.payload.subarray(0, close), Buffer.from(`,"kubernetes":${json}`), record.payload.subarray(close)]);
+    }
   }
 
   /** Stage: append to the buffer of every sink the records are routed to; fsynced when this resolves. */

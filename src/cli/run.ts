@@ -4,6 +4,7 @@ import { loadConfig } from '../config/load.ts';
 import { preflight } from '../config/preflight.ts';
 import { ConfigReloader, type ConfigReloadCounts } from '../config/reload.ts';
 import type { Config } from '../config/schema.ts';
+import { PodStoreHolder } from '../enrich/lazy-store.ts';
 import { createLogger } from '../observe/logger.ts';
 
 /**
@@ -33,7 +34,15 @@ export async function runCommand(config: Config, once = false, file?: string): P
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   const reloadCounts: ConfigReloadCounts = { ok: 0, failed: 0 };
-  let agent: RunningAgent = await startAgent(config, logger, { configReloads: reloadCounts });
+  // The pod store outlives each agent a reload starts (kept while the kubernetes section does not change).
+  const podStores = new PodStoreHolder();
+  let agent: RunningAgent;
+  try {
+    agent = await startAgent(config, logger, { configReloads: reloadCounts, podStores });
+  } catch (err) {
+    await podStores.close();
+    throw err;
+  }
   // A changed config file: checked as at start, then the pipeline stops (checkpoints saved, buffers kept) and starts
   // again with it, as a restart would but without one. If the new one cannot start, the previous one runs again.
   const reloader = file === undefined || once ? undefined : new ConfigReloader({
@@ -47,12 +56,12 @@ export async function runCommand(config: Config, once = false, file?: string): P
       await agent.stop();
       const nextLogger = createLogger(next.log_level);
       try {
-        agent = await startAgent(next, nextLogger, { configReloads: reloadCounts });
+        agent = await startAgent(next, nextLogger, { configReloads: reloadCounts, podStores });
         logger = nextLogger;
         config = next;
       } catch (err) {
         logger.error({ err: (err as Error).message }, 'the changed config did not start; running the previous one again');
-        agent = await startAgent(config, logger, { configReloads: reloadCounts });
+        agent = await startAgent(config, logger, { configReloads: reloadCounts, podStores });
         throw err;
       }
     },
@@ -84,6 +93,7 @@ export async function runCommand(config: Config, once = false, file?: string): P
   // A switch under way finishes first (the stop then stops the agent it started).
   await reloader?.idle().catch(() => {});
   const left = await agent.stop();
+  await podStores.close();
   // Whatever was abandoned at the end of the grace period (a write that never completes) must not keep the process.
   setTimeout(() => process.exit(), 2000).unref();
   const t = await agent.metrics.totals();

@@ -96,11 +96,15 @@ const syslogSourceSchema = z.strictObject({
 export const DEFAULT_CONTAINER_LINKS = '/var/log/containers';
 export const DEFAULT_PODS_PATH = '/var/log/pods';
 
-/** Globs (`*`, `?`, `[…]`) on the namespace, pod and container names a container log path carries. */
+/**
+ * Globs (`*`, `?`, `[…]`) on the namespace, pod and container names a container log path carries, and pod label
+ * selectors (`key`: has the label; `key=glob`: its value matches), which need `kubernetes.enabled`.
+ */
 const nameGlobs = z.strictObject({
   namespaces: z.array(z.string().min(1)).default([]),
   pods: z.array(z.string().min(1)).default([]),
   containers: z.array(z.string().min(1)).default([]),
+  labels: z.array(z.string().regex(/^[A-Za-z0-9._/-]+(=.*)?$/, 'expected a label key (app.kubernetes.io/name) or key=glob (app=web, tier=front*)')).default([]),
 });
 
 /** Containers that are ingress-nginx controllers (picked by name globs), and the nginx log_format of their access logs. */
@@ -323,6 +327,15 @@ export const configSchema = z.strictObject({
       }
     })
     .prefault({ stdout: { kind: 'stdout' } }),
+}).superRefine((c, ctx) => {
+  // Labels come from the Kubernetes API: without it a label selector could never match (or never exclude).
+  if (c.kubernetes.enabled) return;
+  for (const [name, src] of Object.entries(c.sources)) {
+    if (src.kind !== 'containers') continue;
+    for (const side of ['include', 'exclude'] as const) {
+      if (src[side].labels.length > 0) ctx.addIssue({ code: 'custom', path: ['sources', name, side, 'labels'], message: 'pod labels come from the Kubernetes API: set kubernetes.enabled: true, or select by namespace, pod or container' });
+    }
+  }
 });
 
 export type Config = z.infer<typeof configSchema>;

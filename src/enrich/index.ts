@@ -1,7 +1,7 @@
 // The enrich stage's entry: the `kubernetes` config section turned into a started pod metadata store.
 import type { Logger } from 'pino';
 import type { KubernetesConfig } from '../config/schema.ts';
-import type { Metrics } from '../observe/metrics.ts';
+import type { KubernetesMetrics } from '../observe/metrics.ts';
 import { connect } from './kube-client.ts';
 import { keyFilter } from './pod-context.ts';
 import { PodStore, type PodStoreOptions } from './pod-store.ts';
@@ -10,6 +10,7 @@ export { KubeConfigError } from './kube-client.ts';
 export { enrichAuditEvent, enrichContainerRecord, auditPodRef } from './merge.ts';
 export { PodIndex, type StoreUpdate, type PodRef } from './pod-index.ts';
 export type { LookupResult, PodStore } from './pod-store.ts';
+export { RecordContext, type AuditRef } from './record-context.ts';
 
 /** The store's options from the config; the node name falls back to NODE_NAME (set from the downward API in deploy/). */
 export function storeOptions(k: KubernetesConfig, env: NodeJS.ProcessEnv = process.env): PodStoreOptions {
@@ -29,10 +30,10 @@ export function storeOptions(k: KubernetesConfig, env: NodeJS.ProcessEnv = proce
 }
 
 /** Connects (throws KubeConfigError naming the field when the client cannot be configured) and starts the watches. */
-export function startPodStore(k: KubernetesConfig, metrics: Metrics, log: Logger): PodStore {
+export function startPodStore(k: KubernetesConfig, metrics: KubernetesMetrics, log: Logger): PodStore {
   const client = connect(k.kubeconfig);
   const opts = storeOptions(k);
-  const store = new PodStore(client, opts, metrics.kubernetes(), log.child({ component: 'kubernetes' }));
+  const store = new PodStore(client, opts, metrics, log.child({ component: 'kubernetes' }));
   log.info({ server: client.server, node: opts.nodeName ?? null }, opts.nodeName === undefined
     ? 'Kubernetes metadata: no node name (kubernetes.node_name or NODE_NAME), so no pod is watched; pods are looked up by GET'
     : 'Kubernetes metadata: watching this node\'s pods and all namespaces');

@@ -58,6 +58,9 @@ export class PodStore {
   private readonly waiters = new Map<string, Set<() => void>>();
   /** Lookups waiting for the pod watch's first list (at node start it brings every pod at once: no GET each). */
   private readonly firstList = new Set<() => void>();
+  /** The same for the namespace watch's first list (an agent's first records come before it, at start). */
+  private readonly firstNamespaceList = new Set<() => void>();
+  private namespaceWatch: ResourceListWatch<V1Namespace> | undefined;
   private readonly listeners = new Set<(u: StoreUpdate) => void>();
   private readonly watches: Array<ResourceListWatch<V1Pod> | ResourceListWatch<V1Namespace>> = [];
   private podWatch: ResourceListWatch<V1Pod> | undefined;
@@ -93,11 +96,12 @@ export class PodStore {
       }, this.watchEvents('pods'), lw);
       this.watches.push(this.podWatch);
     }
-    this.watches.push(new ResourceListWatch<V1Namespace>(watch, '/api/v1/namespaces', () => core.listNamespace({}, bounded), undefined, {
+    this.namespaceWatch = new ResourceListWatch<V1Namespace>(watch, '/api/v1/namespaces', () => core.listNamespace({}, bounded), undefined, {
       added: (n) => this.publish({ type: 'namespace', name: n.metadata?.name ?? '', labels: { ...n.metadata?.labels } }),
       updated: (n) => this.publish({ type: 'namespace', name: n.metadata?.name ?? '', labels: { ...n.metadata?.labels } }),
       deleted: (n) => this.publish({ type: 'namespace_deleted', name: n.metadata?.name ?? '' }),
-    }, this.watchEvents('namespaces'), lw));
+    }, this.watchEvents('namespaces'), lw);
+    this.watches.push(this.namespaceWatch);
     for (const w of this.watches) w.start();
   }
 
@@ -114,6 +118,13 @@ export class PodStore {
 
   /** The labels of a namespace (from the namespace watch), deleted ones for the tombstone time. */
   namespaceLabels(name: string): Record<string, string> | undefined {
+    return this.index.namespaceLabels(name);
+  }
+
+  /** The labels of a namespace, once the namespace watch's first list is in (waiting for it within `maxWaitMs` at start). */
+  async namespaceLabelsListed(name: string): Promise<Record<string, string> | undefined> {
+    const w = this.namespaceWatch;
+    if (w !== undefined && !w.synced && w.failing === 0) await this.waitFor(this.firstNamespaceList, this.opts.maxWaitMs);
     return this.index.namespaceLabels(name);
   }
 
@@ -251,7 +262,7 @@ export class PodStore {
     let failingSince: number | undefined;
     let lastWarning = -Infinity;
     const wakeListWaiters = () => {
-      if (resource === 'pods') for (const wake of [...this.firstList]) wake();
+      for (const wake of [...(resource === 'pods' ? this.firstList : this.firstNamespaceList)]) wake();
     };
     return {
       synced: () => {

@@ -3,6 +3,7 @@ import { isUtf8 } from 'node:buffer';
 import type { RuleHit } from '../detect/engine.ts';
 import type { DetectionNotes, Detector } from '../detect/hook.ts';
 import { auditRecordId } from '../delivery/record.ts';
+import { auditPodRef } from '../enrich/merge.ts';
 import { parseAuditLine, type AuditEvent } from './audit.ts';
 import type { CredentialPatterns } from './patterns.ts';
 import type { Redactor } from './redact.ts';
@@ -17,6 +18,8 @@ export interface ChunkContext {
   collectHits?: boolean;
   /** Credential patterns for text that is not an audit event (container log messages); undefined: off. */
   patterns?: CredentialPatterns;
+  /** Report the namespace and pod of each event in the result's `refs` (Kubernetes context is on). */
+  kubernetesRefs?: boolean;
 }
 
 /** What came out of a block, in compact form (one string, one typed array: cheap to pass between threads). */
@@ -36,6 +39,11 @@ export interface ChunkResult {
   bad: Array<{ start: number; end: number; error: string }>;
   /** Detection counters and findings gathered up to the end of this block. */
   notes?: DetectionNotes;
+  /**
+   * With `kubernetesRefs`: each namespaced event's namespace, and its pod for an event on a pod, by index into ids; the
+   * main thread looks them up and adds their context to the forwarded text.
+   */
+  refs?: Array<{ index: number; namespace: string; pod?: string }>;
 }
 
 export function processChunk(data: Uint8Array, ctx: ChunkContext): ChunkResult {
@@ -91,6 +99,10 @@ export function processChunk(data: Uint8Array, ctx: ChunkContext): ChunkResult {
     ids.push(auditID.includes('\n') || stage.includes('\n') ? id.replaceAll('\n', ' ') : id);
     spans.push(from, lineEnd);
     if (redacted !== undefined) result.replaced.push([index, redacted]);
+    if (ctx.kubernetesRefs) {
+      const ref = kubernetesRef(event);
+      if (ref !== undefined) (result.refs ??= []).push({ index, ...ref });
+    }
   }
   const notes = ctx.detector.takeNotes?.();
   if (notes !== undefined) result.notes = notes;
@@ -125,6 +137,24 @@ class ForwardedText {
     }
     return this.#text;
   };
+}
+
+/** The namespace an event acts in, and the pod it acts on (exec, attach, portforward, log, create, delete). */
+function kubernetesRef(event: AuditEvent): { namespace: string; pod?: string } | undefined {
+  const { objectRef, verb } = event.head;
+  const namespace = objectRef?.namespace;
+  if (namespace === undefined || namespace === '') return undefined;
+  // A pod created with generateName is named only in the response body, parsed for these events only.
+  let responseObject: { kind?: string; metadata?: { name?: string } } | undefined;
+  if (objectRef!.resource === 'pods' && objectRef!.name === undefined && verb === 'create' && event.hasResponseObject) {
+    try {
+      responseObject = event.full().responseObject as typeof responseObject;
+    } catch {
+      // A damaged body: the event goes on with its namespace's context only.
+    }
+  }
+  const pod = auditPodRef({ verb, objectRef, responseObject });
+  return pod === undefined ? { namespace } : { namespace, pod: pod.pod };
 }
 
 function isBlank(buf: Buffer, start: number, end: number): boolean {

@@ -18,7 +18,7 @@ const heap = new HeapBound();
 function setUp(init: ProcessorInit): void {
   host = new DetectorHost(init.detection);
   discardCompiledAhead();
-  ctx = { redactor: compileRedaction(init.redaction), detector: host.detector, collectHits: init.collectHits, patterns: compilePatterns(init.redaction.patterns) };
+  ctx = { redactor: compileRedaction(init.redaction), detector: host.detector, collectHits: init.collectHits, patterns: compilePatterns(init.redaction.patterns), kubernetesRefs: init.kubernetesRefs };
 }
 
 type JobMessage = { job: number; block: { buffer: ArrayBuffer; byteOffset: number; length: number }; giveBack: boolean; origin?: BlockOrigin };

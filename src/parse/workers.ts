@@ -18,6 +18,8 @@ export interface ProcessorInit {
   detectionStateDir?: string;
   /** Report every rule hit in the chunk results (kaudit scan --hits). */
   collectHits?: boolean;
+  /** Report each audit event's namespace and pod in the chunk results (Kubernetes context is on). */
+  kubernetesRefs?: boolean;
 }
 
 export interface ChunkProcessor {
@@ -66,7 +68,7 @@ export function createProcessor(workers: number, init: ProcessorInit, onWorkerDe
 
 function inlineProcessor(init: ProcessorInit): ChunkProcessor {
   const host = new DetectorHost(detectionFor(init, 0));
-  const ctx = { redactor: compileRedaction(init.redaction), detector: host.detector, collectHits: init.collectHits, patterns: compilePatterns(init.redaction.patterns) };
+  const ctx = { redactor: compileRedaction(init.redaction), detector: host.detector, collectHits: init.collectHits, patterns: compilePatterns(init.redaction.patterns), kubernetesRefs: init.kubernetesRefs };
   return {
     ready: async () => host.ruleCount,
     process: async (data, origin) => processBlock(data, ctx, origin),

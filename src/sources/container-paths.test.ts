@@ -1,6 +1,7 @@
 // What kubelet's container log paths say, and which containers a source reads.
 import { describe, expect, it } from 'vitest';
-import { containerFilter, containerLogOf, selfOf } from './container-paths.ts';
+import { configSchema } from '../config/schema.ts';
+import { containerFilter, containerLogOf, labelFilter, selfOf } from './container-paths.ts';
 
 const id = 'c0ffee'.repeat(10) + 'abcd';
 const none = { namespaces: [], pods: [], containers: [] };
@@ -34,5 +35,28 @@ describe('container log paths', () => {
     expect(containerFilter(none, none, selfOf({}))(meta('kaudit', 'kaudit-x', 'kaudit'))).toBe(false);
     expect(containerFilter(none, none, selfOf({}))(meta('kaudit', 'kaudit-x', 'app'))).toBe(true);
     expect(selfOf({ POD_NAMESPACE: 'kaudit', POD_NAME: 'kaudit-x' })).toEqual({ namespace: 'kaudit', pod: 'kaudit-x' });
+  });
+});
+
+describe('selection by pod label', () => {
+  it('reads a pod matching a selector of a non-empty include list and none of the exclude list, kaudit\'s own left out', () => {
+    const accepts = labelFilter(['app=web*', 'tier'], ['track=canary'], true)!;
+    expect(accepts({ app: 'web' })).toBe(true);
+    expect(accepts({ app: 'webshop', team: 'x' })).toBe(true);
+    expect(accepts({ tier: '' })).toBe(true);
+    expect(accepts({ app: 'batch' })).toBe(false);
+    expect(accepts({ app: 'web', track: 'canary' })).toBe(false);
+    expect(accepts({ app: 'web', 'app.kubernetes.io/name': 'kaudit' })).toBe(false);
+    expect(labelFilter([], [], false)).toBeUndefined();
+    expect(labelFilter([], [], true)!({ 'app.kubernetes.io/name': 'kaudit' })).toBe(false);
+    expect(labelFilter([], [], true)!({})).toBe(true);
+  });
+
+  it('refuses label selectors without kubernetes.enabled, naming the field', () => {
+    const config = (enabled: boolean) => configSchema.safeParse({ kubernetes: { enabled }, sources: { pods: { kind: 'containers', exclude: { labels: ['app=noisy'] } } } });
+    const refused = config(false);
+    expect(refused.success).toBe(false);
+    expect(refused.error?.issues.map((i) => [i.path.join('.'), i.message])).toEqual([['sources.pods.exclude.labels', expect.stringMatching(/^pod labels come from the Kubernetes API: set kubernetes.enabled: true/)]]);
+    expect(config(true).success).toBe(true);
   });
 });

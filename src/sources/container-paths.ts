@@ -46,6 +46,8 @@ export interface NameGlobs {
   namespaces: string[];
   pods: string[];
   containers: string[];
+  /** Pod label selectors: `key` (has the label) or `key=glob`; they need the pod's labels (see labelFilter). */
+  labels?: string[];
 }
 
 /** Whether a container is read: it matches every non-empty include list, no exclude list, and is not the agent's own. */
@@ -70,4 +72,29 @@ export function selfOf(env: NodeJS.ProcessEnv): { namespace: string; pod: string
   const namespace = env.POD_NAMESPACE;
   const pod = env.POD_NAME;
   return namespace && pod ? { namespace, pod } : { container: 'kaudit' };
+}
+
+/** The label the agent's own pods carry (deploy/): any kaudit pod of the node, not only this one, is its own kind. */
+export const SELF_LABEL = 'app.kubernetes.io/name=kaudit';
+
+/**
+ * Whether a pod's labels let its containers be read: they match a selector of a non-empty include list and none of
+ * the exclude list (with `excludeSelf`, kaudit's own label too). Undefined when there is nothing to check, so that
+ * no lookup is made for it.
+ */
+export function labelFilter(include: string[], exclude: string[], excludeSelf: boolean): ((labels: Record<string, string>) => boolean) | undefined {
+  const excluded = excludeSelf ? [...exclude, SELF_LABEL] : exclude;
+  if (include.length === 0 && excluded.length === 0) return undefined;
+  const selectors = (list: string[]) => list.map(labelSelector);
+  const inc = selectors(include);
+  const exc = selectors(excluded);
+  return (labels) => (inc.length === 0 || inc.some((m) => m(labels))) && !exc.some((m) => m(labels));
+}
+
+function labelSelector(s: string): (labels: Record<string, string>) => boolean {
+  const eq = s.indexOf('=');
+  if (eq < 0) return (labels) => Object.hasOwn(labels, s);
+  const key = s.slice(0, eq);
+  const glob = s.slice(eq + 1);
+  return (labels) => Object.hasOwn(labels, key) && matchesGlob(labels[key], glob);
 }

@@ -4,16 +4,18 @@ import type { Logger } from 'pino';
 import type { ContainersSourceConfig } from '../config/schema.ts';
 import type { CheckpointEvents } from '../delivery/checkpoint.ts';
 import type { SourceHealthMetrics } from '../observe/metrics.ts';
-import { containerFilter, selfOf } from './container-paths.ts';
-import type { ContainerSourceEvents, ContainerSourceOptions } from './containers.ts';
+import type { RecordContext } from '../enrich/record-context.ts';
+import { containerFilter, labelFilter, selfOf } from './container-paths.ts';
+import type { ContainerContext, ContainerSourceEvents, ContainerSourceOptions } from './containers.ts';
 import type { FileSetEvents } from './file-set.ts';
 import type { ReadBufferPool } from './read-buffers.ts';
 
 export function containerSourceOptions(
   name: string, src: ContainersSourceConfig, stateDir: string, buffers: ReadBufferPool,
-  pipeline: { drained(): Promise<void> }, checkpoints: CheckpointEvents,
+  pipeline: { drained(): Promise<void> }, checkpoints: CheckpointEvents, kubernetes?: RecordContext,
 ): ContainerSourceOptions {
   return {
+    ...(kubernetes === undefined ? {} : { kubernetes: containerContext(src, kubernetes) }),
     source: name, linksDir: src.path, podsDir: src.pods_path, checkpointDir: join(stateDir, 'checkpoints', name),
     readFrom: src.read_from, maxLineBytes: src.max_line_bytes, maxMessageBytes: src.max_message_bytes,
     chunkBytes: src.read_chunk_bytes, pollMs: src.poll_interval, buffers,
@@ -42,5 +44,22 @@ export function containerEvents(events: FileSetEvents, log: Logger, health: Sour
       health.lost(unreadBytes);
       log.error({ path, unreadBytes }, `container log removed while the agent was not running: ${unreadBytes} bytes never read`);
     },
+  };
+}
+
+/**
+ * The pod context of a source's blocks, and its include/exclude by label. A pod whose labels are not known within
+ * max_wait (the API down) is read: a container's lines are not dropped on a guess.
+ */
+function containerContext(src: ContainersSourceConfig, k: RecordContext): ContainerContext {
+  const labelsAccept = labelFilter(src.include.labels, src.exclude.labels, src.exclude_self);
+  return {
+    block: (meta) => k.containerKubernetes(meta),
+    ...(labelsAccept === undefined ? {} : {
+      accepts: async (meta) => {
+        const labels = await k.podLabels(meta);
+        return labels === undefined || labelsAccept(labels);
+      },
+    }),
   };
 }

@@ -38,6 +38,15 @@ export interface ContainerSourceOptions {
   /** Resolves when every chunk handed out so far is durable (a finished container's checkpoint then goes). */
   drained: () => Promise<void>;
   checkpoints: CheckpointEvents;
+  /** Kubernetes context on: what the pod's metadata adds (each answer within the store's max_wait). */
+  kubernetes?: ContainerContext;
+}
+
+export interface ContainerContext {
+  /** The records' `kubernetes` object (JSON) for the next block of the container's lines. */
+  block(meta: ContainerMeta): Promise<string>;
+  /** Whether the pod's labels let the container be read (decided once, when it is found); unset: no label to check. */
+  accepts?(meta: ContainerMeta): Promise<boolean>;
 }
 
 export interface ContainerSourceEvents extends FileSetEvents {
@@ -150,10 +159,11 @@ export class ContainerSource {
     }
     const present = new Set<string>();
     const links = new Map<string, string | undefined>();
+    const found: Array<{ name: string; log: ContainerLog }> = [];
     for (const name of names) {
       if (!name.endsWith('.log')) continue;
       // A symlink's name holds its container's id: one seen before points where it did (no readlink per listing).
-      let path = this.links.get(name);
+      const path = this.links.get(name);
       if (path === undefined && !this.links.has(name)) {
         let target: string;
         try {
@@ -162,9 +172,19 @@ export class ContainerSource {
           continue; // gone since the listing, or not a symlink
         }
         const log = containerLogOf(name, target);
-        path = log !== undefined && this.o.accepts(log.meta) ? join(this.o.podsDir, log.relative) : undefined;
-        if (path !== undefined && !this.containers.has(path) && !this.stopped) await this.add(log!, path);
+        if (log !== undefined && this.o.accepts(log.meta)) found.push({ name, log });
+        else links.set(name, undefined);
+        continue;
       }
+      links.set(name, path);
+      if (path !== undefined) present.add(path);
+    }
+    // Pod labels, when the source selects by them, are looked up for all new containers at once (a node start finds
+    // many, and each lookup may wait for the API within max_wait).
+    const accepted = await Promise.all(found.map(({ log }) => this.labelsAccept(log.meta)));
+    for (const [i, { name, log }] of found.entries()) {
+      const path = accepted[i] ? join(this.o.podsDir, log.relative) : undefined;
+      if (path !== undefined && !this.containers.has(path) && !this.stopped) await this.add(log, path);
       links.set(name, path);
       if (path !== undefined) present.add(path);
     }
@@ -177,9 +197,23 @@ export class ContainerSource {
     }
   }
 
+  private async labelsAccept(meta: ContainerMeta): Promise<boolean> {
+    return this.o.kubernetes?.accepts === undefined || (await this.o.kubernetes.accepts(meta));
+  }
+
+  /** The consumer of one container's blocks: each gets the pod's context (one lookup per block) when it is on. */
+  private consumerOf(meta: ContainerMeta): ChunkConsumer {
+    const k = this.o.kubernetes;
+    if (k === undefined) return this.consume;
+    return async (chunk) => {
+      const origin = chunk.origin;
+      await this.consume(origin?.parser === 'containers' ? { ...chunk, origin: { ...origin, kubernetes: await k.block(meta) } } : chunk);
+    };
+  }
+
   private async add(log: ContainerLog, path: string): Promise<void> {
     const store = await CheckpointStore.open(this.checkpointOf(log), this.o.checkpoints);
-    const partial = new PartialLines(this.consume, {
+    const partial = new PartialLines(this.consumerOf(log.meta), {
       parser: 'containers', kubernetes: JSON.stringify(log.meta), maxMessageBytes: this.o.maxMessageBytes, ingress: this.o.ingressFormat?.(log.meta),
     });
     const files = new FileSet({

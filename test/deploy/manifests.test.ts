@@ -117,9 +117,10 @@ describe('deploy/daemonset.yaml', () => {
     expect(pod.securityContext.seccompProfile).toEqual({ type: 'RuntimeDefault' });
     expect(pod.hostNetwork).toBeUndefined();
     expect(pod.hostPID).toBeUndefined();
-    // The agent calls no Kubernetes API yet: no token, no permission.
-    expect(pod.automountServiceAccountToken).toBe(false);
-    expect(find(manifest, 'ClusterRole').rules).toEqual([]);
+    // The token is there for enrichment, which reads and never writes (test/deploy/rbac.test.ts: exactly what it calls).
+    expect(pod.automountServiceAccountToken).toBe(true);
+    const verbs = find(manifest, 'ClusterRole').rules.flatMap((r: { verbs: string[] }) => r.verbs);
+    expect(verbs.filter((v: string) => !['get', 'list', 'watch'].includes(v))).toEqual([]);
   });
 
   it('runs on control-plane nodes, where the audit log is, one node at a time on updates', () => {

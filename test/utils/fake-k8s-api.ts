@@ -391,6 +391,14 @@ export function corpusObject(file: string): K8sObject {
   return JSON.parse(readFileSync(path.join(K8S_CORPUS, file), 'utf8')) as K8sObject;
 }
 
+/** The RBAC permission a logged request needed: its API group, resource and verb (get, list, watch). */
+export function permissionOf(r: RequestLogEntry): { group: string; resource: string; verb: string } | undefined {
+  const target = parsePath(r.path);
+  if (target === undefined) return undefined;
+  const verb = r.watch ? 'watch' : target.name === undefined ? 'list' : 'get';
+  return { group: RESOURCES[target.resource]!.group, resource: target.resource, verb };
+}
+
 function keyOf(o: K8sObject): string {
   return o.metadata.namespace === undefined ? o.metadata.name : `${o.metadata.namespace}/${o.metadata.name}`;
 }

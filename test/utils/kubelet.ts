@@ -99,9 +99,8 @@ export class FakeNode {
     return this;
   }
 
-  /** Schedules a pod with these containers, started. */
-  async pod(namespace: string, pod: string, containers: string[]): Promise<FakeContainer[]> {
-    const uid = randomUUID();
+  /** Schedules a pod with these containers, started (`uid`: the pod's in a fake API, so that lookups find it). */
+  async pod(namespace: string, pod: string, containers: string[], uid: string = randomUUID()): Promise<FakeContainer[]> {
     const out = containers.map((c) => new FakeContainer(this, namespace, pod, uid, c));
     for (const c of out) await c.start();
     return out;
