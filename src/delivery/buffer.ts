@@ -411,20 +411,32 @@ export class DiskBuffer {
    * full and the policy is `drop_newest`. With `block`, waits until acks free enough space.
    */
   async append(records: readonly OutRecord[]): Promise<'ok' | 'dropped'> {
+    const queued = await this.enqueue(records);
+    return queued === 'dropped' ? queued : queued.durable;
+  }
+
+  /**
+   * Queues records for the next commit, behind everything queued before (call it again only once the previous call
+   * resolved, and records keep their order). Resolves once they are queued — with `block`, after acks freed enough
+   * space — with `durable`, which resolves once they are fsynced; or `dropped` (full, `drop_newest`). A caller that
+   * queues its next records without waiting for `durable` lets them share a commit.
+   */
+  async enqueue(records: readonly OutRecord[]): Promise<'dropped' | { durable: Promise<'ok'> }> {
     if (this.closed || this.closing) throw new Error(`buffer ${this.dir} is closed`);
     records = this.withoutInherited(records);
-    if (records.length === 0) return 'ok';
+    if (records.length === 0) return { durable: Promise.resolve('ok') };
     const size = encodedSize(records);
     while (this.bytesOnDisk + this.queuedBytes + size > this.opts.maxBytes && this.canFreeSpace()) {
       if (this.opts.whenFull === 'drop_newest') return 'dropped';
       await new Promise<void>((resolve) => this.spaceWaiters.push(resolve));
       if (this.closed) throw new Error(`buffer ${this.dir} closed while waiting for space`);
     }
-    return new Promise<'ok'>((resolve, reject) => {
+    const durable = new Promise<'ok'>((resolve, reject) => {
       this.pending.push({ records, size, resolve, reject });
       this.queuedBytes += size;
       void this.flushPending();
     });
+    return { durable };
   }
 
   /**
