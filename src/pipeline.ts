@@ -42,6 +42,13 @@ export interface SourcePipelineOptions {
   kubernetes?: (refs: NonNullable<ChunkResult['refs']>) => Promise<Array<string | undefined>>;
 }
 
+/** A chunk whose records are queued in the sink buffers: what completes it once they are durable. */
+interface Queued {
+  durable: Promise<unknown>;
+  data: Buffer;
+  bad: ChunkResult['bad'];
+}
+
 /** Carries one source's chunks through the stages, keeping them in read order from processing to ack. */
 export class SourcePipeline {
   private readonly o: SourcePipelineOptions;
@@ -73,7 +80,11 @@ export class SourcePipeline {
       : chunk.owned ? this.o.processor.processOwned(chunk.data, chunk.origin)
       : this.o.processor.process(chunk.data, chunk.origin).then((result) => ({ result, data: chunk.data }));
     processed?.catch(() => {});
-    this.ordered = this.ordered.then(() => this.complete(chunk, processed)).catch((err: unknown) => {
+    // Records are queued in the sink buffers in read order, a chunk's without waiting for the fsync of the one
+    // before (chunks queued close together share a commit); the source is acknowledged in read order once durable.
+    const queued = this.queuing.then(() => this.queue(chunk, processed));
+    this.queuing = queued.then(() => {}, () => {});
+    this.ordered = this.ordered.then(() => this.complete(chunk, queued)).catch((err: unknown) => {
       if (this.abandoned.signal.aborted) return; // shutdown gave it up (see abandon)
       // Not expected: every step retries. Logged loudly; the chunk stays unacknowledged (re-read after a restart).
       this.o.logger.error({ source: this.o.source, path: chunk.path, offset: chunk.offset, err: String((err as Error).stack ?? err) }, 'chunk could not be completed');
@@ -101,22 +112,34 @@ export class SourcePipeline {
     for (const w of this.slotWaiters.splice(0)) w();
   }
 
-  private async complete(chunk: SourceChunk, processed: Promise<{ result: ChunkResult; data: Buffer }> | undefined): Promise<void> {
+  /** Chunks processed and queued in the buffers in read order; each waits for the one before to be queued. */
+  private queuing: Promise<void> = Promise.resolve();
+
+  /** Stages process and queue, in read order: the chunk's records queued in every routed buffer. */
+  private async queue(chunk: SourceChunk, processed: Promise<{ result: ChunkResult; data: Buffer }> | undefined): Promise<Queued | undefined> {
+    if (!processed) return undefined;
+    // A failed worker cannot give back the memory it was lent: the chunk is then read again after a
+    // restart (its offset is never acknowledged). Copies can simply be processed again.
+    const { result, data } = await this.retrying('processing a chunk', () => processed,
+      () => chunk.owned ? Promise.reject(new Error('chunk memory lost with its worker')) : this.o.processor.process(chunk.data, chunk.origin).then((r) => ({ result: r, data: chunk.data })));
+    const { logs, alarms } = this.toRecords(chunk.source, data, result);
+    if (result.refs !== undefined && this.o.kubernetes !== undefined) await this.addKubernetes(logs, result.refs, this.o.kubernetes);
+    this.o.metrics.lines(result.count + result.bad.length);
+    if (result.alarms.length > 0 || result.notes !== undefined) this.o.onDetection?.(result.alarms.length, result.notes);
+    if (result.alarms.length > 0) this.o.onAlarms?.(result.alarms);
+    const { durable } = await this.deliver(logs, alarms);
+    return { durable, data, bad: result.bad };
+  }
+
+  /** Stage acknowledge, in read order: once the chunk's records are durable, its source may move past it. */
+  private async complete(chunk: SourceChunk, queued: Promise<Queued | undefined>): Promise<void> {
     try {
-      if (processed) {
-        // A failed worker cannot give back the memory it was lent: the chunk is then read again after a
-        // restart (its offset is never acknowledged). Copies can simply be processed again.
-        const { result, data } = await this.retrying('processing a chunk', () => processed,
-          () => chunk.owned ? Promise.reject(new Error('chunk memory lost with its worker')) : this.o.processor.process(chunk.data, chunk.origin).then((r) => ({ result: r, data: chunk.data })));
-        const { logs, alarms } = this.toRecords(chunk.source, data, result);
-        if (result.refs !== undefined && this.o.kubernetes !== undefined) await this.addKubernetes(logs, result.refs, this.o.kubernetes);
-        this.o.metrics.lines(result.count + result.bad.length);
-        if (result.alarms.length > 0 || result.notes !== undefined) this.o.onDetection?.(result.alarms.length, result.notes);
-        if (result.alarms.length > 0) this.o.onAlarms?.(result.alarms);
-        await this.deliver(logs, alarms);
-        if (result.bad.length > 0) await this.rejectLines(chunk, data, result.bad);
+      const q = await queued;
+      if (q !== undefined) {
+        await q.durable;
+        if (q.bad.length > 0) await this.rejectLines(chunk, q.data, q.bad);
         // Every record was copied into the buffers (and dead-letter lines written): the memory is free.
-        if (chunk.owned) this.o.buffers?.give(data);
+        if (chunk.owned) this.o.buffers?.give(q.data);
       } else {
         await this.rejectOversize(chunk);
       }
@@ -152,17 +175,25 @@ export class SourcePipeline {
     }
   }
 
-  /** Stage: append to the buffer of every sink the records are routed to; fsynced when this resolves. */
-  private async deliver(logs: OutRecord[], alarms: OutRecord[]): Promise<void> {
+  /**
+   * Stage: queue in the buffer of every sink the records are routed to (resolves once queued), with `durable`, which
+   * resolves once they are fsynced. Should a queued write fail, the records are appended again.
+   */
+  private async deliver(logs: OutRecord[], alarms: OutRecord[]): Promise<Pick<Queued, 'durable'>> {
     const appends: Promise<unknown>[] = [];
     const rules = this.filtersAlarms && alarms.length > 0 ? alarms.map((a) => alarmRule(a.payload)) : undefined;
     for (const { driver, logs: takesLogs, alarms: takesAlarms, filter } of this.routes) {
       const mine = takesLogs ? logs : [];
       const theirAlarms = filter === undefined || rules === undefined ? alarms : alarms.filter((_, i) => filter(rules[i]));
       const records = takesAlarms && theirAlarms.length > 0 ? mine.concat(theirAlarms) : mine;
-      if (records.length > 0) appends.push(this.retrying(`appending to the buffer of sink ${driver.name}`, () => driver.append(records)));
+      if (records.length === 0) continue;
+      const what = `appending to the buffer of sink ${driver.name}`;
+      const { durable } = await this.retrying(what, () => driver.enqueue(records));
+      appends.push(this.retrying(what, () => durable, () => driver.append(records)));
     }
-    await Promise.all(appends);
+    const all = Promise.all(appends);
+    all.catch(() => {}); // awaited by complete() in its turn, which may come after a failure
+    return { durable: all }; // in an object: an async function returning the promise itself would wait for it
   }
 
   private async rejectLines(chunk: SourceChunk, data: Buffer, bad: ChunkResult['bad']): Promise<void> {

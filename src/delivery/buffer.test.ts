@@ -230,6 +230,28 @@ describe('DiskBuffer', () => {
     expect(ids(await readAll(buf))).toEqual(ids(Array.from({ length: 200 }, (_, i) => rec(i))));
     await buf.close();
   });
+
+  it('commits appends that arrive within the commit window of the previous commit together, in one fsync, in order', async () => {
+    const dir = await tmp();
+    const buf = await DiskBuffer.open(dir, { ...opts, commitWindowMs: 2000 });
+    expect(await buf.append([rec(0)])).toBe('ok'); // after a quiet spell: committed at once
+    expect(buf.stats().commits).toBe(1);
+    // A reader hands over blocks some ms apart, each append waiting for its own durability (not awaited here).
+    const appends: Promise<string>[] = [];
+    for (let i = 1; i <= 10; i++) {
+      appends.push(buf.append([rec(i)]));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(buf.stats().commits).toBe(1); // none of them is durable yet, so none has resolved
+    expect(await Promise.all(appends)).toEqual(Array(10).fill('ok'));
+    expect(buf.stats().commits).toBe(2);
+    expect(ids(await readAll(buf))).toEqual(ids(Array.from({ length: 11 }, (_, i) => rec(i))));
+    await buf.close();
+    // Durable as one: a restart reads all of them back.
+    const again = await DiskBuffer.open(dir, opts);
+    expect(again.backlog().records).toBe(0);
+    await again.close();
+  });
 });
 
 describe('DiskBuffer after a restart', () => {

@@ -4,7 +4,8 @@
 // 1. Segment files `<seq>.seg` are append-only and bounded by `segmentBytes`; only the writer creates
 //    them and only the acknowledger deletes them.
 // 2. Every record carries a CRC-32 of its body. `append` resolves only after the bytes are fsynced,
-//    so whatever a caller was told is in the buffer survives kill -9.
+//    so whatever a caller was told is in the buffer survives kill -9. Appends are committed in groups: one write
+//    and one fsync for everything that arrived within `commitWindowMs` of the previous commit's start.
 // 3. `ack.json` holds the position below which every record was acknowledged by the backend. It is
 //    written after the acks it records (within `ackFlushInterval`), never ahead of them; after a restart
 //    everything from there on is sent again (at least once; duplicates possible).
@@ -30,7 +31,7 @@
 //    counted apart from the bytes on disk (acknowledged records stay on disk until their segment is deleted).
 //    Each record carries the time it was appended, so the age of the oldest one is known after a restart too.
 import { crc32 } from 'node:zlib';
-import { renameSync, writeFileSync } from 'node:fs';
+import { constants, renameSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OutRecord, RecordKind } from './record.ts';
@@ -55,6 +56,12 @@ const RECENT_SLAB_BYTES = 4 * 1024 * 1024;
 const SCRATCH_MAX_BYTES = 16 * 1024 * 1024;
 /** How much of the tail an earlier run wrote is read at start for the ids of records already buffered. */
 const RESTART_TAIL_BYTES = 64 * 1024 * 1024;
+/**
+ * Default least time between the starts of two commits. A reader hands over a pass's lines in several blocks a few
+ * ms apart (and alarms follow their block): within the window they share one fsync. Short against the fsync itself
+ * at full speed, where groups are large anyway.
+ */
+const COMMIT_WINDOW_MS = 20;
 
 export interface BufferOptions {
   maxBytes: number;
@@ -64,6 +71,11 @@ export interface BufferOptions {
   ackFlushInterval?: number;
   /** Told when a damaged ack position is set aside at start. */
   quarantined?: QuarantineReport;
+  /**
+   * Least time from the start of one commit (write + fsync) to the start of the next (ms): appends that arrive
+   * meanwhile wait and share the next one. An append after a quiet spell is committed at once.
+   */
+  commitWindowMs?: number;
 }
 
 export interface BufferPosition {
@@ -87,6 +99,8 @@ export interface BufferStats {
   alreadyBuffered: number;
   /** Failed writes, by error code (ENOSPC, EIO, …). */
   writeErrors: ReadonlyMap<string, number>;
+  /** Commits since start: writes made durable, each one fsync for a group of appends. */
+  commits: number;
 }
 
 /** What is waiting to be delivered: appended (in this run or an earlier one) and not yet acknowledged. */
@@ -188,7 +202,7 @@ export class DiskBuffer {
     // Segments small against the cap, so acknowledged data is released well before the cap is reached.
     const segmentBytes = Math.min(opts.segmentBytes, Math.max(Math.floor(opts.maxBytes / 8), 64 * 1024));
     const { quarantined, ...sizes } = opts;
-    this.opts = { ackFlushInterval: 500, ...sizes, segmentBytes };
+    this.opts = { ackFlushInterval: 500, commitWindowMs: COMMIT_WINDOW_MS, ...sizes, segmentBytes };
     this.quarantined = quarantined ?? (() => {});
     this.warn = warn;
   }
@@ -332,9 +346,12 @@ export class DiskBuffer {
     return first;
   }
 
-  /** Creates the segment being written (its directory entry made durable too). */
+  /**
+   * Creates the segment being written (its directory entry made durable too). Opened with O_DSYNC: each write
+   * returns once its bytes are on disk, one call where a write and an fdatasync were two.
+   */
   private async openWriteSegment(): Promise<FileHandle> {
-    const fh = await open(this.segmentPath(this.writeSeq), 'w');
+    const fh = await open(this.segmentPath(this.writeSeq), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_DSYNC, 0o666);
     try {
       await syncDir(this.dir);
     } catch (err) {
@@ -352,6 +369,7 @@ export class DiskBuffer {
       skippedBytes: this.skippedBytes,
       alreadyBuffered: this.alreadyBuffered,
       writeErrors: this.writeErrors,
+      commits: this.commits,
     };
   }
 
@@ -393,20 +411,32 @@ export class DiskBuffer {
    * full and the policy is `drop_newest`. With `block`, waits until acks free enough space.
    */
   async append(records: readonly OutRecord[]): Promise<'ok' | 'dropped'> {
+    const queued = await this.enqueue(records);
+    return queued === 'dropped' ? queued : queued.durable;
+  }
+
+  /**
+   * Queues records for the next commit, behind everything queued before (call it again only once the previous call
+   * resolved, and records keep their order). Resolves once they are queued — with `block`, after acks freed enough
+   * space — with `durable`, which resolves once they are fsynced; or `dropped` (full, `drop_newest`). A caller that
+   * queues its next records without waiting for `durable` lets them share a commit.
+   */
+  async enqueue(records: readonly OutRecord[]): Promise<'dropped' | { durable: Promise<'ok'> }> {
     if (this.closed || this.closing) throw new Error(`buffer ${this.dir} is closed`);
     records = this.withoutInherited(records);
-    if (records.length === 0) return 'ok';
+    if (records.length === 0) return { durable: Promise.resolve('ok') };
     const size = encodedSize(records);
     while (this.bytesOnDisk + this.queuedBytes + size > this.opts.maxBytes && this.canFreeSpace()) {
       if (this.opts.whenFull === 'drop_newest') return 'dropped';
       await new Promise<void>((resolve) => this.spaceWaiters.push(resolve));
       if (this.closed) throw new Error(`buffer ${this.dir} closed while waiting for space`);
     }
-    return new Promise<'ok'>((resolve, reject) => {
+    const durable = new Promise<'ok'>((resolve, reject) => {
       this.pending.push({ records, size, resolve, reject });
       this.queuedBytes += size;
       void this.flushPending();
     });
+    return { durable };
   }
 
   /**
@@ -420,16 +450,23 @@ export class DiskBuffer {
     return this.ackPos.segment < this.writeSeq || this.ackPos.offset < writeEnd;
   }
 
+  /** Commits made (see stats), and when the latest one began. */
+  private commits = 0;
+  private committedAt = -Infinity;
+
   /**
-   * Group commit: everything queued while the previous fsync ran goes out in one write + one fsync. A write that
-   * fails with an I/O error (disk full, …) is tried again every second, the group and everything queued behind it
-   * waiting; any other error is given to the group's callers.
+   * Group commit by time: everything queued within the commit window of the previous commit's start (or while its
+   * fsync ran) goes out in one write + one fsync. A write that fails with an I/O error (disk full, …) is tried again
+   * every second, the group and everything queued behind it waiting; any other error is given to the group's callers.
    */
   private async flushPending(): Promise<void> {
     if (this.writing) return;
     this.writing = true;
     try {
       while (this.pending.length > 0) {
+        const wait = this.committedAt + this.opts.commitWindowMs - Date.now();
+        if (wait > 0 && !this.closing) await new Promise((resolve) => setTimeout(resolve, wait));
+        this.committedAt = Date.now();
         const group = this.pending;
         this.pending = [];
         const groupSize = group.reduce((n, p) => n + p.size, 0);
@@ -442,6 +479,7 @@ export class DiskBuffer {
           encodeRecordsInto(group, bytes, Math.floor(time / 1000));
           const at = this.segments.get(this.writeSeq) ?? 0;
           await this.writeDurably(bytes, at);
+          this.commits += 1;
           if (cached !== undefined) this.recent.commit(this.writeSeq, at, bytes.length);
           this.segments.set(this.writeSeq, at + bytes.length);
           this.bytesOnDisk += bytes.length;
@@ -478,7 +516,7 @@ export class DiskBuffer {
   }
 
   /**
-   * Writes `bytes` at `at` in the write segment and fsyncs them. Writes are positional: after a failure (a short
+   * Writes `bytes` at `at` in the write segment, durably (the segment is opened with O_DSYNC). Writes are positional: after a failure (a short
    * write before ENOSPC, a failed fsync) the file is cut back to `at`, and the next try writes the same place again.
    */
   private async writeDurably(bytes: Buffer, at: number): Promise<void> {
@@ -490,7 +528,6 @@ export class DiskBuffer {
         if (bytesWritten === 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
         done += bytesWritten;
       }
-      await fh.datasync();
     } catch (err) {
       await this.writeHandle?.truncate(at).catch(() => {});
       throw err;

@@ -222,7 +222,7 @@ describe('sink contract: http', () => {
   it('collects records arriving within max_wait into one batch', async () => {
     const rx = await Receiver.start();
     cleanup.push(() => rx.close());
-    const { driver, counts } = await makeDriver({ kind: 'http', url: rx.url(), batch: { max_events: 1000, max_wait: 300 } });
+    const { driver, counts } = await makeDriver({ kind: 'http', url: rx.url(), batch: { max_events: 1000, max_wait: 1000 } });
     for (let i = 0; i < 10; i++) {
       await driver.append(records(i, 1));
       await new Promise((r) => setTimeout(r, 10));

@@ -50,7 +50,9 @@ export class SinkDriver {
   readonly alarmFilter: AlarmFilter | undefined;
   private readonly abort = new AbortController();
   private stopping = false;
-  private wakeStop: Array<() => void> = [];
+  /** Resolves when stop() is called: ends a wait for records at once. */
+  private readonly stopRequested: Promise<void>;
+  private requestStop: () => void = () => {};
   private loops: Promise<void>[] = [];
   private readonly drops: ThrottledCount;
   /** Payload bytes per batch: `batch.max_bytes`, lowered for good when the backend refuses a batch as too large. */
@@ -73,6 +75,7 @@ export class SinkDriver {
     this.inputs = new Set(opts.delivery.inputs);
     this.alarmFilter = compileAlarmFilter(opts.delivery.alarms);
     this.maxBatchBytes = opts.delivery.batch.max_bytes;
+    this.stopRequested = new Promise((resolve) => (this.requestStop = resolve));
     this.drops = new ThrottledCount(DROP_WARNING_INTERVAL_MS, (dropped, droppedTotal) => {
       this.log.warn({ dropped, droppedTotal, maxBytes: this.cfg.buffer.max_bytes }, 'disk buffer full (buffer.max_bytes): new records dropped (buffer.when_full: drop_newest)');
     });
@@ -86,14 +89,26 @@ export class SinkDriver {
 
   /** Durably appends records to the buffer; resolves false when they were dropped (buffer full, drop_newest). */
   async append(records: readonly OutRecord[]): Promise<boolean> {
-    const result = await this.buffer.append(records);
-    if (result === 'dropped') {
+    return (await this.enqueue(records)).durable;
+  }
+
+  /**
+   * Queues records in the buffer behind those queued before (see DiskBuffer.enqueue); `durable` resolves true once
+   * they are fsynced, false when they were dropped (buffer full, drop_newest).
+   */
+  async enqueue(records: readonly OutRecord[]): Promise<{ durable: Promise<boolean> }> {
+    const queued = await this.buffer.enqueue(records);
+    if (queued === 'dropped') {
       this.events.dropped(records.length);
       this.drops.add(records.length);
-      return false;
+      return { durable: Promise.resolve(false) };
     }
-    this.events.appended(records.length);
-    return true;
+    const durable = queued.durable.then(() => {
+      this.events.appended(records.length);
+      return true;
+    });
+    durable.catch(() => {}); // the caller may await it only later: a failure is not unhandled meanwhile
+    return { durable };
   }
 
   /** Has the sink read again what it took from files at start (its secrets), now: SIGHUP. */
@@ -112,7 +127,7 @@ export class SinkDriver {
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
     const timer = setTimeout(() => this.abort.abort(new Error('shutdown grace period over')), graceMs);
-    for (const w of this.wakeStop) w();
+    this.requestStop();
     await Promise.all(this.loops);
     clearTimeout(timer);
     this.drops.flush();
@@ -124,19 +139,6 @@ export class SinkDriver {
 
   private get aborted(): boolean {
     return this.abort.signal.aborted;
-  }
-
-  /** Waits until `ms` passed or shutdown was asked for. */
-  private pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wakeStop = this.wakeStop.filter((w) => w !== done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wakeStop.push(done);
-    });
   }
 
   private collecting: Promise<unknown> = Promise.resolve();
@@ -179,7 +181,10 @@ export class SinkDriver {
     }
   }
 
-  /** Reads until the batch is full (events or bytes) or `max_wait` passed since its first record. */
+  /**
+   * Reads until the batch is full (events or bytes) or `max_wait` passed since its first record. The wait for a
+   * first record has no timer: an idle sink is woken by an append or by stop(), not by polling.
+   */
   private async collectBatch(): Promise<BufferBatch[]> {
     const { max_events: maxEvents, max_wait: maxWait } = this.cfg.batch;
     const pieces: BufferBatch[] = [];
@@ -190,9 +195,9 @@ export class SinkDriver {
     while (events < maxEvents && bytes < this.maxBatchBytes && !this.aborted) {
       if (!this.buffer.hasUnread()) {
         if (this.stopping) break;
-        const wait = pieces.length === 0 ? 1000 : deadline - Date.now();
-        if (wait <= 0) break;
-        await Promise.race([this.buffer.waitForData(wait), this.pause(wait)]);
+        const wait = pieces.length === 0 ? undefined : deadline - Date.now();
+        if (wait !== undefined && wait <= 0) break;
+        await Promise.race([this.buffer.waitForData(wait), this.stopRequested]);
         if (pieces.length > 0 && !this.buffer.hasUnread()) break;
         continue;
       }

@@ -30,7 +30,7 @@
 // scan (`FinishedFiles`: known by identity, skipped without a system call). Content the checkpoint had not
 // read to its end and that no scan finds any more is lost: reported once, with the bytes known unread.
 import { type FileHandle, open, readdir, stat } from 'node:fs/promises';
-import { constants, watch, type FSWatcher, type Stats } from 'node:fs';
+import { constants, readSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
@@ -45,6 +45,8 @@ import { ReadProblems, reasonOf, type ReadProblem } from './read-problems.ts';
 
 /** Unread files held open at once (each keeps a pruned backup readable until its turn). */
 const MAX_HELD_OPEN = 64;
+/** The first read of a pass is synchronous and at most this long (see readAvailable). */
+const SYNC_READ_BYTES = 64 * 1024;
 
 export interface SourceChunk {
   source: string;
@@ -356,19 +358,22 @@ export class FileSet {
         const rearmed = this.watcher === undefined;
         this.watchDirectory();
         const untilScan = Math.max(0, this.lastScanAt + this.opts.pollMs - Date.now());
-        const moved = rearmed && this.watcher !== undefined && !pending && !this.scanDue && (await this.liveMovedOn());
+        const moved = rearmed && this.watcher !== undefined && !pending && !this.scanDue && this.liveMovedOn();
         // Let writes settle before the next pass, so that a steady trickle is read in blocks rather than line by line.
         await this.sleep(moved ? Math.max(0, this.scanStartedAt + this.opts.settleMs - Date.now()) : Math.min(waitMs, untilScan));
       }
     }
   }
 
-  /** The live file has grown since the last read saw its end, or its name now holds another file (a scan is due). */
-  private async liveMovedOn(): Promise<boolean> {
+  /**
+   * The live file has grown since the last read saw its end, or its name now holds another file (a scan is due).
+   * One stat of a name, synchronous: cheaper than a round trip through the thread pool.
+   */
+  private liveMovedOn(): boolean {
     const live = this.order.find((t) => t.live && t.present);
     let st: Stats;
     try {
-      st = await stat(this.opts.path);
+      st = statSync(this.opts.path);
     } catch {
       if (live !== undefined) this.scanDue = true; // gone since the pass: rotated or deleted
       return live !== undefined;
@@ -712,22 +717,34 @@ export class FileSet {
     }
   }
 
-  private async headUnchanged(fh: FileHandle, t: Tracked): Promise<boolean> {
-    const head = Buffer.allocUnsafe(t.fp.len);
-    const { bytesRead } = await fh.read(head, 0, t.fp.len, 0);
-    return bytesRead === t.fp.len && head.equals(t.fp.head.subarray(0, t.fp.len));
+  /** The file still starts with its fingerprint's bytes (one small read from the page cache: synchronous). */
+  private headUnchanged(fh: FileHandle, t: Tracked): boolean {
+    if (this.headBuffer.length < t.fp.len) this.headBuffer = Buffer.allocUnsafe(t.fp.len);
+    const bytesRead = readSync(fh.fd, this.headBuffer, 0, t.fp.len, 0);
+    return bytesRead === t.fp.len && this.headBuffer.compare(t.fp.head, 0, t.fp.len, 0, t.fp.len) === 0;
   }
 
-  /** Reads what is there now, up to the end of the file (or until stopped, or the file cannot be opened). */
+  private headBuffer = Buffer.allocUnsafe(FINGERPRINT_BYTES);
+
+  /**
+   * Reads what is there now, up to the end of the file (or until stopped, or the file cannot be opened). A pass
+   * over the live file ends at the first read that does not fill its buffer: that read reached the end as it was,
+   * and the watch, armed again after the pass, reports what is written next. The first read of a pass is at most
+   * SYNC_READ_BYTES and synchronous (what a pass finds at ordinary rates, just written, so in the page cache): a
+   * thread-pool round trip costs the main thread more than the copy. A file no longer written to is read until
+   * a read finds nothing, then stat'ed for its quiet time.
+   */
   private async readAvailable(t: Tracked): Promise<'eof' | 'stopped' | 'gone'> {
     if (t.gz) return this.readGzip(t);
     if ((!t.fh || t.fhIno !== t.ino) && !(await this.openHandle(t))) return 'gone';
     const fh = t.fh!;
-    for (;;) {
+    for (let first = true; ; first = false) {
       if (this.stopped) return 'stopped';
       const buf = this.buffers.take();
-      const { bytesRead } = await fh.read(buf, 0, buf.length, t.readOffset);
+      const want = first ? Math.min(SYNC_READ_BYTES, buf.length) : buf.length;
+      const bytesRead = first ? readSync(fh.fd, buf, 0, want, t.readOffset) : (await fh.read(buf, 0, want, t.readOffset)).bytesRead;
       if (bytesRead === 0) {
+        this.buffers.give(buf);
         // Size and modification time from one stat taken after the empty read: a write that landed in
         // between shows in the size, so "at the end and quiet since" cannot miss it.
         const st = await fh.stat();
@@ -739,15 +756,17 @@ export class FileSet {
       }
       // The live file may be truncated (copytruncate) between our stat and this read, and the bytes at
       // our offset then belong to new content: keep the read only if the file still starts as before.
-      if (t.live && !(await this.headUnchanged(fh, t))) return 'gone';
+      if (t.live && !this.headUnchanged(fh, t)) return 'gone';
       // On a line boundary, take the whole lines and read the unfinished last one again next time: the
       // block is then the read buffer itself, with no copy to join a held-back tail to the next read.
+      const readEnd = t.readOffset + bytesRead;
       const { parts, taken, owned } = t.splitter.pushRead(buf, bytesRead);
       t.readOffset += taken;
-      t.size = Math.max(t.size, t.readOffset);
+      t.size = Math.max(t.size, readEnd);
       t.state.size = t.size;
       this.events.bytesRead(taken);
       await this.emit(t, parts, owned);
+      if (bytesRead < want && t.live && t.present) return 'eof';
     }
   }
 
