@@ -129,10 +129,11 @@ describe('adaptive parsing', () => {
 
   it('moves when the rate stays busy: a burst shorter than busySeconds leaves it on the main thread', async () => {
     let now = 0;
-    const p = new AdaptiveProcessor(1, { redaction, detection: undefined }, undefined, { busyBytesPerSecond: 1000, busySeconds: 3, quietMs: 10_000, now: () => now });
+    // 10 events a second, each ~470 bytes: busy, not a flood.
+    const p = new AdaptiveProcessor(1, { redaction, detection: undefined }, undefined, { busyBytesPerSecond: 2000, busySeconds: 3, quietMs: 10_000, now: () => now });
     open.push(p);
     const busySecond = async () => {
-      await p.process(block(...repeat(10, ['get', 'alice'] as [string, string])));
+      expect((await p.process(block(...repeat(10, ['get', 'alice'] as [string, string])))).count).toBe(10);
       now += 1000;
     };
     await busySecond();
@@ -144,6 +145,18 @@ describe('adaptive parsing', () => {
     await busySecond();
     expect(p.workerThreads).toBe(0);
     await busySecond();
+    expect(p.workerThreads).toBe(1);
+    await until('the worker takes over', () => p.mode === 'workers');
+  });
+
+  it('moves at once after a second at four times the busy rate (a backlog at start, a flood)', async () => {
+    let now = 0;
+    const p = new AdaptiveProcessor(1, { redaction, detection: undefined }, undefined, { busyBytesPerSecond: 1000, busySeconds: 3, quietMs: 10_000, now: () => now });
+    open.push(p);
+    await p.process(block(...repeat(10, ['get', 'alice'] as [string, string])));
+    now += 1000;
+    expect(p.workerThreads).toBe(0);
+    await p.process(block(['get', 'alice']));
     expect(p.workerThreads).toBe(1);
     await until('the worker takes over', () => p.mode === 'workers');
   });

@@ -5,7 +5,7 @@ import type { BlockOrigin } from './parsers.ts';
 import { InlineProcessor, WorkerPool, type ChunkProcessor, type MovableProcessor, type ProcessorInit } from './workers.ts';
 
 export interface AdaptiveOptions {
-  /** Input rate (bytes a second) that, held for `busySeconds` windows in a row, starts the workers. */
+  /** Input rate (bytes a second) that, held for `busySeconds` windows in a row, starts the workers (4 times it, one window). */
   busyBytesPerSecond?: number;
   busySeconds?: number;
   /** How long the input must stay under a quarter of `busyBytesPerSecond` before the workers stop. */
@@ -23,6 +23,8 @@ export interface AdaptiveOptions {
  */
 export const BUSY_BYTES_PER_SECOND = 4 * 1024 * 1024;
 const BUSY_SECONDS = 3;
+/** A second at this many times the busy rate (a backlog read at start, a flood) starts the workers at once. */
+const FLOOD = 4;
 /** Long enough that a rate that comes and goes (a burst every few tens of seconds) keeps its workers. */
 const QUIET_MS = 120_000;
 /** A move that could not be made (the rules did not load where the work was to go) is tried again after this long. */
@@ -99,7 +101,7 @@ export class AdaptiveProcessor implements ChunkProcessor {
   #consider(): void {
     if (this.#moving !== undefined || this.#closed || this.#o.now() < this.#retryAt) return;
     if (this.#mode === 'inline') {
-      if (this.#starting === undefined && this.#rate.busyWindows() >= this.#o.busySeconds) this.#startWorkers();
+      if (this.#starting === undefined && (this.#rate.busyWindows() >= this.#o.busySeconds || this.#rate.lastRate() >= FLOOD * this.#o.busyBytesPerSecond)) this.#startWorkers();
     } else if (this.#rate.quietFor() >= this.#o.quietMs) {
       this.#move(() => this.#toInline());
     }
@@ -119,7 +121,7 @@ export class AdaptiveProcessor implements ChunkProcessor {
         this.#mode = 'workers';
         this.#quietTimer = setInterval(() => this.#consider(), QUIET_CHECK_MS);
         this.#quietTimer.unref();
-        this.#o.onMove?.('workers', `input above ${mibPerSecond(this.#o.busyBytesPerSecond)} for ${this.#o.busySeconds} s`);
+        this.#o.onMove?.('workers', `input at ${mibPerSecond(this.#rate.lastRate())} (workers from ${mibPerSecond(this.#o.busyBytesPerSecond)} for ${this.#o.busySeconds} s)`);
       });
     }, (err: unknown) => {
       if (this.#starting !== pool) return;

@@ -17,6 +17,7 @@ export class InputRate {
   #windowStart: number;
   #bytes = 0;
   #busyWindows = 0;
+  #lastRate = 0;
   #lastLively: number;
 
   constructor(options: InputRateOptions) {
@@ -36,6 +37,12 @@ export class InputRate {
     return this.#busyWindows;
   }
 
+  /** Bytes a second in the last closed window. */
+  lastRate(): number {
+    this.#roll();
+    return this.#lastRate;
+  }
+
   /** Milliseconds since the end of the last window that was not quiet (or since the start). */
   quietFor(): number {
     this.#roll();
@@ -47,6 +54,7 @@ export class InputRate {
     const elapsed = now - this.#windowStart;
     if (elapsed < 1000) return;
     const perSecond = (this.#bytes * 1000) / elapsed;
+    this.#lastRate = perSecond;
     this.#busyWindows = perSecond >= this.#o.busyBytesPerSecond ? this.#busyWindows + 1 : 0;
     if (perSecond >= this.#o.quietBytesPerSecond) this.#lastLively = now;
     this.#windowStart = now;
