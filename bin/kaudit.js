@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Entry point: kaudit runs its TypeScript sources directly on Node.js 24 (type stripping). This file is plain
 // JavaScript so that the process is set up before any TypeScript loads: the compile cache is on (the sources then
-// load from it, without starting the type stripper), and the parse worker is already loading.
+// load from it, without starting the type stripper), and scan's parse worker is already loading.
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
   process.stderr.write(
@@ -51,8 +51,9 @@ if (!operatorSet('parallel-scavenge')) {
 }
 const { useCompileCache } = await import('../src/compile-cache.js');
 useCompileCache();
-// The commands that parse start their parse worker now: it loads its code while this thread loads the rest.
-if (process.argv[2] === 'run' || process.argv[2] === 'scan') {
+// scan starts its parse worker now: it loads its code while this thread loads the rest. run parses on this thread
+// until the input is heavy (src/parse/adaptive.ts): a worker started here would only be stopped again.
+if (process.argv[2] === 'scan') {
   const { prestartParseWorkers } = await import('../src/parse/prestart.ts');
   prestartParseWorkers(1);
 }

@@ -26,6 +26,7 @@ import type { RecordContext } from './enrich/record-context.ts';
 import { RuleError } from './detect/rules.ts';
 import { detectionPlan, type DetectionInit } from './detect/setup.ts';
 import { compileRejectedLine } from './parse/rejected-line.ts';
+import { AdaptiveProcessor } from './parse/adaptive.ts';
 import { createProcessor, type ChunkProcessor } from './parse/workers.ts';
 import { SourcePipeline } from './pipeline.ts';
 import { sinkKinds } from './sinks/index.ts';
@@ -100,9 +101,8 @@ async function startLocked(config: Config, logger: Logger, lock: StateLock, opts
   // The parse workers start first: loading their code and compiling the rules overlaps with the rest of the start.
   let running = false;
   let workerDeath: Error | undefined;
-  const processor: ChunkProcessor = createProcessor(config.workers, {
-    redaction: config.redaction, detection, detectionStateDir: join(config.state_dir, 'detection'), kubernetesRefs: config.kubernetes.enabled,
-  }, (err) => {
+  const init = { redaction: config.redaction, detection, detectionStateDir: join(config.state_dir, 'detection'), kubernetesRefs: config.kubernetes.enabled };
+  const onWorkerDeath = (err: Error) => {
     if (!running) {
       workerDeath = err; // the start fails with it below
       return;
@@ -110,6 +110,11 @@ async function startLocked(config: Config, logger: Logger, lock: StateLock, opts
     // Its chunks can never complete; exiting lets the supervisor restart the agent, which re-reads them.
     logger.fatal({ err: err.message }, 'a parse worker died; exiting so that the agent is restarted');
     process.exit(70);
+  };
+  // `workers` is the most parse threads: they start when the input is heavy and stop after a quiet spell.
+  const processor: ChunkProcessor = config.workers === 0 ? createProcessor(0, init) : new AdaptiveProcessor(config.workers, init, onWorkerDeath, {
+    onMove: (to, reason) => logger.info({ workers: to === 'workers' ? config.workers : 0, reason }, to === 'workers' ? 'parsing moves to worker threads' : 'parsing moves to the main thread'),
+    onMoveFailed: (reason) => logger.warn(reason),
   });
   try {
     const agent = await startWith(processor, detection, config, logger, lock, opts, ownStores, () => {
@@ -126,6 +131,7 @@ async function startLocked(config: Config, logger: Logger, lock: StateLock, opts
 /** The rest of the start, around running parse workers; `goLive` is called just before reading begins. */
 async function startWith(processor: ChunkProcessor, detection: DetectionInit | undefined, config: Config, logger: Logger, lock: StateLock, opts: AgentOptions & { podStores: PodStoreHolder }, ownStores: boolean, goLive: () => void): Promise<RunningAgent> {
   const metrics = new Metrics();
+  metrics.parseWorkers(() => (processor instanceof AdaptiveProcessor ? processor.workerThreads : 0));
   if (opts.configReloads !== undefined) metrics.configReloads(opts.configReloads);
   // A damaged state file never stops a start: it is set aside, said, and counted.
   const quarantined: QuarantineReport = (q) => {

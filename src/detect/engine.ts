@@ -32,6 +32,17 @@ export interface SavedAlarms {
   alarms: Array<[id: string, firstSeen: string, lastSeen: string, count: number]>;
 }
 
+/**
+ * Everything the engine counts, as plain data (it crosses threads): for handing detection over to another engine
+ * of this process, where the saved state would lose the rate windows and the stages of requests already hit.
+ */
+export interface EngineHandover {
+  alarms: Array<[id: string, state: AlarmState]>;
+  windows: Array<[ruleId: string, groups: Array<[group: string, window: RateWindow]>]>;
+  seen: Array<[auditID: string, ruleIds: string[]]>;
+  version: number;
+}
+
 const NO_HITS: Array<{ hit: RuleHit; rule: CompiledRule }> = [];
 /** What evaluate() returns for the events that raise nothing (nearly all): shared, never to be changed. */
 const NO_ALARMS: AlarmOut[] = [];
@@ -165,6 +176,30 @@ export class DetectionEngine implements Detector {
       n += 1;
     }
     return n;
+  }
+
+  /** What this engine counted, oldest first in each map; the engine is not to be used afterwards. */
+  handOver(): EngineHandover {
+    return {
+      alarms: [...this.#alarms.entries()].reverse(),
+      windows: [...this.#windows].map(([rule, groups]) => [rule, [...groups.entries()].reverse()]),
+      seen: this.#seen.entries(),
+      version: this.#version,
+    };
+  }
+
+  /** Continues from what another engine handed over (see handOver), in place of any state of its own. */
+  takeOver(h: EngineHandover): void {
+    this.#alarms.clear();
+    for (const [id, state] of h.alarms) this.#alarms.set(id, state);
+    this.#windows.clear();
+    for (const [rule, groups] of h.windows) {
+      const windows = new LRUCache<string, RateWindow>({ max: this.#maxKeys });
+      for (const [group, w] of groups) windows.set(group, w);
+      this.#windows.set(rule, windows);
+    }
+    for (const [auditID, ruleIds] of h.seen) this.#seen.set(auditID, ruleIds);
+    this.#version = h.version;
   }
 
   /**

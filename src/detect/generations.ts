@@ -61,6 +61,11 @@ export class GenerationalMap<K, V> {
   get size(): number {
     return this.#current.size + this.#previous.size;
   }
+
+  /** Every entry, oldest first: set() in this order rebuilds the same map. */
+  entries(): Array<[K, V]> {
+    return [...this.#previous, ...this.#current];
+  }
 }
 
 /** A cheap fingerprint of a string: its first eight characters (the random start of a UUID such as an auditID). */

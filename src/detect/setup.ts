@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import { writeFileAtomic } from '../delivery/atomic-file.ts';
-import { DetectionEngine, type SavedAlarms } from './engine.ts';
+import { DetectionEngine, type EngineHandover, type SavedAlarms } from './engine.ts';
 import { noDetection, type Detector } from './hook.ts';
 import { loadRuleFiles, SYSTEM_RULES_DIR } from './rules.ts';
 
@@ -50,23 +50,35 @@ export function detectionPlan(config: Config, overrides: { updateIntervalMs?: nu
   };
 }
 
+/** A detector's whole state as one host hands it to the next (plain data: it crosses threads). */
+export interface DetectorHandover {
+  engine: EngineHandover;
+  /** The state version last written to the state file. */
+  savedVersion: number;
+}
+
 /**
  * One thread's detector with its lifecycle: restores the aggregation state at start, saves it when it
- * changed (every 2 s and at close), and swaps rules on reload without losing that state.
+ * changed (every 2 s and at close), and swaps rules on reload without losing that state. Exactly one host owns
+ * a state file at a time: one built to take over (`from: 'handover'`) neither reads nor saves it until takeOver(),
+ * and one that handed over saves it no more.
  */
 export class DetectorHost {
   readonly detector: Detector;
   readonly #engine: DetectionEngine | undefined;
   readonly #stateFile: string | undefined;
-  readonly #timer: NodeJS.Timeout | undefined;
+  #timer: NodeJS.Timeout | undefined;
   #saving: Promise<void> = Promise.resolve();
   #savedVersion = 0;
+  /** Whether this host saves the state file (false until it takes over, and after it handed over). */
+  #owner: boolean;
   /** Alarms restored from the state file at start. */
   readonly restored: number = 0;
   /** Rules in force (0 with detection off); reload() returns the new count. */
   readonly ruleCount: number = 0;
 
-  constructor(init: DetectionInit | undefined) {
+  constructor(init: DetectionInit | undefined, from: 'file' | 'handover' = 'file') {
+    this.#owner = from === 'file';
     if (init === undefined) {
       this.detector = noDetection;
       return;
@@ -78,13 +90,18 @@ export class DetectorHost {
     });
     this.detector = this.#engine;
     this.#stateFile = init.stateFile;
-    if (this.#stateFile !== undefined) {
+    if (this.#stateFile !== undefined && this.#owner) {
       this.restored = this.#engine.loadState(readState(this.#stateFile));
-      this.#timer = setInterval(() => {
-        this.save().catch(() => {}); // a failed save is retried at the next tick; the state is also rebuilt by re-reading
-      }, SAVE_INTERVAL_MS);
-      this.#timer.unref();
+      this.#startSaving();
     }
+  }
+
+  #startSaving(): void {
+    if (this.#stateFile === undefined || this.#engine === undefined) return;
+    this.#timer = setInterval(() => {
+      this.save().catch(() => {}); // a failed save is retried at the next tick; the state is also rebuilt by re-reading
+    }, SAVE_INTERVAL_MS);
+    this.#timer.unref();
   }
 
   /** Loads and compiles the rule files and swaps them in; throws (RuleError) and keeps the old rules if they are broken. */
@@ -99,7 +116,7 @@ export class DetectorHost {
   save(): Promise<void> {
     const run = async () => {
       const engine = this.#engine;
-      if (engine === undefined || this.#stateFile === undefined || engine.stateVersion === this.#savedVersion) return;
+      if (engine === undefined || this.#stateFile === undefined || !this.#owner || engine.stateVersion === this.#savedVersion) return;
       const { state, version } = engine.saveState();
       await mkdir(dirname(this.#stateFile), { recursive: true });
       await writeFileAtomic(this.#stateFile, JSON.stringify(state));
@@ -110,8 +127,29 @@ export class DetectorHost {
     return this.#saving;
   }
 
+  /**
+   * Stops saving (once a save in progress is done, so that it cannot land after the next owner's) and returns
+   * everything the detector counted, for takeOver() in another host; this host is not to be used afterwards.
+   */
+  async handOver(): Promise<DetectorHandover | undefined> {
+    clearInterval(this.#timer);
+    await this.#saving.catch(() => {});
+    this.#owner = false;
+    return this.#engine && { engine: this.#engine.handOver(), savedVersion: this.#savedVersion };
+  }
+
+  /** Continues from what another host handed over, and owns the state file from now on. */
+  takeOver(h: DetectorHandover | undefined): void {
+    if (h !== undefined && this.#engine !== undefined) {
+      this.#engine.takeOver(h.engine);
+      this.#savedVersion = h.savedVersion;
+    }
+    this.#owner = true;
+    this.#startSaving();
+  }
+
   async close(): Promise<void> {
-    if (this.#timer !== undefined) clearInterval(this.#timer);
+    clearInterval(this.#timer);
     await this.save();
   }
 }

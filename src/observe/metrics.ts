@@ -243,6 +243,16 @@ export class Metrics {
     });
   }
 
+  /** Parse worker threads running, read at each scrape (0 while the main thread parses; see AdaptiveProcessor). */
+  parseWorkers(read: () => number): void {
+    new Gauge({
+      name: 'kaudit_parse_workers', help: 'Parse worker threads running (0: the input is light and the main thread parses)', registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  }
+
   /** Counts a webhook source's requests by how they were answered. */
   webhookRequests(source: string): (result: string) => void {
     return (result) => this.webhookRequestsC.labels(source, result).inc();

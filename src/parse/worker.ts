@@ -1,7 +1,7 @@
 // Worker thread entry: processes the blocks the main thread transfers to it; reloads rules and saves state on request.
 import { parentPort } from 'node:worker_threads';
 import { compileAhead, discardCompiledAhead, RuleError } from '../detect/rules.ts';
-import { DetectorHost, systemRuleFiles } from '../detect/setup.ts';
+import { DetectorHost, systemRuleFiles, type DetectorHandover } from '../detect/setup.ts';
 import { HeapBound } from '../memory.ts';
 import type { ChunkContext } from './chunk.ts';
 import { processBlock, type BlockOrigin } from './parsers.ts';
@@ -16,7 +16,7 @@ let ctx: ChunkContext | undefined;
 const heap = new HeapBound();
 
 function setUp(init: ProcessorInit): void {
-  host = new DetectorHost(init.detection);
+  host = new DetectorHost(init.detection, init.takesOver ? 'handover' : 'file');
   discardCompiledAhead();
   ctx = { redactor: compileRedaction(init.redaction), detector: host.detector, collectHits: init.collectHits, patterns: compilePatterns(init.redaction.patterns), kubernetesRefs: init.kubernetesRefs };
 }
@@ -37,7 +37,7 @@ parentPort!.on('message', (msg: JobMessage | ControlMessage) => {
   }
   if ('control' in msg) {
     control(msg).then(
-      () => parentPort!.postMessage({ control: msg.id }),
+      (state) => parentPort!.postMessage({ control: msg.id, state }),
       (err: unknown) => parentPort!.postMessage({ control: msg.id, error: (err as Error).message }),
     );
     return;
@@ -63,7 +63,10 @@ setImmediate(() => {
 });
 
 // Messages are handled in order: a reload applies to every block sent after it, none before.
-async function control(msg: ControlMessage): Promise<void> {
+async function control(msg: ControlMessage): Promise<DetectorHandover | undefined> {
   if (msg.control === 'reload') host!.reload(msg.ruleFiles);
   else if (msg.control === 'close') await host?.close();
+  else if (msg.control === 'handOver') return host!.handOver();
+  else if (msg.control === 'takeOver') host!.takeOver(msg.state);
+  return undefined;
 }

@@ -2,8 +2,8 @@
 import type { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { RuleError } from '../detect/rules.ts';
-import { DetectorHost, type DetectionInit } from '../detect/setup.ts';
-import type { ChunkResult } from './chunk.ts';
+import { DetectorHost, type DetectionInit, type DetectorHandover } from '../detect/setup.ts';
+import type { ChunkContext, ChunkResult } from './chunk.ts';
 import { processBlock, type BlockOrigin } from './parsers.ts';
 import { compilePatterns } from './patterns.ts';
 import { compileRedaction, type RedactionSettings } from './redact.ts';
@@ -20,6 +20,11 @@ export interface ProcessorInit {
   collectHits?: boolean;
   /** Report each audit event's namespace and pod in the chunk results (Kubernetes context is on). */
   kubernetesRefs?: boolean;
+  /**
+   * Detector 0 starts without state and waits for the state another processor hands over (takeOver) instead of
+   * reading its state file: the two never own the file at the same time.
+   */
+  takesOver?: boolean;
 }
 
 export interface ChunkProcessor {
@@ -44,11 +49,26 @@ export interface ChunkProcessor {
   close(): Promise<void>;
 }
 
+/** A processor whose detection state can move to another one (detector 0's; see AdaptiveProcessor). */
+export interface MovableProcessor extends ChunkProcessor {
+  /**
+   * Once every block submitted before has been processed: stops saving detector 0's state and returns it. Only
+   * close() may follow.
+   */
+  handOver(): Promise<DetectorHandover | undefined>;
+  /** Detector 0 continues from `state` (from handOver()) for every block submitted after this call. */
+  takeOver(state: DetectorHandover | undefined): Promise<void>;
+}
+
 /** Main thread → worker, besides blocks; `init` comes first, once. */
-type Control = { control: 'init'; init: ProcessorInit } | { control: 'reload'; ruleFiles: string[] } | { control: 'close' };
+type Control = { control: 'init'; init: ProcessorInit } | { control: 'reload'; ruleFiles: string[] } | { control: 'close' }
+  | { control: 'handOver' } | { control: 'takeOver'; state: DetectorHandover | undefined };
 export type ControlMessage = { id: number } & Control;
-/** Worker → main thread, for each control message: done, or why not; an init also says how many rules it loaded. */
-type ControlReply = { control: number; error?: string; ruleError?: boolean; rules?: number };
+/**
+ * Worker → main thread, for each control message: done, or why not; an init also says how many rules it loaded, a
+ * handOver brings the detector's state.
+ */
+type ControlReply = { control: number; error?: string; ruleError?: boolean; rules?: number; state?: DetectorHandover };
 
 /** The detection init of detector number `n`, with its own state file. */
 function detectionFor(init: ProcessorInit, n: number): DetectionInit | undefined {
@@ -61,23 +81,49 @@ function detectionFor(init: ProcessorInit, n: number): DetectionInit | undefined
  * fail; the agent exits so that it is restarted (nothing is lost: what was not durable is read again).
  */
 export function createProcessor(workers: number, init: ProcessorInit, onWorkerDeath?: (err: Error) => void): ChunkProcessor {
-  const processor = workers > 0 ? new WorkerPool(workers, init, onWorkerDeath) : inlineProcessor(init);
+  const processor = workers > 0 ? new WorkerPool(workers, init, onWorkerDeath) : new InlineProcessor(init);
   stopWaitingParseWorkers();
   return processor;
 }
 
-function inlineProcessor(init: ProcessorInit): ChunkProcessor {
-  const host = new DetectorHost(detectionFor(init, 0));
-  const ctx = { redactor: compileRedaction(init.redaction), detector: host.detector, collectHits: init.collectHits, patterns: compilePatterns(init.redaction.patterns), kubernetesRefs: init.kubernetesRefs };
-  return {
-    ready: async () => host.ruleCount,
-    process: async (data, origin) => processBlock(data, ctx, origin),
-    processOwned: async (data, origin) => ({ result: processBlock(data, ctx, origin), data }),
-    reloadRules: async (ruleFiles) => {
-      host.reload(ruleFiles);
-    },
-    close: () => host.close(),
-  };
+/** Blocks processed on the calling thread, each within the call. */
+export class InlineProcessor implements MovableProcessor {
+  readonly #host: DetectorHost;
+  readonly #ctx: ChunkContext;
+
+  /** Throws (RuleError) when the rules do not load. */
+  constructor(init: ProcessorInit) {
+    this.#host = new DetectorHost(detectionFor(init, 0), init.takesOver ? 'handover' : 'file');
+    this.#ctx = { redactor: compileRedaction(init.redaction), detector: this.#host.detector, collectHits: init.collectHits, patterns: compilePatterns(init.redaction.patterns), kubernetesRefs: init.kubernetesRefs };
+  }
+
+  async ready(): Promise<number> {
+    return this.#host.ruleCount;
+  }
+
+  async process(data: Buffer, origin?: BlockOrigin): Promise<ChunkResult> {
+    return processBlock(data, this.#ctx, origin);
+  }
+
+  async processOwned(data: Buffer, origin?: BlockOrigin): Promise<{ result: ChunkResult; data: Buffer }> {
+    return { result: processBlock(data, this.#ctx, origin), data };
+  }
+
+  async reloadRules(ruleFiles: string[]): Promise<void> {
+    this.#host.reload(ruleFiles);
+  }
+
+  handOver(): Promise<DetectorHandover | undefined> {
+    return this.#host.handOver();
+  }
+
+  async takeOver(state: DetectorHandover | undefined): Promise<void> {
+    this.#host.takeOver(state);
+  }
+
+  close(): Promise<void> {
+    return this.#host.close();
+  }
 }
 
 interface Job {
@@ -96,7 +142,7 @@ interface Reply {
 /** How long a closing worker may take to save its state before it is stopped anyway. */
 const CLOSE_TIMEOUT_MS = 5000;
 
-class WorkerPool implements ChunkProcessor {
+export class WorkerPool implements MovableProcessor {
   private readonly workers: Worker[] = [];
   private readonly jobs = new Map<number, Job>();
   private readonly controls = new Map<number, { resolve: (reply: ControlReply) => void; reject: (e: Error) => void }>();
@@ -138,7 +184,7 @@ class WorkerPool implements ChunkProcessor {
       // A worker started ahead may have died before this pool listened (its code failed to load).
       if (started.exitCode !== undefined) queueMicrotask(() => onExit(started.exitCode!));
       // Messages are handled in order: the init is done before the first block.
-      const ready = this.control(worker, { control: 'init', init: { ...init, detection: detectionFor(init, i) } });
+      const ready = this.control(worker, { control: 'init', init: { ...init, detection: detectionFor(init, i), takesOver: init.takesOver === true && i === 0 } });
       ready.catch(() => {}); // seen through ready()
       this.inits.push(ready);
       this.workers.push(worker);
@@ -181,6 +227,14 @@ class WorkerPool implements ChunkProcessor {
 
   async reloadRules(ruleFiles: string[]): Promise<void> {
     await Promise.all(this.workers.map((w) => this.control(w, { control: 'reload', ruleFiles })));
+  }
+
+  async handOver(): Promise<DetectorHandover | undefined> {
+    return (await this.control(this.workers[0], { control: 'handOver' })).state;
+  }
+
+  async takeOver(state: DetectorHandover | undefined): Promise<void> {
+    await this.control(this.workers[0], { control: 'takeOver', state });
   }
 
   async close(): Promise<void> {
