@@ -170,6 +170,10 @@ export const ATTACK_CASES: AttackCase[] = [
     miss: { ...node1, ...req('get', 'configmaps', { ns: 'payments', name: 'app', code: 403, level: 'Metadata' }) }, missWhy: 'a kubelet refused a ConfigMap of a pod not bound to it' },
   { rule: 'KA-CRED-018', behaviour: 'a pod\'s token used from a public address', hit: { ...podToken, sourceIPs: ['203.0.113.50'], ...req('list', 'secrets', { ns: 'payments', level: 'Metadata' }) },
     miss: { ...gke, ...req('list', 'nodes', { level: 'Metadata' }) }, missWhy: 'GKE\'s controller manager from Google\'s addresses' },
+  { rule: 'KA-CRED-019', behaviour: 'a person listing the secrets of an application namespace', hit: { ...dana, ...req('list', 'secrets', { ns: 'payments', level: 'Metadata' }) },
+    miss: { ...dana, ...req('list', 'secrets', { ns: 'payments', code: 403, level: 'Metadata' }) }, missWhy: 'the same list refused' },
+  { rule: 'KA-CRED-020', behaviour: 'a node identity from a public address', hit: { ...node1, sourceIPs: ['54.212.83.236'], ...req('list', 'pods', { level: 'Metadata' }) },
+    miss: { ...node1, sourceIPs: ['54.212.83.236', '10.0.4.17'], ...req('list', 'pods', { level: 'Metadata' }) }, missWhy: 'the node\'s own address with a public one forwarded before it' },
 
   // ---- workloads
   { rule: 'KA-CONT-013', behaviour: 'a deployment running as root', hit: { ...mallory, ...createWorkload('Deployment', 'api', 'payments', { securityContext: { runAsUser: 0 } }) },
