@@ -135,12 +135,15 @@ describe('events as managed clusters and log pipelines write them', () => {
   };
   for (const c of PIPELINE_CASES) {
     if (c.category !== undefined) {
-      it(`raise ${c.category}: ${c.what}`, () => {
-        expect(hitsOf(c.event).map((h) => h.category)).toContain(c.category);
+      it(`raise ${c.rule ?? c.category}: ${c.what}`, () => {
+        const hit = hitsOf(c.event).filter((h) => h.category === c.category);
+        expect(c.rule === undefined ? hit.length : hit.filter((h) => h.ruleId === c.rule).length).toBeGreaterThan(0);
       });
     } else {
-      it(`raise no high or medium alarm: ${c.what}`, () => {
-        expect(hitsOf(c.event).filter(isAlarm).map((h) => `${h.ruleId}: ${h.summary}`)).toEqual([]);
+      it(`raise no high or medium alarm${c.rule ? ` nor ${c.rule}` : ''}: ${c.what}`, () => {
+        const hit = hitsOf(c.event);
+        expect(hit.filter(isAlarm).map((h) => `${h.ruleId}: ${h.summary}`)).toEqual([]);
+        expect(hit.map((h) => h.ruleId)).not.toContain(c.rule);
       });
     }
   }

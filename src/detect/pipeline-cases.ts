@@ -5,8 +5,8 @@
 
 export type Line = Record<string, unknown>;
 
-/** One labelled event: `category` it must raise (any level), or `quiet` (no high or medium alarm). */
-export interface PipelineCase { what: string; event: Line; category?: string; quiet?: true }
+/** One labelled event: `category` it must raise (any level; by `rule` when given), or `quiet` (no high or medium alarm). */
+export interface PipelineCase { what: string; event: Line; category?: string; rule?: string; quiet?: true }
 
 const ev = (o: Line): Line => ({ kind: 'Event', apiVersion: 'audit.k8s.io/v1', ...o });
 const person = (username: string) => ({ user: { username } });
@@ -24,6 +24,17 @@ export const PIPELINE_CASES: PipelineCase[] = [
     event: ev({ verb: 'create', ...eksRole, sourceIPs: ['198.51.100.14'], requestURI: '/api/v1/namespaces/default/pods/web-0/exec?command=id', ...ok(101) }) },
   { what: 'exec refused to a person', category: 'command-execution',
     event: ev({ verb: 'create', ...person('contractor@example.org'), requestURI: '/api/v1/namespaces/prod/pods/db-0/exec?command=bash', ...denied() }) },
+  { what: 'exec reading the EKS workload-identity token, the command in a request body', category: 'command-execution', rule: 'KA-EXEC-005',
+    event: ev({ verb: 'create', ...person('intruder@example.org'), sourceIPs: ['10.0.1.50'], objectRef: { resource: 'pods', subresource: 'exec', namespace: 'prod', name: 'irsa-app' }, ...ok(101),
+      requestObject: { command: ['cat', '/var/run/secrets/eks.amazonaws.com/serviceaccount/token'], container: 'app', stdout: true } }) },
+  { what: 'exec archiving the service-account directory, the command in a request body', category: 'command-execution', rule: 'KA-EXEC-005',
+    event: ev({ verb: 'create', ...person('intruder@example.org'), objectRef: { resource: 'pods', subresource: 'exec', namespace: 'default', name: 'api' }, ...ok(101),
+      requestObject: { command: ['tar', 'czf', '-', '/var/run/secrets/kubernetes.io/serviceaccount'] } }) },
+  { what: 'kubectl cp out of a pod (tar to stdout, answered 200)', category: 'command-execution',
+    event: ev({ verb: 'create', ...person('intruder@example.org'), requestURI: '/api/v1/namespaces/prod/pods/web-0/exec?command=tar&command=cf&command=-&command=%2Fapp%2Fconfig%2Fdb.json&container=web&stdout=true', ...ok() }) },
+  { what: 'an interactive shell, the command in a request body', category: 'command-execution', rule: 'KA-EXEC-001',
+    event: ev({ verb: 'create', ...person('admin@example.org'), objectRef: { resource: 'pods', subresource: 'exec', namespace: 'default', name: 'dbg' }, ...ok(101),
+      requestObject: { command: ['/bin/sh'], stdin: true, tty: true } }) },
   { what: 'pod read (no subresource)', quiet: true,
     event: ev({ verb: 'get', ...person('dev@example.org'), objectRef: { resource: 'pods', namespace: 'prod', name: 'db-0' }, ...ok() }) },
 
@@ -65,6 +76,15 @@ export const PIPELINE_CASES: PipelineCase[] = [
   { what: 'ClusterRoleBinding to the controller manager\'s role', category: 'rbac-escalation',
     event: ev({ verb: 'create', ...person('intruder@example.org'), objectRef: { resource: 'clusterrolebindings', name: 'cm', apiGroup: 'rbac.authorization.k8s.io' }, ...ok(201),
       requestObject: { roleRef: { kind: 'ClusterRole', name: 'system:kube-controller-manager' }, subjects: [{ kind: 'ServiceAccount', name: 'evil', namespace: 'default' }] } }) },
+  { what: 'ClusterRole reading every resource of the core group', category: 'rbac-escalation',
+    event: ev({ verb: 'create', ...person('intruder@example.org'), objectRef: { resource: 'clusterroles', name: 'all-reader', apiGroup: 'rbac.authorization.k8s.io' }, ...ok(201),
+      requestObject: { kind: 'ClusterRole', rules: [{ apiGroups: [''], resources: ['*'], verbs: ['get', 'list', 'watch'] }] } }) },
+  { what: 'Role with every verb on secrets in one rule of several', category: 'rbac-escalation',
+    event: ev({ verb: 'create', ...person('intruder@example.org'), objectRef: { resource: 'roles', namespace: 'prod', name: 'mixed', apiGroup: 'rbac.authorization.k8s.io' }, ...ok(201),
+      requestObject: { kind: 'Role', rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get'] }, { apiGroups: ['*'], resources: ['secrets'], verbs: ['*'] }] } }) },
+  { what: 'ClusterRole reading deployments in every API group', quiet: true,
+    event: ev({ verb: 'create', ...person('admin@example.org'), objectRef: { resource: 'clusterroles', name: 'api-reader', apiGroup: 'rbac.authorization.k8s.io' }, ...ok(201),
+      requestObject: { kind: 'ClusterRole', rules: [{ apiGroups: ['*'], resources: ['deployments'], verbs: ['get', 'list'] }] } }) },
   { what: 'ClusterRoleBinding to view', quiet: true,
     event: ev({ verb: 'create', ...person('admin@example.org'), objectRef: { resource: 'clusterrolebindings', name: 'view-binding', apiGroup: 'rbac.authorization.k8s.io' }, ...ok(201),
       requestObject: { roleRef: { kind: 'ClusterRole', name: 'view' }, subjects: [{ kind: 'User', name: 'auditor@example.org' }] } }) },
@@ -78,6 +98,12 @@ export const PIPELINE_CASES: PipelineCase[] = [
   { what: 'pod created in kube-node-lease', category: 'suspicious-container',
     event: ev({ verb: 'create', ...person('intruder@example.org'), objectRef: { resource: 'pods', namespace: 'kube-node-lease', name: 'hidden' }, ...ok(201),
       requestObject: { kind: 'Pod', spec: { containers: [{ name: 'a', image: 'alpine:latest' }] } } }) },
+  { what: 'a container that may run as root (runAsNonRoot false)', category: 'suspicious-container',
+    event: ev({ verb: 'create', ...person('developer@example.org'), objectRef: { resource: 'pods', namespace: 'default', name: 'r' }, ...ok(201),
+      requestObject: { kind: 'Pod', spec: { containers: [{ name: 'nginx', image: 'nginx', securityContext: { runAsNonRoot: false } }] } } }) },
+  { what: 'a privileged pod whose create conflicted (409)', quiet: true,
+    event: ev({ verb: 'create', objectRef: { resource: 'pods', namespace: 'default' }, responseStatus: { code: 409, status: 'Failure' },
+      requestObject: { kind: 'Pod', spec: { containers: [{ name: 'nginx', securityContext: { privileged: true } }] } } }) },
   { what: 'EKS node manager evicting a kube-system pod (429)', quiet: true,
     event: ev({ verb: 'create', user: { username: 'eks:node-manager' }, sourceIPs: ['34.210.208.192'], userAgent: 'Kubernetes Java Client/18.0.0-SNAPSHOT',
       objectRef: { resource: 'pods', subresource: 'eviction', namespace: 'kube-system', name: 'metrics-server-86c5f959ff-rcxtk' }, responseStatus: { code: 429, reason: 'TooManyRequests' } }) },
