@@ -200,6 +200,8 @@ export const ATTACK_CASES: AttackCase[] = [
     miss: { ...mallory, ...createWorkload('Pod', 'p', 'payments', { containers: [{ name: 'c', image: 'nginx', volumeMounts: [{ name: 'conf', mountPath: '/etc/nginx/nginx.conf', subPath: 'nginx.conf' }] }], volumes: [{ name: 'conf', configMap: { name: 'nginx' } }] }) }, missWhy: 'a ConfigMap key mounted by subPath' },
   { rule: 'KA-MOUNT-005', behaviour: 'a subPath into a hostPath volume', hit: { ...mallory, ...createWorkload('Deployment', 'd', 'payments', { containers: [{ name: 'c', image: 'nginx', volumeMounts: [{ name: 'h', mountPath: '/x', subPath: 'link' }] }], volumes: [{ name: 'h', hostPath: { path: '/tmp/share' } }] }) },
     miss: { ...mallory, ...createWorkload('Deployment', 'd', 'payments', { containers: [{ name: 'c', image: 'nginx', volumeMounts: [{ name: 'h', mountPath: '/x' }] }], volumes: [{ name: 'h', hostPath: { path: '/tmp/share' } }] }) }, missWhy: 'the host directory mounted whole' },
+  { rule: 'KA-MOUNT-006', behaviour: 'a pod mounting a plain host directory', hit: { ...mallory, ...createWorkload('Pod', 'p', 'payments', { volumes: [{ name: 'h', hostPath: { path: '/mnt/data' } }] }) },
+    miss: { ...mallory, ...req('patch', 'pods', { ns: 'payments', name: 'p', body: { metadata: { labels: { tier: 'web' } } }, response: workload('Pod', 'p', 'payments', { volumes: [{ name: 'h', hostPath: { path: '/mnt/data' } }] }) }) }, missWhy: 'a label patch of a pod that already has it' },
 
   // ---- RBAC
   { rule: 'KA-RBAC-005', behaviour: 'a binding to the clusterrole-aggregation controller\'s role', hit: { ...mallory, ...roleBinding('ClusterRoleBinding', 'agg', 'system:controller:clusterrole-aggregation-controller', [{ kind: 'User', name: 'mallory' }]) },
