@@ -154,6 +154,8 @@ export const ATTACK_CASES: AttackCase[] = [
     miss: { ...mallory, userAgent: kubectl('v1.25.4'), ...req('list', 'pods', { ns: 'payments' }) }, missWhy: 'a kubectl one minor behind' },
   { rule: 'KA-UA-006', behaviour: 'a person\'s request without a user agent', hit: { ...mallory, userAgent: undefined, ...req('list', 'pods', { ns: 'payments' }) },
     miss: { ...anonymous, userAgent: undefined, verb: 'get', requestURI: '/healthz', objectRef: undefined }, missWhy: 'an anonymous probe without a user agent' },
+  { rule: 'KA-UA-007', behaviour: 'a person listing services with python-requests', hit: { ...mallory, userAgent: 'python-requests/2.31.0', ...req('list', 'services', { ns: 'payments' }) },
+    miss: { ...podToken, userAgent: 'Go-http-client/2.0', ...req('list', 'services', { ns: 'payments' }) }, missWhy: 'a pod\'s generic client on its own namespace from inside the cluster' },
 
   // ---- credentials
   { rule: 'KA-CRED-010', behaviour: 'a person replacing a registry pull secret', hit: { ...dana, ...req('update', 'secrets', { ns: 'payments', name: 'regcred', level: 'Metadata' }) },
