@@ -154,6 +154,8 @@ export const ATTACK_CASES: AttackCase[] = [
     miss: { ...mallory, userAgent: kubectl('v1.25.4'), ...req('list', 'pods', { ns: 'payments' }) }, missWhy: 'a kubectl one minor behind' },
   { rule: 'KA-UA-006', behaviour: 'a person\'s request without a user agent', hit: { ...mallory, userAgent: undefined, ...req('list', 'pods', { ns: 'payments' }) },
     miss: { ...anonymous, userAgent: undefined, verb: 'get', requestURI: '/healthz', objectRef: undefined }, missWhy: 'an anonymous probe without a user agent' },
+  { rule: 'KA-UA-007', behaviour: 'a person listing services with python-requests', hit: { ...mallory, userAgent: 'python-requests/2.31.0', ...req('list', 'services', { ns: 'payments' }) },
+    miss: { ...podToken, userAgent: 'Go-http-client/2.0', ...req('list', 'services', { ns: 'payments' }) }, missWhy: 'a pod\'s generic client on its own namespace from inside the cluster' },
 
   // ---- credentials
   { rule: 'KA-CRED-010', behaviour: 'a person replacing a registry pull secret', hit: { ...dana, ...req('update', 'secrets', { ns: 'payments', name: 'regcred', level: 'Metadata' }) },
@@ -170,6 +172,10 @@ export const ATTACK_CASES: AttackCase[] = [
     miss: { ...node1, ...req('get', 'configmaps', { ns: 'payments', name: 'app', code: 403, level: 'Metadata' }) }, missWhy: 'a kubelet refused a ConfigMap of a pod not bound to it' },
   { rule: 'KA-CRED-018', behaviour: 'a pod\'s token used from a public address', hit: { ...podToken, sourceIPs: ['203.0.113.50'], ...req('list', 'secrets', { ns: 'payments', level: 'Metadata' }) },
     miss: { ...gke, ...req('list', 'nodes', { level: 'Metadata' }) }, missWhy: 'GKE\'s controller manager from Google\'s addresses' },
+  { rule: 'KA-CRED-019', behaviour: 'a person listing the secrets of an application namespace', hit: { ...dana, ...req('list', 'secrets', { ns: 'payments', level: 'Metadata' }) },
+    miss: { ...dana, ...req('list', 'secrets', { ns: 'payments', code: 403, level: 'Metadata' }) }, missWhy: 'the same list refused' },
+  { rule: 'KA-CRED-020', behaviour: 'a node identity from a public address', hit: { ...node1, sourceIPs: ['54.212.83.236'], ...req('list', 'pods', { level: 'Metadata' }) },
+    miss: { ...node1, sourceIPs: ['54.212.83.236', '10.0.4.17'], ...req('list', 'pods', { level: 'Metadata' }) }, missWhy: 'the node\'s own address with a public one forwarded before it' },
 
   // ---- workloads
   { rule: 'KA-CONT-013', behaviour: 'a deployment running as root', hit: { ...mallory, ...createWorkload('Deployment', 'api', 'payments', { securityContext: { runAsUser: 0 } }) },
@@ -196,6 +202,8 @@ export const ATTACK_CASES: AttackCase[] = [
     miss: { ...mallory, ...createWorkload('Pod', 'p', 'payments', { containers: [{ name: 'c', image: 'nginx', volumeMounts: [{ name: 'conf', mountPath: '/etc/nginx/nginx.conf', subPath: 'nginx.conf' }] }], volumes: [{ name: 'conf', configMap: { name: 'nginx' } }] }) }, missWhy: 'a ConfigMap key mounted by subPath' },
   { rule: 'KA-MOUNT-005', behaviour: 'a subPath into a hostPath volume', hit: { ...mallory, ...createWorkload('Deployment', 'd', 'payments', { containers: [{ name: 'c', image: 'nginx', volumeMounts: [{ name: 'h', mountPath: '/x', subPath: 'link' }] }], volumes: [{ name: 'h', hostPath: { path: '/tmp/share' } }] }) },
     miss: { ...mallory, ...createWorkload('Deployment', 'd', 'payments', { containers: [{ name: 'c', image: 'nginx', volumeMounts: [{ name: 'h', mountPath: '/x' }] }], volumes: [{ name: 'h', hostPath: { path: '/tmp/share' } }] }) }, missWhy: 'the host directory mounted whole' },
+  { rule: 'KA-MOUNT-006', behaviour: 'a pod mounting a plain host directory', hit: { ...mallory, ...createWorkload('Pod', 'p', 'payments', { volumes: [{ name: 'h', hostPath: { path: '/mnt/data' } }] }) },
+    miss: { ...mallory, ...req('patch', 'pods', { ns: 'payments', name: 'p', body: { metadata: { labels: { tier: 'web' } } }, response: workload('Pod', 'p', 'payments', { volumes: [{ name: 'h', hostPath: { path: '/mnt/data' } }] }) }) }, missWhy: 'a label patch of a pod that already has it' },
 
   // ---- RBAC
   { rule: 'KA-RBAC-005', behaviour: 'a binding to the clusterrole-aggregation controller\'s role', hit: { ...mallory, ...roleBinding('ClusterRoleBinding', 'agg', 'system:controller:clusterrole-aggregation-controller', [{ kind: 'User', name: 'mallory' }]) },

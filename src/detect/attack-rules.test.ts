@@ -4,7 +4,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ATTACK_CASES, MANAGED_CLUSTER_TRAFFIC, auditEvent, createWorkload, identities, req, type Raw } from './attack-cases.ts';
+import { parseAuditLine } from '../parse/audit.ts';
 import { DetectionEngine, type RuleHit } from './engine.ts';
+import { PIPELINE_CASES } from './pipeline-cases.ts';
 import { compileRuleTexts, loadRuleFiles, type RuleSet } from './rules.ts';
 
 const RULES_DIR = path.resolve(import.meta.dirname, '../../rules');
@@ -121,5 +123,28 @@ describe('managed control planes', () => {
     it(`raise no high or medium alarm: ${what}`, () => {
       expect(hits(event).filter(isAlarm).map((h) => `${h.ruleId}: ${h.summary}`)).toEqual([]);
     });
+  }
+});
+
+describe('events as managed clusters and log pipelines write them', () => {
+  // Parsed as written: no auditID, stage, level or objectRef where the case leaves them out.
+  const hitsOf = (line: Record<string, unknown>) => {
+    const parsed = parseAuditLine(JSON.stringify(line));
+    if (!parsed.ok) throw new Error(parsed.error);
+    return new DetectionEngine(ruleSet, { clusterName: 'test', clusterId: '' }).hits(parsed.event);
+  };
+  for (const c of PIPELINE_CASES) {
+    if (c.category !== undefined) {
+      it(`raise ${c.rule ?? c.category}: ${c.what}`, () => {
+        const hit = hitsOf(c.event).filter((h) => h.category === c.category);
+        expect(c.rule === undefined ? hit.length : hit.filter((h) => h.ruleId === c.rule).length).toBeGreaterThan(0);
+      });
+    } else {
+      it(`raise no high or medium alarm${c.rule ? ` nor ${c.rule}` : ''}: ${c.what}`, () => {
+        const hit = hitsOf(c.event);
+        expect(hit.filter(isAlarm).map((h) => `${h.ruleId}: ${h.summary}`)).toEqual([]);
+        expect(hit.map((h) => h.ruleId)).not.toContain(c.rule);
+      });
+    }
   }
 });

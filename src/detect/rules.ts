@@ -1253,21 +1253,29 @@ export function parseImageRef(image: string): ImageRef | undefined {
   return ref;
 }
 
-/** exec/attach: every `command=` of the query string, decoded and joined by spaces, and the `container=` value. */
+/**
+ * exec/attach: every `command=` of the query string, decoded and joined by spaces, and the `container=` value; without
+ * them, the `command` and `container` of a request body (as hand-written and converted events carry them; the
+ * apiserver logs exec with no body).
+ */
 export function execOf(event: AuditEvent): { command?: string; container?: string } | undefined {
   const sub = event.head.objectRef?.subresource;
   if (sub !== 'exec' && sub !== 'attach') return undefined;
   const uri = event.head.requestURI;
   const q = uri.indexOf('?');
-  if (q === -1) return {};
   const commands: string[] = [];
   let container: string | undefined;
-  for (const pair of uri.slice(q + 1).split('&')) {
+  for (const pair of q === -1 ? [] : uri.slice(q + 1).split('&')) {
     const eq = pair.indexOf('=');
     const key = eq === -1 ? pair : pair.slice(0, eq);
     const value = eq === -1 ? '' : decodeQuery(pair.slice(eq + 1));
     if (key === 'command') commands.push(value);
     else if (key === 'container') container = value;
+  }
+  if (commands.length === 0 && event.hasRequestObject) {
+    const body = event.full().requestObject as { command?: unknown; container?: unknown } | null;
+    if (Array.isArray(body?.command)) commands.push(...body.command.filter((c): c is string => typeof c === 'string'));
+    if (container === undefined && typeof body?.container === 'string') container = body.container;
   }
   return { command: commands.length > 0 ? commands.join(' ') : undefined, container };
 }

@@ -389,6 +389,10 @@ const CASES: Case[] = [
     miss: { ...mallory, userAgent: 'Wget/1.21.3', ...get('endpointslices', 'payments', { verb: 'list' }) }, missWhy: 'wget listing endpointslices' },
   { rule: 'KA-UA-003', behaviour: 'curl refused on secrets', hit: { ...mallory, userAgent: 'curl/8.4.0', ...get('secrets', 'kube-system', { verb: 'list', ...forbidden('secrets is forbidden') }) },
     miss: { ...mallory, userAgent: 'kubectl/v1.26.1 (linux/amd64) kubernetes/8f94681', ...get('secrets', 'kube-system', { verb: 'list', ...forbidden('secrets is forbidden') }) }, missWhy: 'kubectl refused on secrets' },
+  { rule: 'KA-UA-003', behaviour: 'python-requests refused authentication on API discovery', hit: { user: {}, userAgent: 'python-requests/2.31.0', verb: 'get', requestURI: '/apis', objectRef: undefined, stage: 'ResponseStarted', responseStatus: { metadata: {}, status: 'Failure', reason: 'Unauthorized', code: 401 } },
+    miss: { user: {}, userAgent: 'python-requests/2.31.0', verb: 'get', requestURI: '/readyz', objectRef: undefined, stage: 'ResponseStarted', responseStatus: { metadata: {}, status: 'Failure', reason: 'Unauthorized', code: 401 } }, missWhy: 'the same client failing on a readiness probe' },
+  { rule: 'KA-BRUTE-003', behaviour: 'a request with a revoked token (401)', hit: { user: {}, verb: 'list', requestURI: '/api/v1/namespaces/payments/configmaps', objectRef: undefined, stage: 'ResponseStarted', responseStatus: { metadata: {}, status: 'Failure', reason: 'Unauthorized', code: 401 } },
+    miss: { ...mallory, ...get('configmaps', 'payments', { verb: 'list', ...forbidden('configmaps is forbidden') }) }, missWhy: 'a request refused by authorization (403)' },
   { rule: 'KA-UA-005', behaviour: 'kubectl with a workload token listing secrets', hit: { user: { username: 'system:serviceaccount:payments:report-gen', groups: ['system:serviceaccounts'] }, userAgent: 'kubectl/v1.30.2 (linux/amd64) kubernetes/abc', ...get('secrets', 'payments', { verb: 'list' }) },
     miss: { user: { username: 'system:serviceaccount:payments:report-gen', groups: ['system:serviceaccounts'] }, userAgent: 'report-gen/1.4 (linux/amd64) kubernetes/abc', ...get('secrets', 'payments', { verb: 'list' }) }, missWhy: 'the workload\'s own client' },
   { rule: 'KA-EXPOSE-002', behaviour: 'a refused login from a public address', hit: { user: {}, userAgent: 'python-requests/2.31', sourceIPs: ['198.51.100.23'], verb: 'get', requestURI: '/api/v1/namespaces/kube-system/secrets', objectRef: undefined, stage: 'ResponseStarted', responseStatus: { metadata: {}, status: 'Failure', reason: 'Unauthorized', code: 401 } },
@@ -502,7 +506,7 @@ const CASES: Case[] = [
 ];
 
 /** Rate rules have their own tests below: a single event can never make them fire. */
-const RATE_RULES = ['KA-BRUTE-001', 'KA-BRUTE-002'];
+const RATE_RULES = ['KA-BRUTE-001', 'KA-BRUTE-002', 'KA-BRUTE-004'];
 /** Rules that stay off until an operator fills a shipped list; tested below with a site file. */
 const LIST_RULES = ['KA-CONT-011', 'KA-UA-004'];
 
@@ -563,6 +567,22 @@ describe('system rules, one behaviour at a time', () => {
       .flat().filter((h) => h.ruleId === 'KA-BRUTE-002');
     expect(hitsFor('intern-a', 5, 0)).toHaveLength(0);
     expect(hitsFor('intern-b', 6, 100)).toHaveLength(1);
+  });
+
+  it('KA-BRUTE-004 notes one identity refused 3 times, not twice', () => {
+    const engine = new DetectionEngine(ruleSet, { clusterName: 'test', clusterId: '' });
+    const refused = (i: number, user: string) => ev({
+      verb: 'get', level: 'Metadata', responseStatus: { metadata: {}, code: 403 },
+      user: { username: user, groups: ['system:authenticated'] }, requestURI: `/apis/apps/v1/namespaces/payments/deployments/d-${i}`,
+      objectRef: { resource: 'deployments', namespace: 'payments', name: `d-${i}`, apiGroup: 'apps', apiVersion: 'v1' }, auditID: `00000000-0000-4000-9100-${String(i).padStart(12, '0')}`,
+      requestReceivedTimestamp: `2026-11-22T12:08:${String(10 + i).padStart(2, '0')}.000000Z`,
+    });
+    const hitsFor = (user: string, n: number, from: number) => Array.from({ length: n }, (_, i) => engine.hits(refused(from + i, user)))
+      .flat().filter((h) => h.ruleId === 'KA-BRUTE-004');
+    expect(hitsFor('intern-a', 2, 0)).toHaveLength(0);
+    const third = hitsFor('intern-b', 3, 100);
+    expect(third).toHaveLength(1);
+    expect(third[0].level).toBe('low');
   });
 
   it('alarms once per exec although the 101 is logged at both stages', () => {

@@ -148,7 +148,7 @@ describe('parseAuditLine rejects what is not an audit event', () => {
     ['{"kind":"Event","apiVersion":"v1","auditID":"a","stage":"ResponseComplete"}', 'not an audit event: apiVersion "v1"'],
     ['{"kind":"Event","apiVersion":"audit.k8s.io/v1","stage":"ResponseComplete"}', 'missing auditID'],
     ['{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":7,"stage":"ResponseComplete"}', 'missing auditID'],
-    ['{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"a"}', 'missing stage'],
+    ['{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"a","stage":""}', 'missing stage'],
     ['{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"a","stage":"x","verb":1}', 'bad verb'],
     ['{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"a","stage":"x","user":{"groups":"g"}}', 'bad user.groups'],
     [
@@ -404,5 +404,36 @@ describe('parseAuditLine on hostile lines: the head is what a full parse says, o
 
     expect(parseAuditLine('{'.repeat(1 << 20)).ok).toBe(false);
     expect(parseAuditLine(baseLine.slice(0, -1) + ' '.repeat(1 << 20) + '}').ok).toBe(true);
+  });
+});
+
+describe('parseAuditLine on events a log pipeline trimmed', () => {
+  // As some exporters and hand-written rule tests give them: no auditID, stage, level, objectRef or timestamps.
+  const trimmed = '{"kind":"Event","apiVersion":"audit.k8s.io/v1","verb":"create","user":{"username":"attacker@example.com"},"sourceIPs":["203.0.113.42"],'
+    + '"requestURI":"/api/v1/namespaces/production/serviceaccounts/persistence-sa/token","responseStatus":{"code":201}}';
+
+  it('takes a missing stage for the completed request and reads the object from the request URI', () => {
+    const r = parseAuditLine(trimmed);
+    if (!r.ok) throw new Error(r.error);
+    expect(r.event.head.stage).toBe('ResponseComplete');
+    expect(r.event.head.objectRef).toEqual({ resource: 'serviceaccounts', namespace: 'production', name: 'persistence-sa', apiVersion: 'v1', subresource: 'token' });
+  });
+
+  it('gives an event without an auditID a stable one from its content, different for different content', () => {
+    const a = parseAuditLine(trimmed);
+    const again = parseAuditLine(trimmed);
+    const other = parseAuditLine(trimmed.replace('persistence-sa', 'backdoor-sa'));
+    if (!a.ok || !again.ok || !other.ok) throw new Error('not parsed');
+    expect(a.event.head.auditID).toMatch(/^content-[0-9a-f]{32}$/);
+    expect(again.event.head.auditID).toBe(a.event.head.auditID);
+    expect(other.event.head.auditID).not.toBe(a.event.head.auditID);
+  });
+
+  it('keeps the objectRef the event has, and names none for a non-resource URL', () => {
+    const own = parseAuditLine(trimmed.replace('"responseStatus"', '"objectRef":{"resource":"serviceaccounts","namespace":"production","name":"x"},"responseStatus"'));
+    const health = parseAuditLine(trimmed.replace('/api/v1/namespaces/production/serviceaccounts/persistence-sa/token', '/livez'));
+    if (!own.ok || !health.ok) throw new Error('not parsed');
+    expect(own.event.head.objectRef).toEqual({ resource: 'serviceaccounts', namespace: 'production', name: 'x' });
+    expect(health.event.head.objectRef).toBeUndefined();
   });
 });
