@@ -1,9 +1,10 @@
 // One parser per source kind: the block's origin names it, so a new source kind is a parser here, not a branch elsewhere.
 import { processChunk, type ChunkContext, type ChunkResult } from './chunk.ts';
 import { parseContainerBlock, type ContainerOrigin } from './container.ts';
+import { parseK8sEventBlock, type K8sEventOrigin } from './k8s-event.ts';
 
 /** Where a block comes from, as its parser needs to know (plain data: it crosses threads). Audit blocks need nothing. */
-export type BlockOrigin = { parser: 'audit' } | ContainerOrigin;
+export type BlockOrigin = { parser: 'audit' } | ContainerOrigin | K8sEventOrigin;
 
 const AUDIT: BlockOrigin = { parser: 'audit' };
 
@@ -12,5 +13,6 @@ export function processBlock(data: Uint8Array, ctx: ChunkContext, origin: BlockO
   switch (origin.parser) {
     case 'audit': return processChunk(data, ctx);
     case 'containers': return parseContainerBlock(data, ctx, origin);
+    case 'k8s_events': return parseK8sEventBlock(data, ctx, origin);
   }
 }

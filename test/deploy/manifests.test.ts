@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { parseConfig } from '../../src/config/load.ts';
+import type { AuditSourceConfig } from '../../src/config/schema.ts';
 import { runCli } from '../utils/agent.ts';
 import { readDockerfile, REPO, stageEnv } from './dockerfile.ts';
 import { documents, kustomize, schemaErrors, unknownFieldErrors, type K8sObject } from './k8s-schema.ts';
@@ -89,7 +90,7 @@ describe('deploy/daemonset.yaml', () => {
     expect(volume(mountOf(configArg).name).configMap.name).toBe(find(manifest, 'ConfigMap').metadata.name);
     expect(configArg.endsWith('/kaudit.yaml')).toBe(true);
     // The audit log is read from the node, read-only; the state directory is the node's, writable.
-    const source = config.sources.audit;
+    const source = config.sources.audit as AuditSourceConfig;
     expect(mountOf(source.path).readOnly).toBe(true);
     expect(volume(mountOf(source.path).name).hostPath).toBeDefined();
     expect(mountOf(config.state_dir).readOnly).not.toBe(true);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { parseConfig } from '../../src/config/load.ts';
+import type { AuditSourceConfig } from '../../src/config/schema.ts';
 import { runCli } from '../utils/agent.ts';
 import { REPO } from './dockerfile.ts';
 import { kustomize, schemaErrors, unknownFieldErrors, type K8sObject } from './k8s-schema.ts';
@@ -48,7 +49,7 @@ describe('deploy/sidecar on a kubeadm kube-apiserver manifest', () => {
     const config = parseConfig(parse(readFileSync(SIDECAR_CONFIG, 'utf8')));
     const kaudit = container('kaudit');
     const apiserver = container('kube-apiserver');
-    const read = hostPathOf(config.sources.audit.path, kaudit.volumeMounts, withSidecar.spec.volumes);
+    const read = hostPathOf((config.sources.audit as AuditSourceConfig).path, kaudit.volumeMounts, withSidecar.spec.volumes);
     const written = hostPathOf(flags(apiserver.command).get('audit-log-path')!, apiserver.volumeMounts, withSidecar.spec.volumes);
     expect(read?.host).toBeDefined();
     expect(read?.host).toBe(written?.host);

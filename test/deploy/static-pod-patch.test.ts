@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { parseConfig } from '../../src/config/load.ts';
+import type { AuditSourceConfig } from '../../src/config/schema.ts';
 import { REPO } from './dockerfile.ts';
 import { documents, kustomize, schemaErrors, unknownFieldErrors, type K8sObject } from './k8s-schema.ts';
 import { documentedKustomization, FIXTURE, flags, hostPathOf, operating } from './static-pod.ts';
@@ -65,7 +66,7 @@ describe('deploy/static-pod-patch.yaml on a kubeadm kube-apiserver manifest', ()
     const cm = documents(readFileSync(join(REPO, 'deploy/daemonset.yaml'), 'utf8')).find((o) => o.kind === 'ConfigMap') as any;
     const agent = parseConfig(parse(cm.data['kaudit.yaml']));
     const pod = ds.spec.template.spec;
-    const read = hostPathOf(agent.sources.audit.path, pod.containers[0].volumeMounts, pod.volumes);
+    const read = hostPathOf((agent.sources.audit as AuditSourceConfig).path, pod.containers[0].volumeMounts, pod.volumes);
     const [c] = patched.spec.containers;
     const written = hostPathOf(flags(c.command).get('audit-log-path')!, c.volumeMounts, patched.spec.volumes);
     expect(read?.host).toBeDefined();
