@@ -2,7 +2,8 @@
 // (uid and count) once: a bounded set of identities made durable lately, and a resourceVersion mark at or below which
 // every event was made durable. The mark is what crosses a restart (state directory) and a leader change (the Lease):
 // a relist lists every event, and only those changed after the mark are new. Kept in the state directory as JSON.
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { writeFileAtomic } from '../delivery/atomic-file.ts';
 import { quarantine, unreadableReason, type QuarantineReport } from '../delivery/quarantine.ts';
@@ -85,6 +86,7 @@ export class EventDedupe {
     this.#dirty = false;
     const state: DedupeState = { ...(this.#mark === undefined ? {} : { resourceVersion: this.#mark }), seen: [...this.#seen.keys()].reverse() };
     try {
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
       await writeFileAtomic(path, JSON.stringify(state));
     } catch (err) {
       this.#dirty = true;
