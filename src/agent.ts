@@ -36,6 +36,8 @@ import { ContainerSource } from './sources/containers.ts';
 import { containerEvents, containerSourceOptions } from './sources/container-wiring.ts';
 import { FileSet, type FileSetEvents } from './sources/file-set.ts';
 import { SyslogSource } from './sources/syslog.ts';
+import { K8sEventsSource } from './sources/k8s-events.ts';
+import { k8sEventsOptions } from './sources/k8s-events-wiring.ts';
 import type { SourceReader } from './sources/reader.ts';
 import { ReadBufferPool } from './sources/read-buffers.ts';
 import { problemMessage, problemText } from './sources/read-problems.ts';
@@ -235,6 +237,7 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
   const auditContext = kubernetes && ((refs: Parameters<RecordContext['auditKubernetes']>[0]) => kubernetes.auditKubernetes(refs));
   const sources: Array<{ name: string; files: SourceReader; pipeline: SourcePipeline; store: { flush(): Promise<void> }; deadLetter?: DeadLetterFile }> = [];
   const webhooks: Array<{ name: string; webhook: AuditWebhookSource; pipeline: SourcePipeline; deadLetter?: DeadLetterFile }> = [];
+  const eventSources: Array<{ name: string; events: K8sEventsSource; pipeline: SourcePipeline; deadLetter?: DeadLetterFile }> = [];
   const onAlarms = reportView && ((alarms: Parameters<AlarmView['record']>[0]) => reportView.record(alarms));
   const syslogs: Array<{ name: string; syslog: SyslogSource; pipeline: SourcePipeline; deadLetter?: DeadLetterFile }> = [];
   for (const [name, src] of Object.entries(config.sources)) {
@@ -265,6 +268,23 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
         metrics: { bytesRead: sourceMetrics.bytesRead, request: metrics.webhookRequests(name) },
       });
       webhooks.push({ name, webhook, pipeline, deadLetter });
+      continue;
+    }
+    if (src.kind === 'k8s_events') {
+      // No files: the resourceVersion mark and the identities forwarded are its state (src/sources/k8s-events.ts).
+      const deadLetter = src.dead_letter ? new DeadLetterFile(src.dead_letter) : undefined;
+      const pipeline = new SourcePipeline({
+        source: name, processor, drivers, metrics: metrics.source(name), deadLetter, lineKind: 'a Kubernetes event',
+        rejectedLine: compileRejectedLine(config.redaction, src.dead_letter_raw), logger, onDetection, onAlarms,
+      });
+      let events: K8sEventsSource;
+      try {
+        events = new K8sEventsSource(k8sEventsOptions(name, src, config, pipeline.submit, metrics, quarantined, logger));
+      } catch (err) {
+        throw new StartupError((err as Error).message);
+      }
+      health.register(`sources.${name}`, () => events.problems());
+      eventSources.push({ name, events, pipeline, deadLetter });
       continue;
     }
     const deadLetter = src.dead_letter ? new DeadLetterFile(src.dead_letter) : undefined;
@@ -351,6 +371,7 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
   const stopHeapBound = new HeapBound().watch();
   for (const d of drivers) d.start();
   for (const s of sources) s.files.start();
+  for (const e of eventSources) await e.events.start();
   const checkpointTimer = setInterval(() => {
     for (const s of sources) s.store.flush().catch((err: Error) => checkpointFailed(s.name, err));
   }, config.checkpoint_interval);
@@ -391,8 +412,8 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
       stopHeapBound();
       reloader?.stop();
       // 1. Stop reading; 2. what was read reaches the buffers and is acknowledged; 3. save checkpoints.
-      const readersStopped = Promise.all([...sources.map((s) => s.files.stop()), ...webhooks.map((w) => w.webhook.stop()), ...syslogs.map((s) => s.syslog.stop())]);
-      const pipelines = [...sources, ...webhooks, ...syslogs];
+      const readersStopped = Promise.all([...sources.map((s) => s.files.stop()), ...webhooks.map((w) => w.webhook.stop()), ...syslogs.map((s) => s.syslog.stop()), ...eventSources.map((e) => e.events.stop())]);
+      const pipelines = [...sources, ...webhooks, ...syslogs, ...eventSources];
       const durable = readersStopped.then(() => Promise.all(pipelines.map((s) => s.pipeline.drained())));
       const notDurable: StopReport['notDurable'] = [];
       if (!(await settlesBy(durable, deadline))) {
@@ -407,6 +428,8 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
       await Promise.all(sources.map((s) => s.store.flush().catch((err) => {
         logger.error({ source: s.name, err: String(err) }, 'cannot save the checkpoint at stop; the next start reads again from the last one saved');
       })));
+      // The events state is saved, and the Lease released with it (a standby takes over at once).
+      await Promise.all(eventSources.map((e) => e.events.release()));
       // 4. Sinks drain their buffers for what is left of the grace period; the rest waits on disk for the next start.
       await Promise.all(drivers.map((d) => d.stop(Math.max(0, deadline - Date.now()))));
       const undelivered = drivers.map((d) => ({ sink: d.name, records: d.buffer.backlog().records })).filter((u) => u.records > 0);
@@ -427,7 +450,7 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
       return { undelivered, notDurable };
     },
   };
-  logger.info({ sources: [...sources, ...webhooks, ...syslogs].map((s) => s.name), sinks: drivers.map((d) => d.name), stateDir: config.state_dir }, 'kaudit started');
+  logger.info({ sources: [...sources, ...webhooks, ...syslogs, ...eventSources].map((s) => s.name), sinks: drivers.map((d) => d.name), stateDir: config.state_dir }, 'kaudit started');
   return agent;
 }
 

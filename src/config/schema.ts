@@ -152,8 +152,39 @@ const containersSourceSchema = z.strictObject({
   dead_letter_raw: z.boolean().default(false),
 });
 
-export const sourceSchema = z.discriminatedUnion('kind', [auditSourceSchema, containersSourceSchema, auditWebhookSourceSchema, syslogSourceSchema], {
-  error: (iss) => `unknown source kind ${JSON.stringify((iss.input as { kind?: unknown })?.kind)}; expected one of: audit, containers, audit_webhook, syslog`,
+const dnsName = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, 'expected a Kubernetes name (lower-case letters, digits, - and .)');
+
+/** Kubernetes Events cluster-wide (docs/events.md): one agent of the cluster reads them, elected over a Lease. */
+const k8sEventsSourceSchema = z.strictObject({
+  kind: z.literal('k8s_events'),
+  /** `auto`: events.k8s.io/v1 where the API server serves it, core v1 otherwise. */
+  api: z.enum(['auto', 'events.k8s.io', 'core']).default('auto'),
+  /** client-go's leader election over a coordination.k8s.io/v1 Lease; off: this agent always reads (run one only). */
+  leader_election: z.strictObject({
+    enabled: z.boolean().default(true),
+    /** The Lease's namespace; unset: POD_NAMESPACE (the downward API, set in deploy/). */
+    namespace: dnsName.optional(),
+    lease_name: dnsName.default('kaudit-events-leader'),
+    /** How long a standby waits after the leader's last renewal before it takes the Lease (whole seconds on the Lease). */
+    lease_duration: durationIn(SECOND, HOUR).default(15 * SECOND),
+    /** The leader stops reading when it could not renew for this long: before any standby may take over. */
+    renew_deadline: durationIn(100, HOUR).default(10 * SECOND),
+    /** How often the leader renews and the standbys try. */
+    retry_period: durationIn(100, HOUR).default(2 * SECOND),
+  }).prefault({})
+    .refine((l) => l.lease_duration > l.renew_deadline, { path: ['renew_deadline'], message: 'expected less than lease_duration' })
+    .refine((l) => l.renew_deadline > l.retry_period * 1.2, { path: ['retry_period'], message: 'expected less than renew_deadline / 1.2 (client-go\'s jitter)' }),
+  /** The API server ends each watch after this long; it is started again from where it was. */
+  watch_timeout: durationIn(10 * SECOND, HOUR).default(5 * MINUTE),
+  /** Identities (uid, count) of forwarded events remembered, beside the resourceVersion mark. */
+  remember: countIn(100, 1_000_000).default(10_000),
+  /** NDJSON file for events that do not parse. Unset: counted and logged only. */
+  dead_letter: path().optional(),
+  dead_letter_raw: z.boolean().default(false),
+});
+
+export const sourceSchema = z.discriminatedUnion('kind', [auditSourceSchema, containersSourceSchema, auditWebhookSourceSchema, syslogSourceSchema, k8sEventsSourceSchema], {
+  error: (iss) => `unknown source kind ${JSON.stringify((iss.input as { kind?: unknown })?.kind)}; expected one of: audit, containers, audit_webhook, syslog, k8s_events`,
 });
 
 export type AuditSourceConfig = z.infer<typeof auditSourceSchema>;
@@ -161,6 +192,7 @@ export type ContainersSourceConfig = z.infer<typeof containersSourceSchema>;
 export type AuditWebhookSourceConfig = z.infer<typeof auditWebhookSourceSchema>;
 export type SyslogSourceConfig = z.infer<typeof syslogSourceSchema>;
 export type SyslogTlsConfig = z.infer<typeof syslogTlsSchema>;
+export type K8sEventsSourceConfig = z.infer<typeof k8sEventsSourceSchema>;
 export type SourceConfig = z.infer<typeof sourceSchema>;
 
 /** Fields every sink has; the delivery layer (buffer, batching, retry) uses them, the sink never sees them. */

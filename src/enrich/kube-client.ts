@@ -1,11 +1,16 @@
 // The Kubernetes API client: in-cluster service account or a kubeconfig file, the server's certificate always verified.
-import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
+import { AppsV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, EventsV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
 
 export interface KubeClient {
   core: CoreV1Api;
   apps: AppsV1Api;
   batch: BatchV1Api;
+  /** events.k8s.io/v1 events and coordination.k8s.io/v1 Leases (the k8s_events source). */
+  events: EventsV1Api;
+  coordination: CoordinationV1Api;
   watch: Watch;
+  /** The loaded configuration, for requests the generated clients cannot make (a list kept as the server sent it). */
+  config: KubeConfig;
   /** The API server's URL, for log lines. */
   server: string;
 }
@@ -43,7 +48,10 @@ export function connect(kubeconfig: string | undefined): KubeClient {
     core: kc.makeApiClient(CoreV1Api),
     apps: kc.makeApiClient(AppsV1Api),
     batch: kc.makeApiClient(BatchV1Api),
+    events: kc.makeApiClient(EventsV1Api),
+    coordination: kc.makeApiClient(CoordinationV1Api),
     watch: new Watch(kc),
+    config: kc,
     server: cluster.server,
   };
 }

@@ -8,6 +8,7 @@ import type { SinkEvents } from '../delivery/driver.ts';
 import type { BufferBacklog } from '../delivery/buffer.ts';
 import type { StateKind } from '../delivery/quarantine.ts';
 import type { SyslogMetrics } from '../sources/syslog.ts';
+import type { K8sEventsMetrics } from '../sources/k8s-events.ts';
 
 export interface SourceMetrics {
   bytesRead(n: number): void;
@@ -314,6 +315,25 @@ export class Metrics {
       apiError: (resource, reason) => errors.labels(resource, reason).inc(),
     };
     return this.kubernetesMetrics;
+  }
+
+  // Kubernetes Events (k8s_events sources): created on first use.
+  private k8sEventsMetrics: ((source: string) => K8sEventsMetrics) | undefined;
+  k8sEvents(source: string): K8sEventsMetrics {
+    if (this.k8sEventsMetrics === undefined) {
+      const registers = [this.registry];
+      const leader = new Gauge({ name: 'kaudit_events_leader', help: '1 while this agent leads a k8s_events source (reads the events), 0 while it stands by', labelNames: ['source'], registers });
+      const forwarded = new Counter({ name: 'kaudit_events_forwarded_total', help: 'Kubernetes events made durable in the sink buffers', labelNames: ['source'], registers });
+      const skipped = new Counter({ name: 'kaudit_events_skipped_total', help: 'Kubernetes events listed or watched again that were already forwarded (not forwarded twice)', labelNames: ['source'], registers });
+      const lists = new Counter({ name: 'kaudit_events_lists_total', help: 'Lists of the events by reason: start (on leading), expired (410 Gone: relist), error (after a failed list or watch)', labelNames: ['source', 'reason'], registers });
+      this.k8sEventsMetrics = (name) => ({
+        leader: (leading) => leader.labels(name).set(leading ? 1 : 0),
+        forwarded: (n) => forwarded.labels(name).inc(n),
+        skipped: (n) => skipped.labels(name).inc(n),
+        relist: (reason) => lists.labels(name, reason).inc(),
+      });
+    }
+    return this.k8sEventsMetrics(source);
   }
 
   checkpointLag(source: string, read: () => Array<{ path: string; bytes: number }>): void {

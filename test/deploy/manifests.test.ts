@@ -90,7 +90,7 @@ describe('deploy/daemonset.yaml', () => {
     expect(volume(mountOf(configArg).name).configMap.name).toBe(find(manifest, 'ConfigMap').metadata.name);
     expect(configArg.endsWith('/kaudit.yaml')).toBe(true);
     // The audit log is read from the node, read-only; the state directory is the node's, writable.
-    const source = (config.sources.audit as AuditSourceConfig);
+    const source = config.sources.audit as AuditSourceConfig;
     expect(mountOf(source.path).readOnly).toBe(true);
     expect(volume(mountOf(source.path).name).hostPath).toBeDefined();
     expect(mountOf(config.state_dir).readOnly).not.toBe(true);

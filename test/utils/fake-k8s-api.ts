@@ -3,7 +3,9 @@
 // watch streams (one JSON event per chunk: ADDED, MODIFIED, DELETED, BOOKMARK; an ERROR 410 event for a too-old
 // resourceVersion, the list's 410 for resourceVersionMatch=Exact), GET by name, 404 with the recorded Status body, a
 // field selector on spec.nodeName, bearer-token auth over TLS, and controls for tests: latency, outages, compaction,
-// cutting watches, and a log of requests with the most at once. New resources are one line in RESOURCES.
+// cutting watches, and a log of requests with the most at once. New resources are one line in RESOURCES. Events (core
+// and events.k8s.io) as recorded in events/: no BOOKMARKs, etcd's 410 text; create (POST) and update (PUT) with the
+// recorded 201/409 AlreadyExists/409 Conflict on a stale resourceVersion, as for the Leases in leases/.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
@@ -19,6 +21,8 @@ interface ResourceType {
   version: string;
   kind: string;
   namespaced: boolean;
+  /** Not in the apiserver's watch cache (events: list and watch go to etcd): no BOOKMARKs, etcd's 410 text. */
+  uncached?: boolean;
 }
 
 /** The resources the fake serves, by plural name (events.k8s.io events, leases: add a line). */
@@ -31,6 +35,10 @@ export const RESOURCES: Record<string, ResourceType> = {
   statefulsets: { group: 'apps', version: 'v1', kind: 'StatefulSet', namespaced: true },
   jobs: { group: 'batch', version: 'v1', kind: 'Job', namespaced: true },
   cronjobs: { group: 'batch', version: 'v1', kind: 'CronJob', namespaced: true },
+  // Core events and events.k8s.io events share a plural: the grouped one is keyed `<plural>.<group>` (see typeOf).
+  events: { group: '', version: 'v1', kind: 'Event', namespaced: true, uncached: true },
+  'events.events.k8s.io': { group: 'events.k8s.io', version: 'v1', kind: 'Event', namespaced: true, uncached: true },
+  leases: { group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', namespaced: true },
 };
 
 export interface K8sObject {
@@ -100,6 +108,8 @@ export class FakeK8sApi {
   private latencyMs = 0;
   private down = false;
   private stalled = false;
+  /** API groups answered 404 as an apiserver that does not serve them (e.g. events.k8s.io on an old cluster). */
+  private readonly unservedGroups = new Set<string>();
   private readonly server: Server;
   private readonly token: string;
   private readonly bookmarkMs: number;
@@ -158,6 +168,11 @@ export class FakeK8sApi {
   /** Watches from now on get their 200 and headers, then nothing at all, never ending: a half-open connection. */
   stallWatches(stalled: boolean): void {
     this.stalled = stalled;
+  }
+
+  /** Paths of `group` are answered 404 from now on, as by an apiserver that does not serve the group. */
+  unserve(group: string): void {
+    this.unservedGroups.add(group);
   }
 
   /** What etcd compaction plus a watch cache that moved on does: watches from any resourceVersion before now get 410. */
@@ -265,11 +280,13 @@ export class FakeK8sApi {
         send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
         return;
       }
-      if (target === undefined || req.method !== 'GET') {
+      const method = req.method ?? 'GET';
+      if (target === undefined || this.unservedGroups.has(RESOURCES[target.resource]!.group) || !['GET', 'POST', 'PUT'].includes(method)) {
         send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
         return;
       }
-      if (target.name !== undefined) this.getOne(res, target.resource, target.namespace, target.name);
+      if (method !== 'GET') this.write(res, method, target, await readJson(req));
+      else if (target.name !== undefined) this.getOne(res, target.resource, target.namespace, target.name);
       else if (watch) this.watch(req, res, target.resource, target.namespace, url.searchParams);
       else this.list(res, target.resource, target.namespace, url.searchParams);
     } finally {
@@ -278,6 +295,46 @@ export class FakeK8sApi {
         counter.now--;
       }
     }
+  }
+
+  /**
+   * POST (create: 201, or 409 AlreadyExists) and PUT (update: 200; 409 Conflict when the body's resourceVersion is
+   * not the stored one; 404 when there is none), as recorded for Leases.
+   */
+  private write(res: ServerResponse, method: string, target: { resource: string; namespace?: string; name?: string }, body: K8sObject | undefined): void {
+    const name = target.name ?? body?.metadata?.name;
+    if (body === undefined || name === undefined || (method === 'PUT') !== (target.name !== undefined)) {
+      send(res, 400, status(400, 'BadRequest', 'fake API: expected a JSON object, POSTed to its collection or PUT to its name'));
+      return;
+    }
+    const obj: K8sObject = { ...body, metadata: { ...body.metadata, name, ...(target.namespace === undefined ? {} : { namespace: target.namespace }) } };
+    const stored = this.get(target.resource, target.namespace, name);
+    const type = RESOURCES[target.resource]!;
+    const qualified = `${target.resource.split('.')[0]}${type.group === '' ? '' : `.${type.group}`}`;
+    const details = type.group === '' ? { name, kind: target.resource } : { name, group: type.group, kind: target.resource.split('.')[0] };
+    if (method === 'POST' && stored !== undefined) {
+      send(res, 409, { ...status(409, 'AlreadyExists', `${qualified} "${name}" already exists`), details });
+      return;
+    }
+    if (method === 'PUT' && stored === undefined) {
+      send(res, 404, { ...status(404, 'NotFound', `${qualified} "${name}" not found`), details });
+      return;
+    }
+    if (method === 'PUT' && obj.metadata.resourceVersion !== stored!.metadata.resourceVersion) {
+      send(res, 409, {
+        ...status(409, 'Conflict', `Operation cannot be fulfilled on ${qualified} "${name}": the object has been modified; please apply your changes to the latest version and try again`),
+        details,
+      });
+      return;
+    }
+    if (method === 'POST') {
+      delete obj.metadata.resourceVersion;
+      obj.metadata.uid = randomUUID();
+      obj.metadata.creationTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    } else {
+      obj.metadata.uid = stored!.metadata.uid;
+    }
+    send(res, method === 'POST' ? 201 : 200, this.put(target.resource, obj));
   }
 
   private getOne(res: ServerResponse, resource: string, namespace: string | undefined, name: string): void {
@@ -329,11 +386,12 @@ export class FakeK8sApi {
     const from = rvParam === null || rvParam === '' || rvParam === '0' ? undefined : Number(rvParam);
     if (from !== undefined && from < this.oldestRv) {
       // As recorded: HTTP 200, one ERROR event, then the end of the stream.
-      writeEvent(res, { type: 'ERROR', object: status(410, 'Expired', `too old resource version: ${from} (${this.oldestRv})`) });
+      const message = RESOURCES[resource]!.uncached ? 'The resourceVersion for the provided watch is too old.' : `too old resource version: ${from} (${this.oldestRv})`;
+      writeEvent(res, { type: 'ERROR', object: status(410, 'Expired', message) });
       res.end();
       return;
     }
-    const w: Watcher = { resource, namespace, matches, res, bookmarks: q.get('allowWatchBookmarks') === 'true', timers: [] };
+    const w: Watcher = { resource, namespace, matches, res, bookmarks: q.get('allowWatchBookmarks') === 'true' && !RESOURCES[resource]!.uncached, timers: [] };
     if (from === undefined) {
       for (const o of this.objectsOf(resource).values()) {
         if ((namespace === undefined || o.metadata.namespace === namespace) && matches(o)) writeEvent(res, { type: 'ADDED', object: o });
@@ -414,7 +472,9 @@ function parsePath(p: string): { resource: string; namespace?: string; name?: st
     namespace = segs[1];
     segs.splice(0, 2);
   }
-  const [resource, name, ...more] = segs;
+  const [plural, name, ...more] = segs;
+  // A grouped resource whose plural the core group also has is keyed `<plural>.<group>` (events.k8s.io events).
+  const resource = plural !== undefined && grouped !== null && RESOURCES[`${plural}.${grouped[1]}`] !== undefined ? `${plural}.${grouped[1]}` : plural;
   const type = resource === undefined ? undefined : RESOURCES[resource];
   if (type === undefined || more.length > 0) return undefined;
   if (type.group !== (grouped?.[1] ?? '') || (grouped !== null && type.version !== grouped[2])) return undefined;
@@ -443,6 +503,18 @@ function eventFor(w: Watcher, ev: ChangeEvent): { type: string; object: K8sObjec
   if (now && was) return { type: 'MODIFIED', object: ev.object };
   if (!now && was) return { type: 'DELETED', object: ev.object };
   return undefined;
+}
+
+/** A request's JSON body, or undefined when it is not a JSON object. */
+async function readJson(req: IncomingMessage): Promise<K8sObject | undefined> {
+  const parts: Buffer[] = [];
+  for await (const part of req) parts.push(part as Buffer);
+  try {
+    const body = JSON.parse(Buffer.concat(parts).toString('utf8')) as K8sObject;
+    return body !== null && typeof body === 'object' && typeof body.metadata === 'object' ? body : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function writeEvent(res: ServerResponse, ev: unknown): void {
