@@ -9,7 +9,7 @@ import { scanCommand } from './scan.ts';
 import { checkConfigCommand } from './check-config.ts';
 import { rulesListCommand, rulesTestCommand } from './rules.ts';
 import { reportCommand } from './report.ts';
-import { RuleError } from '../detect/rules.ts';
+import { RULE_SOURCES, RuleError } from '../detect/rules.ts';
 import { StateDirInUseError } from '../delivery/state-lock.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -34,11 +34,13 @@ Usage:
   kaudit rules list [--config FILE] [--output text|json]
                                     list every rule loaded under the config: id, level, category,
                                     type, enabled, file, name (json: one line per rule)
-  kaudit rules test [--config FILE] [--output text|json] RULEFILE EVENTS...
+  kaudit rules test [--config FILE] [--output text|json] [--source NAME] RULEFILE EVENTS...
                                     run the rules of RULEFILE (with the lists and macros of the shipped
                                     and configured rule files) over audit events (NDJSON, plain or .gz,
                                     - for stdin); print every hit, invalid lines with their number, and
-                                    the hits per rule of RULEFILE (json: the summary last)
+                                    the hits per rule of RULEFILE (json: the summary last); --source:
+                                    over records of that source instead (containers, ingress, …: one
+                                    JSON object per line, as the agent forwards them)
   kaudit check-config FILE          validate a config file, check what it needs from this machine (secrets,
                                     files read at start, rules) and print the effective config (paths
                                     absolute, secrets masked); run makes the same checks first
@@ -63,6 +65,7 @@ async function main(argv: string[]): Promise<number> {
       once: { type: 'boolean' },
       hits: { type: 'boolean' },
       html: { type: 'string' },
+      source: { type: 'string' },
     },
   });
   const [command, ...args] = positionals;
@@ -92,7 +95,7 @@ async function main(argv: string[]): Promise<number> {
       if (args.length === 0) return usage('report needs at least one INPUT (NDJSON with alarm records, such as a file sink\'s output)');
       return reportCommand(args, values.output);
     case 'rules':
-      return rules(args, values.config, values.output ?? 'text');
+      return rules(args, values.config, values.output ?? 'text', values.source ?? 'audit');
     case 'check-config': {
       const file = args[0] ?? values.config;
       if (!file) return usage('check-config needs a FILE');
@@ -119,7 +122,7 @@ function stopQuietlyWhenStdoutCloses(): void {
 }
 
 /** `rules list` and `rules test`: the subcommand is the first positional. */
-async function rules(args: string[], configFile: string | undefined, output: string): Promise<number> {
+async function rules(args: string[], configFile: string | undefined, output: string, source: string): Promise<number> {
   const [sub, ...rest] = args;
   switch (sub) {
     case 'list':
@@ -127,7 +130,8 @@ async function rules(args: string[], configFile: string | undefined, output: str
       return rulesListCommand(await loadConfig(configFile), output);
     case 'test':
       if (rest.length < 2) return usage('rules test needs a RULEFILE and at least one EVENTS file (- for stdin)');
-      return rulesTestCommand(await loadConfig(configFile), rest[0], rest.slice(1), output);
+      if (!RULE_SOURCES.has(source)) return usage(`--source must be one of ${[...RULE_SOURCES].join(', ')}, found "${source}"`);
+      return rulesTestCommand(await loadConfig(configFile), rest[0], rest.slice(1), output, source);
     default:
       return usage(sub === undefined ? 'rules needs a subcommand: list or test' : `unknown rules subcommand "${sub}" (expected list or test)`);
   }

@@ -50,9 +50,10 @@ export function rulesListCommand(config: Config, output: string): number {
 
 /**
  * `kaudit rules test RULEFILE EVENTS...`: the rules of RULEFILE (with the lists and macros of the config's rule files)
- * over audit events. Exit code: 1 an events file could not be read (fully), 3 a rule hit, 0 otherwise.
+ * over audit events, or over records of `source` (one JSON object per line). Exit code: 1 an events file could not be
+ * read (fully), 3 a rule hit, 0 otherwise.
  */
-export async function rulesTestCommand(config: Config, ruleFile: string, eventFiles: string[], output: string): Promise<number> {
+export async function rulesTestCommand(config: Config, ruleFile: string, eventFiles: string[], output: string, source = 'audit'): Promise<number> {
   if (!checkOutput(output)) return 2;
   const target = resolve(ruleFile);
   const files = ruleFilesOf(config);
@@ -68,7 +69,7 @@ export async function rulesTestCommand(config: Config, ruleFile: string, eventFi
   const summaries: EventsSummary[] = [];
   let hitCount = 0;
   for (const file of eventFiles) {
-    summaries.push(await testEvents(file, redactor, engine, (hit, line) => {
+    summaries.push(await testEvents(file, source === 'audit' ? auditHits(redactor, engine) : recordHits(source, engine), (hit, line) => {
       hitCount += 1;
       counts.set(hit.ruleId, (counts.get(hit.ruleId) ?? 0) + 1);
       printHit(hit, file, line, output);
@@ -102,7 +103,8 @@ function printHit(hit: RuleHit, file: string, line: number, output: string): voi
   if (output === 'json') {
     process.stdout.write(`${JSON.stringify({ hit: { ...hit, file, line } })}\n`);
   } else {
-    process.stdout.write(`hit ${hit.auditID} ${hit.stage} ${hit.ruleId} ${hit.category} ${hit.level}: ${hit.summary}\n`);
+    const where = hit.source === undefined ? `${hit.auditID} ${hit.stage}` : `${hit.source} ${file}:${line}`;
+    process.stdout.write(`hit ${where} ${hit.ruleId} ${hit.category} ${hit.level}: ${hit.summary}\n`);
   }
 }
 
@@ -112,8 +114,36 @@ function printEventsSummary(s: EventsSummary): void {
   if (s.invalid > s.problems.length) process.stdout.write(`  … and ${counted(s.invalid - s.problems.length, 'more invalid line')}\n`);
 }
 
-/** Every line of one events file (plain, .gz, or `-` for stdin) through redaction and the engine. */
-async function testEvents(file: string, redactor: Redactor, engine: DetectionEngine, onHit: (hit: RuleHit, line: number) => void): Promise<EventsSummary> {
+/** The hits on one line (an audit event redacted as the agent forwards it, or a record), or why the line is not one. */
+type LineHits = (text: string) => RuleHit[] | { error: string };
+
+function auditHits(redactor: Redactor, engine: DetectionEngine): LineHits {
+  return (text) => {
+    const parsed = parseAuditLine(text);
+    if (!parsed.ok) return { error: parsed.error };
+    const redacted = redactor.redact(parsed.event);
+    return engine.hits(parsed.event, () => redacted);
+  };
+}
+
+/** A record of `source` as the agent forwards it (already redacted): one JSON object. */
+function recordHits(source: string, engine: DetectionEngine): LineHits {
+  return (text) => {
+    let record: unknown;
+    try {
+      record = JSON.parse(text);
+    } catch {
+      return { error: 'not JSON' };
+    }
+    if (record === null || typeof record !== 'object' || Array.isArray(record)) return { error: 'not a JSON object' };
+    const hits: RuleHit[] = [];
+    engine.evaluateRecord(source, record as Record<string, unknown>, undefined, hits);
+    return hits;
+  };
+}
+
+/** Every line of one events file (plain, .gz, or `-` for stdin) through the engine. */
+async function testEvents(file: string, lineHits: LineHits, onHit: (hit: RuleHit, line: number) => void): Promise<EventsSummary> {
   const summary: EventsSummary = { file, events: 0, invalid: 0, problems: [] };
   const problem = (line: number, error: string) => {
     summary.invalid += 1;
@@ -127,14 +157,13 @@ async function testEvents(file: string, redactor: Redactor, engine: DetectionEng
         problem(line, 'invalid UTF-8');
         continue;
       }
-      const parsed = parseAuditLine(text);
-      if (!parsed.ok) {
-        problem(line, parsed.error);
-        continue;
-      }
       try {
-        const redacted = redactor.redact(parsed.event);
-        for (const hit of engine.hits(parsed.event, () => redacted)) onHit(hit, line);
+        const hits = lineHits(text);
+        if (!Array.isArray(hits)) {
+          problem(line, hits.error);
+          continue;
+        }
+        for (const hit of hits) onHit(hit, line);
       } catch (err) {
         problem(line, `processing failed: ${(err as Error).message}`);
         continue;

@@ -103,12 +103,25 @@ function valueEnd(line: string, from: number, literal: string, list: boolean): n
 
 /** The last of an upstream list (the upstream that answered): `10.0.0.1:80, 10.0.0.2:80` → `10.0.0.2:80`. */
 function lastOfList(v: string): string {
+  if (!v.includes(', ') && !v.includes(' : ')) return v; // one upstream: nearly every request
   const parts = v.split(/, | : /);
   return parts[parts.length - 1];
 }
 
+// The last $time_local read and its ISO form: a busy controller writes many lines within one second.
+let lastTimeLocal = '';
+let lastIso: string | undefined;
+
 /** `07/Dec/2026:10:41:17 +0100` → `2026-12-07T09:41:17.000Z`; undefined when it is not that shape. */
 function isoOfTimeLocal(v: string): string | undefined {
+  if (v !== lastTimeLocal) {
+    lastIso = parseTimeLocal(v);
+    lastTimeLocal = v;
+  }
+  return lastIso;
+}
+
+function parseTimeLocal(v: string): string | undefined {
   const m = TIME_LOCAL.exec(v);
   const month = m ? MONTHS[m[2]] : undefined;
   if (!m || month === undefined) return undefined;

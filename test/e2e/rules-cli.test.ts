@@ -230,6 +230,38 @@ describe('kaudit rules test', () => {
     expect(missing.error).toMatch(/ENOENT/);
   });
 
+  it('with --source, runs a file\'s rules on records of that source, one JSON object per line, as the agent forwards them', async () => {
+    const dir = await tmp();
+    const site = await siteRules(dir, `
+rules:
+  - id: SITE-PANIC-001
+    name: Ledger panicked
+    category: availability
+    level: medium
+    source: containers
+    scope: { namespaces: [payments] }
+    match: { field: message, prefix: "panic: " }
+    output: "{kubernetes.namespace}/{kubernetes.pod}: {message}"
+`, 'containers.yaml');
+    const record = (namespace: string, message: string) => JSON.stringify({ time: '2026-12-07T10:41:17.123456789Z', stream: 'stderr', message, kubernetes: { namespace, pod: 'ledger-0', container: 'ledger' } });
+    const records = join(dir, 'records.ndjson');
+    await writeFile(records, [record('payments', 'starting'), record('payments', 'panic: nil map'), '{not json', '[1]', record('shop', 'panic: elsewhere'), ''].join('\n'));
+    const r = await runCli(['rules', 'test', '--source', 'containers', site, records]);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toContain(`hit containers ${records}:2 SITE-PANIC-001 availability medium: payments/ledger-0: panic: nil map\n`);
+    expect(r.stdout.split('\n').filter((l) => l.startsWith('hit '))).toHaveLength(1);
+    expect(r.stdout).toContain(`${records}: 3 events, 2 invalid lines\n`);
+    expect(r.stdout).toMatch(/^ {2}line 3: not JSON$/m);
+    expect(r.stdout).toMatch(/^ {2}line 4: not a JSON object$/m);
+    // The same records as audit events: none is one, and the rule on containers has nothing to run on.
+    const asAudit = await runCli(['rules', 'test', site, records]);
+    expect(asAudit.code).toBe(0);
+    expect(asAudit.stdout).toContain(`${records}: 0 events, 5 invalid lines\n`);
+    const bad = await runCli(['rules', 'test', '--source', 'kafka', site, records]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--source must be one of audit, containers, ingress, k8s_events, syslog, files, found "kafka"');
+  });
+
   it('rejects bad usage with exit code 2', async () => {
     const dir = await tmp();
     const site = await siteRules(dir);
