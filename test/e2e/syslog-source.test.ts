@@ -171,6 +171,21 @@ describe('syslog source, fed by a real rsyslog', () => {
     }
   }, 90_000);
 
+  it('takes RELP over TLS from omrelp, the sender authenticated by its client certificate', async () => {
+    const port = await freePort();
+    const { agent: tlsAgent, out: tlsOut } = await startAgent({
+      relp: { listen: `127.0.0.1:${port}`, tls: { cert_file: certs.server.certFile, key_file: certs.server.keyFile, client_ca_file: certs.caFile } },
+    });
+    const rsyslog = await forwarder({ relpTls: port }, { certs });
+    const given = messages('relptls');
+    await rsyslog.give(given);
+    await until('every message over RELP/TLS', async () => (await records(tlsOut)).length >= given.length);
+    const got = await records(tlsOut);
+    expect(got.map((r) => r.transport)).toEqual(given.map(() => 'relp'));
+    expect(got.map((r) => r.message.trim()).sort()).toEqual((await rsyslog.received()).map((r) => r.msg.trim()).sort());
+    expect(tlsAgent.logEntries().filter((e) => e.msg === 'syslog TLS handshake failed')).toEqual([]);
+  }, 90_000);
+
   it('raises the shipped rules\' alarms on Falco\'s alerts forwarded by rsyslog: Critical high with Falco\'s rule name, Warning low', async () => {
     const { ports, out } = await startAgent({}, true);
     const rsyslog = await forwarder({ tcp: { port: ports.tcp } });

@@ -218,6 +218,8 @@ export interface ForwardTargets {
   /** omfwd over TCP with the gtls driver, verifying the server as localhost; presents the client certificate. */
   tls?: number;
   relp?: number;
+  /** omrelp over TLS, verifying the server as localhost; presents the client certificate. */
+  relpTls?: number;
 }
 
 export interface RsyslogForwarder extends Omit<Rsyslog, 'ports'> {
@@ -262,6 +264,9 @@ function forwarderConfig(dir: string, out: string, inputPort: number, t: Forward
     t.tls === undefined ? '' : `action(type="omfwd" target="localhost" port="${t.tls}" protocol="tcp" TCP_Framing="octet-counted" template="${template}"
          StreamDriver="gtls" StreamDriverMode="1" StreamDriverAuthMode="x509/name" StreamDriverPermittedPeers="localhost" ${queued})`,
     t.relp === undefined ? '' : `action(type="omrelp" target="127.0.0.1" port="${t.relp}" template="${template}" ${queued})`,
+    t.relpTls === undefined || certs === undefined ? '' : `action(type="omrelp" target="127.0.0.1" port="${t.relpTls}" template="${template}"
+         tls="on" tls.caCert="${certs.caFile}" tls.myCert="${certs.client.certFile}" tls.myPrivKey="${certs.client.keyFile}"
+         tls.authMode="name" tls.permittedPeer=["localhost"] ${queued})`,
   ].filter((a) => a !== '').map((a) => `  ${a}`).join('\n');
   const driver = certs === undefined ? '' : `
   defaultNetstreamDriverCAFile="${certs.caFile}"
@@ -269,7 +274,7 @@ function forwarderConfig(dir: string, out: string, inputPort: number, t: Forward
   defaultNetstreamDriverKeyFile="${certs.client.keyFile}"`;
   return `global(workDirectory="${dir}" maxMessageSize="1m" net.enableDNS="off"${driver})
 module(load="imtcp")
-${t.relp === undefined ? '' : 'module(load="omrelp")'}
+${t.relp === undefined && t.relpTls === undefined ? '' : 'module(load="omrelp")'}
 input(type="imtcp" address="127.0.0.1" port="${inputPort}" ruleset="forward")
 template(name="received" type="list" option.jsonf="on") {
 ${props}
