@@ -270,7 +270,16 @@ describe('syslog source, bad senders', () => {
       'no <PRI> at the start (found "12x <13>bad coun")',
       'bad PRI <999>',
     ]);
+    // A RELP peer that breaks the protocol: its session is closed and counted; one that sends before open likewise.
+    for (const garbage of ['GET / HTTP/1.1\r\n\r\n', '1 syslog 5 <13>x\n']) {
+      const relp = await open(ports.relp);
+      relp.resume();
+      const closed = new Promise<void>((resolve) => relp.once('close', () => resolve()));
+      relp.write(garbage);
+      await closed;
+    }
     const m = await metrics(ports.http);
+    expect(m.get('kaudit_syslog_dropped_total{source="syslog",transport="relp",reason="bad_frame"}')).toBe(2);
     expect(m.get('kaudit_source_parse_errors_total{source="syslog"}')).toBe(3);
     expect(m.get('kaudit_syslog_truncated_total{source="syslog",transport="udp"}')).toBe(1);
     expect(m.get('kaudit_syslog_truncated_total{source="syslog",transport="tcp"}')).toBe(1);
