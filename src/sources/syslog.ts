@@ -166,6 +166,7 @@ export class SyslogSource {
 
   /** Reads one stream connection (after its TLS handshake, if any). */
   #serve(socket: Socket, transport: SyslogTransport): void {
+    socket.on('error', () => {}); // a peer that resets (under TLS, the TLS socket's own error): the close ends it
     const ip = plainAddress(socket.remoteAddress ?? '');
     const port = socket.remotePort ?? 0;
     const max = this.#o.config.max_message_bytes;
