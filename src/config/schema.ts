@@ -71,7 +71,11 @@ const syslogTlsSchema = z.strictObject({
 const syslogSourceSchema = z.strictObject({
   kind: z.literal('syslog'),
   /** RFC 5426 datagrams: what the queue or the kernel could not keep is counted, never acknowledged. */
-  udp: z.strictObject({ listen: listenSchema }).optional(),
+  udp: z.strictObject({
+    listen: listenSchema,
+    /** The socket's receive buffer (SO_RCVBUF): bursts it holds are not dropped; the kernel caps it at net.core.rmem_max. */
+    receive_buffer_bytes: sizeIn(64 * KiB, 1 * GiB).default(4 * MiB),
+  }).optional(),
   /** RFC 6587 (octet counting or newline framing, told apart per frame). */
   tcp: z.strictObject({ listen: listenSchema }).optional(),
   /** RFC 5425: TCP framing inside TLS. */

@@ -9,7 +9,7 @@ const CR = 0x0d;
 const MAX_COUNT_DIGITS = 9;
 
 export interface FramerEvents {
-  /** A whole message, or its first `max` bytes (`cut`). */
+  /** A whole message, or its first `max` bytes (`cut`): a view into the chunk read (not copied; chunks are never reused). */
   message(bytes: Buffer, cut: boolean): void;
   /** The stream ended inside an octet-counted frame: what there was of it is dropped. */
   incomplete(bytes: number): void;
@@ -50,7 +50,7 @@ export class SyslogStreamFramer {
         const want = Math.min(this.#remaining, this.#max);
         if (buf.length < want) break;
         const cut = want < this.#remaining;
-        this.#on.message(Buffer.from(buf.subarray(0, want)), cut);
+        this.#on.message(buf.subarray(0, want), cut);
         this.#skip = this.#remaining - want;
         this.#remaining = -1;
         buf = buf.subarray(want);
@@ -71,7 +71,7 @@ export class SyslogStreamFramer {
       const lf = buf.indexOf(LF);
       if (lf < 0) {
         if (buf.length > this.#max) {
-          this.#on.message(Buffer.from(buf.subarray(0, this.#max)), true);
+          this.#on.message(buf.subarray(0, this.#max), true);
           this.#skip = Infinity;
           buf = buf.subarray(buf.length);
         }
@@ -79,7 +79,7 @@ export class SyslogStreamFramer {
       }
       const end = lf > 0 && buf[lf - 1] === CR ? lf - 1 : lf;
       const cut = end > this.#max;
-      this.#on.message(Buffer.from(buf.subarray(0, cut ? this.#max : end)), cut);
+      this.#on.message(buf.subarray(0, cut ? this.#max : end), cut);
       buf = buf.subarray(lf + 1);
     }
     // Copied: a held view would keep the whole read buffer alive.

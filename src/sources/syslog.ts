@@ -76,7 +76,7 @@ export class SyslogSource {
     const { config } = this.#o;
     const urls: string[] = [];
     try {
-      if (config.udp) urls.push(`udp://${await this.#listenUdp(config.udp.listen)}`);
+      if (config.udp) urls.push(`udp://${await this.#listenUdp(config.udp.listen, config.udp.receive_buffer_bytes)}`);
       if (config.tcp) urls.push(`tcp://${await this.#listenStream('tcp', 'tcp.listen', config.tcp.listen)}`);
       if (config.tls) urls.push(`tls://${await this.#listenStream('tls', 'tls.listen', config.tls.listen, await tlsOptions(config.tls, 'tls'))}`);
       if (config.relp) {
@@ -111,9 +111,9 @@ export class SyslogSource {
     for (const socket of this.#streams.keys()) if (!this.#relp.has(socket)) socket.destroy();
   }
 
-  async #listenUdp(listen: string): Promise<string> {
+  async #listenUdp(listen: string, receiveBuffer: number): Promise<string> {
     const { host, port } = listenAddress(listen);
-    const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
+    const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', recvBufferSize: receiveBuffer });
     await new Promise<void>((resolve, reject) => {
       socket.once('error', (err) => reject(new Error(`udp.listen ${listen}: ${ioReason(err)}`, { cause: err })));
       socket.bind(port, host, () => resolve());
@@ -166,6 +166,7 @@ export class SyslogSource {
 
   /** Reads one stream connection (after its TLS handshake, if any). */
   #serve(socket: Socket, transport: SyslogTransport): void {
+    socket.on('error', () => {}); // a peer that resets (under TLS, the TLS socket's own error): the close ends it
     const ip = plainAddress(socket.remoteAddress ?? '');
     const port = socket.remotePort ?? 0;
     const max = this.#o.config.max_message_bytes;

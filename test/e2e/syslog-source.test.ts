@@ -2,11 +2,11 @@
 // (omfwd and omrelp, rsyslog's own forward formats); each record at the agent's sink carries the fields rsyslog parsed.
 import { createSocket } from 'node:dgram';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { AgentProcess, writeAgentConfig } from '../utils/agent.ts';
+import { AgentProcess, runCli, writeAgentConfig } from '../utils/agent.ts';
 import { freePort } from '../utils/ports.ts';
 import { startRsyslogForwarder, type Received, type RsyslogForwarder } from '../utils/rsyslog.ts';
 import { makeTestCerts, type TestCerts } from '../utils/tls.ts';
@@ -171,6 +171,21 @@ describe('syslog source, fed by a real rsyslog', () => {
     }
   }, 90_000);
 
+  it('takes RELP over TLS from omrelp, the sender authenticated by its client certificate', async () => {
+    const port = await freePort();
+    const { agent: tlsAgent, out: tlsOut } = await startAgent({
+      relp: { listen: `127.0.0.1:${port}`, tls: { cert_file: certs.server.certFile, key_file: certs.server.keyFile, client_ca_file: certs.caFile } },
+    });
+    const rsyslog = await forwarder({ relpTls: port }, { certs });
+    const given = messages('relptls');
+    await rsyslog.give(given);
+    await until('every message over RELP/TLS', async () => (await records(tlsOut)).length >= given.length);
+    const got = await records(tlsOut);
+    expect(got.map((r) => r.transport)).toEqual(given.map(() => 'relp'));
+    expect(got.map((r) => r.message.trim()).sort()).toEqual((await rsyslog.received()).map((r) => r.msg.trim()).sort());
+    expect(tlsAgent.logEntries().filter((e) => e.msg === 'syslog TLS handshake failed')).toEqual([]);
+  }, 90_000);
+
   it('raises the shipped rules\' alarms on Falco\'s alerts forwarded by rsyslog: Critical high with Falco\'s rule name, Warning low', async () => {
     const { ports, out } = await startAgent({}, true);
     const rsyslog = await forwarder({ tcp: { port: ports.tcp } });
@@ -255,7 +270,16 @@ describe('syslog source, bad senders', () => {
       'no <PRI> at the start (found "12x <13>bad coun")',
       'bad PRI <999>',
     ]);
+    // A RELP peer that breaks the protocol: its session is closed and counted; one that sends before open likewise.
+    for (const garbage of ['GET / HTTP/1.1\r\n\r\n', '1 syslog 5 <13>x\n']) {
+      const relp = await open(ports.relp);
+      relp.resume();
+      const closed = new Promise<void>((resolve) => relp.once('close', () => resolve()));
+      relp.write(garbage);
+      await closed;
+    }
     const m = await metrics(ports.http);
+    expect(m.get('kaudit_syslog_dropped_total{source="syslog",transport="relp",reason="bad_frame"}')).toBe(2);
     expect(m.get('kaudit_source_parse_errors_total{source="syslog"}')).toBe(3);
     expect(m.get('kaudit_syslog_truncated_total{source="syslog",transport="udp"}')).toBe(1);
     expect(m.get('kaudit_syslog_truncated_total{source="syslog",transport="tcp"}')).toBe(1);
@@ -292,4 +316,43 @@ describe('syslog source, bad senders', () => {
     await until('the incomplete frame counted', async () => (await metrics(ports.http)).get('kaudit_syslog_dropped_total{source="syslog",transport="tcp",reason="incomplete"}') === 1);
     expect((await records(out)).map((r) => r.message)).toEqual(['from another sender']);
   }, 60_000);
+});
+
+describe('syslog source config', () => {
+  it('refuses a source without a listener, a bad address and an unreadable certificate, each with its field', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kaudit-syslog-config-'));
+    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    const config = await writeAgentConfig(dir, {
+      state_dir: join(dir, 'state'),
+      sources: {
+        none: { kind: 'syslog' },
+        bad: { kind: 'syslog', udp: { listen: '127.0.0.1:99999' } },
+      },
+    });
+    const r = await runCli(['check-config', config]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('sources.none: a syslog source needs at least one listener: udp, tcp, tls or relp');
+    expect(r.stderr).toContain('sources.bad.udp.listen: port 99999 is out of range');
+    // Files are checked once the config is valid.
+    const tls = await writeAgentConfig(dir, {
+      state_dir: join(dir, 'state'),
+      sources: { syslog: { kind: 'syslog', tls: { listen: ':6514', cert_file: join(dir, 'missing.crt'), key_file: join(dir, 'missing.key') } } },
+    }, 'tls.yaml');
+    const t = await runCli(['check-config', tls]);
+    expect(t.code).toBe(2);
+    expect(t.stderr).toContain(`sources.syslog.tls.cert_file: cannot read ${join(dir, 'missing.crt')}`);
+  });
+
+  it('fails the start naming the listener when its port is taken', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kaudit-syslog-port-'));
+    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    cleanup.push(() => new Promise((resolve) => server.close(resolve)));
+    const port = (server.address() as { port: number }).port;
+    const config = await writeAgentConfig(dir, { state_dir: join(dir, 'state'), http: null, sources: { syslog: { kind: 'syslog', relp: { listen: `127.0.0.1:${port}` } } } });
+    const r = await runCli(['run', '--config', config]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`sources.syslog.relp.listen 127.0.0.1:${port}: the address is in use (another process listens on this port)`);
+  });
 });

@@ -62,19 +62,32 @@ export interface Rsyslog {
  * messages go through rsyslog's default in-memory queue (faster; what it acknowledged is lost if it is killed).
  */
 export async function startRsyslog(opts: { certs?: TestCerts; maxMessageSize?: number; queued?: boolean } = {}): Promise<Rsyslog> {
-  await access(RSYSLOGD).catch(() => {
-    throw new Error(`${RSYSLOGD} is not installed: install the Debian packages rsyslog, rsyslog-relp and rsyslog-gnutls (.ci/run does)`);
-  });
-  const dir = await mkdtemp(join(tmpdir(), 'kaudit-rsyslog-'));
+  const dir = await rsyslogDir('kaudit-rsyslog-');
   const ports: RsyslogPorts = { udp: await freePort(), tcp: await freePort(), relp: await freePort() };
   if (opts.certs) {
     ports.tls = await freePort();
     ports.relpTls = await freePort();
   }
   const out = join(dir, 'received.ndjson');
-  const conf = join(dir, 'rsyslog.conf');
-  await writeFile(conf, config(dir, out, ports, opts.certs, opts.maxMessageSize ?? 1024 * 1024, opts.queued === true));
+  const conf = config(dir, out, ports, opts.certs, opts.maxMessageSize ?? 1024 * 1024, opts.queued === true);
+  // Ready once every TCP listener accepts; the UDP one is opened with them.
+  return { ports, ...await runRsyslogd(dir, conf, out, [ports.tcp, ports.relp, ports.tls, ports.relpTls]) };
+}
 
+async function rsyslogDir(prefix: string): Promise<string> {
+  await access(RSYSLOGD).catch(() => {
+    throw new Error(`${RSYSLOGD} is not installed: install the Debian packages rsyslog, rsyslog-relp and rsyslog-gnutls (.ci/run does)`);
+  });
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+/**
+ * Runs rsyslogd with `conf` (written into `dir`), which writes each message as one JSON line to `out`; started once
+ * every TCP port in `tcpPorts` accepts.
+ */
+async function runRsyslogd(dir: string, text: string, out: string, tcpPorts: Array<number | undefined>): Promise<Omit<Rsyslog, 'ports'>> {
+  const conf = join(dir, 'rsyslog.conf');
+  await writeFile(conf, text);
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   let stderr = '';
@@ -86,10 +99,9 @@ export async function startRsyslog(opts: { certs?: TestCerts; maxMessageSize?: n
     proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
     child = proc;
     exited = new Promise((resolve) => proc.on('exit', () => resolve()));
-    // Ready once every TCP listener accepts; the UDP one is opened with them.
     // rsyslogd's own messages (a port it could not bind among them) go to rsyslogd.log: quoted when it fails.
     const log = () => `${stderr}${readFileSync(join(dir, 'rsyslogd.log'), { encoding: 'utf8', flag: 'a+' }).slice(-2000)}`;
-    for (const port of [ports.tcp, ports.relp, ports.tls, ports.relpTls]) {
+    for (const port of tcpPorts) {
       if (port !== undefined) await listening(port, proc, log);
     }
   }
@@ -112,7 +124,6 @@ export async function startRsyslog(opts: { certs?: TestCerts; maxMessageSize?: n
 
   await start();
   return {
-    ports,
     dir,
     received,
     count: () => countLines(out),
@@ -207,6 +218,8 @@ export interface ForwardTargets {
   /** omfwd over TCP with the gtls driver, verifying the server as localhost; presents the client certificate. */
   tls?: number;
   relp?: number;
+  /** omrelp over TLS, verifying the server as localhost; presents the client certificate. */
+  relpTls?: number;
 }
 
 export interface RsyslogForwarder extends Omit<Rsyslog, 'ports'> {
@@ -223,67 +236,19 @@ export interface RsyslogForwarder extends Omit<Rsyslog, 'ports'> {
  * was given is written as rsyslog parsed it (received()), before it is forwarded.
  */
 export async function startRsyslogForwarder(targets: ForwardTargets, opts: { certs?: TestCerts; template?: string } = {}): Promise<RsyslogForwarder> {
-  await access(RSYSLOGD).catch(() => {
-    throw new Error(`${RSYSLOGD} is not installed: install the Debian packages rsyslog, rsyslog-relp and rsyslog-gnutls (.ci/run does)`);
-  });
-  const dir = await mkdtemp(join(tmpdir(), 'kaudit-rsyslog-fwd-'));
+  const dir = await rsyslogDir('kaudit-rsyslog-fwd-');
   const inputPort = await freePort();
   const out = join(dir, 'received.ndjson');
-  const conf = join(dir, 'rsyslog.conf');
-  await writeFile(conf, forwarderConfig(dir, out, inputPort, targets, opts.certs, opts.template ?? 'RSYSLOG_SyslogProtocol23Format'));
-  let child: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
-  let stderr = '';
-  const log = () => `${stderr}${readFileSync(join(dir, 'rsyslogd.log'), { encoding: 'utf8', flag: 'a+' }).slice(-2000)}`;
-  async function start(): Promise<void> {
-    stderr = '';
-    const proc = spawn(RSYSLOGD, ['-n', '-f', conf, '-i', join(dir, 'rsyslogd.pid')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    proc.stdout!.on('data', (d: Buffer) => { stderr += d.toString(); });
-    proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child = proc;
-    exited = new Promise((resolve) => proc.on('exit', () => resolve()));
-    await listening(inputPort, proc, log);
-  }
-  async function stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
-    if (child === undefined || child.exitCode !== null) return;
-    child.kill(signal);
-    await exited;
-    child = undefined;
-  }
-  await start();
-  const parsed = async (): Promise<Received[]> => {
-    const text = await readFile(out, 'utf8').catch(() => '');
-    return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter((l) => l !== '').map((l) => {
-      const r = JSON.parse(l) as Record<string, string>;
-      return { ...r, severity: Number(r.severity), facility: Number(r.facility) } as unknown as Received;
-    });
-  };
+  const daemon = await runRsyslogd(dir, forwarderConfig(dir, out, inputPort, targets, opts.certs, opts.template ?? 'RSYSLOG_SyslogProtocol23Format'), out, [inputPort]);
   return {
+    ...daemon,
     inputPort,
-    dir,
-    received: parsed,
-    count: () => countLines(out),
-    async waitFor(n, ms = 20_000) {
-      const end = Date.now() + ms;
-      for (;;) {
-        const count = await countLines(out);
-        if (count >= n) return count;
-        if (Date.now() > end) throw new Error(`rsyslog was given ${count} of ${n} messages within ${ms} ms; its log: ${log()}`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    },
     async give(messages) {
       const socket = connect(inputPort, '127.0.0.1');
       await new Promise<void>((resolve, reject) => {
         socket.once('error', reject);
         socket.end(messages.map((m) => `${m}\n`).join(''), () => resolve());
       });
-    },
-    stop,
-    start,
-    async close() {
-      await stop();
-      await rm(dir, { recursive: true, force: true });
     },
   };
 }
@@ -299,6 +264,9 @@ function forwarderConfig(dir: string, out: string, inputPort: number, t: Forward
     t.tls === undefined ? '' : `action(type="omfwd" target="localhost" port="${t.tls}" protocol="tcp" TCP_Framing="octet-counted" template="${template}"
          StreamDriver="gtls" StreamDriverMode="1" StreamDriverAuthMode="x509/name" StreamDriverPermittedPeers="localhost" ${queued})`,
     t.relp === undefined ? '' : `action(type="omrelp" target="127.0.0.1" port="${t.relp}" template="${template}" ${queued})`,
+    t.relpTls === undefined || certs === undefined ? '' : `action(type="omrelp" target="127.0.0.1" port="${t.relpTls}" template="${template}"
+         tls="on" tls.caCert="${certs.caFile}" tls.myCert="${certs.client.certFile}" tls.myPrivKey="${certs.client.keyFile}"
+         tls.authMode="name" tls.permittedPeer=["localhost"] ${queued})`,
   ].filter((a) => a !== '').map((a) => `  ${a}`).join('\n');
   const driver = certs === undefined ? '' : `
   defaultNetstreamDriverCAFile="${certs.caFile}"
@@ -306,7 +274,7 @@ function forwarderConfig(dir: string, out: string, inputPort: number, t: Forward
   defaultNetstreamDriverKeyFile="${certs.client.keyFile}"`;
   return `global(workDirectory="${dir}" maxMessageSize="1m" net.enableDNS="off"${driver})
 module(load="imtcp")
-${t.relp === undefined ? '' : 'module(load="omrelp")'}
+${t.relp === undefined && t.relpTls === undefined ? '' : 'module(load="omrelp")'}
 input(type="imtcp" address="127.0.0.1" port="${inputPort}" ruleset="forward")
 template(name="received" type="list" option.jsonf="on") {
 ${props}
