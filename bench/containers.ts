@@ -1,7 +1,9 @@
 // Container logs: the CRI parser's lines/s and MB/s (in process, one thread), and the agent's peak RSS and CPU with
 // N pod directories on a kubelet-shaped node (the real `kaudit run` into a local HTTP receiver).
-// Usage: npm run bench:containers -- [--lines N] [--rounds R] [--pods P] [--lines-per-pod L] [--only parse,pods] [--rules] [--ingress]
-import { mkdtemp, rm } from 'node:fs/promises';
+// With --kubernetes, the pods are also in the FAKE Kubernetes API (test/utils/fake-k8s-api.ts, recorded payloads; 50
+// ReplicaSets), and the agent enriches every line from it: the same figures with enrichment on.
+// Usage: npm run bench:containers -- [--lines N] [--rounds R] [--pods P] [--lines-per-pod L] [--only parse,pods] [--rules] [--ingress] [--kubernetes]
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -11,10 +13,12 @@ import { processBlock } from '../src/parse/parsers.ts';
 import { compilePatterns } from '../src/parse/patterns.ts';
 import { compileRedaction } from '../src/parse/redact.ts';
 import { AgentProcess, writeAgentConfig } from '../test/utils/agent.ts';
+import { corpusObject, FakeK8sApi, kubeconfigFor } from '../test/utils/fake-k8s-api.ts';
 import { FakeNode, criLines } from '../test/utils/kubelet.ts';
 import { readProcSample, threadCpuSeconds } from '../test/utils/proc.ts';
 import { prng } from '../test/utils/prng.ts';
 import { Receiver } from '../test/utils/receiver.ts';
+import { makeTestCerts } from '../test/utils/tls.ts';
 
 const { values } = parseArgs({
   options: {
@@ -29,6 +33,7 @@ const { values } = parseArgs({
     rules: { type: 'boolean', default: false },
     /** The parse bench on an ingress-nginx controller's access lines (default format), parsed into ingress fields. */
     ingress: { type: 'boolean', default: false },
+    kubernetes: { type: 'boolean', default: false },
   },
 });
 const only = new Set(values.only.split(','));
@@ -95,19 +100,52 @@ async function parseBench(): Promise<void> {
   }
 }
 
+/** A fake API holding the bench's pods (of 50 ReplicaSets, on node-1) and namespaces; its kubeconfig in `dir`. */
+async function fakeApiFor(dir: string) {
+  const certs = await makeTestCerts();
+  const api = await FakeK8sApi.start({ cert: certs.server.cert, key: certs.server.key, token: 'bench' });
+  const rs = corpusObject('get-replicaset.json');
+  const pod = corpusObject('get-pod.json');
+  const kubeconfig = join(dir, 'kubeconfig.yaml');
+  await writeFile(kubeconfig, kubeconfigFor(api, certs.caFile, 'bench'));
+  return {
+    kubeconfig,
+    namespace(name: string) {
+      api.put('namespaces', { metadata: { name, labels: { 'kubernetes.io/metadata.name': name, team: 'bench' } } });
+    },
+    pod(namespace: string, name: string, uid: string, index: number) {
+      const owner = `bench-${index % 50}-5d9c7b`;
+      if (api.get('replicasets', namespace, owner) === undefined) api.put('replicasets', { ...structuredClone(rs), metadata: { ...structuredClone(rs.metadata), name: owner, namespace, uid: `uid-${namespace}-${owner}` } });
+      const p = structuredClone(pod);
+      p.metadata = { ...p.metadata, name, namespace, uid, labels: { app: `bench-${index % 50}` } };
+      (p.metadata.ownerReferences as Array<{ name: string }>)[0]!.name = owner;
+      (p.spec!.containers as Array<{ name: string }>)[0]!.name = 'app';
+      api.put('pods', p);
+    },
+    async close() {
+      await api.close();
+      await certs.cleanup();
+    },
+  };
+}
+
 async function podsBench(): Promise<void> {
   const pods = Number(values.pods);
   const perPod = Number(values['lines-per-pod']);
   const dir = await mkdtemp(join(tmpdir(), 'kaudit-bench-containers-'));
   const rx = await Receiver.start();
+  const fake = values.kubernetes ? await fakeApiFor(dir) : undefined;
   try {
     const node = await new FakeNode(dir).init();
+    for (let n = 0; n < 20; n++) fake?.namespace(`ns-${n}`);
     for (let p = 0; p < pods; p++) {
       const [c] = await node.pod(`ns-${p % 20}`, `app-${p}-7d4b9`, ['app']);
+      fake?.pod(c.namespace, c.pod, c.uid, p);
       await c.print(Array.from({ length: perPod }, (_, i) => message(p * perPod + i)));
     }
     const config = await writeAgentConfig(dir, {
       state_dir: join(dir, 'state'), http: null, detection: { enabled: false },
+      ...(fake === undefined ? {} : { kubernetes: { enabled: true, kubeconfig: fake.kubeconfig, node_name: 'node-1' } }),
       sources: { pods: { kind: 'containers', path: node.links, pods_path: node.pods, poll_interval: values.poll } },
       sinks: { rx: { kind: 'http', url: rx.url(), batch: { max_wait: 100 } } },
     });
@@ -129,10 +167,12 @@ async function podsBench(): Promise<void> {
     const idle = Object.keys(cpuAfter).reduce((sum, k) => sum + cpuAfter[k] - (cpuBefore[k] ?? 0), 0) / 10;
     const status = readProcSample(agent.pid);
     await agent.stop();
-    process.stdout.write(`\n${pods} pods (one container each, poll_interval ${values.poll}, ${perPod} lines each, ${total} lines): all delivered in ${s.toFixed(1)} s; ` +
+    const enriched = fake === undefined ? '' : `, enrichment on (${(rx.documents() as Array<{ kubernetes?: { enriched?: boolean } }>).filter((d) => d.kubernetes?.enriched === true).length} of them enriched)`;
+    process.stdout.write(`\n${pods} pods (one container each, poll_interval ${values.poll}, ${perPod} lines each, ${total} lines${enriched}): all delivered in ${s.toFixed(1)} s; ` +
       `peak RSS ${((status?.hwmBytes ?? peak) / 2 ** 20).toFixed(0)} MiB; idle afterwards ${(idle * 100).toFixed(1)} % of a core, RSS ${((status?.rssBytes ?? 0) / 2 ** 20).toFixed(0)} MiB\n`);
   } finally {
     await rx.close();
+    await fake?.close();
     await rm(dir, { recursive: true, force: true });
   }
 }

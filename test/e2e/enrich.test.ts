@@ -10,6 +10,7 @@ import { AgentProcess, writeAgentConfig } from '../utils/agent.ts';
 import { corpusObject, FakeK8sApi, kubeconfigFor, seedCorpus, type K8sObject } from '../utils/fake-k8s-api.ts';
 import { FakeNode } from '../utils/kubelet.ts';
 import { Receiver } from '../utils/receiver.ts';
+import { until as untilWithin } from '../utils/until.ts';
 import { makeTestCerts, type TestCerts } from '../utils/tls.ts';
 
 const TOKEN = 'fake-service-account-token';
@@ -64,14 +65,13 @@ async function setUp(opts: { sources?: (node: FakeNode, dir: string) => Record<s
     });
     return agent;
   };
-  const until = async (what: string, done: () => boolean, agent: AgentProcess, ms = 60_000) => {
-    const end = Date.now() + ms;
-    while (!done()) {
-      if (agent.child.exitCode !== null) throw new Error(`agent exited while waiting for ${what}: ${agent.logs().slice(-3000)}`);
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${records().length} records; ${agent.logs().slice(-3000)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
+  /** Waits for `done`, failing at once when the agent exits; a failure shows the records so far and the agent's log. */
+  const until = (what: string, done: () => boolean | Promise<boolean>, agent: AgentProcess, ms = 60_000) => untilWithin(what, () => {
+    if (agent.child.exitCode !== null) throw new Error(`agent exited while waiting for ${what}`);
+    return done();
+  }, ms).catch((err: Error) => {
+    throw new Error(`${err.message}: ${records().length} records; ${agent.logs().slice(-3000)}`);
+  });
   return { dir, api, node, rx, records, run, until, rewrite };
 }
 
@@ -90,7 +90,7 @@ function podOf(template: K8sObject, name: string, owner: string, labels: Record<
 }
 
 /** A CronJob's Job and its pod appear in the API, the agent sees them (it GETs the Job once), and both are deleted. */
-async function shortLivedJob(api: FakeK8sApi, agent: AgentProcess, until: (what: string, done: () => boolean, agent: AgentProcess) => Promise<void>) {
+async function shortLivedJob(api: FakeK8sApi, agent: AgentProcess, until: (what: string, done: () => boolean, agent: AgentProcess) => Promise<unknown>) {
   await agent.started();
   await until('the pod watch', () => api.openWatches('pods') > 0, agent);
   const job = corpusObject('owners/get-job-running.json');
@@ -162,13 +162,11 @@ describe('container records with Kubernetes context (fake API)', () => {
     await c.print(lines('up', 20));
     await until('20 more records', () => ofPod(records(), pod.metadata.name).length >= 40, agent);
     // Lines read before the API answered again may go out unenriched; once it answers, they are enriched.
-    const enrichedUp = async () => {
+    await until('a line enriched after the API came back', async () => {
       await c.print(['probe']);
       await new Promise((r) => setTimeout(r, 300));
       return ofPod(records(), pod.metadata.name).some((r) => r.message === 'probe' && r.kubernetes?.enriched === true);
-    };
-    const end = Date.now() + 60_000;
-    while (!(await enrichedUp())) if (Date.now() > end) throw new Error(`never enriched after the API came back: ${agent.logs().slice(-3000)}`);
+    }, agent);
     const last = ofPod(records(), pod.metadata.name).at(-1)!;
     expect(last.kubernetes).toMatchObject({
       enriched: true, labels: { app: 'ledger-api' }, owner: { kind: 'Deployment', name: 'ledger-api' }, node: 'node-1',
