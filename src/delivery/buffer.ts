@@ -467,8 +467,7 @@ export class DiskBuffer {
         const wait = this.committedAt + this.opts.commitWindowMs - Date.now();
         if (wait > 0 && !this.closing) await new Promise((resolve) => setTimeout(resolve, wait));
         this.committedAt = Date.now();
-        const group = this.pending;
-        this.pending = [];
+        const group = this.takeGroup();
         const groupSize = group.reduce((n, p) => n + p.size, 0);
         const time = Date.now();
         try {
@@ -513,6 +512,18 @@ export class DiskBuffer {
     } finally {
       this.writing = false;
     }
+  }
+
+  /**
+   * The appends of the next commit, oldest first: as many as fit in half an in-memory slab (always one), so that a
+   * group is kept in memory for the readers and a burst is not written as one huge commit.
+   */
+  private takeGroup(): Pending[] {
+    let n = 0;
+    for (let bytes = 0; n < this.pending.length && (n === 0 || bytes + this.pending[n].size <= RECENT_SLAB_BYTES / 2); n++) {
+      bytes += this.pending[n].size;
+    }
+    return this.pending.splice(0, n);
   }
 
   /**

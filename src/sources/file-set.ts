@@ -45,7 +45,7 @@ import { ReadProblems, reasonOf, type ReadProblem } from './read-problems.ts';
 
 /** Unread files held open at once (each keeps a pruned backup readable until its turn). */
 const MAX_HELD_OPEN = 64;
-/** The first read of a pass is synchronous and at most this long (see readAvailable). */
+/** While passes find less than this, the first read of a pass is synchronous and this long (see readAvailable). */
 const SYNC_READ_BYTES = 64 * 1024;
 
 export interface SourceChunk {
@@ -725,24 +725,30 @@ export class FileSet {
   }
 
   private headBuffer = Buffer.allocUnsafe(FINGERPRINT_BYTES);
+  /** Bytes the last pass over a file read (its first read is small and synchronous while this stays small). */
+  private passBytes = 0;
 
   /**
    * Reads what is there now, up to the end of the file (or until stopped, or the file cannot be opened). A pass
    * over the live file ends at the first read that does not fill its buffer: that read reached the end as it was,
-   * and the watch, armed again after the pass, reports what is written next. The first read of a pass is at most
-   * SYNC_READ_BYTES and synchronous (what a pass finds at ordinary rates, just written, so in the page cache): a
-   * thread-pool round trip costs the main thread more than the copy. A file no longer written to is read until
-   * a read finds nothing, then stat'ed for its quiet time.
+   * and the watch, armed again after the pass, reports what is written next. While passes find less than
+   * SYNC_READ_BYTES, the first read of a pass is that small and synchronous (what a pass finds at ordinary rates,
+   * just written, so in the page cache): a thread-pool round trip costs the main thread more than the copy. A file
+   * no longer written to is read until a read finds nothing, then stat'ed for its quiet time.
    */
   private async readAvailable(t: Tracked): Promise<'eof' | 'stopped' | 'gone'> {
     if (t.gz) return this.readGzip(t);
     if ((!t.fh || t.fhIno !== t.ino) && !(await this.openHandle(t))) return 'gone';
     const fh = t.fh!;
-    for (let first = true; ; first = false) {
+    // Small only while passes find little: a pass that found more reads in whole chunks from its start.
+    let small = this.passBytes < SYNC_READ_BYTES;
+    this.passBytes = 0;
+    for (;; small = false) {
       if (this.stopped) return 'stopped';
       const buf = this.buffers.take();
-      const want = first ? Math.min(SYNC_READ_BYTES, buf.length) : buf.length;
-      const bytesRead = first ? readSync(fh.fd, buf, 0, want, t.readOffset) : (await fh.read(buf, 0, want, t.readOffset)).bytesRead;
+      const want = small ? Math.min(SYNC_READ_BYTES, buf.length) : buf.length;
+      const bytesRead = small ? readSync(fh.fd, buf, 0, want, t.readOffset) : (await fh.read(buf, 0, want, t.readOffset)).bytesRead;
+      this.passBytes += bytesRead;
       if (bytesRead === 0) {
         this.buffers.give(buf);
         // Size and modification time from one stat taken after the empty read: a write that landed in
