@@ -12,7 +12,7 @@ export interface AdaptiveOptions {
   busyBytesPerSecond?: number;
   busyShare?: number;
   busySeconds?: number;
-  /** How long the input must stay under a quarter of the rate that started the workers before they stop. */
+  /** How long the input must stay under a quarter of both busy measures before the workers stop (the share then from the workers' time). */
   quietMs?: number;
   now?: () => number;
   /** Told each time the work moves. */
@@ -74,7 +74,10 @@ export class AdaptiveProcessor implements ChunkProcessor {
     this.#init = init;
     this.#onWorkerDeath = onWorkerDeath;
     this.#o = { busyBytesPerSecond: BUSY_BYTES_PER_SECOND, busyShare: BUSY_SHARE, busySeconds: BUSY_SECONDS, quietMs: QUIET_MS, now: Date.now, ...options };
-    this.#rate = new InputRate({ busyBytesPerSecond: this.#o.busyBytesPerSecond, busyShare: this.#o.busyShare, quietBytesPerSecond: this.#o.busyBytesPerSecond / 4, now: this.#o.now });
+    this.#rate = new InputRate({
+      busyBytesPerSecond: this.#o.busyBytesPerSecond, busyShare: this.#o.busyShare,
+      quietBytesPerSecond: this.#o.busyBytesPerSecond / 4, quietShare: this.#o.busyShare / 4, now: this.#o.now,
+    });
     this.#current = new InlineProcessor(init);
   }
 
@@ -110,10 +113,12 @@ export class AdaptiveProcessor implements ChunkProcessor {
       this.#rate.add(bytes);
       return run(this.#current);
     }
-    // Inline, the block is processed within this call: its time is the main thread's.
-    const start = performance.now();
+    // Inline, the block is processed within this call. CPU time, not wall time: on a crowded machine a thread that
+    // waits for a core would otherwise look busy.
+    const before = process.threadCpuUsage();
     const done = run(this.#current);
-    this.#rate.add(bytes, performance.now() - start);
+    const cpu = process.threadCpuUsage(before);
+    this.#rate.add(bytes, (cpu.user + cpu.system) / 1000);
     return done;
   }
 
@@ -134,6 +139,8 @@ export class AdaptiveProcessor implements ChunkProcessor {
 
   #startWorkers(): void {
     const pool = new WorkerPool(this.#workers, { ...this.#init, takesOver: true }, this.#onWorkerDeath);
+    // What the blocks cost the workers is what they would cost the main thread: it says when to move back.
+    pool.onBlockCpu = (ms) => this.#rate.add(0, ms);
     this.#starting = pool;
     pool.ready().then(() => {
       if (this.#starting !== pool) return; // closed meanwhile
@@ -147,8 +154,6 @@ export class AdaptiveProcessor implements ChunkProcessor {
         this.#quietTimer = setInterval(() => this.#consider(), QUIET_CHECK_MS);
         this.#quietTimer.unref();
         const { bytesPerSecond, share } = this.#rate.last();
-        // Back to the main thread when the input is well under what needed the workers, whichever measure that was.
-        this.#rate.quietBelow(Math.min(this.#o.busyBytesPerSecond, bytesPerSecond) / 4);
         this.#o.onMove?.('workers', `input at ${mibPerSecond(bytesPerSecond)}, parsing ${Math.round(share * 100)} % of the main thread's time (workers from ${mibPerSecond(this.#o.busyBytesPerSecond)} or ${Math.round(this.#o.busyShare * 100)} % for ${this.#o.busySeconds} s)`);
       });
     }, (err: unknown) => {
@@ -175,7 +180,7 @@ export class AdaptiveProcessor implements ChunkProcessor {
     this.#retire(this.#current);
     this.#current = inline;
     this.#mode = 'inline';
-    this.#o.onMove?.('inline', `input under a quarter of the rate that started the workers for ${this.#o.quietMs / 1000} s`);
+    this.#o.onMove?.('inline', `input under ${mibPerSecond(this.#o.busyBytesPerSecond / 4)} and parsing under ${Math.round(this.#o.busyShare * 25)} % of a thread's time for ${this.#o.quietMs / 1000} s`);
   }
 
   /** Runs `step` with blocks held back, then sends those to the processor in force, in the order they came. */

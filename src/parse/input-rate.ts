@@ -6,8 +6,9 @@ export interface InputRateOptions {
   busyBytesPerSecond: number;
   /** Share of the time spent processing (0–1) at or above which a window counts as busy. */
   busyShare: number;
-  /** Bytes a second below which a window counts as quiet (changeable: see quietBelow). */
+  /** Bytes a second and share of the time below which (both) a window counts as quiet. */
   quietBytesPerSecond: number;
+  quietShare: number;
   now?: () => number;
 }
 
@@ -37,7 +38,7 @@ export class InputRate {
     this.#lastLively = this.#windowStart;
   }
 
-  /** `bytes` came in; `processingMs`: the time this thread spent processing them (0 when another thread does). */
+  /** `bytes` came in; `processingMs`: CPU time spent processing (reported with the bytes or on its own, later). */
   add(bytes: number, processingMs = 0): void {
     this.#roll();
     this.#bytes += bytes;
@@ -55,16 +56,10 @@ export class InputRate {
     return this.#last;
   }
 
-  /** Milliseconds since the end of the last window that was not quiet (or since the start, or quietBelow()). */
+  /** Milliseconds since the end of the last window that was not quiet (or since the start). */
   quietFor(): number {
     this.#roll();
     return this.#o.now() - this.#lastLively;
-  }
-
-  /** Windows under `bytesPerSecond` count as quiet from now on; the quiet time counts from now. */
-  quietBelow(bytesPerSecond: number): void {
-    this.#o.quietBytesPerSecond = bytesPerSecond;
-    this.#lastLively = this.#o.now();
   }
 
   #roll(): void {
@@ -74,7 +69,7 @@ export class InputRate {
     this.#last = { bytesPerSecond: (this.#bytes * 1000) / elapsed, share: this.#processingMs / elapsed };
     const busy = this.#last.bytesPerSecond >= this.#o.busyBytesPerSecond || this.#last.share >= this.#o.busyShare;
     this.#busyWindows = busy ? this.#busyWindows + 1 : 0;
-    if (this.#last.bytesPerSecond >= this.#o.quietBytesPerSecond) this.#lastLively = now;
+    if (this.#last.bytesPerSecond >= this.#o.quietBytesPerSecond || this.#last.share >= this.#o.quietShare) this.#lastLively = now;
     this.#windowStart = now;
     this.#bytes = 0;
     this.#processingMs = 0;
