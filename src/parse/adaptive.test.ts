@@ -160,4 +160,17 @@ describe('adaptive parsing', () => {
     expect(p.workerThreads).toBe(1);
     await until('the worker takes over', () => p.mode === 'workers');
   });
+
+  it('moves when parsing takes the busy share of the main thread\'s time, however few bytes a second come (a slow or crowded machine)', async () => {
+    let now = 0;
+    // Any measurable parsing time is busy here; the byte rate never is.
+    const p = new AdaptiveProcessor(1, { redaction, detection: undefined }, undefined, { busyBytesPerSecond: 1e12, busyShare: 1e-6, busySeconds: 2, quietMs: 10_000, now: () => now });
+    open.push(p);
+    for (let i = 0; i < 3 && p.workerThreads === 0; i++) {
+      await p.process(block(...repeat(200, ['get', 'alice'] as [string, string])));
+      now += 1000;
+    }
+    expect(p.workerThreads).toBe(1);
+    await until('the worker takes over', () => p.mode === 'workers');
+  });
 });

@@ -5,10 +5,14 @@ import type { BlockOrigin } from './parsers.ts';
 import { InlineProcessor, WorkerPool, type ChunkProcessor, type MovableProcessor, type ProcessorInit } from './workers.ts';
 
 export interface AdaptiveOptions {
-  /** Input rate (bytes a second) that, held for `busySeconds` windows in a row, starts the workers (4 times it, one window). */
+  /**
+   * Input rate (bytes a second), or share of the main thread's time spent parsing (0–1), that, held for
+   * `busySeconds` windows in a row, starts the workers (at 4 times the rate or twice the share: after one window).
+   */
   busyBytesPerSecond?: number;
+  busyShare?: number;
   busySeconds?: number;
-  /** How long the input must stay under a quarter of `busyBytesPerSecond` before the workers stop. */
+  /** How long the input must stay under a quarter of both busy measures before the workers stop (the share then from the workers' time). */
   quietMs?: number;
   now?: () => number;
   /** Told each time the work moves. */
@@ -22,9 +26,15 @@ export interface AdaptiveOptions {
  * with room to spare, and a worker would add its isolate (~20 MB resident) and a thread hand-off per block.
  */
 export const BUSY_BYTES_PER_SECOND = 4 * 1024 * 1024;
+/**
+ * A quarter of the main thread's time spent parsing: the same rate costs more on a slower or busier machine, and
+ * parsing must not crowd out the reading and sending it shares the thread with.
+ */
+export const BUSY_SHARE = 0.25;
 const BUSY_SECONDS = 3;
-/** A second at this many times the busy rate (a backlog read at start, a flood) starts the workers at once. */
+/** A second at this many times the busy load (a backlog read at start, a flood) starts the workers at once. */
 const FLOOD = 4;
+const FLOOD_SHARE = 2;
 /** Long enough that a rate that comes and goes (a burst every few tens of seconds) keeps its workers. */
 const QUIET_MS = 120_000;
 /** A move that could not be made (the rules did not load where the work was to go) is tried again after this long. */
@@ -63,8 +73,11 @@ export class AdaptiveProcessor implements ChunkProcessor {
     this.#workers = workers;
     this.#init = init;
     this.#onWorkerDeath = onWorkerDeath;
-    this.#o = { busyBytesPerSecond: BUSY_BYTES_PER_SECOND, busySeconds: BUSY_SECONDS, quietMs: QUIET_MS, now: Date.now, ...options };
-    this.#rate = new InputRate({ busyBytesPerSecond: this.#o.busyBytesPerSecond, quietBytesPerSecond: this.#o.busyBytesPerSecond / 4, now: this.#o.now });
+    this.#o = { busyBytesPerSecond: BUSY_BYTES_PER_SECOND, busyShare: BUSY_SHARE, busySeconds: BUSY_SECONDS, quietMs: QUIET_MS, now: Date.now, ...options };
+    this.#rate = new InputRate({
+      busyBytesPerSecond: this.#o.busyBytesPerSecond, busyShare: this.#o.busyShare,
+      quietBytesPerSecond: this.#o.busyBytesPerSecond / 4, quietShare: this.#o.busyShare / 4, now: this.#o.now,
+    });
     this.#current = new InlineProcessor(init);
   }
 
@@ -91,24 +104,43 @@ export class AdaptiveProcessor implements ChunkProcessor {
   }
 
   #dispatch<T>(bytes: number, run: (p: ChunkProcessor) => Promise<T>): Promise<T> {
-    this.#rate.add(bytes);
     this.#consider();
-    if (this.#moving === undefined) return run(this.#current);
-    return new Promise<T>((resolve, reject) => this.#queue.push((p) => run(p).then(resolve, reject)));
+    if (this.#moving !== undefined) {
+      this.#rate.add(bytes);
+      return new Promise<T>((resolve, reject) => this.#queue.push((p) => run(p).then(resolve, reject)));
+    }
+    if (this.#mode === 'workers') {
+      this.#rate.add(bytes);
+      return run(this.#current);
+    }
+    // Inline, the block is processed within this call. CPU time, not wall time: on a crowded machine a thread that
+    // waits for a core would otherwise look busy.
+    const before = process.threadCpuUsage();
+    const done = run(this.#current);
+    const cpu = process.threadCpuUsage(before);
+    this.#rate.add(bytes, (cpu.user + cpu.system) / 1000);
+    return done;
   }
 
   /** Starts a move when the rate calls for one. */
   #consider(): void {
     if (this.#moving !== undefined || this.#closed || this.#o.now() < this.#retryAt) return;
     if (this.#mode === 'inline') {
-      if (this.#starting === undefined && (this.#rate.busyWindows() >= this.#o.busySeconds || this.#rate.lastRate() >= FLOOD * this.#o.busyBytesPerSecond)) this.#startWorkers();
+      if (this.#starting === undefined && (this.#rate.busyWindows() >= this.#o.busySeconds || this.#flooded())) this.#startWorkers();
     } else if (this.#rate.quietFor() >= this.#o.quietMs) {
       this.#move(() => this.#toInline());
     }
   }
 
+  #flooded(): boolean {
+    const { bytesPerSecond, share } = this.#rate.last();
+    return bytesPerSecond >= FLOOD * this.#o.busyBytesPerSecond || share >= FLOOD_SHARE * this.#o.busyShare;
+  }
+
   #startWorkers(): void {
     const pool = new WorkerPool(this.#workers, { ...this.#init, takesOver: true }, this.#onWorkerDeath);
+    // What the blocks cost the workers is what they would cost the main thread: it says when to move back.
+    pool.onBlockCpu = (ms) => this.#rate.add(0, ms);
     this.#starting = pool;
     pool.ready().then(() => {
       if (this.#starting !== pool) return; // closed meanwhile
@@ -121,7 +153,8 @@ export class AdaptiveProcessor implements ChunkProcessor {
         this.#mode = 'workers';
         this.#quietTimer = setInterval(() => this.#consider(), QUIET_CHECK_MS);
         this.#quietTimer.unref();
-        this.#o.onMove?.('workers', `input at ${mibPerSecond(this.#rate.lastRate())} (workers from ${mibPerSecond(this.#o.busyBytesPerSecond)} for ${this.#o.busySeconds} s)`);
+        const { bytesPerSecond, share } = this.#rate.last();
+        this.#o.onMove?.('workers', `input at ${mibPerSecond(bytesPerSecond)}, parsing ${Math.round(share * 100)} % of the main thread's time (workers from ${mibPerSecond(this.#o.busyBytesPerSecond)} or ${Math.round(this.#o.busyShare * 100)} % for ${this.#o.busySeconds} s)`);
       });
     }, (err: unknown) => {
       if (this.#starting !== pool) return;
@@ -147,7 +180,7 @@ export class AdaptiveProcessor implements ChunkProcessor {
     this.#retire(this.#current);
     this.#current = inline;
     this.#mode = 'inline';
-    this.#o.onMove?.('inline', `input under ${mibPerSecond(this.#o.busyBytesPerSecond / 4)} for ${this.#o.quietMs / 1000} s`);
+    this.#o.onMove?.('inline', `input under ${mibPerSecond(this.#o.busyBytesPerSecond / 4)} and parsing under ${Math.round(this.#o.busyShare * 25)} % of a thread's time for ${this.#o.quietMs / 1000} s`);
   }
 
   /** Runs `step` with blocks held back, then sends those to the processor in force, in the order they came. */

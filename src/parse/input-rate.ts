@@ -1,23 +1,35 @@
-// The rate of the input the agent parses, in windows of about a second: how long it has been busy, how long quiet.
+// The load of the input the agent parses, in windows of about a second: bytes a second and the share of the
+// thread's time spent processing them; how long the load has been busy, how long quiet.
 
 export interface InputRateOptions {
   /** Bytes a second at or above which a window counts as busy. */
   busyBytesPerSecond: number;
-  /** Bytes a second below which a window counts as quiet. */
+  /** Share of the time spent processing (0–1) at or above which a window counts as busy. */
+  busyShare: number;
+  /** Bytes a second and share of the time below which (both) a window counts as quiet. */
   quietBytesPerSecond: number;
+  quietShare: number;
   now?: () => number;
 }
 
+/** The load of the last closed window. */
+export interface WindowLoad {
+  bytesPerSecond: number;
+  /** Share of the window spent processing (0–1), as reported to add(). */
+  share: number;
+}
+
 /**
- * Counts the bytes given to add() and closes a window once a second has passed (at the next add() or look): no
- * timer of its own. A window that spans a silence averages over it, so a silence ends a busy run.
+ * Counts what add() reports and closes a window once a second has passed (at the next add() or look): no timer of
+ * its own. A window that spans a silence averages over it, so a silence ends a busy run.
  */
 export class InputRate {
   readonly #o: Required<InputRateOptions>;
   #windowStart: number;
   #bytes = 0;
+  #processingMs = 0;
   #busyWindows = 0;
-  #lastRate = 0;
+  #last: WindowLoad = { bytesPerSecond: 0, share: 0 };
   #lastLively: number;
 
   constructor(options: InputRateOptions) {
@@ -26,21 +38,22 @@ export class InputRate {
     this.#lastLively = this.#windowStart;
   }
 
-  add(bytes: number): void {
+  /** `bytes` came in; `processingMs`: CPU time spent processing (reported with the bytes or on its own, later). */
+  add(bytes: number, processingMs = 0): void {
     this.#roll();
     this.#bytes += bytes;
+    this.#processingMs += processingMs;
   }
 
-  /** Windows in a row, up to the last closed one, whose rate was busy. */
+  /** Windows in a row, up to the last closed one, that were busy (by bytes a second or by processing time). */
   busyWindows(): number {
     this.#roll();
     return this.#busyWindows;
   }
 
-  /** Bytes a second in the last closed window. */
-  lastRate(): number {
+  last(): WindowLoad {
     this.#roll();
-    return this.#lastRate;
+    return this.#last;
   }
 
   /** Milliseconds since the end of the last window that was not quiet (or since the start). */
@@ -53,11 +66,12 @@ export class InputRate {
     const now = this.#o.now();
     const elapsed = now - this.#windowStart;
     if (elapsed < 1000) return;
-    const perSecond = (this.#bytes * 1000) / elapsed;
-    this.#lastRate = perSecond;
-    this.#busyWindows = perSecond >= this.#o.busyBytesPerSecond ? this.#busyWindows + 1 : 0;
-    if (perSecond >= this.#o.quietBytesPerSecond) this.#lastLively = now;
+    this.#last = { bytesPerSecond: (this.#bytes * 1000) / elapsed, share: this.#processingMs / elapsed };
+    const busy = this.#last.bytesPerSecond >= this.#o.busyBytesPerSecond || this.#last.share >= this.#o.busyShare;
+    this.#busyWindows = busy ? this.#busyWindows + 1 : 0;
+    if (this.#last.bytesPerSecond >= this.#o.quietBytesPerSecond || this.#last.share >= this.#o.quietShare) this.#lastLively = now;
     this.#windowStart = now;
     this.#bytes = 0;
+    this.#processingMs = 0;
   }
 }

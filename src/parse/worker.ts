@@ -45,11 +45,13 @@ parentPort!.on('message', (msg: JobMessage | ControlMessage) => {
   const { buffer, byteOffset, length } = msg.block;
   try {
     if (ctx === undefined) throw new Error('block before init');
+    const before = process.threadCpuUsage();
     const result = processBlock(new Uint8Array(buffer, byteOffset, length), ctx, msg.origin);
+    const cpu = process.threadCpuUsage(before);
     heap.check();
     const transfer: ArrayBuffer[] = [result.spans.buffer as ArrayBuffer];
     if (msg.giveBack) transfer.push(buffer);
-    parentPort!.postMessage({ job: msg.job, result, returned: msg.giveBack ? msg.block : undefined }, transfer);
+    parentPort!.postMessage({ job: msg.job, result, cpuMs: (cpu.user + cpu.system) / 1000, returned: msg.giveBack ? msg.block : undefined }, transfer);
   } catch (err) {
     parentPort!.postMessage({ job: msg.job, error: (err as Error).stack ?? String(err), returned: msg.giveBack ? msg.block : undefined }, msg.giveBack ? [buffer] : []);
   }

@@ -137,6 +137,8 @@ interface Reply {
   error?: string;
   /** The block's memory, handed back when it was transferred. */
   returned?: { buffer: ArrayBuffer; byteOffset: number; length: number };
+  /** CPU time the worker spent on the block. */
+  cpuMs?: number;
 }
 
 /** How long a closing worker may take to save its state before it is stopped anyway. */
@@ -152,6 +154,8 @@ export class WorkerPool implements MovableProcessor {
   private nextJob = 0;
   private nextWorker = 0;
   private closing = false;
+  /** Told the CPU time each block took on its worker. */
+  onBlockCpu: ((ms: number) => void) | undefined;
 
   constructor(n: number, init: ProcessorInit, onWorkerDeath?: (err: Error) => void) {
     for (let i = 0; i < n; i++) {
@@ -168,6 +172,7 @@ export class WorkerPool implements MovableProcessor {
         const job = this.jobs.get(msg.job);
         if (!job) return;
         this.jobs.delete(msg.job);
+        if (msg.cpuMs !== undefined) this.onBlockCpu?.(msg.cpuMs);
         const data = msg.returned && Buffer.from(msg.returned.buffer, msg.returned.byteOffset, msg.returned.length);
         if (msg.result) job.resolve({ result: msg.result, data });
         else job.reject(new Error(msg.error ?? 'worker failed'));
