@@ -176,6 +176,8 @@ export const ATTACK_CASES: AttackCase[] = [
     miss: { ...dana, ...req('list', 'secrets', { ns: 'payments', code: 403, level: 'Metadata' }) }, missWhy: 'the same list refused' },
   { rule: 'KA-CRED-020', behaviour: 'a node identity from a public address', hit: { ...node1, sourceIPs: ['54.212.83.236'], ...req('list', 'pods', { level: 'Metadata' }) },
     miss: { ...node1, sourceIPs: ['54.212.83.236', '10.0.4.17'], ...req('list', 'pods', { level: 'Metadata' }) }, missWhy: 'the node\'s own address with a public one forwarded before it' },
+  { rule: 'KA-CRED-021', behaviour: 'kubeadm\'s admin kubeconfig used with kubectl', hit: { user: { username: 'kubernetes-admin', groups: ['kubeadm:cluster-admins', 'system:authenticated'] }, sourceIPs: ['192.168.7.20'], ...req('list', 'pods', { level: 'Metadata' }) },
+    miss: { user: { username: 'kubernetes-admin', groups: ['kubeadm:cluster-admins', 'system:authenticated'] }, sourceIPs: ['10.0.0.10'], userAgent: 'kubeadm/v1.30.2 (linux/amd64) kubernetes/3b4e', ...req('get', 'configmaps', { ns: 'kube-system', name: 'kubeadm-config', level: 'Metadata' }) }, missWhy: 'kubeadm itself on the control-plane node' },
 
   // ---- workloads
   { rule: 'KA-CONT-013', behaviour: 'a deployment running as root', hit: { ...mallory, ...createWorkload('Deployment', 'api', 'payments', { securityContext: { runAsUser: 0 } }) },
