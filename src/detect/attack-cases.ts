@@ -176,6 +176,8 @@ export const ATTACK_CASES: AttackCase[] = [
     miss: { ...dana, ...req('list', 'secrets', { ns: 'payments', code: 403, level: 'Metadata' }) }, missWhy: 'the same list refused' },
   { rule: 'KA-CRED-020', behaviour: 'a node identity from a public address', hit: { ...node1, sourceIPs: ['54.212.83.236'], ...req('list', 'pods', { level: 'Metadata' }) },
     miss: { ...node1, sourceIPs: ['54.212.83.236', '10.0.4.17'], ...req('list', 'pods', { level: 'Metadata' }) }, missWhy: 'the node\'s own address with a public one forwarded before it' },
+  { rule: 'KA-CRED-021', behaviour: 'kubeadm\'s admin kubeconfig used with kubectl', hit: { user: { username: 'kubernetes-admin', groups: ['kubeadm:cluster-admins', 'system:authenticated'] }, sourceIPs: ['192.168.7.20'], ...req('list', 'pods', { level: 'Metadata' }) },
+    miss: { user: { username: 'kubernetes-admin', groups: ['kubeadm:cluster-admins', 'system:authenticated'] }, sourceIPs: ['10.0.0.10'], userAgent: 'kubeadm/v1.30.2 (linux/amd64) kubernetes/3b4e', ...req('get', 'configmaps', { ns: 'kube-system', name: 'kubeadm-config', level: 'Metadata' }) }, missWhy: 'kubeadm itself on the control-plane node' },
 
   // ---- workloads
   { rule: 'KA-CONT-013', behaviour: 'a deployment running as root', hit: { ...mallory, ...createWorkload('Deployment', 'api', 'payments', { securityContext: { runAsUser: 0 } }) },
@@ -216,6 +218,8 @@ export const ATTACK_CASES: AttackCase[] = [
     miss: { ...dana, ...role('config-reader', [{ apiGroups: [''], resources: ['configmaps', 'pods'], verbs: ['get', 'list'] }]) }, missWhy: 'a role reading configmaps and pods' },
   { rule: 'KA-RBAC-009', behaviour: 'a ClusterRole with write verbs', hit: { ...dana, ...role('deployer', [{ apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'patch'] }]) },
     miss: { ...dana, ...role('viewer', [{ apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch'] }]) }, missWhy: 'a read-only role' },
+  { rule: 'KA-ANONPERM-004', behaviour: 'view granted to every service account', hit: { ...dana, ...roleBinding('ClusterRoleBinding', 'all-sa-view', 'view', [{ kind: 'Group', name: 'system:serviceaccounts' }]) },
+    miss: { ...dana, ...roleBinding('ClusterRoleBinding', 'oidc-discovery', 'system:service-account-issuer-discovery', [{ kind: 'Group', name: 'system:authenticated' }]) }, missWhy: 'the built-in issuer discovery role' },
   { rule: 'KA-ANONPERM-003', behaviour: 'cluster-admin bound to a default service account', hit: { ...mallory, ...roleBinding('ClusterRoleBinding', 'default-admin', 'cluster-admin', [{ kind: 'ServiceAccount', name: 'default', namespace: 'payments' }]) },
     miss: { ...mallory, ...roleBinding('RoleBinding', 'default-view', 'view', [{ kind: 'ServiceAccount', name: 'default', namespace: 'payments' }]) }, missWhy: 'view bound to the default account' },
   { rule: 'KA-RBAC-001', behaviour: 'a JSON patch adding a subject to a cluster-admin binding', hit: { ...mallory, ...req('patch', 'clusterrolebindings', { name: 'ops-admin', body: [{ op: 'add', path: '/subjects/-', value: { kind: 'User', name: 'mallory' } }], response: { kind: 'ClusterRoleBinding', metadata: { name: 'ops-admin' }, roleRef: { kind: 'ClusterRole', name: 'cluster-admin' }, subjects: [{ kind: 'Group', name: 'ops' }, { kind: 'User', name: 'mallory' }] } }) },

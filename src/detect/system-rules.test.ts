@@ -453,6 +453,8 @@ const CASES: Case[] = [
     miss: createPod({}), missWhy: 'a pod left to the scheduler' },
   { rule: 'KA-STATIC-003', behaviour: 'a node creating a mirror pod in an application namespace', hit: { ...node2, ...createPod({ nodeName: 'node-2' }, { annotations: { 'kubernetes.io/config.mirror': '4b9e2c71' } }) },
     miss: { ...node2, ...createPod({ nodeName: 'node-2' }, { namespace: 'kube-system', annotations: { 'kubernetes.io/config.mirror': '041b0886' } }) }, missWhy: 'a node mirror pod in kube-system' },
+  { rule: 'KA-STATIC-007', behaviour: 'a node creating an unknown mirror pod in kube-system', hit: { ...node2, ...createPod({ nodeName: 'node-2' }, { namespace: 'kube-system', annotations: { 'kubernetes.io/config.mirror': '77ad01c3' } }) },
+    miss: { ...node2, ...createPod({ nodeName: 'node-2' }, { namespace: 'kube-system', annotations: { 'kubernetes.io/config.mirror': '041b0886' } }, { objectRef: { resource: 'pods', namespace: 'kube-system', name: 'kube-scheduler-node-2', apiVersion: 'v1' } }) }, missWhy: 'the scheduler\'s mirror pod' },
   { rule: 'KA-STATIC-004', behaviour: 'NodeRestriction refusing a node\'s pod', hit: { ...node2, ...createPod({ nodeName: 'node-2' }, {}, { responseObject: undefined, ...forbidden('pod does not have "kubernetes.io/config.mirror" annotation, node "node-2" can only create mirror pods') }) },
     miss: { ...mallory, ...createPod({}, {}, { responseObject: undefined, ...forbidden('pods is forbidden') }) }, missWhy: 'a person\'s pod refused' },
   { rule: 'KA-STATIC-005', behaviour: 'a node deleting a pod bound to another node', hit: { ...node1, ...podDelete('node-2') },
@@ -701,7 +703,9 @@ describe('system rules, one behaviour at a time', () => {
   });
 
   it('does not alarm on a kubelet\'s mirror pod with its read-only /etc/nginx mount', () => {
-    const mirror = ev({ ...node2, ...createPod({ nodeName: 'node-2', volumes: [{ name: 'etc-nginx', hostPath: { path: '/etc/nginx' } }] }, { namespace: 'kube-system', annotations: { 'kubernetes.io/config.mirror': '041b0886' } }) });
+    // kubespray's API server proxy on every node: a static pod named nginx-proxy-<node>.
+    const mirror = ev({ ...node2, ...createPod({ nodeName: 'node-2', volumes: [{ name: 'etc-nginx', hostPath: { path: '/etc/nginx' } }] }, { namespace: 'kube-system', annotations: { 'kubernetes.io/config.mirror': '041b0886' } },
+      { objectRef: { resource: 'pods', namespace: 'kube-system', name: 'nginx-proxy-node-2', apiVersion: 'v1' } }) });
     expect(ruleIds(mirror)).toEqual([]);
   });
 });
