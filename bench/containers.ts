@@ -1,11 +1,12 @@
 // Container logs: the CRI parser's lines/s and MB/s (in process, one thread), and the agent's peak RSS and CPU with
 // N pod directories on a kubelet-shaped node (the real `kaudit run` into a local HTTP receiver).
-// Usage: npm run bench:containers -- [--lines N] [--rounds R] [--pods P] [--lines-per-pod L] [--only parse,pods]
+// Usage: npm run bench:containers -- [--lines N] [--rounds R] [--pods P] [--lines-per-pod L] [--only parse,pods] [--rules] [--ingress]
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { noDetection } from '../src/detect/hook.ts';
+import { DetectorHost, systemRuleFiles } from '../src/detect/setup.ts';
 import { processBlock } from '../src/parse/parsers.ts';
 import { compilePatterns } from '../src/parse/patterns.ts';
 import { compileRedaction } from '../src/parse/redact.ts';
@@ -24,6 +25,10 @@ const { values } = parseArgs({
     only: { type: 'string', default: 'parse,pods' },
     /** The source's poll_interval. */
     poll: { type: 'string', default: '1s' },
+    /** The parse bench with the shipped rules on (rules on containers, and on ingress with --ingress). */
+    rules: { type: 'boolean', default: false },
+    /** The parse bench on an ingress-nginx controller's access lines (default format), parsed into ingress fields. */
+    ingress: { type: 'boolean', default: false },
   },
 });
 const only = new Set(values.only.split(','));
@@ -38,6 +43,13 @@ function message(i: number): string {
   return 'x'.repeat(20_000 + (i % 30_000));
 }
 
+/** An ingress-nginx controller's access line (its default format): ordinary browsing, now and then a 404. */
+function accessLine(i: number): string {
+  const status = i % 40 === 0 ? 404 : 200;
+  return `198.51.100.${i % 200} - - [07/Dec/2026:10:41:17 +0000] "GET /api/v1/items/${i} HTTP/1.1" ${status} ${512 + (i % 4096)} "https://shop.example.com/" `
+    + `"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36" 412 0.004 [shop-web-80] [] 10.244.1.17:8080 ${512 + (i % 4096)} 0.004 ${status} ${i.toString(16)}`;
+}
+
 async function parseBench(): Promise<void> {
   const n = Number(values.lines);
   const blocks: Buffer[] = [];
@@ -46,7 +58,7 @@ async function parseBench(): Promise<void> {
   let bytes = 0;
   const time = '2026-12-07T10:41:17.123456789Z';
   for (let i = 0; i < n; i++) {
-    const l = criLines(message(i), i % 10 === 0 ? 'stderr' : 'stdout', time);
+    const l = criLines(values.ingress ? accessLine(i) : message(i), i % 10 === 0 ? 'stderr' : 'stdout', time);
     parts.push(l);
     size += l.length;
     // 1 MiB blocks, cut after a complete line as the reader's hold-back of partial lines does.
@@ -62,8 +74,10 @@ async function parseBench(): Promise<void> {
     bytes += size;
   }
   const kubernetes = JSON.stringify({ namespace: 'shop', pod: 'orders-7d4b9-x2x9k', pod_uid: '0f6c1b1e-3c55-4b8f-9d7e-1d2b3c4d5e6f', container: 'orders', container_id: 'a'.repeat(64) });
-  const ctx = { redactor: compileRedaction({ secrets: true, token_requests: true, paths: [] }), detector: noDetection, patterns: compilePatterns(undefined) };
-  process.stdout.write(`CRI parse: ${n} lines, ${(bytes / 1e6).toFixed(1)} MB in ${blocks.length} blocks, one thread, redaction patterns on\n`);
+  const detector = values.rules ? new DetectorHost({ ruleFiles: systemRuleFiles(), clusterName: 'bench', clusterId: '', updateIntervalMs: 60_000 }).detector : noDetection;
+  const ctx = { redactor: compileRedaction({ secrets: true, token_requests: true, paths: [] }), detector, patterns: compilePatterns(undefined) };
+  const ingress = values.ingress ? 'default' : undefined;
+  process.stdout.write(`CRI parse: ${n} lines${ingress ? ' (ingress access lines)' : ''}, ${(bytes / 1e6).toFixed(1)} MB in ${blocks.length} blocks, one thread, redaction patterns on, ${values.rules ? 'shipped rules on' : 'no rules'}\n`);
   process.stdout.write('round  lines/s    MB/s   CPU s\n');
   for (let round = 0; round < Number(values.rounds); round++) {
     const cpu0 = process.cpuUsage();
@@ -71,7 +85,7 @@ async function parseBench(): Promise<void> {
     let records = 0;
     let offset = 0;
     for (const b of blocks) {
-      records += processBlock(b, ctx, { parser: 'containers', fileKey: 'bench', offset, kubernetes, maxMessageBytes: 1024 * 1024, continues: false }).count;
+      records += processBlock(b, ctx, { parser: 'containers', fileKey: 'bench', offset, kubernetes, maxMessageBytes: 1024 * 1024, continues: false, ingress }).count;
       offset += b.length;
     }
     const s = (performance.now() - t0) / 1000;

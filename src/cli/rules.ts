@@ -35,12 +35,12 @@ export function rulesListCommand(config: Config, output: string): number {
   const { rules } = loadRuleFiles(ruleFilesOf(config));
   if (output === 'json') {
     for (const r of rules) {
-      process.stdout.write(`${JSON.stringify({ id: r.id, level: r.level, category: r.category, type: r.type, enabled: r.enabled, file: r.file, name: r.name })}\n`);
+      process.stdout.write(`${JSON.stringify({ id: r.id, level: r.level, category: r.category, source: [...r.sources], type: r.type, enabled: r.enabled, file: r.file, name: r.name })}\n`);
     }
     return 0;
   }
-  const rows = rules.map((r) => [r.id, r.level, r.category, r.type, r.enabled ? 'yes' : 'no', displayPath(r.file), r.name]);
-  process.stdout.write(alignedTable([['ID', 'LEVEL', 'CATEGORY', 'TYPE', 'ENABLED', 'FILE', 'NAME'], ...rows]));
+  const rows = rules.map((r) => [r.id, r.level, r.category, [...r.sources].join(','), r.type, r.enabled ? 'yes' : 'no', displayPath(r.file), r.name]);
+  process.stdout.write(alignedTable([['ID', 'LEVEL', 'CATEGORY', 'SOURCE', 'TYPE', 'ENABLED', 'FILE', 'NAME'], ...rows]));
   const count = (f: (r: CompiledRule) => boolean) => rules.filter(f).length;
   process.stdout.write(
     `${counted(rules.length, 'rule')}: ${count((r) => r.enabled)} enabled, ${count((r) => r.type === 'system')} system, ${count((r) => r.type === 'custom')} custom\n`,

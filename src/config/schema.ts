@@ -1,6 +1,7 @@
 // The configuration schema: every section typed, defaults built in, unknown keys rejected. No I/O here.
 import { z } from 'zod';
 import { unsafeRegexReason } from '../detect/regex-safety.ts';
+import { compileAccessLogFormat } from '../parse/ingress.ts';
 import { badPattern, DEFAULT_SKIP, KEY_PATTERNS, VALUE_PATTERNS } from '../parse/patterns.ts';
 import { alarmFilterSchema } from '../delivery/alarm-filter.ts';
 import { sinkKinds } from '../sinks/index.ts';
@@ -69,6 +70,19 @@ const nameGlobs = z.strictObject({
   containers: z.array(z.string().min(1)).default([]),
 });
 
+/** Containers that are ingress-nginx controllers (picked by name globs), and the nginx log_format of their access logs. */
+const ingressSchema = nameGlobs.extend({
+  /** `default`: the controller's own (its `log-format-upstream` unset); else the log_format text of its ConfigMap. */
+  format: z.string().min(1).default('default').superRefine((f, ctx) => {
+    if (f === 'default') return;
+    try {
+      compileAccessLogFormat(f);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `cannot read lines of this log_format: ${(err as Error).message}` });
+    }
+  }),
+}).refine((i) => i.namespaces.length + i.pods.length + i.containers.length > 0, 'expected at least one of namespaces, pods, containers: which containers are ingress controllers');
+
 /** Container logs kubelet writes on this node: `path/*.log` symlinks into `pods_path/<ns>_<pod>_<uid>/<container>/<n>.log`. */
 const containersSourceSchema = z.strictObject({
   kind: z.literal('containers'),
@@ -81,6 +95,8 @@ const containersSourceSchema = z.strictObject({
   exclude: nameGlobs.prefault({}),
   /** Leave out the agent's own pod (POD_NAMESPACE/POD_NAME from the downward API; without them, containers named kaudit). */
   exclude_self: z.boolean().default(true),
+  /** Containers read whose access-log lines get `ingress` fields (docs/containers.md, "Ingress access logs"). */
+  ingress: ingressSchema.optional(),
   /** Where to start in container files on the very first start (no checkpoints yet); later containers are read whole. */
   read_from: z.enum(['head', 'tail']).default('head'),
   /** A line joined from partial (P) fragments is cut here and flagged `truncated`; the rest of it is dropped. */

@@ -4,9 +4,10 @@ import { LRUCache } from 'lru-cache';
 import { parseAuditLine, type AuditEvent } from '../parse/audit.ts';
 import type { AlarmOut, Detector, DetectionNotes } from './hook.ts';
 import { GenerationalMap, leadingCharsFingerprint } from './generations.ts';
-import { allowedBy, BODY_MISSING, EvalContext, execOf, isNever, ABSENT, type CompiledAllow, type CompiledRule, type RateSpec, type RuleSet } from './rules.ts';
+import { allowedBy, BODY_MISSING, EvalContext, execOf, isNever, ABSENT, recordContext, recordNamespace, type CompiledAllow, type CompiledRule, type RateSpec, type RuleSet } from './rules.ts';
 
-export interface RuleHit { ruleId: string; ruleName: string; category: string; level: string; auditID: string; stage: string; key: string[]; summary: string }
+/** A rule's hit on an audit event (auditID and stage set) or on a record of another source (`source` set, the others empty). */
+export interface RuleHit { ruleId: string; ruleName: string; category: string; level: string; auditID: string; stage: string; key: string[]; summary: string; source?: string }
 
 export interface EngineOptions {
   clusterName: string;
@@ -39,7 +40,10 @@ const NO_ALARMS: AlarmOut[] = [];
 const BODY_VERBS = new Set(['create', 'update', 'patch']);
 
 export class DetectionEngine implements Detector {
+  /** Rules on audit events. */
   #rules: CompiledRule[] = [];
+  /** Rules on records of other sources, by source (a rule on several sources is in each list). */
+  #recordRules = new Map<string, CompiledRule[]>();
   #allow: CompiledAllow[] = [];
   /**
    * The entries that can apply to each rule, by rule id, in load order: rules no entry names (rate rules that count
@@ -72,6 +76,8 @@ export class DetectionEngine implements Detector {
   #blindNew: Array<{ rule: string; resource: string; blind: boolean }> = [];
   /** The evaluation context evaluate() reuses for every event. */
   #ctx: EvalContext | undefined;
+  /** The one evaluateRecord() reuses for every record. */
+  #recordCtx: EvalContext | undefined;
   /** Bumped by every change of the alarms' state (so a saver knows whether there is something new). */
   #version = 0;
 
@@ -92,13 +98,24 @@ export class DetectionEngine implements Detector {
    */
   setRules(rules: RuleSet): void {
     const cluster = this.#cluster.name;
-    this.#rules = rules.rules.filter((r) => r.enabled && (r.clusters === undefined || r.clusters.has(cluster)));
+    const enabled = rules.rules.filter((r) => r.enabled && (r.clusters === undefined || r.clusters.has(cluster)));
+    this.#rules = enabled.filter((r) => !r.record);
+    this.#recordRules = new Map();
+    for (const r of enabled) {
+      if (!r.record || isNever(r.match)) continue;
+      for (const source of r.sources) {
+        const list = this.#recordRules.get(source);
+        if (list === undefined) this.#recordRules.set(source, [r]);
+        else list.push(r);
+      }
+    }
     this.#byKind = new Map();
     this.#kinds = 0;
     this.#allow = (rules.allowlist ?? []).filter((a) => a.clusters === undefined || a.clusters.has(cluster));
     this.#allowByRule = new Map();
-    for (const r of this.#rules) {
-      const entries = this.#allow.filter((a) => a.rules === undefined || a.rules.has(r.id));
+    for (const r of enabled) {
+      // An entry naming no rules applies to every rule on audit events.
+      const entries = this.#allow.filter((a) => (a.rules === undefined ? !r.record : a.rules.has(r.id)));
       if (entries.length > 0) this.#allowByRule.set(r.id, entries);
     }
   }
@@ -189,17 +206,12 @@ export class DetectionEngine implements Detector {
           else this.#seen.set(head.auditID, [rule.id]);
         }
       }
-      // Allowlisted requests neither alarm nor count toward a rate; they are counted per rule and entry.
-      const allow = this.#allowByRule.get(rule.id);
-      if (allow !== undefined) {
-        const entry = allowedBy(allow, rule, ctx, this.#cluster.name);
-        if (entry !== undefined) {
-          const k = `${rule.id}\0${entry.id}`;
-          this.#allowed.set(k, (this.#allowed.get(k) ?? 0) + 1);
-          continue;
-        }
+      // Allowlisted requests neither alarm nor count toward a rate.
+      if (this.#allowByRule.has(rule.id) && this.#allowlisted(rule, ctx)) continue;
+      if (rule.rate !== undefined) {
+        const at = isoMillis(event.head.requestReceivedTimestamp ?? event.head.stageTimestamp ?? '') || this.#now();
+        if (!this.#rateReached(rule, rule.rate, ctx, at, rule.rate.failureCodes.has(event.head.responseStatus?.code ?? 0))) continue;
       }
-      if (rule.rate !== undefined && !this.#rateReached(rule, rule.rate, ctx, event)) continue;
       (matched ??= []).push(rule);
     }
     if (matched === undefined) return NO_HITS;
@@ -210,6 +222,15 @@ export class DetectionEngine implements Detector {
       const summary = view === undefined ? rule.name : rule.output(view);
       return { rule, hit: { ruleId: rule.id, ruleName: rule.name, category: rule.category, level: rule.level, auditID: head.auditID, stage: head.stage, key, summary } };
     });
+  }
+
+  /** Whether an allowlist entry suppresses `rule`'s hit on `ctx`; such hits are counted per rule and entry. */
+  #allowlisted(rule: CompiledRule, ctx: EvalContext): boolean {
+    const entry = allowedBy(this.#allowByRule.get(rule.id)!, rule, ctx, this.#cluster.name);
+    if (entry === undefined) return false;
+    const k = `${rule.id}\0${entry.id}`;
+    this.#allowed.set(k, (this.#allowed.get(k) ?? 0) + 1);
+    return true;
   }
 
   /**
@@ -257,13 +278,11 @@ export class DetectionEngine implements Detector {
   }
 
   /**
-   * Counts a request toward its group's window (each auditID once: the caller dedups) and says whether the
-   * rate rule fires now. A group fires once per window; the window starts at the group's first request.
+   * Counts a request (or record) at `at` ms toward its group's window (each auditID once: the caller dedups) and says
+   * whether the rate rule fires now. A group fires once per window; the window starts at the group's first request.
    */
-  #rateReached(rule: CompiledRule, rate: RateSpec, ctx: EvalContext, event: AuditEvent): boolean {
+  #rateReached(rule: CompiledRule, rate: RateSpec, ctx: EvalContext, at: number, failed: boolean): boolean {
     const group = rate.groupKey(ctx);
-    const at = isoMillis(event.head.requestReceivedTimestamp ?? event.head.stageTimestamp ?? '') || this.#now();
-    const failed = rate.failureCodes.has(event.head.responseStatus?.code ?? 0);
     // Per rule, then per group: no key string built per event (rate rules such as brute force count most events).
     let windows = this.#windows.get(rule.id);
     if (windows === undefined) this.#windows.set(rule.id, windows = new LRUCache({ max: this.#maxKeys }));
@@ -305,11 +324,27 @@ export class DetectionEngine implements Detector {
     const found = this.#hits(event, ctx, shownCtx);
     if (found.length === 0) return NO_ALARMS;
     const redactedLine = forwarded?.();
-    const out: AlarmOut[] = [];
     const head = event.head;
     const at = head.stageTimestamp ?? head.requestReceivedTimestamp ?? new Date(this.#now()).toISOString();
-    const day = at.slice(0, 10);
     let raw: string | undefined;
+    // The event goes in as the text that is forwarded (already JSON), not parsed and serialised again.
+    return this.#fold(found, at, hitsOut, (hit, rule, payload) => {
+      raw ??= eventText(event, redactedLine);
+      payload.evidence = evidenceOf(shownCtx()?.event);
+      const fields = JSON.stringify(payload);
+      return `${fields.slice(0, -1)},"event":${raw}}`;
+    });
+  }
+
+  /**
+   * Hits folded into aggregated alarms at `at` (an ISO timestamp): an alarm's first hit is emitted at once, later ones
+   * raise its count and are emitted as an update on the first hit `updateIntervalMs` after the last emission.
+   * `write` completes the alarm's fields (evidence and what it carries) and returns its JSON text.
+   */
+  #fold(found: Array<{ hit: RuleHit; rule: CompiledRule }>, at: string, hitsOut: RuleHit[] | undefined,
+    write: (hit: RuleHit, rule: CompiledRule, payload: Record<string, unknown>) => string): AlarmOut[] {
+    const out: AlarmOut[] = [];
+    const day = at.slice(0, 10);
     for (const { hit, rule } of found) {
       hitsOut?.push(hit);
       const alarmID = this.#alarmId(rule.id, hit.key, day);
@@ -326,26 +361,70 @@ export class DetectionEngine implements Detector {
         if (now - state.lastEmit < this.#interval) continue;
         state.lastEmit = now;
       }
-      raw ??= eventText(event, redactedLine);
-      const payload = {
+      const payload: Record<string, unknown> = {
         kind: 'kaudit.Alarm',
         alarmID,
         rule: { id: rule.id, name: rule.name, type: rule.type, category: rule.category, level: rule.level },
         cluster: this.#cluster,
+      };
+      if (hit.source !== undefined) payload.source = hit.source;
+      Object.assign(payload, {
         firstSeen: state.firstSeen,
         lastSeen: state.lastSeen,
         count: state.count,
         summary: hit.summary,
-        evidence: evidenceOf(shownCtx()?.event),
+        evidence: undefined,
         risk: rule.risk,
         solution: rule.solution,
-      };
-      // The event goes in as the text that is forwarded (already JSON), not parsed and serialised again.
-      const fields = JSON.stringify(payload);
-      out.push({ id: alarmID, payload: `${fields.slice(0, -1)},"event":${raw}}` });
+      });
+      out.push({ id: alarmID, payload: write(hit, rule, payload) });
     }
     return out;
   }
+
+  /**
+   * The rules on `source` over one of its records (a plain JSON object), folded into alarms as evaluate() folds hits
+   * on audit events. Rules match the record as it was read; `forwarded` gives its forwarded text when redaction
+   * changed it: summaries, keys and the alarm's evidence (the record itself) show that one.
+   */
+  evaluateRecord(source: string, record: Record<string, unknown>, forwarded?: () => string | undefined, hitsOut?: RuleHit[]): AlarmOut[] {
+    const rules = this.#recordRules.get(source);
+    if (rules === undefined) return NO_ALARMS;
+    const ctx = (this.#recordCtx ??= recordContext(record)).resetRecord(record);
+    let matched: CompiledRule[] | undefined;
+    let ms: number | undefined;
+    for (const rule of rules) {
+      if (rule.namespaces !== undefined) {
+        const ns = recordNamespace(record);
+        if (ns === undefined || !rule.namespaces.has(ns)) continue;
+      }
+      if (!rule.match(ctx)) continue;
+      if (this.#allowByRule.has(rule.id) && this.#allowlisted(rule, ctx)) continue;
+      if (rule.rate !== undefined && !this.#rateReached(rule, rule.rate, ctx, ms ??= recordMillis(record) ?? this.#now(), false)) continue;
+      (matched ??= []).push(rule);
+    }
+    if (matched === undefined) return NO_ALARMS;
+    // What is shown: the forwarded text, read again, when redaction changed the record.
+    const text = forwarded?.();
+    const shown = text === undefined ? ctx : recordContext(JSON.parse(text) as Record<string, unknown>);
+    const found = matched.map((rule) => {
+      const key = rule.aggregateKey.map((g) => g(shown).map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join(','));
+      return { rule, hit: { ruleId: rule.id, ruleName: rule.name, category: rule.category, level: rule.level, auditID: '', stage: '', key, summary: rule.output(shown), source } };
+    });
+    const at = new Date(ms ?? recordMillis(record) ?? this.#now()).toISOString();
+    const evidence = text ?? JSON.stringify(record);
+    return this.#fold(found, at, hitsOut, (_hit, _rule, payload) => {
+      const fields = JSON.stringify(payload);
+      return `${fields.slice(0, -1)},"evidence":${evidence}}`;
+    });
+  }
+}
+
+/** A record's own time (`time`, else `timestamp`: RFC 3339 or ms since the epoch) in ms; undefined when it has none readable. */
+function recordMillis(record: Record<string, unknown>): number | undefined {
+  const t = record.time ?? record.timestamp;
+  const ms = typeof t === 'string' ? isoMillis(t) : typeof t === 'number' ? t : NaN;
+  return Number.isFinite(ms) ? ms : undefined;
 }
 
 interface RateWindow {

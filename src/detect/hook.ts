@@ -1,4 +1,4 @@
-// The detection stage's contract: every parsed audit event passes through it; alarms it returns are records too.
+// The detection stage's contract: every parsed audit event and every record of other sources passes through it; alarms it returns are records too.
 import type { AuditEvent } from '../parse/audit.ts';
 import type { RuleHit } from './engine.ts';
 
@@ -25,6 +25,12 @@ export interface Detector {
    * `hitsOut`: receives every rule hit, when given.
    */
   evaluate(event: AuditEvent, forwarded?: () => string | undefined, hitsOut?: RuleHit[]): AlarmOut[];
+  /**
+   * The rules on `source` (`source:` in a rule file: containers, ingress, k8s_events, syslog, ...) over one record of
+   * that source, the JSON object it is forwarded as. `forwarded` and `hitsOut` as for evaluate(): rules match the
+   * record as read, alarms show the forwarded text (redacted) and carry it as their evidence.
+   */
+  evaluateRecord(source: string, record: Record<string, unknown>, forwarded?: () => string | undefined, hitsOut?: RuleHit[]): AlarmOut[];
   /** Counters since the last call, or undefined when there is nothing to report. */
   takeNotes?(): DetectionNotes | undefined;
 }
@@ -32,4 +38,5 @@ export interface Detector {
 /** Detection off: the pipeline's shape stays the same, the rule engine plugs in here. */
 export const noDetection: Detector = {
   evaluate: () => [],
+  evaluateRecord: () => [],
 };

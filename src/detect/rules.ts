@@ -1,106 +1,25 @@
 // Loads, validates and compiles detection rule files (lists, macros, rules) into plain predicate functions.
 import { readFileSync } from 'node:fs';
-import { BlockList, isIP } from 'node:net';
 import { posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseRuleText, parseYamlText } from './rule-cache.ts';
 import { ioReason } from '../config/io-error.ts';
 import { parseDuration } from '../config/unit-text.ts';
-import type { AuditEvent } from '../parse/audit.ts';
-import { decodeQuery } from '../parse/patterns.ts';
-import { unsafeRegexReason } from './regex-safety.ts';
+import { Compiler } from './conditions.ts';
+import { recordNamespace, type EvalContext, type Getter, type Predicate } from './eval-context.ts';
+import { compileGetter, compileKey } from './field-paths.ts';
+import { isObject, type Json } from './json.ts';
+import { RuleError } from './rule-error.ts';
+import { compileTemplate } from './templates.ts';
 
-type Json = Record<string, any>;
-
-/** What a rule reads for one event; bodies and derived fields are computed on first use and cached. */
-export class EvalContext {
-  event: AuditEvent;
-  /** Results of macros for this event (many rules share a macro such as system_noise), by macro slot. */
-  readonly memo: boolean[] = [];
-  /** Body reads a macro made on its first evaluation (see bodyProbe), replayed when its memo is used. */
-  readonly memoProbe: number[] = [];
-  /** The event (by `serial`) each memo slot was filled for: a slot of an earlier event counts as empty. */
-  readonly memoAt: number[] = [];
-  /** Numbers the events this context has seen, so that reset() need not clear the memo. */
-  serial = 0;
-  /**
-   * Set when a condition reached for a request/response body: BODY_MISSING when the audit policy logged the event
-   * at Metadata level (no bodies by policy), BODY_PRESENT otherwise (a body may still be absent for other reasons:
-   * a refused request, exec). The engine reads and clears it per rule.
-   */
-  bodyProbe = 0;
-  #specs: unknown[] | undefined;
-  #containers: unknown[] | undefined;
-  #images: ImageRef[] | undefined;
-  constructor(event: AuditEvent) {
-    this.event = event;
-  }
-  /** The same context for another event, its per-event results cleared (the engine keeps one: no allocation). */
-  reset(event: AuditEvent): this {
-    this.event = event;
-    this.serial += 1;
-    this.bodyProbe = 0;
-    this.#specs = undefined;
-    this.#containers = undefined;
-    this.#images = undefined;
-    return this;
-  }
-  podSpecs(): unknown[] {
-    if (this.#specs === undefined) this.#specs = podSpecsOf(this.event);
-    return this.#specs;
-  }
-  containers(): unknown[] {
-    if (this.#containers === undefined) this.#containers = containersOf(this.event, this.podSpecs());
-    return this.#containers;
-  }
-  images(): ImageRef[] {
-    if (this.#images === undefined) {
-      this.#images = [];
-      for (const c of this.containers()) {
-        const ref = typeof (c as Json).image === 'string' ? parseImageRef((c as Json).image) : undefined;
-        if (ref !== undefined) this.#images.push(ref);
-      }
-    }
-    return this.#images;
-  }
-}
-
-export const BODY_MISSING = 1;
-export const BODY_PRESENT = 2;
-
-/** Notes on the context that a condition reached for a body, and whether the policy logs bodies for the event. */
-function probeBody(ctx: EvalContext): void {
-  ctx.bodyProbe |= ctx.event.head.level === 'Metadata' ? BODY_MISSING : BODY_PRESENT;
-}
-
-export type Getter = (ctx: EvalContext) => unknown[];
-export type Predicate = (ctx: EvalContext) => boolean;
-
-// Getters and predicates that read the request/response bodies (a full parse); the rest read the head only.
-const bodyReaders = new WeakSet<Getter | Predicate>();
-const bodyIf = <T extends Getter | Predicate>(f: T, body: boolean): T => {
-  if (body) bodyReaders.add(f);
-  return f;
-};
-
-let specialisedCount = 0;
-
-/**
- * A fresh copy of a small function built from `source` (fixed text in this file, plus field names checked to be
- * plain identifiers: never a value from a rule file) and bound to `args`. Each copy has its own code and type
- * feedback, so V8 inlines what it calls and keeps its property loads monomorphic; one closure shared by hundreds
- * of conditions sees too many callees and object shapes to be optimised (rules cost about twice as much).
- */
-function specialised<T>(params: string[], source: string, args: unknown[]): T {
-  // The counter makes each source text unique, so that no compilation cache hands back shared code.
-  const factory = new Function(...params, `/* condition ${specialisedCount++} */\n${source}`) as (...a: unknown[]) => T;
-  return factory(...args);
-}
-
-/** Whether a compiled getter or predicate (a rule's `match`) reads the request/response bodies. */
-export function needsBodies(f: Getter | Predicate): boolean {
-  return bodyReaders.has(f);
-}
+// What the rule language's modules offer, from where the rest of the agent has always imported it.
+export { ABSENT, isNever, normalizeHostPath } from './conditions.ts';
+export { BODY_MISSING, BODY_PRESENT, EvalContext, needsBodies, recordContext, recordNamespace, type Getter, type Predicate } from './eval-context.ts';
+export { compileGetter, compileKey, parseFieldPath } from './field-paths.ts';
+export { parseImageRef, type ImageRef } from './image-ref.ts';
+export { RuleError } from './rule-error.ts';
+export { compileTemplate } from './templates.ts';
+export { execOf, nodeNameOf, serviceAccountOf } from './virtual-fields.ts';
 
 export interface CompiledRule {
   id: string;
@@ -110,6 +29,10 @@ export interface CompiledRule {
   level: 'high' | 'medium' | 'low' | 'note';
   enabled: boolean;
   type: 'system' | 'custom';
+  /** The sources whose records the rule reads (`source:`; `audit` by default). */
+  sources: Set<string>;
+  /** The rule reads records of other sources than audit: its field paths are paths into the record. */
+  record: boolean;
   /** Clusters (configured cluster names) the rule runs in; undefined = every cluster. */
   clusters: Set<string> | undefined;
   /** Namespaces the rule is limited to; undefined = everywhere (cluster-scoped events included). */
@@ -142,8 +65,10 @@ export interface CompiledRule {
 export interface CompiledAllow {
   id: string;
   description: string;
-  /** Ids of the rules it applies to (categories expanded); undefined = every rule. */
+  /** Ids of the rules it applies to (categories expanded); undefined = every rule on audit events. */
   rules: Set<string> | undefined;
+  /** Its match reads records of other sources (the rules it applies to do), not audit events. */
+  record: boolean;
   /** Clusters it applies in; undefined = every cluster. */
   clusters: Set<string> | undefined;
   /** Namespaces (objectRef.namespace) it applies to; undefined = every event, cluster-scoped ones included. */
@@ -164,22 +89,13 @@ export function allowedBy(allow: CompiledAllow[], rule: CompiledRule, ctx: EvalC
     if (a.rules !== undefined && !a.rules.has(rule.id)) continue;
     if (a.clusters !== undefined && !a.clusters.has(cluster)) continue;
     if (a.namespaces !== undefined) {
-      const ns = ctx.event.head.objectRef?.namespace;
+      const ns = rule.record ? recordNamespace(ctx.record) : ctx.event.head.objectRef?.namespace;
       if (ns === undefined || !a.namespaces.has(ns)) continue;
     }
     if (a.match(ctx)) return a;
   }
   return undefined;
 }
-
-/** A rule file is wrong; the message names the file, the rule and the field path. */
-export class RuleError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'RuleError';
-  }
-}
-
 /** The shipped rules directory. */
 export const SYSTEM_RULES_DIR = fileURLToPath(new URL('../../rules/', import.meta.url));
 
@@ -238,8 +154,10 @@ export function compileRuleTexts(texts: Array<{ name: string; text: string }>): 
 
 const LEVELS = new Set(['high', 'medium', 'low', 'note']);
 const FILE_KEYS = new Set(['type', 'lists', 'macros', 'rules', 'allowlist']);
-const ALLOW_KEYS = new Set(['id', 'description', 'rules', 'scope', 'match']);
-const RULE_KEYS = new Set(['id', 'name', 'description', 'category', 'level', 'enabled', 'scope', 'stages', 'match', 'rate', 'aggregate_by', 'output', 'risk', 'solution']);
+const ALLOW_KEYS = new Set(['id', 'description', 'rules', 'source', 'scope', 'match']);
+const RULE_KEYS = new Set(['id', 'name', 'description', 'category', 'level', 'enabled', 'source', 'scope', 'stages', 'match', 'rate', 'aggregate_by', 'output', 'risk', 'solution']);
+/** What a rule's `source:` may name: audit events, and the records of the other source kinds. */
+export const RULE_SOURCES = new Set(['audit', 'containers', 'ingress', 'k8s_events', 'syslog', 'files']);
 const RATE_KEYS = new Set(['group_by', 'window', 'more_than', 'failure_ratio_above', 'failure_codes']);
 
 /**
@@ -309,7 +227,7 @@ function compileTexts(texts: RuleText[], parse: (text: string) => unknown = pars
     }
   }
 
-  const compiler = new Compiler(lists, macros);
+  const compiler = { audit: new Compiler(lists, macros, false), record: new Compiler(lists, macros, true) };
   const seen = new Map<string, string>();
   const rules: CompiledRule[] = [];
   for (const r of rawRules) {
@@ -330,8 +248,26 @@ function compileTexts(texts: RuleText[], parse: (text: string) => unknown = pars
     allowlist.push(entry);
   }
   // Macros no rule uses are still checked.
-  for (const name of macros.keys()) compiler.macro(name, 'macros', name);
+  for (const name of macros.keys()) compiler.audit.macro(name, 'macros', name);
   return { rules, lists, allowlist };
+}
+
+/**
+ * `source:` (one name or a list, `audit` when absent) as a set, and whether the paths read records of other sources.
+ * One rule reads audit events or records, not both: the same path means different things in each.
+ */
+function compileSources(raw: unknown, fail: (field: string, msg: string) => never): { sources: Set<string>; record: boolean } {
+  if (raw === undefined) return { sources: new Set(['audit']), record: false };
+  const names = Array.isArray(raw) ? raw : [raw];
+  if (names.length === 0) fail('source', 'expected a source name or a non-empty list of them');
+  names.forEach((n, i) => {
+    if (typeof n !== 'string' || !RULE_SOURCES.has(n)) {
+      fail(Array.isArray(raw) ? `source[${i}]` : 'source', `unknown source ${JSON.stringify(n)} (expected ${[...RULE_SOURCES].join(', ')})`);
+    }
+  });
+  const sources = new Set(names as string[]);
+  if (sources.has('audit') && sources.size > 1) fail('source', 'a rule reads audit events or records of other sources, not both: write one rule for each');
+  return { sources, record: !sources.has('audit') };
 }
 
 /** `scope: { clusters, namespaces }`, either key optional but not both. */
@@ -351,7 +287,7 @@ function compileScope(raw: unknown, fail: (field: string, msg: string) => never)
   return { clusters: set('clusters'), namespaces: set('namespaces') };
 }
 
-function compileAllow(a: RawAllow, compiler: Compiler, rules: CompiledRule[]): CompiledAllow {
+function compileAllow(a: RawAllow, compilers: { audit: Compiler; record: Compiler }, rules: CompiledRule[]): CompiledAllow {
   const { raw, file, where } = a;
   const fail = (field: string, msg: string): never => {
     throw new RuleError(`${file}: ${where}.${field}: ${msg}`);
@@ -371,13 +307,28 @@ function compileAllow(a: RawAllow, compiler: Compiler, rules: CompiledRule[]): C
       for (const r of matched) ids!.add(r.id);
     });
   }
+  // The entry reads what its rules read: audit events, or records (`source:` picks the rules when none are named).
+  let record = false;
+  if (raw.source !== undefined) {
+    const s = compileSources(raw.source, fail);
+    record = s.record;
+    const named = ids;
+    const bySource = rules.filter((r) => [...r.sources].some((x) => s.sources.has(x)) && (named === undefined || named.has(r.id)));
+    if (named !== undefined && bySource.length !== named.size) fail('source', 'some of the rules it names read other sources');
+    ids = new Set(bySource.map((r) => r.id));
+  } else if (ids !== undefined) {
+    const kinds = new Set(rules.filter((r) => ids!.has(r.id)).map((r) => r.record));
+    if (kinds.size > 1) fail('rules', 'names rules on audit events and rules on other sources: write one entry for each');
+    record = kinds.has(true);
+  }
   const { clusters, namespaces } = compileScope(raw.scope, fail);
   if (raw.match === undefined) fail('match', 'required');
+  const compiler = record ? compilers.record : compilers.audit;
   const match = compiler.condition(raw.match, `${file}: ${where}`, 'match');
-  return { id: raw.id as string, description: (raw.description as string | undefined) ?? '', rules: ids, clusters, namespaces, match, file };
+  return { id: raw.id as string, description: (raw.description as string | undefined) ?? '', rules: ids, record, clusters, namespaces, match, file };
 }
 
-function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
+function compileRule(r: RawRule, compilers: { audit: Compiler; record: Compiler }): CompiledRule {
   const { raw, file, where } = r;
   const fail = (field: string, msg: string): never => {
     throw new RuleError(`${file}: ${where}.${field}: ${msg}`);
@@ -396,9 +347,13 @@ function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
   const level = str('level', true);
   if (!LEVELS.has(level)) fail('level', 'expected high, medium, low or note');
   if (raw.enabled !== undefined && typeof raw.enabled !== 'boolean') fail('enabled', 'expected true or false');
+  const { sources, record } = compileSources(raw.source, fail);
+  const compiler = record ? compilers.record : compilers.audit;
   const { clusters, namespaces } = compileScope(raw.scope, fail);
-  let stages: Set<string> | undefined = new Set(['ResponseComplete']);
+  // Records have no stages: each is read once.
+  let stages: Set<string> | undefined = record ? undefined : new Set(['ResponseComplete']);
   if (raw.stages !== undefined) {
+    if (record) fail('stages', 'only rules on audit events have stages');
     const s = raw.stages;
     if (s === 'any' || (Array.isArray(s) && s.includes('any'))) stages = undefined;
     else {
@@ -422,18 +377,20 @@ function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
     if (windowMs === undefined || windowMs <= 0) fail('rate.window', 'expected a duration such as 5m');
     if (!Number.isInteger(rr.more_than) || (rr.more_than as number) < 0) fail('rate.more_than', 'expected a whole number');
     const ratio = rr.failure_ratio_above;
+    if (record && (ratio !== undefined || rr.failure_codes !== undefined)) fail(ratio !== undefined ? 'rate.failure_ratio_above' : 'rate.failure_codes', 'only rules on audit events have response codes: select failed records in match');
     if (ratio !== undefined && (typeof ratio !== 'number' || ratio < 0 || ratio >= 1)) fail('rate.failure_ratio_above', 'expected a number from 0 up to (not including) 1');
     const codes = rr.failure_codes ?? [401, 403];
     if (!Array.isArray(codes) || codes.length === 0 || codes.some((c: unknown) => !Number.isInteger(c))) fail('rate.failure_codes', 'expected a list of HTTP status codes');
     rate = {
-      groupKey: compileKey(gb as string[], `${file}: ${where}.rate.group_by`),
+      groupKey: compileKey(gb as string[], `${file}: ${where}.rate.group_by`, record),
       windowMs: windowMs!, moreThan: rr.more_than as number, failureRatioAbove: ratio as number | undefined,
       failureCodes: new Set(codes as number[]),
     };
   }
-  const onlyVerbs = compiler.necessaryValues(raw.match, 'verb');
-  const onlyResources = compiler.necessaryValues(raw.match, 'objectRef.resource');
-  const onlyCodes = compiler.codeGuard(raw.match);
+  // Guards on the audit event's verb, resource and code: a record's fields of those names are no such thing.
+  const onlyVerbs = record ? undefined : compiler.necessaryValues(raw.match, 'verb');
+  const onlyResources = record ? undefined : compiler.necessaryValues(raw.match, 'objectRef.resource');
+  const onlyCodes = record ? undefined : compiler.codeGuard(raw.match);
   const aggregateBy: string[] = [];
   const aggregateKey: Getter[] = [];
   if (raw.aggregate_by !== undefined) {
@@ -441,821 +398,14 @@ function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
     (raw.aggregate_by as unknown[]).forEach((p, i) => {
       if (typeof p !== 'string') fail(`aggregate_by[${i}]`, 'expected a field path');
       aggregateBy.push(p as string);
-      aggregateKey.push(compileGetter(p as string, `${file}: ${where}.aggregate_by[${i}]`));
+      aggregateKey.push(compileGetter(p as string, `${file}: ${where}.aggregate_by[${i}]`, record));
     });
   }
-  const output = compileTemplate(raw.output === undefined ? str('name', true) : str('output', true), `${file}: ${where}.output`);
+  const output = compileTemplate(raw.output === undefined ? str('name', true) : str('output', true), `${file}: ${where}.output`, record);
   return {
     id, name: str('name', true), description: str('description', false), category,
-    level: level as CompiledRule['level'], enabled: raw.enabled ?? true, type: r.type,
-    clusters, namespaces, stages, lastStageOnly: stages !== undefined && stages.size === 1 && stages.has('ResponseComplete'), match, onlyVerbs, onlyResources, onlyCodes, rate, aggregateBy, aggregateKey, output,
+    level: level as CompiledRule['level'], enabled: raw.enabled ?? true, type: r.type, sources, record,
+    clusters, namespaces, stages, lastStageOnly: record || (stages !== undefined && stages.size === 1 && stages.has('ResponseComplete')), match, onlyVerbs, onlyResources, onlyCodes, rate, aggregateBy, aggregateKey, output,
     risk: str('risk', false), solution: str('solution', false), file,
   };
-}
-
-// ---------- conditions ----------
-
-const OPS = new Set(['equals', 'in', 'in_list', 'not_in', 'not_in_list', 'equals_field', 'exists', 'prefix', 'prefix_list', 'suffix', 'suffix_list', 'contains', 'contains_list', 'regex', 'cidr', 'cidr_list', 'gt', 'gte', 'lt', 'lte', 'path_prefix', 'path_prefix_list']);
-const STRING_OPS = new Set(['equals', 'in', 'in_list', 'not_in', 'not_in_list', 'equals_field', 'prefix', 'prefix_list', 'suffix', 'suffix_list', 'contains', 'contains_list', 'regex']);
-
-// Conditions decided when the files are loaded.
-const ALWAYS: Predicate = () => true;
-const NEVER: Predicate = () => false;
-
-/** Stands for "the path yields nothing" in a rule's guards (`exists: false`). */
-export const ABSENT = '\0';
-
-/** The condition was decided false at load time (it tests an empty list): its rule can never match. */
-export function isNever(p: Predicate): boolean {
-  return p === NEVER;
-}
-
-class Compiler {
-  readonly #lists: Record<string, string[]>;
-  readonly #macros: Map<string, { file: string; where: string; raw: unknown }>;
-  readonly #compiled = new Map<string, Predicate>();
-  readonly #compiling = new Set<string>();
-
-  constructor(lists: Record<string, string[]>, macros: Map<string, { file: string; where: string; raw: unknown }>) {
-    this.#lists = lists;
-    this.#macros = macros;
-  }
-
-  macro(name: string, at: string, path: string): Predicate {
-    const done = this.#compiled.get(name);
-    if (done) return done;
-    const m = this.#macros.get(name);
-    if (!m) throw new RuleError(`${at}.${path}: unknown macro ${JSON.stringify(name)}`);
-    if (this.#compiling.has(name)) throw new RuleError(`${at}.${path}: macro ${JSON.stringify(name)} refers to itself`);
-    this.#compiling.add(name);
-    const inner = this.condition(m.raw, m.file, m.where);
-    this.#compiling.delete(name);
-    // A macro is evaluated once per event however many rules use it (conditions have no side effects).
-    let p = inner;
-    if (inner !== ALWAYS && inner !== NEVER) {
-      const slot = this.#compiled.size;
-      p = bodyIf(specialised<Predicate>(['inner', 'slot'], `return (ctx) => {
-        if (ctx.memoAt[slot] === ctx.serial) {
-          ctx.bodyProbe |= ctx.memoProbe[slot];
-          return ctx.memo[slot];
-        }
-        const outer = ctx.bodyProbe;
-        ctx.bodyProbe = 0;
-        const v = inner(ctx);
-        ctx.memo[slot] = v;
-        ctx.memoAt[slot] = ctx.serial;
-        ctx.memoProbe[slot] = ctx.bodyProbe;
-        ctx.bodyProbe |= outer;
-        return v;
-      };`, [inner, slot]), bodyReaders.has(inner));
-    }
-    this.#compiled.set(name, p);
-    return p;
-  }
-
-  /**
-   * The values `field` must take for a (validated) condition to hold, or undefined when the condition does
-   * not pin it: `all` intersects, `any` unites (undefined if any branch is free), `not` and other fields
-   * pin nothing. Only exact, case-sensitive `equals` / `in` / `in_list` of strings count, and `exists: false`, which
-   * pins the path to ABSENT (requests without a resource: health checks, discovery).
-   */
-  necessaryValues(raw: unknown, field: string, depth = 0): Set<string> | undefined {
-    if (raw === null || typeof raw !== 'object' || depth > 32) return undefined;
-    const c = raw as Record<string, unknown>;
-    if (Array.isArray(c.all)) {
-      let acc: Set<string> | undefined;
-      for (const part of c.all) {
-        const v = this.necessaryValues(part, field, depth + 1);
-        if (v !== undefined) acc = acc === undefined ? v : new Set([...acc].filter((x) => v.has(x)));
-      }
-      return acc;
-    }
-    if (Array.isArray(c.any)) {
-      const acc = new Set<string>();
-      for (const part of c.any) {
-        const v = this.necessaryValues(part, field, depth + 1);
-        if (v === undefined) return undefined;
-        for (const x of v) acc.add(x);
-      }
-      return acc;
-    }
-    if (typeof c.macro === 'string') return this.necessaryValues(this.#macros.get(c.macro)?.raw, field, depth + 1);
-    if (c.field !== field || c.ignore_case === true) return undefined;
-    if (c.exists === false) return new Set([ABSENT]);
-    const strings = (v: unknown) => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? new Set(v as string[]) : undefined);
-    if (typeof c.equals === 'string') return new Set([c.equals]);
-    if (c.in !== undefined) return strings(c.in);
-    if (typeof c.in_list === 'string') return strings(this.#lists[c.in_list]);
-    return undefined;
-  }
-
-  /**
-   * A test responseStatus.code must pass for a (validated) condition to hold, or undefined when the condition does
-   * not constrain it: `all` joins its parts' tests, `any` takes either (undefined if any branch is free), `not` and
-   * other fields constrain nothing. Only numeric equals / in / lt / lte / gt / gte and `exists: true` count; an
-   * absent code fails all of them, as it does when the condition is evaluated.
-   */
-  codeGuard(raw: unknown, depth = 0): ((code: number | undefined) => boolean) | undefined {
-    if (raw === null || typeof raw !== 'object' || depth > 32) return undefined;
-    const c = raw as Record<string, unknown>;
-    if (Array.isArray(c.all)) {
-      const parts = c.all.map((part) => this.codeGuard(part, depth + 1)).filter((g) => g !== undefined);
-      if (parts.length === 0) return undefined;
-      return (code) => parts.every((g) => g(code));
-    }
-    if (Array.isArray(c.any)) {
-      const parts = c.any.map((part) => this.codeGuard(part, depth + 1));
-      if (parts.some((g) => g === undefined)) return undefined;
-      return (code) => parts.some((g) => g!(code));
-    }
-    if (typeof c.macro === 'string') return this.codeGuard(this.#macros.get(c.macro)?.raw, depth + 1);
-    if (c.field !== 'responseStatus.code') return undefined;
-    if (c.exists === true) return (code) => code != null;
-    const n = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
-    if (n(c.equals)) return (code) => code === c.equals;
-    if (Array.isArray(c.in) && c.in.every(n)) {
-      const set = new Set(c.in as number[]);
-      return (code) => code !== undefined && set.has(code);
-    }
-    if (n(c.lt)) return (code) => typeof code === 'number' && code < (c.lt as number);
-    if (n(c.lte)) return (code) => typeof code === 'number' && code <= (c.lte as number);
-    if (n(c.gt)) return (code) => typeof code === 'number' && code > (c.gt as number);
-    if (n(c.gte)) return (code) => typeof code === 'number' && code >= (c.gte as number);
-    return undefined;
-  }
-
-  list(name: unknown, at: string, path: string): string[] {
-    if (typeof name !== 'string') throw new RuleError(`${at}.${path}: expected the name of a list`);
-    const l = this.#lists[name];
-    if (!l) throw new RuleError(`${at}.${path}: unknown list ${JSON.stringify(name)}`);
-    return l;
-  }
-
-  condition(raw: unknown, at: string, path: string): Predicate {
-    const fail = (sub: string, msg: string): never => {
-      throw new RuleError(`${at}.${sub}: ${msg}`);
-    };
-    if (!isObject(raw)) return fail(path, 'expected a condition ({ field, <op> }, all, any, not, macro or list_not_empty)');
-    const keys = Object.keys(raw);
-    if ('list_not_empty' in raw) {
-      // Decided at load time: lists are complete once every file is read.
-      if (keys.length !== 1) fail(path, 'list_not_empty takes no other keys');
-      const items = this.list(raw.list_not_empty, at, `${path}.list_not_empty`);
-      return items.length > 0 ? ALWAYS : NEVER;
-    }
-    if ('all' in raw || 'any' in raw) {
-      const key = 'all' in raw ? 'all' : 'any';
-      if (keys.length !== 1) fail(path, `${key} takes no other keys`);
-      const items = raw[key];
-      if (!Array.isArray(items) || items.length === 0) fail(`${path}.${key}`, 'expected a non-empty list of conditions');
-      let compiled = (items as unknown[]).map((c, i) => this.condition(c, at, `${path}.${key}[${i}]`));
-      // Parts decided at load time (list_not_empty) decide the whole or drop out.
-      const decisive = key === 'all' ? NEVER : ALWAYS;
-      if (compiled.includes(decisive)) return decisive;
-      compiled = compiled.filter((p) => p !== ALWAYS && p !== NEVER);
-      if (compiled.length === 0) return key === 'all' ? ALWAYS : NEVER;
-      if (compiled.length === 1) return compiled[0];
-      // Conditions have no side effects: the head-only ones go first, so a body is parsed only when they pass.
-      const parts = [...compiled.filter((p) => !bodyReaders.has(p)), ...compiled.filter((p) => bodyReaders.has(p))];
-      const body = parts.some((p) => bodyReaders.has(p));
-      const names = parts.map((_, i) => `p${i}`);
-      const expr = names.map((n) => `${n}(ctx)`).join(key === 'all' ? ' && ' : ' || ');
-      return bodyIf(specialised<Predicate>(names, `return (ctx) => ${expr};`, parts), body);
-    }
-    if ('not' in raw) {
-      if (keys.length !== 1) fail(path, 'not takes no other keys');
-      const inner = this.condition(raw.not, at, `${path}.not`);
-      if (inner === ALWAYS || inner === NEVER) return inner === ALWAYS ? NEVER : ALWAYS;
-      return bodyIf(specialised<Predicate>(['inner'], 'return (ctx) => !inner(ctx);', [inner]), bodyReaders.has(inner));
-    }
-    if ('macro' in raw) {
-      if (keys.length !== 1) fail(path, 'macro takes no other keys');
-      if (typeof raw.macro !== 'string') fail(`${path}.macro`, 'expected a macro name');
-      // Compiled lazily so macros may refer to macros defined later.
-      const name = raw.macro as string;
-      if (!this.#macros.has(name)) fail(`${path}.macro`, `unknown macro ${JSON.stringify(name)}`);
-      let p: Predicate | undefined;
-      p = this.macro(name, at, `${path}.macro`);
-      return p;
-    }
-    if (!('field' in raw)) return fail(path, 'expected field, all, any, not, macro or list_not_empty');
-    if (typeof raw.field !== 'string') fail(`${path}.field`, 'expected a field path');
-    const ops = keys.filter((k) => k !== 'field' && k !== 'ignore_case');
-    for (const k of ops) if (!OPS.has(k)) fail(`${path}.${k}`, `unknown operator (expected one of ${[...OPS].join(', ')})`);
-    if (ops.length !== 1) fail(path, `expected exactly one operator beside field, found ${ops.length === 0 ? 'none' : ops.join(', ')}`);
-    const op = ops[0];
-    const ignoreCase = raw.ignore_case === true;
-    if (raw.ignore_case !== undefined && typeof raw.ignore_case !== 'boolean') fail(`${path}.ignore_case`, 'expected true or false');
-    if (ignoreCase && !STRING_OPS.has(op)) fail(`${path}.ignore_case`, `not supported with ${op}`);
-    const field = resolvePath(raw.field as string, `${at}.${path}.field`);
-    const where = `${path}.${op}`;
-    const value = raw[op];
-    const some = compileSome(field);
-    const body = field.body;
-    if (op === 'exists') {
-      if (typeof value !== 'boolean') fail(where, 'expected true or false');
-      return bodyIf(value ? (ctx) => some(ctx, ANY_VALUE) : (ctx) => !some(ctx, ANY_VALUE), body);
-    }
-    if (op === 'equals_field') {
-      if (typeof value !== 'string' || value === '') fail(where, 'expected a field path');
-      const get = getterOf(field);
-      const other = compileGetter(value as string, `${at}.${where}`);
-      const same = (a: unknown, b: unknown): boolean => {
-        if (typeof a === 'string') return typeof b === 'string' && (ignoreCase ? a.toLowerCase() === b.toLowerCase() : a === b);
-        return (typeof a === 'number' || typeof a === 'boolean') && a === b;
-      };
-      return bodyIf((ctx) => {
-        const mine = get(ctx);
-        if (mine.length === 0) return false;
-        const theirs = other(ctx);
-        for (const a of mine) for (const b of theirs) if (same(a, b)) return true;
-        return false;
-      }, body || bodyReaders.has(other));
-    }
-    const test = this.valueTest(op, value, ignoreCase, at, where);
-    const one = singleHeadValue(raw.field as string);
-    if (one !== undefined) {
-      return specialised<Predicate>(['one', 'test'], `return (ctx) => {
-        const v = one(ctx);
-        return v != null && test(v);
-      };`, [one, test]);
-    }
-    return bodyIf((ctx) => some(ctx, test), body);
-  }
-
-  valueTest(op: string, value: unknown, ic: boolean, at: string, where: string): (v: unknown) => boolean {
-    const fail = (msg: string): never => {
-      throw new RuleError(`${at}.${where}: ${msg}`);
-    };
-    const fold = (s: string) => (ic ? s.toLowerCase() : s);
-    const strings = (v: unknown): string[] => {
-      const arr = Array.isArray(v) ? v : [v];
-      if (arr.length === 0 || arr.some((x) => typeof x !== 'string')) fail('expected a string or a list of strings');
-      return (arr as string[]).map(fold);
-    };
-    switch (op) {
-      case 'equals': {
-        if (value === null || typeof value === 'object') fail('expected a string, number or boolean');
-        if (typeof value === 'string') {
-          const want = fold(value);
-          return ic ? (v) => typeof v === 'string' && fold(v) === want : (v) => v === want;
-        }
-        return (v) => v === value;
-      }
-      case 'in':
-      case 'in_list':
-      case 'not_in':
-      case 'not_in_list': {
-        let items: unknown[];
-        if (op === 'in_list' || op === 'not_in_list') items = this.list(value, at, where);
-        else {
-          if (!Array.isArray(value)) fail('expected a list');
-          items = value as unknown[];
-        }
-        const set = new Set(items.map((x) => (typeof x === 'string' ? fold(x) : x)));
-        if (op === 'in' || op === 'in_list') return ic ? (v) => set.has(typeof v === 'string' ? fold(v) : v) : (v) => set.has(v);
-        // A value outside the list; objects and lists are not values that could be in it.
-        return (v) => v === null || typeof v !== 'object' ? !set.has(typeof v === 'string' ? fold(v) : v) : false;
-      }
-      case 'prefix':
-      case 'suffix':
-      case 'contains':
-      case 'prefix_list':
-      case 'suffix_list':
-      case 'contains_list': {
-        // A named list an operator extends in a file of their own (attack tool user agents, probe user agents).
-        const named = op.endsWith('_list');
-        if (named) op = op.slice(0, -'_list'.length);
-        const want = named ? this.list(value, at, where).map(fold) : strings(value);
-        // An empty named list holds for nothing.
-        if (want.length === 0) return () => false;
-        const has = op === 'prefix' ? (s: string, w: string) => s.startsWith(w) : op === 'suffix' ? (s: string, w: string) => s.endsWith(w) : (s: string, w: string) => s.includes(w);
-        // The common case, one string and no case folding, without a loop or a closure per value.
-        if (want.length === 1 && !ic) {
-          const w = want[0];
-          if (op === 'prefix') return (v) => typeof v === 'string' && v.startsWith(w);
-          if (op === 'suffix') return (v) => typeof v === 'string' && v.endsWith(w);
-          return (v) => typeof v === 'string' && v.includes(w);
-        }
-        // Several strings, or folded case: one pattern of escaped literals scans the value once, without
-        // lower-casing it (a list of tool names is tried on every event's user agent).
-        if (want.length > 3 || ic) {
-          const alternatives = want.map((w) => w.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&')).join('|');
-          const re = new RegExp(op === 'prefix' ? `^(?:${alternatives})` : op === 'suffix' ? `(?:${alternatives})$` : alternatives, ic ? 'i' : '');
-          return (v) => typeof v === 'string' && re.test(v);
-        }
-        return (v) => {
-          if (typeof v !== 'string') return false;
-          for (const w of want) if (has(v, w)) return true;
-          return false;
-        };
-      }
-      case 'regex': {
-        if (typeof value !== 'string' || value === '') fail('expected a regular expression');
-        const reason = unsafeRegexReason(value as string);
-        if (reason) fail(`pattern can backtrack catastrophically: ${value} (${reason})`);
-        let re: RegExp;
-        try {
-          re = new RegExp(value as string, ic ? 'i' : '');
-        } catch (err) {
-          return fail(`invalid regular expression: ${(err as Error).message}`);
-        }
-        return (v) => typeof v === 'string' && re.test(v);
-      }
-      case 'cidr':
-      case 'cidr_list': {
-        const blocks = new BlockList();
-        for (const c of op === 'cidr_list' ? this.list(value, at, where) : strings(value)) {
-          const m = /^([^/]+)\/(\d{1,3})$/.exec(c);
-          const family = m ? isIP(m[1]) : 0;
-          const bits = m ? Number(m[2]) : -1;
-          if (!m || family === 0 || bits > (family === 4 ? 32 : 128)) fail(`invalid CIDR ${JSON.stringify(c)}`);
-          blocks.addSubnet(m![1], bits, family === 4 ? 'ipv4' : 'ipv6');
-        }
-        // A cluster's requests come from few addresses (nodes, pods, a VPN): remember their answers, bounded.
-        const seen = new Map<string, boolean>();
-        return (v) => {
-          if (typeof v !== 'string') return false;
-          let inside = seen.get(v);
-          if (inside === undefined) {
-            const family = isIP(v);
-            inside = family !== 0 && blocks.check(v, family === 4 ? 'ipv4' : 'ipv6');
-            if (seen.size >= 4096) seen.clear();
-            seen.set(v, inside);
-          }
-          return inside;
-        };
-      }
-      case 'gt': case 'gte': case 'lt': case 'lte': {
-        if (typeof value !== 'number' || !Number.isFinite(value)) fail('expected a number');
-        const n = value as number;
-        const cmp = op === 'gt' ? (x: number) => x > n : op === 'gte' ? (x: number) => x >= n : op === 'lt' ? (x: number) => x < n : (x: number) => x <= n;
-        return (v) => typeof v === 'number' && cmp(v);
-      }
-      case 'path_prefix':
-      case 'path_prefix_list': {
-        const raw = op === 'path_prefix_list' ? this.list(value, at, where) : strings(value);
-        const prefixes = raw.map((p) => {
-          if (!p.startsWith('/')) fail(`expected absolute paths, found ${JSON.stringify(p)}`);
-          return normalizeHostPath(p);
-        });
-        return (v) => {
-          if (typeof v !== 'string' || v === '') return false;
-          const p = normalizeHostPath(v);
-          return prefixes.some((pre) => (pre === '/' ? p === '/' : p === pre || p.startsWith(`${pre}/`)));
-        };
-      }
-    }
-    return fail('unknown operator');
-  }
-}
-
-/** Resolves `.` and `..`, collapses `//`, drops a trailing `/` (keeps `/` itself). */
-export function normalizeHostPath(p: string): string {
-  let n = posix.normalize(p.startsWith('/') ? p : `/${p}`);
-  n = n.replace(/^\/+/, '/');
-  if (n.length > 1 && n.endsWith('/')) n = n.slice(0, -1);
-  return n;
-}
-
-// ---------- field paths ----------
-
-type Segment = { key: string } | { star: true } | { keys: true };
-
-/** Splits `a.b[*].c`, `data[keys]`, `annotations["x.y/z"]`, `annotations.x\.y/z` into segments. */
-export function parseFieldPath(path: string): Segment[] {
-  const segs: Segment[] = [];
-  let i = 0;
-  let cur = '';
-  let pending = false;
-  const push = () => {
-    if (pending) segs.push({ key: cur });
-    cur = '';
-    pending = false;
-  };
-  while (i < path.length) {
-    const c = path[i];
-    if (c === '\\') {
-      if (i + 1 >= path.length) throw new Error('dangling backslash');
-      cur += path[i + 1];
-      pending = true;
-      i += 2;
-    } else if (c === '.') {
-      if (!pending && (segs.length === 0 || path[i - 1] === '.')) throw new Error('empty segment');
-      push();
-      i++;
-    } else if (c === '[') {
-      push();
-      if (path.startsWith('[*]', i)) {
-        segs.push({ star: true });
-        i += 3;
-      } else if (path.startsWith('[keys]', i)) {
-        segs.push({ keys: true });
-        i += 6;
-      } else {
-        const q = path[i + 1];
-        if (q !== '"' && q !== "'") throw new Error('expected [*], [keys] or ["key"]');
-        const end = path.indexOf(`${q}]`, i + 2);
-        if (end === -1) throw new Error('unclosed ["key"]');
-        segs.push({ key: path.slice(i + 2, end) });
-        i = end + 2;
-      }
-      if (i < path.length && path[i] !== '.' && path[i] !== '[') throw new Error('expected . or [ after ]');
-    } else {
-      cur += c;
-      pending = true;
-      i++;
-    }
-  }
-  push();
-  if (segs.length === 0 || !('key' in segs[0])) throw new Error('empty path');
-  if (path.endsWith('.')) throw new Error('empty segment');
-  return segs;
-}
-
-const HEAD_ROOTS = new Set([
-  'apiVersion', 'level', 'auditID', 'stage', 'requestURI', 'verb', 'user', 'impersonatedUser', 'sourceIPs',
-  'userAgent', 'objectRef', 'responseStatus', 'requestReceivedTimestamp', 'stageTimestamp',
-]);
-
-const INHERITED = new Set<string>();
-for (const proto of [Object.prototype, Array.prototype, String.prototype, Number.prototype, Boolean.prototype, Function.prototype]) {
-  for (const k of Object.getOwnPropertyNames(proto)) INHERITED.add(k);
-}
-INHERITED.add('__proto__');
-
-/** A key that can be written as `.key` in generated code and reads the same by name as by own-key lookup. */
-function isPlainKey(k: string): boolean {
-  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) && !INHERITED.has(k);
-}
-
-/** Fast path for the common case: a path into the head without `[*]` has at most one value; no arrays allocated. */
-function singleHeadValue(path: string): ((ctx: EvalContext) => unknown) | undefined {
-  const segs = parseFieldPath(path);
-  if (segs.some((s) => !('key' in s))) return undefined;
-  const keys = segs.map((s) => (s as { key: string }).key);
-  const [root, ...rest] = keys;
-  const walk = (v: unknown): unknown => {
-    for (const k of rest) {
-      if (v === null || typeof v !== 'object' || Array.isArray(v) || !Object.hasOwn(v, k)) return undefined;
-      v = (v as Json)[k];
-    }
-    return v;
-  };
-  if (root === 'sourceIP' && rest.length === 0) {
-    return (ctx) => {
-      const ips = ctx.event.head.sourceIPs;
-      return ips.length > 0 ? ips[ips.length - 1] : undefined;
-    };
-  }
-  if (root === 'user' && rest[0] === 'node') return rest.length === 1 ? (ctx) => nodeNameOf(ctx.event.head.user) : undefined;
-  if (root === 'user' && rest[0] === 'serviceaccount') {
-    const part = serviceAccountPart(rest[1]);
-    return rest.length === 2 && part !== undefined ? (ctx) => serviceAccountOf(ctx.event.head.user)?.[part] : undefined;
-  }
-  if (root === 'annotations') return (ctx) => walk(ctx.event.annotations());
-  if (!HEAD_ROOTS.has(root)) return undefined;
-  if (rest.every(isPlainKey)) {
-    // Named loads (`head.user.username`) instead of keyed ones: what makes a head condition cheap. Only for keys
-    // that no object, array or string has as a property of its own or inherited (`length`, `constructor`), so
-    // reading them by name gives what the own-key walk gives.
-    let expr = `ctx.event.head.${root}`;
-    for (const k of rest) expr = `(v = ${expr}) !== null && typeof v === 'object' && !Array.isArray(v) ? v.${k} : undefined`;
-    return specialised([], `return (ctx) => { let v; return ${expr}; };`, []);
-  }
-  return (ctx) => walk((ctx.event.head as unknown as Json)[root]);
-}
-
-/** Where a field path starts (one value, or a list walked as if by `[*]`) and the steps after that. */
-interface ResolvedPath {
-  /** The root's value (undefined: none); with `list`, an array whose items are the values. */
-  root: (ctx: EvalContext) => unknown;
-  list: boolean;
-  steps: Segment[];
-  body: boolean;
-}
-
-function resolvePath(path: string, at: string): ResolvedPath {
-  let segs: Segment[];
-  try {
-    segs = parseFieldPath(path);
-  } catch (err) {
-    throw new RuleError(`${at}: bad field path ${JSON.stringify(path)}: ${(err as Error).message}`);
-  }
-  const root = (segs[0] as { key: string }).key;
-  let rest = segs.slice(1);
-  const second = rest[0] && 'key' in rest[0] ? rest[0].key : undefined;
-  if (root === 'sourceIP') {
-    return { root: (ctx) => ctx.event.head.sourceIPs.at(-1), list: false, steps: rest, body: false };
-  }
-  if (root === 'exec' && (second === 'command' || second === 'container')) {
-    return {
-      root: second === 'command' ? (ctx) => execOf(ctx.event)?.command : (ctx) => execOf(ctx.event)?.container,
-      list: false, steps: rest.slice(1), body: false,
-    };
-  }
-  if (root === 'user' && second === 'node') {
-    return { root: (ctx) => nodeNameOf(ctx.event.head.user), list: false, steps: rest.slice(1), body: false };
-  }
-  if (root === 'user' && second === 'serviceaccount') {
-    const third = rest[1] && 'key' in rest[1] ? rest[1].key : undefined;
-    const part = serviceAccountPart(third);
-    if (part === undefined) throw new RuleError(`${at}: bad field path ${JSON.stringify(path)}: use user.serviceaccount.namespace or user.serviceaccount.name`);
-    return { root: (ctx) => serviceAccountOf(ctx.event.head.user)?.[part], list: false, steps: rest.slice(2), body: false };
-  }
-  if (root === 'pod_specs' || root === 'containers' || root === 'images') {
-    if (rest[0] && 'star' in rest[0]) rest = rest.slice(1);
-    else if (rest[0] && 'keys' in rest[0]) throw new RuleError(`${at}: bad field path ${JSON.stringify(path)}: ${root} is a list, walk it with [*]`);
-    const list: (ctx: EvalContext) => unknown = root === 'pod_specs' ? (ctx) => ctx.podSpecs() : root === 'containers' ? (ctx) => ctx.containers() : (ctx) => ctx.images();
-    return { root: (ctx) => { probeBody(ctx); return list(ctx); }, list: true, steps: rest, body: true };
-  }
-  if (root === 'annotations') return { root: (ctx) => ctx.event.annotations(), list: false, steps: rest, body: false };
-  if (HEAD_ROOTS.has(root)) return { root: (ctx) => (ctx.event.head as unknown as Json)[root], list: false, steps: rest, body: false };
-  return { root: (ctx) => { probeBody(ctx); return ctx.event.full()[root]; }, list: false, steps: rest, body: true };
-}
-
-/**
- * The values of field paths as one string (a path's values joined by `,`, paths by NUL). Rate rules compute it
- * for every event they count, so single head fields (sourceIP, user.username) are read without building arrays.
- */
-export function compileKey(paths: string[], at: string): (ctx: EvalContext) => string {
-  const text = (v: unknown): string => (typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v));
-  const parts = paths.map((path, i): ((ctx: EvalContext) => string) => {
-    const get = compileGetter(path, `${at}[${i}]`); // validates the path
-    const one = singleHeadValue(path);
-    if (one !== undefined) {
-      return (ctx) => {
-        const v = one(ctx);
-        return v == null ? '' : text(v);
-      };
-    }
-    return (ctx) => get(ctx).map(text).join(',');
-  });
-  if (parts.length === 1) return parts[0];
-  return (ctx) => parts.map((f) => f(ctx)).join('\0');
-}
-
-/** Compiles a field path into a function yielding its 0..n values (null and undefined are never yielded). */
-export function compileGetter(path: string, at: string): Getter {
-  return getterOf(resolvePath(path, at));
-}
-
-function getterOf({ root, list, steps, body }: ResolvedPath): Getter {
-  const roots = list ? (ctx: EvalContext) => (root(ctx) as unknown[]) : (ctx: EvalContext) => {
-    const v = root(ctx);
-    return v == null ? [] : [v];
-  };
-  if (steps.length === 0) return bodyIf((ctx) => roots(ctx).filter((v) => v != null), body);
-  return bodyIf((ctx) => {
-    let vals = roots(ctx);
-    for (const s of steps) {
-      const next: unknown[] = [];
-      if ('star' in s) {
-        // Over a list: its items; over a map (ConfigMap data, labels): its values.
-        for (const v of vals) {
-          if (Array.isArray(v)) { for (const x of v) if (x != null) next.push(x); }
-          else if (v !== null && typeof v === 'object') { for (const x of Object.values(v)) if (x != null) next.push(x); }
-        }
-      } else if ('keys' in s) {
-        // The keys of a map (ConfigMap data, labels); a list has none.
-        for (const v of vals) if (v !== null && typeof v === 'object' && !Array.isArray(v)) next.push(...Object.keys(v));
-      } else {
-        for (const v of vals) {
-          if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.hasOwn(v, s.key)) {
-            const x = (v as Json)[s.key];
-            if (x != null) next.push(x);
-          }
-        }
-      }
-      if (next.length === 0) return next;
-      vals = next;
-    }
-    return vals;
-  }, body);
-}
-
-const ANY_VALUE = (): boolean => true;
-
-/**
- * The field path as "does any value pass `test`": the same values compileGetter yields, walked in place and
- * stopping at the first that passes — no arrays built per event.
- */
-function compileSome({ root, list, steps }: ResolvedPath): (ctx: EvalContext, test: (v: unknown) => boolean) => boolean {
-  const walk = (v: unknown, i: number, test: (v: unknown) => boolean): boolean => {
-    if (v == null) return false;
-    if (i === steps.length) return test(v);
-    const s = steps[i];
-    if (typeof v !== 'object') return false;
-    if ('star' in s) {
-      if (Array.isArray(v)) {
-        for (const x of v) if (walk(x, i + 1, test)) return true;
-      } else {
-        for (const k in v) if (Object.hasOwn(v, k) && walk((v as Json)[k], i + 1, test)) return true;
-      }
-      return false;
-    }
-    if (Array.isArray(v)) return false;
-    if ('keys' in s) {
-      for (const k in v) if (Object.hasOwn(v, k) && walk(k, i + 1, test)) return true;
-      return false;
-    }
-    return Object.hasOwn(v, s.key) && walk((v as Json)[s.key], i + 1, test);
-  };
-  if (list) {
-    return (ctx, test) => {
-      for (const x of root(ctx) as unknown[]) if (walk(x, 0, test)) return true;
-      return false;
-    };
-  }
-  return (ctx, test) => walk(root(ctx), 0, test);
-}
-
-const MAX_SUMMARY = 1000;
-/** What a placeholder shows for a field the event does not have (a cluster-scoped object's namespace, an anonymous user's name). */
-const NO_VALUE = '(none)';
-
-/** `{path}` placeholders filled with the path's values (joined by `,`; `(none)` when the event has none); one line, capped. */
-export function compileTemplate(text: string, at: string): (ctx: EvalContext) => string {
-  const parts: Array<string | Getter> = [];
-  const re = /\{([^{}]+)\}/g;
-  let last = 0;
-  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-    parts.push(text.slice(last, m.index));
-    parts.push(compileGetter(m[1].trim(), `${at} {${m[1]}}`));
-    last = m.index + m[0].length;
-  }
-  parts.push(text.slice(last));
-  return (ctx) => {
-    const text = parts.map((p) => {
-      if (typeof p === 'string') return p;
-      const vals = p(ctx);
-      return vals.length === 0 ? NO_VALUE : vals.map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join(',');
-    }).join('').replace(/[\r\n\t]+/g, ' ');
-    return text.length > MAX_SUMMARY ? `${text.slice(0, MAX_SUMMARY - 1)}…` : text;
-  };
-}
-
-// ---------- virtual fields ----------
-
-/**
- * `user.node`: the node name of a node identity as the Node authorizer and NodeRestriction see one:
- * username `system:node:<name>` in group `system:nodes`.
- */
-export function nodeNameOf(user: { username?: string; groups?: string[] } | undefined): string | undefined {
-  const name = user?.username;
-  if (typeof name !== 'string' || !name.startsWith('system:node:') || name.length === 'system:node:'.length) return undefined;
-  return Array.isArray(user!.groups) && user!.groups.includes('system:nodes') ? name.slice('system:node:'.length) : undefined;
-}
-
-/**
- * `user.serviceaccount.namespace` / `.name`: the service account of a service-account identity as RBAC sees one:
- * username `system:serviceaccount:<namespace>:<name>` in group `system:serviceaccounts`.
- */
-export function serviceAccountOf(user: { username?: string; groups?: string[] } | undefined): { namespace: string; name: string } | undefined {
-  const name = user?.username;
-  if (typeof name !== 'string' || !name.startsWith('system:serviceaccount:')) return undefined;
-  const rest = name.slice('system:serviceaccount:'.length);
-  const colon = rest.indexOf(':');
-  if (colon <= 0 || colon === rest.length - 1 || rest.indexOf(':', colon + 1) !== -1) return undefined;
-  if (!Array.isArray(user!.groups) || !user!.groups.includes('system:serviceaccounts')) return undefined;
-  return { namespace: rest.slice(0, colon), name: rest.slice(colon + 1) };
-}
-
-const serviceAccountPart = (key: string | undefined): 'namespace' | 'name' | undefined =>
-  key === 'namespace' || key === 'name' ? key : undefined;
-
-/** A container image reference, normalised as container runtimes resolve it. */
-export interface ImageRef {
-  /** The image as written. */
-  image: string;
-  /** Registry host (and port), lower-case: `docker.io` when the image names none. */
-  registry: string;
-  /** Path in the registry: `library/nginx` for `nginx`. */
-  repository: string;
-  /** `registry/repository`, without tag or digest. */
-  name: string;
-  tag?: string;
-  digest?: string;
-}
-
-/**
- * `nginx` → docker.io/library/nginx, `foo/bar:1` → docker.io/foo/bar tag 1, `registry.corp:5000/a/b@sha256:…`
- * → registry registry.corp:5000. The first segment is a registry when it contains `.` or `:`, is `localhost`,
- * or has upper-case letters (as in the reference grammar); `index.docker.io` is docker.io.
- */
-export function parseImageRef(image: string): ImageRef | undefined {
-  let rest = image.trim();
-  if (rest === '') return undefined;
-  let digest: string | undefined;
-  const at = rest.indexOf('@');
-  if (at !== -1) {
-    digest = rest.slice(at + 1) || undefined;
-    rest = rest.slice(0, at);
-  }
-  let tag: string | undefined;
-  const colon = rest.lastIndexOf(':');
-  if (colon > rest.lastIndexOf('/')) {
-    tag = rest.slice(colon + 1) || undefined;
-    rest = rest.slice(0, colon);
-  }
-  if (rest === '') return undefined;
-  const slash = rest.indexOf('/');
-  const first = slash === -1 ? '' : rest.slice(0, slash);
-  let registry = 'docker.io';
-  let repository = rest;
-  if (slash !== -1 && (first.includes('.') || first.includes(':') || first === 'localhost' || first !== first.toLowerCase())) {
-    registry = first.toLowerCase();
-    repository = rest.slice(slash + 1);
-  }
-  if (registry === 'index.docker.io' || registry === 'registry-1.docker.io') registry = 'docker.io';
-  if (registry === 'docker.io' && !repository.includes('/')) repository = `library/${repository}`;
-  if (repository === '') return undefined;
-  const ref: ImageRef = { image, registry, repository, name: `${registry}/${repository}` };
-  if (tag !== undefined) ref.tag = tag;
-  if (digest !== undefined) ref.digest = digest;
-  return ref;
-}
-
-/** exec/attach: every `command=` of the query string, decoded and joined by spaces, and the `container=` value. */
-export function execOf(event: AuditEvent): { command?: string; container?: string } | undefined {
-  const sub = event.head.objectRef?.subresource;
-  if (sub !== 'exec' && sub !== 'attach') return undefined;
-  const uri = event.head.requestURI;
-  const q = uri.indexOf('?');
-  if (q === -1) return {};
-  const commands: string[] = [];
-  let container: string | undefined;
-  for (const pair of uri.slice(q + 1).split('&')) {
-    const eq = pair.indexOf('=');
-    const key = eq === -1 ? pair : pair.slice(0, eq);
-    const value = eq === -1 ? '' : decodeQuery(pair.slice(eq + 1));
-    if (key === 'command') commands.push(value);
-    else if (key === 'container') container = value;
-  }
-  return { command: commands.length > 0 ? commands.join(' ') : undefined, container };
-}
-
-const TEMPLATE_KINDS: Record<string, string[]> = {
-  Pod: ['spec'],
-  Deployment: ['spec', 'template', 'spec'], DaemonSet: ['spec', 'template', 'spec'], StatefulSet: ['spec', 'template', 'spec'],
-  ReplicaSet: ['spec', 'template', 'spec'], ReplicationController: ['spec', 'template', 'spec'], Job: ['spec', 'template', 'spec'],
-  PodTemplate: ['template', 'spec'],
-  CronJob: ['spec', 'jobTemplate', 'spec', 'template', 'spec'],
-};
-const RESOURCE_KINDS: Record<string, string> = {
-  pods: 'Pod', deployments: 'Deployment', daemonsets: 'DaemonSet', statefulsets: 'StatefulSet', replicasets: 'ReplicaSet',
-  replicationcontrollers: 'ReplicationController', jobs: 'Job', cronjobs: 'CronJob', podtemplates: 'PodTemplate',
-};
-
-function specOf(obj: unknown, resource: string | undefined): unknown[] {
-  if (!isObject(obj)) return [];
-  const kind = typeof obj.kind === 'string' && TEMPLATE_KINDS[obj.kind] ? obj.kind : resource ? RESOURCE_KINDS[resource] : undefined;
-  if (!kind) return [];
-  let cur: unknown = obj;
-  for (const k of TEMPLATE_KINDS[kind]) {
-    if (!isObject(cur)) return [];
-    cur = cur[k];
-  }
-  return isObject(cur) ? [cur] : [];
-}
-
-// The response holds the whole object after a patch (the request only the delta), so it wins when it has a spec.
-// A write to the status subresource cannot change the spec (the apiserver drops spec changes there): its request
-// body says nothing about the spec, and is not parsed for one — kubelets' pod status patches are among the most
-// frequent writes of a cluster. Its response, when logged, still shows the object as it is.
-function podSpecsOf(event: AuditEvent): unknown[] {
-  const status = event.head.objectRef?.subresource === 'status';
-  // The cheap test first: finding out whether a response body is there parses the request body, and a pod create
-  // with a request body is parsed whole right below anyway.
-  if ((status || !event.hasRequestObject) && !event.hasResponseObject) return [];
-  const full = event.full();
-  const resource = event.head.objectRef?.resource;
-  const fromResponse = specOf(full.responseObject, resource);
-  return fromResponse.length > 0 || status ? fromResponse : specOf(full.requestObject, resource);
-}
-
-function containersOf(event: AuditEvent, specs: unknown[]): unknown[] {
-  const out: unknown[] = [];
-  for (const spec of specs) {
-    for (const key of ['containers', 'initContainers', 'ephemeralContainers']) {
-      const list = (spec as Json)[key];
-      if (Array.isArray(list)) for (const c of list) if (isObject(c)) out.push(c);
-    }
-  }
-  // A JSON patch to pods/ephemeralcontainers: the added containers are the operations' values.
-  if (event.head.objectRef?.subresource === 'ephemeralcontainers' && specs.length === 0 && event.hasRequestObject) {
-    const body = event.full().requestObject;
-    if (Array.isArray(body)) {
-      for (const op of body) {
-        if (!isObject(op) || typeof op.path !== 'string' || !op.path.includes('ontainers')) continue;
-        if (isObject(op.value)) out.push(op.value);
-        else if (Array.isArray(op.value)) for (const c of op.value) if (isObject(c)) out.push(c);
-      }
-    }
-  }
-  return out;
-}
-
-function isObject(v: unknown): v is Json {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }

@@ -514,7 +514,8 @@ describe('system rules, one behaviour at a time', () => {
   it('has a hit and a near miss for every rule', () => {
     // The attack-class rules' cases are run by attack-rules.test.ts.
     const covered = new Set([...CASES.map((c) => c.rule), ...ATTACK_CASES.map((c) => c.rule), ...RATE_RULES, ...LIST_RULES, 'KA-CRED-016', 'KA-CRED-017', 'KA-IMPACT-001', 'KA-NODE-001', 'KA-EXPOSE-006']);
-    expect(ruleSet.rules.map((r) => r.id).filter((id) => !covered.has(id))).toEqual([]);
+    // Rules on records of other sources (source:) have their cases with their parsers (record-rules.test.ts).
+    expect(ruleSet.rules.filter((r) => !r.record).map((r) => r.id).filter((id) => !covered.has(id))).toEqual([]);
   });
 
   for (const c of CASES) {

@@ -5,9 +5,12 @@
 // line split at 16 KiB has no `\n` at the end of `log` until its last part. Each line's first byte tells the format
 // (a CRI line starts with its timestamp's digit, a Docker one with `{`), so a file holds one format and one odd line
 // cannot switch it. Fragments are joined per stream (stdout and stderr interleave in one file) up to a cap; what is
-// beyond it is dropped and the record flagged `truncated`.
+// beyond it is dropped and the record flagged `truncated`. Each record then goes through the rules on `containers`
+// (and, for an ingress controller's access-log lines, on `ingress`) as read, and is forwarded with credentials blanked.
+import type { RuleHit } from '../detect/engine.ts';
 import { lineRecordId } from '../delivery/record.ts';
 import type { ChunkContext, ChunkResult } from './chunk.ts';
+import { accessLogFormatOf, parseAccessLine } from './ingress.ts';
 
 const NL = 0x0a;
 const CR = 0x0d;
@@ -26,6 +29,8 @@ export interface ContainerOrigin {
   maxMessageBytes: number;
   /** The block starts inside a line already cut: its fragments up to the first complete one are dropped. */
   continues: boolean;
+  /** The container is an ingress controller whose access-log lines are in this nginx log_format (`default`: the controller's). */
+  ingress?: string;
 }
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
@@ -105,22 +110,42 @@ interface Run {
   cut: boolean;
 }
 
-/** Parses a block of whole container log lines into records (see the top of this file). No detection runs on them. */
+/** Parses a block of whole container log lines into records (see the top of this file) and runs the rules on them. */
 export function parseContainerBlock(data: Uint8Array, ctx: ChunkContext, origin: ContainerOrigin): ChunkResult {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const ids: string[] = [];
   const spans: number[] = [];
   const result: ChunkResult = { count: 0, ids: '', spans: new Uint32Array(0), replaced: [], alarms: [], bad: [] };
+  const hits: RuleHit[] | undefined = ctx.collectHits ? [] : undefined;
+  if (hits) result.hits = hits;
   const runs: { stdout?: Run; stderr?: Run } = {};
   let skipping = origin.continues;
+  // The rules read the pod's context as an object: parsed once per block, shared by its records (rules only read).
+  const kubernetes = JSON.parse(origin.kubernetes) as Record<string, unknown>;
+  const access = origin.ingress === undefined ? undefined : accessLogFormatOf(origin.ingress);
   const emit = (stream: 'stdout' | 'stderr') => {
     const run = runs[stream]!;
     runs[stream] = undefined;
-    const message = messageOf(run, ctx);
+    const message = messageOf(run);
+    const patterns = ctx.patterns;
+    const shown = patterns !== undefined && patterns.mayHold(message) ? patterns.redactText(message) : message;
+    const redacted = shown !== message;
+    const fields = access === undefined ? undefined : parseAccessLine(message, access);
+    const shownFields = fields === undefined || !redacted ? fields : parseAccessLine(shown, access!);
+    const tail = `${run.cut ? ',"truncated":true' : ''}${redacted ? ',"redacted":true' : ''}}`;
+    const text = `{"time":${JSON.stringify(run.time)},"stream":"${stream}","message":${JSON.stringify(shown)},"kubernetes":${origin.kubernetes}${shownFields === undefined ? '' : `,"ingress":${JSON.stringify(shownFields)}`}${tail}`;
     const id = lineRecordId(origin.fileKey, origin.offset + run.start);
-    result.replaced.push([ids.length, `{"time":${JSON.stringify(run.time)},"stream":"${stream}","message":${JSON.stringify(message)},"kubernetes":${origin.kubernetes}${run.cut ? ',"truncated":true' : ''}}`]);
+    result.replaced.push([ids.length, text]);
     ids.push(id);
     spans.push(run.start, run.end);
+    // The rules match the line as it was written; alarms show it as forwarded.
+    const record: Record<string, unknown> = { time: run.time, stream, message, kubernetes };
+    if (fields !== undefined) record.ingress = fields;
+    if (run.cut) record.truncated = true;
+    if (redacted) record.redacted = true;
+    const forwarded = redacted ? () => text : undefined;
+    for (const alarm of ctx.detector.evaluateRecord('containers', record, forwarded, hits)) result.alarms.push(alarm);
+    if (fields !== undefined) for (const alarm of ctx.detector.evaluateRecord('ingress', record, forwarded, hits)) result.alarms.push(alarm);
   };
   let pos = 0;
   while (pos < buf.length) {
@@ -163,14 +188,16 @@ export function parseContainerBlock(data: Uint8Array, ctx: ChunkContext, origin:
     run.cut = true;
     emit(run.stream);
   }
+  const notes = ctx.detector.takeNotes?.();
+  if (notes !== undefined) result.notes = notes;
   result.count = ids.length;
   result.ids = ids.join('\n');
   result.spans = Uint32Array.from(spans);
   return result;
 }
 
-/** The joined message, its final `\r` dropped (a CRLF the program printed), credentials in it blanked. */
-function messageOf(run: Run, ctx: ChunkContext): string {
+/** The joined message, its final `\r` dropped (a CRLF the program printed), as written (credentials not yet blanked). */
+function messageOf(run: Run): string {
   let text: string;
   const only = run.parts.length === 1 ? run.parts[0] : undefined;
   if (only !== undefined) text = typeof only === 'string' ? only : only.toString('utf8'); // most lines: one fragment
@@ -179,8 +206,7 @@ function messageOf(run: Run, ctx: ChunkContext): string {
   // Bytes that are not UTF-8 become U+FFFD.
   else text = Buffer.concat(run.parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p))).toString('utf8');
   if (!run.cut && text.endsWith('\r')) text = text.slice(0, -1);
-  const patterns = ctx.patterns;
-  return patterns !== undefined && patterns.mayHold(text) ? patterns.redactText(text) : text;
+  return text;
 }
 
 /** The first `bytes` of a fragment, not splitting a UTF-8 character. */

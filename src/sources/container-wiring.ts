@@ -18,9 +18,18 @@ export function containerSourceOptions(
     readFrom: src.read_from, maxLineBytes: src.max_line_bytes, maxMessageBytes: src.max_message_bytes,
     chunkBytes: src.read_chunk_bytes, pollMs: src.poll_interval, buffers,
     accepts: containerFilter(src.include, src.exclude, src.exclude_self ? selfOf(process.env) : undefined),
+    ingressFormat: ingressFormatOf(src.ingress),
     drained: () => pipeline.drained(),
     checkpoints,
   };
+}
+
+/** Which containers are ingress controllers: their log_format, or undefined for every other container. */
+function ingressFormatOf(ingress: ContainersSourceConfig['ingress']): ContainerSourceOptions['ingressFormat'] {
+  if (ingress === undefined) return undefined;
+  const none = { namespaces: [], pods: [], containers: [] };
+  const picks = containerFilter(ingress, none, undefined);
+  return (m) => (picks(m) ? ingress.format : undefined);
 }
 
 export function containerEvents(events: FileSetEvents, log: Logger, health: SourceHealthMetrics): ContainerSourceEvents {

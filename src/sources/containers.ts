@@ -33,6 +33,8 @@ export interface ContainerSourceOptions {
   buffers: ReadBufferPool;
   /** Which containers are read. */
   accepts: (m: ContainerMeta) => boolean;
+  /** The access-log format of a container that is an ingress controller; undefined (or unset) for the others. */
+  ingressFormat?: (m: ContainerMeta) => string | undefined;
   /** Resolves when every chunk handed out so far is durable (a finished container's checkpoint then goes). */
   drained: () => Promise<void>;
   checkpoints: CheckpointEvents;
@@ -177,7 +179,9 @@ export class ContainerSource {
 
   private async add(log: ContainerLog, path: string): Promise<void> {
     const store = await CheckpointStore.open(this.checkpointOf(log), this.o.checkpoints);
-    const partial = new PartialLines(this.consume, { parser: 'containers', kubernetes: JSON.stringify(log.meta), maxMessageBytes: this.o.maxMessageBytes });
+    const partial = new PartialLines(this.consume, {
+      parser: 'containers', kubernetes: JSON.stringify(log.meta), maxMessageBytes: this.o.maxMessageBytes, ingress: this.o.ingressFormat?.(log.meta),
+    });
     const files = new FileSet({
       source: this.o.source, path, readFrom: this.firstScan && this.startedEmpty ? this.o.readFrom : 'head',
       maxLineBytes: this.o.maxLineBytes, chunkBytes: this.o.chunkBytes, pollMs: this.o.pollMs, buffers: this.o.buffers, backupNaming: 'kubelet',

@@ -101,8 +101,8 @@ describe('kaudit rules list', () => {
     const r = await runCli(['rules', 'list']);
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^ID\s+LEVEL\s+CATEGORY\s+TYPE\s+ENABLED\s+FILE\s+NAME$/);
-    expect(r.stdout).toMatch(/^KA-EXEC-001\s+high\s+command-execution\s+system\s+yes\s+\S*rules\/system\.yaml\s+Command executed in a container$/m);
+    expect(lines[0]).toMatch(/^ID\s+LEVEL\s+CATEGORY\s+SOURCE\s+TYPE\s+ENABLED\s+FILE\s+NAME$/);
+    expect(r.stdout).toMatch(/^KA-EXEC-001\s+high\s+command-execution\s+audit\s+system\s+yes\s+\S*rules\/system\.yaml\s+Command executed in a container$/m);
     const n = await shippedRuleCount();
     expect(lines).toHaveLength(n + 2); // header, one row per rule, count
     expect(lines.at(-1)).toMatch(new RegExp(`^${n} rules: \\d+ enabled, ${n} system, 0 custom$`));
@@ -115,14 +115,14 @@ describe('kaudit rules list', () => {
     expect(withSystem.code).toBe(0);
     const rows = jsonLines(withSystem.stdout);
     expect(rows).toHaveLength((await shippedRuleCount()) + SITE_IDS.length);
-    expect(rows.find((x) => x.id === 'KA-EXEC-001')).toMatchObject({ level: 'high', category: 'command-execution', type: 'system', enabled: true, name: 'Command executed in a container' });
+    expect(rows.find((x) => x.id === 'KA-EXEC-001')).toMatchObject({ level: 'high', category: 'command-execution', source: ['audit'], type: 'system', enabled: true, name: 'Command executed in a container' });
     expect(rows.slice(-3)).toEqual(SITE_IDS.map((id) => expect.objectContaining({ id, type: 'custom', file: site })));
 
     // Without the shipped files, their lists and macros are gone too: a file on its own must define what it uses.
     const alone = await siteRules(dir, 'rules:\n  - { id: SITE-ALONE-001, name: Alone, category: test, level: note, enabled: false, match: { field: verb, equals: get } }\n', 'alone.yaml');
     const only = await runCli(['rules', 'list', '-o', 'json', '-c', await writeAgentConfig(dir, { detection: { system_rules: false, rules: [alone] } }, 'only.yaml')]);
     expect(only.code).toBe(0);
-    expect(jsonLines(only.stdout)).toEqual([{ id: 'SITE-ALONE-001', level: 'note', category: 'test', type: 'custom', enabled: false, file: alone, name: 'Alone' }]);
+    expect(jsonLines(only.stdout)).toEqual([{ id: 'SITE-ALONE-001', level: 'note', category: 'test', source: ['audit'], type: 'custom', enabled: false, file: alone, name: 'Alone' }]);
     const missing = await runCli(['rules', 'list', '-c', await writeAgentConfig(dir, { detection: { system_rules: false, rules: [site] } }, 'missing.yaml')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/^kaudit: invalid rules: .*site\.yaml: rules\[0\] \(SITE-EXEC-SYS-001\)\.match\.all\[2\]\.in_list: unknown list "system_namespaces"\n$/);
