@@ -1,6 +1,7 @@
 // Kubernetes Events (core v1 or events.k8s.io/v1, one JSON object per line as the API served it) into kaudit's event
 // record: one documented shape whichever API and recorder wrote the event (docs/events.md), the message's credentials
-// blanked as in container lines.
+// blanked as in container lines, and the rules on `k8s_events` records run over it.
+import type { RuleHit } from '../detect/engine.ts';
 import type { ChunkContext, ChunkResult } from './chunk.ts';
 
 /** A block of the k8s_events source (plain data: it crosses threads). */
@@ -76,7 +77,7 @@ export interface EventRecord {
 }
 
 /** The record of an event, whichever API served it (`apiVersion` tells: list items lack it, the source sets it). */
-export function eventRecord(e: ApiEvent, redact: (text: string) => string = (t) => t): EventRecord {
+export function eventRecord(e: ApiEvent): EventRecord {
   const grouped = e.apiVersion?.startsWith('events.k8s.io/') ?? e.regarding !== undefined;
   const ref = (grouped ? e.regarding : e.involvedObject) ?? {};
   const source = (grouped ? e.deprecatedSource : e.source) ?? {};
@@ -86,7 +87,7 @@ export function eventRecord(e: ApiEvent, redact: (text: string) => string = (t) 
     time: last ?? first ?? e.metadata?.creationTimestamp ?? null,
     type: e.type || null,
     reason: e.reason || null,
-    message: redact((grouped ? e.note : e.message) ?? ''),
+    message: (grouped ? e.note : e.message) ?? '',
     action: e.action || null,
     count: eventCount(e),
     first_time: first,
@@ -107,14 +108,15 @@ export function eventRecord(e: ApiEvent, redact: (text: string) => string = (t) 
   };
 }
 
-/** Parses a block of event lines into records (each line's forwarded text is its record). */
+/** Parses a block of event lines into records (each line's forwarded text is its record) and runs the rules on them. */
 export function parseK8sEventBlock(data: Uint8Array, ctx: ChunkContext, _origin: K8sEventOrigin): ChunkResult {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const result: ChunkResult = { count: 0, ids: '', spans: new Uint32Array(0), replaced: [], alarms: [], bad: [] };
+  const hits: RuleHit[] | undefined = ctx.collectHits ? [] : undefined;
+  if (hits) result.hits = hits;
   const ids: string[] = [];
   const spans: number[] = [];
   const patterns = ctx.patterns;
-  const redact = (text: string) => (patterns !== undefined && patterns.mayHold(text) ? patterns.redactText(text) : text);
   let pos = 0;
   while (pos < buf.length) {
     let end = buf.indexOf(0x0a, pos);
@@ -133,10 +135,15 @@ export function parseK8sEventBlock(data: Uint8Array, ctx: ChunkContext, _origin:
       result.bad.push({ start, end, error: 'not a Kubernetes event (no metadata)' });
       continue;
     }
-    const record = eventRecord(event, redact);
-    result.replaced.push([ids.length, JSON.stringify(record)]);
+    const record = eventRecord(event);
+    const shown = patterns !== undefined && patterns.mayHold(record.message) ? patterns.redactText(record.message) : record.message;
+    const text = JSON.stringify(shown === record.message ? record : { ...record, message: shown });
+    result.replaced.push([ids.length, text]);
     ids.push(eventRecordId(event));
     spans.push(start, end);
+    // The rules match the event as it was written; alarms show it as forwarded.
+    const forwarded = shown === record.message ? undefined : () => text;
+    for (const alarm of ctx.detector.evaluateRecord('k8s_events', record as unknown as Record<string, unknown>, forwarded, hits)) result.alarms.push(alarm);
   }
   result.count = ids.length;
   result.ids = ids.join('\n');

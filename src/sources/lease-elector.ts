@@ -127,11 +127,14 @@ export class LeaseElector {
    */
   async #tryWrite(release: boolean): Promise<boolean> {
     const { namespace, name, identity } = this.#o;
-    const now = Date.now();
     let lease: V1Lease;
+    let now: number;
     try {
       lease = await this.#api.readNamespacedLease({ name, namespace }, this.#request);
+      // Timed once the record is read: a renewal the GET saw may have been made while it was on its way.
+      now = Date.now();
     } catch (err) {
+      now = Date.now();
       if (!(err instanceof ApiException && err.code === 404) || release) throw err;
       const created = await this.#api.createNamespacedLease({ namespace, body: this.#record(undefined, now) }, this.#request).catch((e: unknown) => {
         if (e instanceof ApiException && e.code === 409) return undefined; // another candidate created it first

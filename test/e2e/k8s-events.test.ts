@@ -109,7 +109,7 @@ describe('k8s_events source against the fake Kubernetes API', () => {
     const served = api.seed(V1, 'events/list-events-v1.json');
     const a = await agentSetup(api, 'solo');
     let agent = a.start();
-    await agent.started();
+    await agent.started(60_000);
     await until('the 15 listed events at the sink', async () => (await delivered(a.out)).size === 15);
     expect(lease(api)!.spec).toMatchObject({ holderIdentity: expect.stringMatching(/^kaudit-solo_/), leaseDurationSeconds: 2 });
 
@@ -137,7 +137,7 @@ describe('k8s_events source against the fake Kubernetes API', () => {
     expect(lease(api)!.spec).toMatchObject({ holderIdentity: '' }); // released for a standby
     served.push(freshEvent(api, V1, 'while-down.18eee6000000000b'));
     agent = a.start();
-    await agent.started();
+    await agent.started(60_000);
     await until('the event written while the agent was down', async () => (await delivered(a.out)).size === new Set(identities(served)).size);
     await agent.waitForLog(/^became the events leader/);
     expectOnce(await delivered(a.out), identities(served));
@@ -150,7 +150,7 @@ describe('k8s_events source against the fake Kubernetes API', () => {
     const one = await agentSetup(api, 'one');
     const two = await agentSetup(api, 'two');
     const agents = { one: one.start(), two: two.start() };
-    await Promise.all([agents.one.started(), agents.two.started()]);
+    await Promise.all([agents.one.started(60_000), agents.two.started(60_000)]);
     await until('the 15 listed events at a sink', async () => (await delivered(one.out, two.out)).size === 15);
     const holder = String((lease(api)!.spec as { holderIdentity: string }).holderIdentity);
     const [leader, standby] = holder.startsWith('kaudit-one_') ? (['one', 'two'] as const) : (['two', 'one'] as const);
