@@ -10,6 +10,8 @@ export interface AlarmRecord {
   alarmID: string;
   rule: { id: string; name: string; type: string; category: string; level: string };
   cluster: { name: string; id: string };
+  /** Set on alarms from records of other sources than audit (their evidence is the record). */
+  source?: string;
   firstSeen: string;
   lastSeen: string;
   count: number;

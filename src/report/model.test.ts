@@ -59,6 +59,17 @@ describe('buildReport', () => {
     expect(r.ids).toEqual(['c', 'b', 'a']);
     expect(r.strings.filter((s) => s === 'same')).toHaveLength(1);
   });
+
+  it('shows the namespace and client of alarms from records (their evidence is the record) in the same columns', () => {
+    const fromRecord = (id: string, evidence: Record<string, unknown>): AlarmRecord => ({ ...alarm(id), source: 'ingress', evidence });
+    const r = buildReport([
+      fromRecord('i', { message: 'x', kubernetes: { namespace: 'ingress-nginx', pod: 'p' }, ingress: { client_ip: '203.0.113.66' } }),
+      fromRecord('e', { reason: 'BackOff', involved_object: { kind: 'Pod', namespace: 'shop' } }),
+    ], { title: 't', inputs: [] });
+    const cells = (i: number) => [r.strings[r.rows[i][3] as number], r.strings[r.rows[i][5] as number]];
+    expect(r.ids).toEqual(['i', 'e']);
+    expect([cells(0), cells(1)]).toEqual([['ingress-nginx', '203.0.113.66'], ['shop', '']]);
+  });
 });
 
 describe('scriptJson', () => {

@@ -64,7 +64,10 @@ export function buildReport(alarms: AlarmRecord[], meta: { title: string; inputs
     s.alarms += 1;
     s.hits += a.count;
     const ev = a.evidence ?? {};
-    rows.push([level, table.of(a.rule.id), table.of(a.rule.category), table.of(ev.namespace), table.of(ev.user), table.of(ev.sourceIP),
+    // An alarm from a record of another source carries the record as its evidence: its namespace and client are there.
+    const record = ev as { kubernetes?: { namespace?: unknown }; involved_object?: { namespace?: unknown }; ingress?: { client_ip?: unknown } };
+    const namespace = ev.namespace ?? record.kubernetes?.namespace ?? record.involved_object?.namespace;
+    rows.push([level, table.of(a.rule.id), table.of(a.rule.category), table.of(namespace), table.of(ev.user), table.of(ev.sourceIP ?? record.ingress?.client_ip),
       table.of(a.summary), table.of(a.cluster?.name), Date.parse(a.firstSeen), Date.parse(a.lastSeen), a.count]);
     ids.push(a.alarmID);
     details.push({ risk: a.risk ?? '', solution: a.solution ?? '', evidence: ev, clusterId: a.cluster?.id ?? '', event: a.event ?? null });
