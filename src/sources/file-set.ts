@@ -46,7 +46,10 @@ import { ReadProblems, reasonOf, type ReadProblem } from './read-problems.ts';
 /** Unread files held open at once (each keeps a pruned backup readable until its turn). */
 const MAX_HELD_OPEN = 64;
 /** While passes find less than this, the first read of a pass is synchronous and this long (see readAvailable). */
-const SYNC_READ_BYTES = 64 * 1024;
+const SYNC_READ_BYTES = 256 * 1024;
+/** Below this rate (about 150 audit events a second) passes woken by writes start LOW_RATE_SETTLE_MS apart. */
+const LOW_RATE_BYTES_PER_S = 256 * 1024;
+const LOW_RATE_SETTLE_MS = 1000;
 
 export interface SourceChunk {
   source: string;
@@ -215,7 +218,7 @@ export class FileSet {
         // One event is enough to start a pass: until the pass is done the watch is off (an apiserver writes each
         // event on its own, and each write would otherwise wake this thread), and the pass looks for itself.
         this.unwatchDirectory();
-        this.sleepUntil(this.scanStartedAt + (this.scanDue ? WATCH_SCAN_GAP_MS : this.opts.settleMs));
+        this.sleepUntil(this.scanStartedAt + (this.scanDue ? WATCH_SCAN_GAP_MS : this.settleMs()));
       });
     } catch {
       return; // no directory yet: the next scan tries again
@@ -270,7 +273,7 @@ export class FileSet {
     return new Promise((resolve) => {
       this.sleeping = { until: Infinity, timer: undefined, resolve };
       this.sleepUntil(Date.now() + ms);
-      if (this.changedAt >= this.scanStartedAt) this.sleepUntil(this.scanStartedAt + (this.scanDue ? WATCH_SCAN_GAP_MS : this.opts.settleMs));
+      if (this.changedAt >= this.scanStartedAt) this.sleepUntil(this.scanStartedAt + (this.scanDue ? WATCH_SCAN_GAP_MS : this.settleMs()));
     });
   }
 
@@ -302,7 +305,10 @@ export class FileSet {
     while (!this.stopped) {
       let waitMs = this.opts.pollMs;
       let pending = false;
+      const previousStart = this.scanStartedAt;
       this.scanStartedAt = Date.now();
+      // What the last pass found, per second since the pass before it: a low rate lets writes settle longer.
+      this.lowRate = this.passBytes * 1000 < LOW_RATE_BYTES_PER_S * (this.scanStartedAt - previousStart);
       try {
         // Between scans a pass reads on through the descriptors it holds: a growing live file costs a read, not a
         // listing and an open of the live file. A scan comes when a name changed, and every poll interval for what
@@ -360,7 +366,7 @@ export class FileSet {
         const untilScan = Math.max(0, this.lastScanAt + this.opts.pollMs - Date.now());
         const moved = rearmed && this.watcher !== undefined && !pending && !this.scanDue && this.liveMovedOn();
         // Let writes settle before the next pass, so that a steady trickle is read in blocks rather than line by line.
-        await this.sleep(moved ? Math.max(0, this.scanStartedAt + this.opts.settleMs - Date.now()) : Math.min(waitMs, untilScan));
+        await this.sleep(moved ? Math.max(0, this.scanStartedAt + this.settleMs() - Date.now()) : Math.min(waitMs, untilScan));
       }
     }
   }
@@ -727,6 +733,17 @@ export class FileSet {
   private headBuffer = Buffer.allocUnsafe(FINGERPRINT_BYTES);
   /** Bytes the last pass over a file read (its first read is small and synchronous while this stays small). */
   private passBytes = 0;
+  /** The last pass found less than LOW_RATE_BYTES_PER_S. */
+  private lowRate = false;
+
+  /**
+   * Least time from one pass to the next that writes start: `settleMs`, or at least LOW_RATE_SETTLE_MS while the
+   * rate is low (a few passes a second cost more than the events they carry; the sinks' batches wait their
+   * `max_wait` for more records anyway).
+   */
+  private settleMs(): number {
+    return this.lowRate ? Math.max(this.opts.settleMs, LOW_RATE_SETTLE_MS) : this.opts.settleMs;
+  }
 
   /**
    * Reads what is there now, up to the end of the file (or until stopped, or the file cannot be opened). A pass
