@@ -7,14 +7,16 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { kustomize } from '../deploy/k8s-schema.ts';
 import { AgentProcess, writeAgentConfig } from '../utils/agent.ts';
-import { FakeK8sApi, K8S_CORPUS, kubeconfigFor, type K8sObject } from '../utils/fake-k8s-api.ts';
+import { FakeK8sApi, K8S_CORPUS, kubeconfigFor, type K8sObject, type RequestLogEntry } from '../utils/fake-k8s-api.ts';
 import { makeTestCerts, type TestCerts } from '../utils/tls.ts';
 import { until } from '../utils/until.ts';
 
 const TOKEN = 'fake-events-reader-token';
 const V1 = 'events.events.k8s.io';
-const LEASE_NS = 'kaudit-system';
+/** deploy/cluster's namespace, whose RBAC the agents' requests are checked against. */
+const LEASE_NS = 'kaudit';
 const LEASE = 'kaudit-events-leader';
 const MARK = 'kaudit.io/events-resource-version';
 /** Short, client-go-shaped timings so that a hand-over happens within the test. */
@@ -56,7 +58,7 @@ async function delivered(...files: string[]): Promise<Map<string, number>> {
   for (const file of files) {
     const text = await readFile(file, 'utf8').catch(() => '');
     for (const line of text.split('\n')) {
-      if (!line.includes('"involved_object"')) continue;
+      if (!line.includes('"involved_object"') || line.includes('"kaudit.Alarm"')) continue; // records, not alarms
       const r = JSON.parse(line) as { event: { uid: string }; count: number };
       const key = `${r.event.uid}/${r.count}`;
       out.set(key, (out.get(key) ?? 0) + 1);
@@ -97,6 +99,27 @@ async function agentSetup(api: FakeK8sApi, name: string, source: Record<string, 
   return { out, start };
 }
 
+type PolicyRule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
+
+/** The RBAC rules deploy/cluster grants the agent's service account: cluster-wide, and in each Role's namespace. */
+function clusterDeployRules(): Array<{ namespace?: string; rule: PolicyRule }> {
+  const objects = kustomize(join(import.meta.dirname, '../../deploy/cluster')) as Array<K8sObject & { rules?: PolicyRule[] }>;
+  return objects.flatMap((o) => (o.kind === 'ClusterRole' ? o.rules!.map((rule) => ({ rule }))
+    : o.kind === 'Role' ? o.rules!.map((rule) => ({ namespace: o.metadata.namespace, rule })) : []));
+}
+
+/** The request in RBAC's terms (as the API server's request-info resolver puts it), and whether `rules` allow it. */
+function allowed(r: RequestLogEntry, rules: ReturnType<typeof clusterDeployRules>): boolean {
+  const m = r.path.match(/^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)\/(?:namespaces\/([^/]+)\/)?([^/]+)(?:\/([^/]+))?$/);
+  if (m === null) return false;
+  const [, group = '', namespace, resource, name] = m;
+  const verb = r.method === 'POST' ? 'create' : r.method === 'PUT' ? 'update' : name !== undefined ? 'get' : r.watch ? 'watch' : 'list';
+  return rules.some(({ namespace: ns, rule }) => (ns === undefined || ns === namespace)
+    && rule.apiGroups.includes(group) && rule.resources.includes(resource!) && rule.verbs.includes(verb)
+    // A rule naming objects allows only requests that name one of them: never a create or a list.
+    && (rule.resourceNames === undefined || (name !== undefined && rule.resourceNames.includes(name))));
+}
+
 /** Every identity exactly once, and nothing else. */
 function expectOnce(got: Map<string, number>, want: readonly string[]): void {
   expect([...got.entries()].filter(([, n]) => n > 1)).toEqual([]);
@@ -117,6 +140,9 @@ describe('k8s_events source against the fake Kubernetes API', () => {
     for (const w of recordedWatch('watch-events-v1.jsonl')) served.push(api.put(V1, w.object));
     await until('the watched events at the sink', async () => (await delivered(a.out)).size === new Set(identities(served)).size);
     expectOnce(await delivered(a.out), identities(served));
+    // The shipped rules on events ran in the agent: the recorded warnings' alarms are at the sink too.
+    const alarms = (await readFile(a.out, 'utf8')).split('\n').filter((l) => l.includes('"kaudit.Alarm"')).map((l) => JSON.parse(l) as { source: string; rule: { id: string } });
+    expect(new Set(alarms.map((x) => `${x.source} ${x.rule.id}`))).toEqual(new Set(['k8s_events KA-EVT-006', 'k8s_events KA-EVT-007', 'k8s_events KA-EVT-011']));
     expect(api.requestsTo('/apis/events.k8s.io/v1/events', { watch: true }).every((r) => r.query.get('allowWatchBookmarks') === 'true')).toBe(true);
 
     // An outage, an event written meanwhile, and compaction: the watch, started again from its resourceVersion, gets
@@ -180,6 +206,15 @@ describe('k8s_events source against the fake Kubernetes API', () => {
     await until('every event at one sink or the other', async () => (await delivered(one.out, two.out)).size === new Set(identities(served)).size);
     expectOnce(await delivered(one.out, two.out), identities(served));
     expect((await agents[standby].stop()).code).toBe(0);
+    // deploy/cluster's RBAC allows every request the two agents made (events, and create, get, update of the Lease).
+    const rules = clusterDeployRules();
+    const made = new Set(api.requests.map((r) => `${r.method} ${r.path}${r.watch ? ' (watch)' : ''}`));
+    expect([...made].filter((m) => !allowed(api.requests.find((r) => `${r.method} ${r.path}${r.watch ? ' (watch)' : ''}` === m)!, rules))).toEqual([]);
+    expect(made).toEqual(new Set([
+      'GET /apis/events.k8s.io/v1/events', 'GET /apis/events.k8s.io/v1/events (watch)',
+      `GET /apis/coordination.k8s.io/v1/namespaces/${LEASE_NS}/leases/${LEASE}`, `POST /apis/coordination.k8s.io/v1/namespaces/${LEASE_NS}/leases`,
+      `PUT /apis/coordination.k8s.io/v1/namespaces/${LEASE_NS}/leases/${LEASE}`,
+    ]));
   }, 90_000);
 
   it('falls back to core v1 events when the API server does not serve events.k8s.io', async () => {
@@ -193,7 +228,7 @@ describe('k8s_events source against the fake Kubernetes API', () => {
     for (const w of recordedWatch('watch-core-events.jsonl')) served.push(api.put('events', w.object));
     await until('the core events at the sink', async () => (await delivered(a.out)).size === new Set(identities(served)).size);
     expectOnce(await delivered(a.out), identities(served));
-    const records = (await readFile(a.out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { api: string; message: string });
+    const records = (await readFile(a.out, 'utf8')).trim().split('\n').filter((l) => !l.includes('"kaudit.Alarm"')).map((l) => JSON.parse(l) as { api: string; message: string });
     expect(new Set(records.map((r) => r.api))).toEqual(new Set(['v1']));
     expect(records.some((r) => r.message.startsWith('(combined from similar events)'))).toBe(true);
     expect(api.requestsTo('/apis/coordination.k8s.io')).toEqual([]); // no Lease without leader election
