@@ -57,9 +57,9 @@ const SCRATCH_MAX_BYTES = 16 * 1024 * 1024;
 /** How much of the tail an earlier run wrote is read at start for the ids of records already buffered. */
 const RESTART_TAIL_BYTES = 64 * 1024 * 1024;
 /**
- * Default least time between the starts of two commits. A reader hands over a pass's lines in several blocks a few
- * ms apart (and alarms follow their block): within the window they share one fsync. Short against the fsync itself
- * at full speed, where groups are large anyway.
+ * Default least time between the starts of two commits. The pipeline queues a block's records without waiting for
+ * the block before to be durable, so blocks read close together (a burst, full speed) share one fsync; after a quiet
+ * spell a block is committed at once, so at ordinary rates nothing waits.
  */
 const COMMIT_WINDOW_MS = 20;
 
