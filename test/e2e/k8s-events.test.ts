@@ -219,6 +219,27 @@ describe('k8s_events source against the fake Kubernetes API', () => {
     ]));
   }, 90_000);
 
+  it('killed (kill -9) after making events durable but before saving its state: restarted, it forwards them again and its buffer drops them', async () => {
+    const api = await fakeApi();
+    const served = api.seed(V1, 'events/list-events-v1.json');
+    // No Lease, and a state file saved only at a clean stop: the kill always falls between forward and checkpoint.
+    const a = await agentSetup(api, 'kill', { leader_election: { enabled: false } }, { checkpoint_interval: '10m' });
+    let agent = a.start();
+    await agent.started(60_000);
+    await until('the 15 listed events at the sink', async () => (await delivered(a.out)).size === 15);
+    // The buffer saves what the sink acknowledged within 50 ms; a kill before that is the buffer's own repeat, not this one.
+    await new Promise((r) => setTimeout(r, 500));
+    await agent.kill9();
+    served.push(freshEvent(api, V1, 'after-kill.18eee6000000000d'));
+    agent = a.start();
+    await agent.started(60_000);
+    await until('the event written after the kill', async () => (await delivered(a.out)).size === 16);
+    // The 15 were listed and handed over again, with the same record ids: the sink buffer knew them.
+    await new Promise((r) => setTimeout(r, 500));
+    expectOnce(await delivered(a.out), identities(served));
+    expect((await agent.stop()).code).toBe(0);
+  }, 120_000);
+
   it('is unready while it leads and cannot reach the events API, and ready once it lists them', async () => {
     const api = await fakeApi();
     api.seed(V1, 'events/list-events-v1.json');
