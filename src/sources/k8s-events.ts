@@ -104,9 +104,13 @@ export class K8sEventsSource {
     this.#elector.start();
   }
 
-  /** Why the agent is not ready: the events cannot be listed or watched while this agent leads. */
+  /**
+   * Why the agent is not ready: while it leads, the events API cannot be reached at all, or the list-and-watch has
+   * failed FAILURES_UNREADY times in a row (one failed watch, retried at once, is not a problem yet).
+   */
   problems(): string[] {
-    return this.#leading && this.#problem !== undefined ? [this.#problem] : [];
+    if (!this.#leading || this.#problem === undefined) return [];
+    return this.#watch === undefined || this.#watch.failing >= FAILURES_UNREADY ? [this.#problem] : [];
   }
 
   /** Stops listing and watching and hands what was queued to the pipeline; the Lease is kept until release(). */
@@ -191,10 +195,9 @@ export class K8sEventsSource {
 
   #failing(err: unknown): void {
     const { detail } = describeApiError(err);
-    const first = this.#problem === undefined;
-    const failing = this.#watch?.failing ?? FAILURES_UNREADY;
-    if (failing >= FAILURES_UNREADY || first) this.#problem = `cannot list or watch Kubernetes events: ${detail}`;
-    if (first) this.#log.warn({ error: detail, server: this.#o.client.server }, 'cannot list or watch Kubernetes events; retrying with backoff');
+    // Said once per outage (its end is said by synced); the latest reason is what /readyz shows.
+    if (this.#problem === undefined) this.#log.warn({ error: detail, server: this.#o.client.server }, 'cannot list or watch Kubernetes events; retrying with backoff');
+    this.#problem = `cannot list or watch Kubernetes events: ${detail}`;
   }
 
   /** A list's events, then its resourceVersion: everything up to it is durable once they are. */

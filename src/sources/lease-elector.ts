@@ -72,9 +72,12 @@ export class LeaseElector {
     this.#schedule(0);
   }
 
-  /** Annotations the leader writes with its next renewals (kept until replaced). */
+  /**
+   * Annotations the leader writes with its next renewals (kept until replaced or leading ends). Ignored while not
+   * leading: a candidate that takes the Lease keeps the annotations the previous leader left, never its own old ones.
+   */
   annotate(values: Record<string, string>): void {
-    this.#annotations = { ...this.#annotations, ...values };
+    if (this.#leading) this.#annotations = { ...this.#annotations, ...values };
   }
 
   /** Renews now (when leading and no renewal is under way), to write new annotations sooner than the next period. */
@@ -90,8 +93,14 @@ export class LeaseElector {
     clearTimeout(this.#timer);
     await this.#round;
     if (!this.#leading) return;
-    this.#leading = false;
+    this.#leading = false; // the release below still carries the annotations
     await this.#tryWrite(true).catch(() => false);
+    this.#annotations = {};
+  }
+
+  #unlead(): void {
+    this.#leading = false;
+    this.#annotations = {};
   }
 
   #schedule(ms: number): void {
@@ -113,7 +122,7 @@ export class LeaseElector {
     if (ok) {
       this.#lastRenewAt = now;
     } else if (this.#leading && now - this.#lastRenewAt >= this.#o.renewDeadlineMs) {
-      this.#leading = false;
+      this.#unlead();
       this.#events.stopped(`could not renew the Lease within the renew deadline (${this.#o.renewDeadlineMs} ms)`);
     }
     if (this.#stopped) return;
@@ -154,7 +163,7 @@ export class LeaseElector {
       if (release) return false; // no longer ours: nothing to release
       if (holder !== '' && this.#observed.at + durationMs > now) {
         if (this.#leading) {
-          this.#leading = false;
+          this.#unlead();
           this.#events.stopped(`the Lease is held by ${holder}`);
         }
         return false;

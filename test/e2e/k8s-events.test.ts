@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { kustomize } from '../deploy/k8s-schema.ts';
 import { AgentProcess, writeAgentConfig } from '../utils/agent.ts';
 import { FakeK8sApi, K8S_CORPUS, kubeconfigFor, type K8sObject, type RequestLogEntry } from '../utils/fake-k8s-api.ts';
+import { freePort } from '../utils/ports.ts';
 import { makeTestCerts, type TestCerts } from '../utils/tls.ts';
 import { until } from '../utils/until.ts';
 
@@ -76,7 +77,7 @@ function lease(api: FakeK8sApi): K8sObject | undefined {
   return api.get('leases', LEASE_NS, LEASE);
 }
 
-async function agentSetup(api: FakeK8sApi, name: string, source: Record<string, unknown> = {}) {
+async function agentSetup(api: FakeK8sApi, name: string, source: Record<string, unknown> = {}, top: Record<string, unknown> = {}) {
   const dir = await mkdtemp(join(tmpdir(), `kaudit-events-${name}-`));
   const kubeconfig = join(dir, 'kubeconfig');
   await writeFile(kubeconfig, kubeconfigFor(api, certs.caFile, TOKEN));
@@ -88,6 +89,7 @@ async function agentSetup(api: FakeK8sApi, name: string, source: Record<string, 
     kubernetes: { kubeconfig },
     sources: { events: { kind: 'k8s_events', leader_election: ELECTION, ...source } },
     sinks: { out: { kind: 'file', path: out, batch: { max_wait: 20 } } },
+    ...top,
   });
   const start = () => {
     const agent = AgentProcess.run(config, [], { POD_NAME: `kaudit-${name}` });
@@ -216,6 +218,49 @@ describe('k8s_events source against the fake Kubernetes API', () => {
       `PUT /apis/coordination.k8s.io/v1/namespaces/${LEASE_NS}/leases/${LEASE}`,
     ]));
   }, 90_000);
+
+  it('killed (kill -9) after making events durable but before saving its state: restarted, it forwards them again and its buffer drops them', async () => {
+    const api = await fakeApi();
+    const served = api.seed(V1, 'events/list-events-v1.json');
+    // No Lease, and a state file saved only at a clean stop: the kill always falls between forward and checkpoint.
+    const a = await agentSetup(api, 'kill', { leader_election: { enabled: false } }, { checkpoint_interval: '10m' });
+    let agent = a.start();
+    await agent.started(60_000);
+    await until('the 15 listed events at the sink', async () => (await delivered(a.out)).size === 15);
+    // The buffer saves what the sink acknowledged within 50 ms; a kill before that is the buffer's own repeat, not this one.
+    await new Promise((r) => setTimeout(r, 500));
+    await agent.kill9();
+    served.push(freshEvent(api, V1, 'after-kill.18eee6000000000d'));
+    agent = a.start();
+    await agent.started(60_000);
+    await until('the event written after the kill', async () => (await delivered(a.out)).size === 16);
+    // The 15 were listed and handed over again, with the same record ids: the sink buffer knew them.
+    await new Promise((r) => setTimeout(r, 500));
+    expectOnce(await delivered(a.out), identities(served));
+    expect((await agent.stop()).code).toBe(0);
+  }, 120_000);
+
+  it('is unready while it leads and cannot reach the events API, and ready once it lists them', async () => {
+    const api = await fakeApi();
+    api.seed(V1, 'events/list-events-v1.json');
+    api.setDown(true);
+    const port = await freePort();
+    const a = await agentSetup(api, 'down', { leader_election: { enabled: false } }, { http: { listen: `127.0.0.1:${port}` } });
+    const agent = a.start();
+    await agent.started(60_000);
+    const readyz = async () => {
+      const r = await fetch(`http://127.0.0.1:${port}/readyz`);
+      return { status: r.status, body: await r.text() };
+    };
+    await until('/readyz 503 naming the events source', async () => {
+      const r = await readyz();
+      return r.status === 503 && r.body.includes('sources.events: cannot list or watch Kubernetes events');
+    });
+    api.setDown(false);
+    await until('the 15 listed events at the sink', async () => (await delivered(a.out)).size === 15, 60_000);
+    await until('/readyz 200', async () => (await readyz()).status === 200);
+    expect((await agent.stop()).code).toBe(0);
+  }, 120_000);
 
   it('falls back to core v1 events when the API server does not serve events.k8s.io', async () => {
     const api = await fakeApi();
