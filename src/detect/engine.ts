@@ -4,7 +4,7 @@ import { LRUCache } from 'lru-cache';
 import { parseAuditLine, type AuditEvent } from '../parse/audit.ts';
 import type { AlarmOut, Detector, DetectionNotes } from './hook.ts';
 import { GenerationalMap, leadingCharsFingerprint } from './generations.ts';
-import { allowedBy, BODY_MISSING, EvalContext, execOf, isNever, ABSENT, type CompiledAllow, type CompiledRule, type RateSpec, type RuleSet } from './rules.ts';
+import { allowedBy, BODY_MISSING, EvalContext, execOf, isNever, ABSENT, type CompiledAllow, type CompiledRule, type Predicate, type RateSpec, type RuleSet } from './rules.ts';
 
 export interface RuleHit { ruleId: string; ruleName: string; category: string; level: string; auditID: string; stage: string; key: string[]; summary: string }
 
@@ -47,7 +47,7 @@ export class DetectionEngine implements Detector {
    */
   #allowByRule = new Map<string, CompiledAllow[]>();
   /** Candidate rules by stage, verb, resource and response code, and how many combinations are cached. */
-  #byKind = new Map<string, Map<string, Map<string, Map<number | undefined, CompiledRule[]>>>>();
+  #byKind = new Map<string, Map<string, Map<string, Map<number | undefined, Candidates>>>>();
   #kinds = 0;
   readonly #cluster: { name: string; id: string };
   readonly #interval: number;
@@ -169,7 +169,7 @@ export class DetectionEngine implements Detector {
     const head = event.head;
     const resource = head.objectRef?.resource;
     const watchBodies = resource !== undefined && BODY_VERBS.has(head.verb) && head.stage === 'ResponseComplete';
-    for (const rule of this.#candidates(head.stage, head.verb, resource, head.responseStatus?.code)) {
+    for (const rule of this.#candidates(head.stage, head.verb, resource, head.responseStatus?.code).select(ctx)) {
       if (rule.namespaces !== undefined) {
         const ns = head.objectRef?.namespace;
         if (ns === undefined || !rule.namespaces.has(ns)) continue;
@@ -217,7 +217,7 @@ export class DetectionEngine implements Detector {
    * each rule at load time (most rules cannot match most events). Cached per combination; the combinations are few.
    * Rules that can never match (a condition on an empty list) are left out.
    */
-  #candidates(stage: string, verb: string, resource: string | undefined, code: number | undefined): CompiledRule[] {
+  #candidates(stage: string, verb: string, resource: string | undefined, code: number | undefined): Candidates {
     let byVerb = this.#byKind.get(stage);
     if (byVerb === undefined) this.#byKind.set(stage, byVerb = new Map());
     let byResource = byVerb.get(verb);
@@ -225,9 +225,9 @@ export class DetectionEngine implements Detector {
     const key = resource ?? '\0';
     let byCode = byResource.get(key);
     if (byCode === undefined) byResource.set(key, byCode = new Map());
-    let rules = byCode.get(code);
-    if (rules === undefined) {
-      rules = this.#rules.filter((rule) =>
+    let candidates = byCode.get(code);
+    if (candidates === undefined) {
+      const rules = this.#rules.filter((rule) =>
         !isNever(rule.match) &&
         (rule.stages === undefined || rule.stages.has(stage)) &&
         (rule.onlyVerbs === undefined || rule.onlyVerbs.has(verb)) &&
@@ -238,9 +238,10 @@ export class DetectionEngine implements Detector {
         this.#byKind.clear();
         this.#kinds = 0;
       }
-      byCode.set(code, rules);
+      candidates = new Candidates(rules);
+      byCode.set(code, candidates);
     }
-    return rules;
+    return candidates;
   }
 
   /**
@@ -345,6 +346,51 @@ export class DetectionEngine implements Detector {
       out.push({ id: alarmID, payload: `${fields.slice(0, -1)},"event":${raw}}` });
     }
     return out;
+  }
+}
+
+/**
+ * The rules of one stage/verb/resource/code combination, narrowed per event by the guards they share, as a decision
+ * tree built as events take its branches: a node evaluates the guard that most of its rules would test first (a
+ * macro such as system_noise, a head field condition), once, and goes on with the rules that outcome leaves. Only a
+ * guard that at least two rules test first is evaluated: one a rule tests later may never be reached by it (an
+ * earlier, cheaper condition fails), and evaluating it ahead would cost more than it saves. Rules stay in load order.
+ */
+class Candidates {
+  readonly #rules: CompiledRule[];
+  /** The guard this node evaluates (undefined: a leaf), and the nodes for its outcomes, built on first use. */
+  readonly #guard: Predicate | undefined;
+  #ifTrue: Candidates | undefined;
+  #ifFalse: Candidates | undefined;
+  readonly #decided: ReadonlySet<Predicate>;
+
+  constructor(rules: CompiledRule[], decided: ReadonlySet<Predicate> = new Set()) {
+    this.#rules = rules;
+    this.#decided = decided;
+    const uses = new Map<Predicate, number>();
+    for (const r of rules) {
+      const first = r.guards.find((g) => !decided.has(g.test));
+      if (first !== undefined) uses.set(first.test, (uses.get(first.test) ?? 0) + 1);
+    }
+    let best: [Predicate, number] | undefined;
+    for (const u of uses) if (u[1] >= 2 && (best === undefined || u[1] > best[1])) best = u;
+    this.#guard = best?.[0];
+  }
+
+  /** The rules that can match the event in `ctx`, in load order. */
+  select(ctx: EvalContext): CompiledRule[] {
+    let node: Candidates = this;
+    while (node.#guard !== undefined) {
+      if (node.#guard(ctx)) node = node.#ifTrue ??= node.#branch(true);
+      else node = node.#ifFalse ??= node.#branch(false);
+    }
+    return node.#rules;
+  }
+
+  #branch(outcome: boolean): Candidates {
+    const g = this.#guard!;
+    const rules = this.#rules.filter((r) => r.guards.every((x) => x.test !== g || x.holds === outcome));
+    return new Candidates(rules, new Set([...this.#decided, g]));
   }
 }
 

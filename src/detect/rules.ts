@@ -127,6 +127,12 @@ export interface CompiledRule {
   onlyResources: Set<string> | undefined;
   /** What responseStatus.code (undefined when absent) must pass for `match` to hold; undefined: no constraint. */
   onlyCodes: ((code: number | undefined) => boolean) | undefined;
+  /**
+   * Head-only conditions `match` needs to hold (`holds: true`) or to fail (`holds: false`): the macros and field
+   * conditions of its top-level `all` (through macros) and `not`s of them. Rules sharing one share the predicate,
+   * so the engine evaluates it once per event and skips every rule it rules out.
+   */
+  guards: Guard[];
   /** Set for rate rules: `match` selects the requests that count. */
   rate: RateSpec | undefined;
   aggregateBy: string[];
@@ -137,6 +143,9 @@ export interface CompiledRule {
   /** File the rule came from. */
   file: string;
 }
+
+/** A condition a rule's match depends on: the rule cannot match unless `test` gives `holds`. */
+export interface Guard { test: Predicate; holds: boolean }
 
 /** An allowlist entry: hits of its rules on events it matches are suppressed. */
 export interface CompiledAllow {
@@ -434,6 +443,7 @@ function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
   const onlyVerbs = compiler.necessaryValues(raw.match, 'verb');
   const onlyResources = compiler.necessaryValues(raw.match, 'objectRef.resource');
   const onlyCodes = compiler.codeGuard(raw.match);
+  const guards = compiler.guards(raw.match, `${file}: ${where}`);
   const aggregateBy: string[] = [];
   const aggregateKey: Getter[] = [];
   if (raw.aggregate_by !== undefined) {
@@ -448,7 +458,7 @@ function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
   return {
     id, name: str('name', true), description: str('description', false), category,
     level: level as CompiledRule['level'], enabled: raw.enabled ?? true, type: r.type,
-    clusters, namespaces, stages, lastStageOnly: stages !== undefined && stages.size === 1 && stages.has('ResponseComplete'), match, onlyVerbs, onlyResources, onlyCodes, rate, aggregateBy, aggregateKey, output,
+    clusters, namespaces, stages, lastStageOnly: stages !== undefined && stages.size === 1 && stages.has('ResponseComplete'), match, onlyVerbs, onlyResources, onlyCodes, guards, rate, aggregateBy, aggregateKey, output,
     risk: str('risk', false), solution: str('solution', false), file,
   };
 }
@@ -461,6 +471,19 @@ const STRING_OPS = new Set(['equals', 'in', 'in_list', 'not_in', 'not_in_list', 
 // Conditions decided when the files are loaded.
 const ALWAYS: Predicate = () => true;
 const NEVER: Predicate = () => false;
+
+/** The first segment of a field path, undefined when the path does not parse. */
+function fieldRoot(path: string): string | undefined {
+  try {
+    const first = parseFieldPath(path)[0];
+    return 'key' in first ? first.key : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Fields the engine's candidate index already decides on (guards leave them out). */
+const INDEXED_FIELDS = new Set(['verb', 'objectRef.resource', 'responseStatus.code', 'stage']);
 
 /** Stands for "the path yields nothing" in a rule's guards (`exists: false`). */
 export const ABSENT = '\0';
@@ -475,6 +498,8 @@ class Compiler {
   readonly #macros: Map<string, { file: string; where: string; raw: unknown }>;
   readonly #compiled = new Map<string, Predicate>();
   readonly #compiling = new Set<string>();
+  /** Guard predicates of field conditions, by the condition's JSON text. */
+  readonly #guardConditions = new Map<string, Predicate>();
 
   constructor(lists: Record<string, string[]>, macros: Map<string, { file: string; where: string; raw: unknown }>) {
     this.#lists = lists;
@@ -582,6 +607,44 @@ class Compiler {
     if (n(c.gt)) return (code) => typeof code === 'number' && code > (c.gt as number);
     if (n(c.gte)) return (code) => typeof code === 'number' && code >= (c.gte as number);
     return undefined;
+  }
+
+  /**
+   * The head-only conditions a (validated) condition needs, for the engine's guards: the parts of a top-level `all`,
+   * followed into macros, each a macro or a field condition, or the `not` of one (then it must fail). Verb, resource
+   * and code are left to the candidate index. A condition that reads bodies is no guard: it costs a parse.
+   */
+  guards(raw: unknown, at: string, holds = true, depth = 0, out: Guard[] = []): Guard[] {
+    if (!isObject(raw) || depth > 32) return out;
+    const add = (test: Predicate) => {
+      if (test === ALWAYS || test === NEVER || bodyReaders.has(test)) return;
+      if (!out.some((g) => g.test === test && g.holds === holds)) out.push({ test, holds });
+    };
+    if (holds && Array.isArray(raw.all)) {
+      for (const part of raw.all) this.guards(part, at, true, depth + 1, out);
+    } else if ('not' in raw && Object.keys(raw).length === 1) {
+      if (isObject(raw.not) && (typeof raw.not.macro === 'string' || typeof raw.not.field === 'string')) this.guards(raw.not, at, !holds, depth + 1, out);
+    } else if (typeof raw.macro === 'string') {
+      add(this.macro(raw.macro, at, 'match'));
+      if (holds) this.guards(this.#macros.get(raw.macro)?.raw, at, true, depth + 1, out);
+    } else if (typeof raw.field === 'string' && !INDEXED_FIELDS.has(raw.field)) {
+      add(this.#guardCondition(raw, at));
+    } else if (holds && Array.isArray(raw.any)) {
+      // Every branch a condition on one head field (impersonatedUser.username, impersonatedUser.groups[*]): none
+      // holds without that field, whatever its operators (only `exists: false` holds on a missing value).
+      const roots = new Set(raw.any.map((b: unknown) => (isObject(b) && typeof b.field === 'string' && b.exists !== false ? fieldRoot(b.field) : undefined)));
+      const [root] = roots;
+      if (roots.size === 1 && root !== undefined && HEAD_ROOTS.has(root) && !INDEXED_FIELDS.has(root)) add(this.#guardCondition({ field: root, exists: true }, at));
+    }
+    return out;
+  }
+
+  /** One predicate per distinct condition text, so that rules with the same condition share it. */
+  #guardCondition(raw: Json, at: string): Predicate {
+    const key = JSON.stringify(raw);
+    let test = this.#guardConditions.get(key);
+    if (test === undefined) this.#guardConditions.set(key, test = this.condition(raw, at, 'match'));
+    return test;
   }
 
   list(name: unknown, at: string, path: string): string[] {
