@@ -4,7 +4,7 @@ import { LRUCache } from 'lru-cache';
 import { parseAuditLine, type AuditEvent } from '../parse/audit.ts';
 import type { AlarmOut, Detector, DetectionNotes } from './hook.ts';
 import { GenerationalMap, leadingCharsFingerprint } from './generations.ts';
-import { allowedBy, BODY_MISSING, EvalContext, execOf, isNever, ABSENT, type CompiledAllow, type CompiledRule, type Predicate, type RateSpec, type RuleSet } from './rules.ts';
+import { allowedBy, BODY_MISSING, EvalContext, execOf, isNever, ABSENT, type CompiledAllow, type CompiledRule, type Predicate, type RateSpec, type RuleSet, type SequenceSpec } from './rules.ts';
 
 export interface RuleHit { ruleId: string; ruleName: string; category: string; level: string; auditID: string; stage: string; key: string[]; summary: string }
 
@@ -64,6 +64,8 @@ export class DetectionEngine implements Detector {
   readonly #alarms: LRUCache<string, AlarmState>;
   /** Rate rules' windows by rule id, then group; each rule's bounded like the other state. Kept across reloads. */
   readonly #windows = new Map<string, LRUCache<string, RateWindow>>();
+  /** Sequence rules' progress by rule id, then actor: the next step and when the first matched. Kept across reloads. */
+  readonly #sequences = new Map<string, LRUCache<string, SequenceProgress>>();
   readonly #maxKeys: number;
   /** Allowlisted hits since the last takeNotes(), by rule and entry. */
   #allowed = new Map<string, number>();
@@ -200,6 +202,7 @@ export class DetectionEngine implements Detector {
         }
       }
       if (rule.rate !== undefined && !this.#rateReached(rule, rule.rate, ctx, event)) continue;
+      if (rule.sequence !== undefined && !this.#sequenceCompleted(rule, rule.sequence, ctx, event)) continue;
       (matched ??= []).push(rule);
     }
     if (matched === undefined) return NO_HITS;
@@ -279,6 +282,30 @@ export class DetectionEngine implements Detector {
     if (rate.failureRatioAbove !== undefined && w.failures / w.count <= rate.failureRatioAbove) return false;
     w.fired = true;
     return true;
+  }
+
+  /**
+   * Moves the actor of a request matching some step of a sequence rule along its steps, and says whether the request
+   * completes the sequence now: it matches the step after the last one the actor matched, no earlier than the first
+   * and within the window of it. A request matching the first step (again) starts the sequence over from it.
+   */
+  #sequenceCompleted(rule: CompiledRule, seq: SequenceSpec, ctx: EvalContext, event: AuditEvent): boolean {
+    const actor = seq.actorKey(ctx);
+    // No actor, nothing to pair the steps by.
+    if (actor.replaceAll('\0', '') === '') return false;
+    const at = isoMillis(event.head.requestReceivedTimestamp ?? event.head.stageTimestamp ?? '') || this.#now();
+    let progress = this.#sequences.get(rule.id);
+    if (progress === undefined) this.#sequences.set(rule.id, progress = new LRUCache({ max: this.#maxKeys }));
+    const p = progress.get(actor);
+    if (p !== undefined && at >= p.start && at - p.start <= seq.windowMs && seq.steps[p.next](ctx)) {
+      p.next += 1;
+      if (p.next < seq.steps.length) return false;
+      progress.delete(actor);
+      return true;
+    }
+    if (seq.steps[0](ctx)) progress.set(actor, { next: 1, start: at });
+    else if (p !== undefined && at - p.start > seq.windowMs) progress.delete(actor);
+    return false;
   }
 
   /** alarmIdOf, remembered (bounded: cleared when it holds too many). */
@@ -392,6 +419,13 @@ class Candidates {
     const rules = this.#rules.filter((r) => r.guards.every((x) => x.test !== g || x.holds === outcome));
     return new Candidates(rules, new Set([...this.#decided, g]));
   }
+}
+
+interface SequenceProgress {
+  /** The step the actor must match next. */
+  next: number;
+  /** When the actor matched the first step (ms). */
+  start: number;
 }
 
 interface RateWindow {

@@ -135,6 +135,8 @@ export interface CompiledRule {
   guards: Guard[];
   /** Set for rate rules: `match` selects the requests that count. */
   rate: RateSpec | undefined;
+  /** Set for sequence rules: `match` is any of the steps; the rule hits on the request that completes them in order. */
+  sequence: SequenceSpec | undefined;
   aggregateBy: string[];
   aggregateKey: Getter[];
   output: (ctx: EvalContext) => string;
@@ -248,7 +250,7 @@ export function compileRuleTexts(texts: Array<{ name: string; text: string }>): 
 const LEVELS = new Set(['high', 'medium', 'low', 'note']);
 const FILE_KEYS = new Set(['type', 'lists', 'macros', 'rules', 'allowlist']);
 const ALLOW_KEYS = new Set(['id', 'description', 'rules', 'scope', 'match']);
-const RULE_KEYS = new Set(['id', 'name', 'description', 'category', 'level', 'enabled', 'scope', 'stages', 'match', 'rate', 'aggregate_by', 'output', 'risk', 'solution']);
+const RULE_KEYS = new Set(['id', 'name', 'description', 'category', 'level', 'enabled', 'scope', 'stages', 'match', 'sequence', 'within', 'by', 'rate', 'aggregate_by', 'output', 'risk', 'solution']);
 const RATE_KEYS = new Set(['group_by', 'window', 'more_than', 'failure_ratio_above', 'failure_codes']);
 
 /**
@@ -264,6 +266,17 @@ export interface RateSpec {
   failureRatioAbove: number | undefined;
   failureCodes: Set<number>;
 }
+/**
+ * A sequence rule hits on the request that matches its last step when the same actor (the values of `by`) matched
+ * the steps before it, in order, within `windowMs` of the first.
+ */
+export interface SequenceSpec {
+  steps: Predicate[];
+  windowMs: number;
+  /** The actor of an event: the values of the `by` paths, joined ('' when it has none). */
+  actorKey: (ctx: EvalContext) => string;
+}
+const SEQUENCE_KEYS = new Set(['rule', 'match']);
 const STAGES = new Set(['RequestReceived', 'ResponseStarted', 'ResponseComplete', 'Panic']);
 
 interface RawRule { file: string; where: string; raw: Json; type: 'system' | 'custom' }
@@ -321,8 +334,11 @@ function compileTexts(texts: RuleText[], parse: (text: string) => unknown = pars
   const compiler = new Compiler(lists, macros);
   const seen = new Map<string, string>();
   const rules: CompiledRule[] = [];
+  // Sequence steps may name a rule of any file by id: its match is the step's condition.
+  const rawMatches = new Map<string, { raw: Json; sequence: boolean }>();
+  for (const r of rawRules) if (typeof r.raw.id === 'string') rawMatches.set(r.raw.id, { raw: r.raw.match, sequence: r.raw.sequence !== undefined });
   for (const r of rawRules) {
-    const rule = compileRule(r, compiler);
+    const rule = compileRule(r, compiler, rawMatches);
     const before = seen.get(rule.id);
     if (before !== undefined) throw new RuleError(`${r.file}: ${r.where}.id: duplicate rule id (first defined in ${before})`);
     seen.set(rule.id, r.file);
@@ -386,7 +402,7 @@ function compileAllow(a: RawAllow, compiler: Compiler, rules: CompiledRule[]): C
   return { id: raw.id as string, description: (raw.description as string | undefined) ?? '', rules: ids, clusters, namespaces, match, file };
 }
 
-function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
+function compileRule(r: RawRule, compiler: Compiler, rawMatches: Map<string, { raw: Json; sequence: boolean }>): CompiledRule {
   const { raw, file, where } = r;
   const fail = (field: string, msg: string): never => {
     throw new RuleError(`${file}: ${where}.${field}: ${msg}`);
@@ -418,8 +434,33 @@ function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
       stages = new Set(s as string[]);
     }
   }
-  if (raw.match === undefined) fail('match', 'required');
-  const match = compiler.condition(raw.match, `${file}: ${where}`, 'match');
+  let sequence: SequenceSpec | undefined;
+  let matchRaw: unknown = raw.match;
+  if (raw.sequence !== undefined) {
+    if (raw.match !== undefined) fail('match', 'not with sequence: each step has its own match');
+    if (raw.rate !== undefined) fail('rate', 'not with sequence');
+    if (!Array.isArray(raw.sequence) || raw.sequence.length < 2) fail('sequence', 'expected a list of at least two steps ({ rule: ID } or { match: CONDITION })');
+    const stepRaws = (raw.sequence as unknown[]).map((step, i) => {
+      if (!isObject(step) || Object.keys(step).length !== 1 || !SEQUENCE_KEYS.has(Object.keys(step)[0])) fail(`sequence[${i}]`, 'expected { rule: ID } or { match: CONDITION }');
+      const s = step as Json;
+      if (s.match !== undefined) return s.match;
+      const ref = typeof s.rule === 'string' ? rawMatches.get(s.rule) : undefined;
+      if (ref === undefined) return fail(`sequence[${i}].rule`, `unknown rule ${JSON.stringify(s.rule)}`);
+      if (ref.sequence) return fail(`sequence[${i}].rule`, `${s.rule} is a sequence rule itself`);
+      return ref.raw;
+    });
+    const steps = stepRaws.map((c, i) => compiler.condition(c, `${file}: ${where}`, `sequence[${i}]${'match' in (raw.sequence as Json[])[i] ? '.match' : ''}`));
+    const windowMs = parseDuration(raw.within ?? '10m');
+    if (windowMs === undefined || windowMs <= 0) fail('within', 'expected a duration such as 10m');
+    const by = raw.by;
+    if (!Array.isArray(by) || by.length === 0 || by.some((x: unknown) => typeof x !== 'string')) fail('by', 'expected a non-empty list of field paths (the actor, such as user.username)');
+    sequence = { steps, windowMs: windowMs!, actorKey: compileKey(by as string[], `${file}: ${where}.by`) };
+    matchRaw = { any: stepRaws };
+  } else if (raw.within !== undefined || raw.by !== undefined) {
+    fail(raw.within !== undefined ? 'within' : 'by', 'only with sequence');
+  }
+  if (matchRaw === undefined) fail('match', 'required');
+  const match = compiler.condition(matchRaw, `${file}: ${where}`, 'match');
   let rate: RateSpec | undefined;
   if (raw.rate !== undefined) {
     const rr = raw.rate;
@@ -440,10 +481,10 @@ function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
       failureCodes: new Set(codes as number[]),
     };
   }
-  const onlyVerbs = compiler.necessaryValues(raw.match, 'verb');
-  const onlyResources = compiler.necessaryValues(raw.match, 'objectRef.resource');
-  const onlyCodes = compiler.codeGuard(raw.match);
-  const guards = compiler.guards(raw.match, `${file}: ${where}`);
+  const onlyVerbs = compiler.necessaryValues(matchRaw, 'verb');
+  const onlyResources = compiler.necessaryValues(matchRaw, 'objectRef.resource');
+  const onlyCodes = compiler.codeGuard(matchRaw);
+  const guards = compiler.guards(matchRaw, `${file}: ${where}`);
   const aggregateBy: string[] = [];
   const aggregateKey: Getter[] = [];
   if (raw.aggregate_by !== undefined) {
@@ -458,7 +499,7 @@ function compileRule(r: RawRule, compiler: Compiler): CompiledRule {
   return {
     id, name: str('name', true), description: str('description', false), category,
     level: level as CompiledRule['level'], enabled: raw.enabled ?? true, type: r.type,
-    clusters, namespaces, stages, lastStageOnly: stages !== undefined && stages.size === 1 && stages.has('ResponseComplete'), match, onlyVerbs, onlyResources, onlyCodes, guards, rate, aggregateBy, aggregateKey, output,
+    clusters, namespaces, stages, lastStageOnly: stages !== undefined && stages.size === 1 && stages.has('ResponseComplete'), match, onlyVerbs, onlyResources, onlyCodes, guards, rate, sequence, aggregateBy, aggregateKey, output,
     risk: str('risk', false), solution: str('solution', false), file,
   };
 }
