@@ -3,8 +3,10 @@ import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { parseAuditLine, type AuditEvent } from '../parse/audit.ts';
 import type { AlarmOut, Detector, DetectionNotes } from './hook.ts';
+import type { Baseline } from './baseline.ts';
+import { baselineIdentity } from './baseline.ts';
 import { GenerationalMap, leadingCharsFingerprint } from './generations.ts';
-import { allowedBy, BODY_MISSING, EvalContext, execOf, isNever, ABSENT, type CompiledAllow, type CompiledRule, type Predicate, type RateSpec, type RuleSet, type SequenceSpec } from './rules.ts';
+import { allowedBy, BODY_MISSING, EvalContext, execOf, isNever, ABSENT, type CompiledAllow, type CompiledRule, type Predicate, type BaselineAspect, type RateSpec, type RuleSet, type SequenceSpec } from './rules.ts';
 
 export interface RuleHit { ruleId: string; ruleName: string; category: string; level: string; auditID: string; stage: string; key: string[]; summary: string }
 
@@ -16,6 +18,8 @@ export interface EngineOptions {
   now?: () => number;
   /** Aggregation keys and dedup entries kept (least recently used go first). */
   maxKeys?: number;
+  /** What each identity normally does, for `baseline:` conditions; learned from every allowed request. */
+  baseline?: Baseline;
 }
 
 interface AlarmState {
@@ -76,9 +80,12 @@ export class DetectionEngine implements Detector {
   #ctx: EvalContext | undefined;
   /** Bumped by every change of the alarms' state (so a saver knows whether there is something new). */
   #version = 0;
+  readonly #baseline: Baseline | undefined;
+  #aspects: BaselineAspect[] = [];
 
   constructor(rules: RuleSet, opts: EngineOptions) {
     this.#cluster = { name: opts.clusterName, id: opts.clusterId };
+    this.#baseline = opts.baseline;
     this.setRules(rules);
     this.#interval = opts.updateIntervalMs ?? 60_000;
     this.#now = opts.now ?? Date.now;
@@ -97,6 +104,7 @@ export class DetectionEngine implements Detector {
     this.#rules = rules.rules.filter((r) => r.enabled && (r.clusters === undefined || r.clusters.has(cluster)));
     this.#byKind = new Map();
     this.#kinds = 0;
+    this.#aspects = rules.baselineAspects ?? [];
     this.#allow = (rules.allowlist ?? []).filter((a) => a.clusters === undefined || a.clusters.has(cluster));
     this.#allowByRule = new Map();
     for (const r of this.#rules) {
@@ -158,7 +166,9 @@ export class DetectionEngine implements Detector {
    */
   hits(event: AuditEvent, forwarded?: () => string | undefined): RuleHit[] {
     const ctx = new EvalContext(event);
-    return this.#hits(event, ctx, shownContext(ctx, forwarded)).map((h) => h.hit);
+    const found = this.#hits(event, ctx, shownContext(ctx, forwarded)).map((h) => h.hit);
+    this.#learn(ctx);
+    return found;
   }
 
   /**
@@ -169,6 +179,10 @@ export class DetectionEngine implements Detector {
   #hits(event: AuditEvent, ctx: EvalContext, shown: () => EvalContext | undefined): Array<{ hit: RuleHit; rule: CompiledRule }> {
     let matched: CompiledRule[] | undefined;
     const head = event.head;
+    if (this.#baseline !== undefined) {
+      ctx.baseline = this.#baseline;
+      ctx.atMs = isoMillis(head.requestReceivedTimestamp ?? head.stageTimestamp ?? '') || this.#now();
+    }
     const resource = head.objectRef?.resource;
     const watchBodies = resource !== undefined && BODY_VERBS.has(head.verb) && head.stage === 'ResponseComplete';
     for (const rule of this.#candidates(head.stage, head.verb, resource, head.responseStatus?.code).select(ctx)) {
@@ -285,6 +299,21 @@ export class DetectionEngine implements Detector {
   }
 
   /**
+   * Adds what an allowed request did to its identity's baseline, once rules have judged it (so the request that is
+   * new is still new to every rule). Each request once: at its last stage.
+   */
+  #learn(ctx: EvalContext): void {
+    const b = this.#baseline;
+    if (b === undefined || this.#aspects.length === 0) return;
+    const head = ctx.event.head;
+    const code = head.responseStatus?.code;
+    if (head.stage !== 'ResponseComplete' || code === undefined || code >= 400) return;
+    const identity = baselineIdentity(head.user.username);
+    if (identity === undefined) return;
+    for (const aspect of this.#aspects) b.learn(identity, aspect.tuple(ctx), ctx.atMs);
+  }
+
+  /**
    * Moves the actor of a request matching some step of a sequence rule along its steps, and says whether the request
    * completes the sequence now: it matches the step after the last one the actor matched, no earlier than the first
    * and within the window of it. A request matching the first step (again) starts the sequence over from it.
@@ -331,6 +360,7 @@ export class DetectionEngine implements Detector {
     const ctx = (this.#ctx ??= new EvalContext(event)).reset(event);
     const shownCtx = shownContext(ctx, forwarded);
     const found = this.#hits(event, ctx, shownCtx);
+    this.#learn(ctx);
     if (found.length === 0) return NO_ALARMS;
     const redactedLine = forwarded?.();
     const out: AlarmOut[] = [];

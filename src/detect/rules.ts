@@ -9,6 +9,7 @@ import { parseDuration } from '../config/unit-text.ts';
 import type { AuditEvent } from '../parse/audit.ts';
 import { decodeQuery } from '../parse/patterns.ts';
 import { unsafeRegexReason } from './regex-safety.ts';
+import { baselineIdentity, type Baseline } from './baseline.ts';
 
 type Json = Record<string, any>;
 
@@ -29,6 +30,10 @@ export class EvalContext {
    * a refused request, exec). The engine reads and clears it per rule.
    */
   bodyProbe = 0;
+  /** What `baseline:` conditions ask (set by the engine; undefined: no baseline, they hold for nothing). */
+  baseline: Baseline | undefined;
+  /** The request's time in ms (set by the engine when a baseline is kept). */
+  atMs = 0;
   #specs: unknown[] | undefined;
   #containers: unknown[] | undefined;
   #images: ImageRef[] | undefined;
@@ -164,7 +169,16 @@ export interface CompiledAllow {
   file: string;
 }
 
-export interface RuleSet { rules: CompiledRule[]; lists: Record<string, string[]>; allowlist: CompiledAllow[] }
+export interface RuleSet {
+  rules: CompiledRule[];
+  lists: Record<string, string[]>;
+  allowlist: CompiledAllow[];
+  /** What `baseline:` conditions look at: the engine learns these tuples per identity from every allowed request. */
+  baselineAspects?: BaselineAspect[];
+}
+
+/** One `of:` list of a `baseline:` condition: the tuple of an event it names (`of` joined, then the values). */
+export interface BaselineAspect { tuple: (ctx: EvalContext) => string }
 
 /**
  * The first allowlist entry that suppresses `rule`'s hit on this event in `cluster`, or undefined. Entries are
@@ -356,7 +370,7 @@ function compileTexts(texts: RuleText[], parse: (text: string) => unknown = pars
   }
   // Macros no rule uses are still checked.
   for (const name of macros.keys()) compiler.macro(name, 'macros', name);
-  return { rules, lists, allowlist };
+  return { rules, lists, allowlist, baselineAspects: compiler.baselineAspects() };
 }
 
 /** `scope: { clusters, namespaces }`, either key optional but not both. */
@@ -539,6 +553,8 @@ class Compiler {
   readonly #macros: Map<string, { file: string; where: string; raw: unknown }>;
   readonly #compiled = new Map<string, Predicate>();
   readonly #compiling = new Set<string>();
+  /** The `of:` lists of baseline conditions, by their paths joined. */
+  readonly #aspects = new Map<string, BaselineAspect>();
   /** Guard predicates of field conditions, by the condition's JSON text. */
   readonly #guardConditions = new Map<string, Predicate>();
 
@@ -688,6 +704,33 @@ class Compiler {
     return test;
   }
 
+  baselineAspects(): BaselineAspect[] {
+    return [...this.#aspects.values()];
+  }
+
+  /** `{ baseline: first_seen, of: [paths] }`: the request's identity never did what the `of` values say before. */
+  #baselineCondition(raw: Json, at: string, path: string): Predicate {
+    const fail = (sub: string, msg: string): never => {
+      throw new RuleError(`${at}.${sub}: ${msg}`);
+    };
+    if (Object.keys(raw).some((k) => k !== 'baseline' && k !== 'of')) fail(path, 'baseline takes of and no other keys');
+    if (raw.baseline !== 'first_seen') fail(`${path}.baseline`, 'expected first_seen');
+    const of = raw.of;
+    if (!Array.isArray(of) || of.length === 0 || of.some((x: unknown) => typeof x !== 'string')) fail(`${path}.of`, 'expected a non-empty list of field paths');
+    const name = (of as string[]).join(',');
+    let aspect = this.#aspects.get(name);
+    if (aspect === undefined) {
+      const key = compileKey(of as string[], `${at}.${path}.of`);
+      aspect = { tuple: (ctx) => `${name}\0${key(ctx)}` };
+      this.#aspects.set(name, aspect);
+    }
+    const tuple = aspect.tuple;
+    return (ctx) => {
+      const identity = ctx.baseline === undefined ? undefined : baselineIdentity(ctx.event.head.user.username);
+      return identity !== undefined && ctx.baseline!.firstSeen(identity, tuple(ctx), ctx.atMs);
+    };
+  }
+
   list(name: unknown, at: string, path: string): string[] {
     if (typeof name !== 'string') throw new RuleError(`${at}.${path}: expected the name of a list`);
     const l = this.#lists[name];
@@ -742,7 +785,8 @@ class Compiler {
       p = this.macro(name, at, `${path}.macro`);
       return p;
     }
-    if (!('field' in raw)) return fail(path, 'expected field, all, any, not, macro or list_not_empty');
+    if ('baseline' in raw) return this.#baselineCondition(raw, at, path);
+    if (!('field' in raw)) return fail(path, 'expected field, all, any, not, macro, list_not_empty or baseline');
     if (typeof raw.field !== 'string') fail(`${path}.field`, 'expected a field path');
     const ops = keys.filter((k) => k !== 'field' && k !== 'ignore_case');
     for (const k of ops) if (!OPS.has(k)) fail(`${path}.${k}`, `unknown operator (expected one of ${[...OPS].join(', ')})`);
