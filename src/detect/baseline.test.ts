@@ -1,6 +1,10 @@
 // The baseline: what each identity did is learned, first-seen conditions hold only after the learning period, and the
 // baseline is bounded, decays, and survives a save and load.
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DetectorHost, systemRuleFiles } from './setup.ts';
 import { Baseline } from './baseline.ts';
 import { DetectionEngine } from './engine.ts';
 import { compileRuleTexts } from './rules.ts';
@@ -70,5 +74,34 @@ describe('baseline', () => {
     expect(fires(second, event(8, 'dana', 'get', 'secrets'))).toBe(true);
     // Without the saved state the learning period starts again.
     expect(fires(engineWith(new Baseline({ learningDays: 7 })), event(8, 'dana', 'get', 'secrets'))).toBe(false);
+  });
+});
+
+describe('shipped first-seen rules', () => {
+  const host = (dir: string) => new DetectorHost({ ruleFiles: systemRuleFiles(), clusterName: 'c', clusterId: '', updateIntervalMs: 0, stateFile: join(dir, 'alarms-0.json') });
+  const ruleIds = (h: DetectorHost, e: ReturnType<typeof event>) => {
+    const hits: Parameters<DetectionEngine['evaluate']>[2] = [];
+    h.detector.evaluate(e, undefined, hits);
+    return hits!.map((x) => `${x.ruleId}/${x.level}`).filter((x) => x.startsWith('KA-BASE'));
+  };
+
+  it('KA-BASE-001 (low) and KA-BASE-002 (medium, sensitive resources) fire after the learning period, with the baseline kept across a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kaudit-baseline-'));
+    const first = host(dir);
+    expect(ruleIds(first, event(0, 'dana', 'get', 'pods'))).toEqual([]);
+    expect(ruleIds(first, event(1, 'dana', 'get', 'configmaps'))).toEqual([]);
+    await first.close();
+    expect(readdirSync(dir)).toContain('baseline-0.json');
+    const second = host(dir);
+    expect(ruleIds(second, event(8, 'dana', 'get', 'pods'))).toEqual([]);
+    expect(ruleIds(second, event(8, 'dana', 'delete', 'pods'))).toEqual(['KA-BASE-001/low']);
+    expect(ruleIds(second, event(8, 'dana', 'get', 'secrets'))).toEqual(['KA-BASE-002/medium']);
+    // Control-plane identities are not judged.
+    expect(ruleIds(second, event(8, 'system:kube-controller-manager', 'get', 'secrets'))).toEqual([]);
+    await second.close();
+    // A fresh state directory learns again: nothing is first seen.
+    const fresh = host(mkdtempSync(join(tmpdir(), 'kaudit-baseline-')));
+    expect(ruleIds(fresh, event(8, 'dana', 'get', 'secrets'))).toEqual([]);
+    await fresh.close();
   });
 });

@@ -35,6 +35,8 @@ export class Baseline {
   readonly #identities: LRUCache<string, Identity>;
   /** The first day the baseline saw (undefined: nothing yet). */
   #since: number | undefined;
+  /** The latest request time learned: the decay is counted up to it (replayed or scanned logs keep their own time). */
+  #latestMs = 0;
   /** Bumped on every change, so that a saver knows when there is something new. */
   version = 0;
 
@@ -60,6 +62,7 @@ export class Baseline {
   learn(identity: string, tuple: string, atMs: number): void {
     const day = Math.floor(atMs / DAY_MS);
     if (this.#since === undefined || day < this.#since) this.#since = day;
+    if (atMs > this.#latestMs) this.#latestMs = atMs;
     let known = this.#identities.get(identity);
     if (known === undefined) {
       known = { firstMs: atMs, tuples: new LRUCache({ max: this.#maxPerIdentity }) };
@@ -78,8 +81,11 @@ export class Baseline {
     return { identities: this.#identities.size, tuples };
   }
 
-  /** The baseline to be saved, tuples past the decay left out; least recently used first so loading keeps the order. */
-  save(nowMs: number): SavedBaseline {
+  /**
+   * The baseline to be saved, tuples past the decay (up to `nowMs`, by default the latest request learned) left out;
+   * least recently used first, so that loading keeps the order.
+   */
+  save(nowMs = this.#latestMs): SavedBaseline {
     const today = Math.floor(nowMs / DAY_MS);
     const identities: SavedBaseline['identities'] = [];
     for (const [name, id] of [...this.#identities.entries()].reverse()) {

@@ -4,6 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import { writeFileAtomic } from '../delivery/atomic-file.ts';
+import { Baseline, type SavedBaseline } from './baseline.ts';
 import { DetectionEngine, type SavedAlarms } from './engine.ts';
 import { noDetection, type Detector } from './hook.ts';
 import { loadRuleFiles, SYSTEM_RULES_DIR } from './rules.ts';
@@ -20,6 +21,7 @@ export interface DetectionInit {
 
 /** How often changed aggregation state is written to disk. */
 const SAVE_INTERVAL_MS = 2000;
+const BASELINE_SAVE_INTERVAL_MS = 60_000;
 
 /** The shipped rule files (`rules/*.yaml`, sorted); none when the directory is absent. */
 export function systemRuleFiles(dir = SYSTEM_RULES_DIR): string[] {
@@ -61,6 +63,11 @@ export class DetectorHost {
   readonly #timer: NodeJS.Timeout | undefined;
   #saving: Promise<void> = Promise.resolve();
   #savedVersion = 0;
+  /** What each identity normally does, kept beside the alarms' state (`baseline-<n>.json`). */
+  readonly #baseline = new Baseline();
+  #baselineFile: string | undefined;
+  #savedBaseline = 0;
+  #baselineSavedAt = 0;
   /** Alarms restored from the state file at start. */
   readonly restored: number = 0;
   /** Rules in force (0 with detection off); reload() returns the new count. */
@@ -74,12 +81,15 @@ export class DetectorHost {
     const rules = loadRuleFiles(init.ruleFiles);
     this.ruleCount = rules.rules.length;
     this.#engine = new DetectionEngine(rules, {
-      clusterName: init.clusterName, clusterId: init.clusterId, updateIntervalMs: init.updateIntervalMs,
+      clusterName: init.clusterName, clusterId: init.clusterId, updateIntervalMs: init.updateIntervalMs, baseline: this.#baseline,
     });
     this.detector = this.#engine;
     this.#stateFile = init.stateFile;
     if (this.#stateFile !== undefined) {
       this.restored = this.#engine.loadState(readState(this.#stateFile));
+      this.#baselineFile = join(dirname(this.#stateFile), basename(this.#stateFile).replace(/^alarms-/, 'baseline-'));
+      this.#baseline.load(readJson(this.#baselineFile) as SavedBaseline);
+      this.#savedBaseline = this.#baseline.version;
       this.#timer = setInterval(() => {
         this.save().catch(() => {}); // a failed save is retried at the next tick; the state is also rebuilt by re-reading
       }, SAVE_INTERVAL_MS);
@@ -95,8 +105,8 @@ export class DetectorHost {
     return rules.rules.length;
   }
 
-  /** Writes the aggregation state if it changed (temp file, fsync, rename). */
-  save(): Promise<void> {
+  /** Writes the aggregation state if it changed (temp file, fsync, rename), and the baseline (at most once a minute unless `final`). */
+  save(final = false): Promise<void> {
     const run = async () => {
       const engine = this.#engine;
       if (engine === undefined || this.#stateFile === undefined || engine.stateVersion === this.#savedVersion) return;
@@ -105,14 +115,33 @@ export class DetectorHost {
       await writeFileAtomic(this.#stateFile, JSON.stringify(state));
       this.#savedVersion = version;
     };
+    const runBaseline = async () => {
+      const version = this.#baseline.version;
+      if (this.#baselineFile === undefined || version === this.#savedBaseline) return;
+      // The baseline changes with nearly every new tuple and can be large: written once a minute, and at close.
+      if (!final && Date.now() - this.#baselineSavedAt < BASELINE_SAVE_INTERVAL_MS) return;
+      this.#baselineSavedAt = Date.now();
+      await mkdir(dirname(this.#baselineFile), { recursive: true });
+      await writeFileAtomic(this.#baselineFile, JSON.stringify(this.#baseline.save()));
+      this.#savedBaseline = version;
+    };
     // One save at a time; a failed one does not stop the next.
-    this.#saving = this.#saving.catch(() => {}).then(run);
+    this.#saving = this.#saving.catch(() => {}).then(run).then(runBaseline);
     return this.#saving;
   }
 
   async close(): Promise<void> {
     if (this.#timer !== undefined) clearInterval(this.#timer);
-    await this.save();
+    await this.save(true);
+  }
+}
+
+/** A state file's JSON; undefined when missing (first start) or damaged (learning starts afresh). */
+function readJson(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return undefined;
   }
 }
 
