@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ATTACK_CASES, MANAGED_CLUSTER_TRAFFIC, auditEvent, createWorkload, identities, req, type Raw } from './attack-cases.ts';
+import { ATTACK_CASES, MANAGED_CLUSTER_TRAFFIC, auditEvent, createWorkload, identities, req, roleBinding, type Raw } from './attack-cases.ts';
 import { parseAuditLine } from '../parse/audit.ts';
 import { DetectionEngine, type RuleHit } from './engine.ts';
 import { PIPELINE_CASES } from './pipeline-cases.ts';
@@ -14,6 +14,7 @@ const ruleFiles = () => readdirSync(RULES_DIR).filter((n) => n.endsWith('.yaml')
 const ATTACK_FILES = ['recon.yaml', 'user-agents.yaml', 'credentials.yaml', 'workloads.yaml', 'rbac.yaml', 'cluster-config.yaml'];
 const RATE_RULES = ['KA-CRED-016', 'KA-CRED-017', 'KA-IMPACT-001'];
 const LIST_RULES = ['KA-NODE-001', 'KA-EXPOSE-006'];
+const SEQUENCE_RULES = ['KA-RBAC-011'];
 /** Near misses that are another rule's positive: the high/medium alarms they may raise. */
 const MISS_RAISES: Record<string, string[]> = {
   'KA-EXEC-004/the same exec upgraded (KA-EXEC-001\'s)': ['KA-EXEC-001'],
@@ -31,7 +32,7 @@ const isAlarm = (h: RuleHit) => h.level === 'high' || h.level === 'medium';
 
 describe('attack-class rules, one behaviour at a time', () => {
   it('has a positive and a near miss for every rule of the attack-class files', () => {
-    const covered = new Set([...ATTACK_CASES.map((c) => c.rule), ...RATE_RULES, ...LIST_RULES]);
+    const covered = new Set([...ATTACK_CASES.map((c) => c.rule), ...RATE_RULES, ...LIST_RULES, ...SEQUENCE_RULES]);
     const mine = ruleSet.rules.filter((r) => ATTACK_FILES.includes(path.basename(r.file)));
     expect(mine.length).toBeGreaterThan(40);
     expect(mine.map((r) => r.id).filter((id) => !covered.has(id))).toEqual([]);
@@ -77,6 +78,29 @@ describe('attack-class rate rules', () => {
       auditID: `00000000-0000-4000-c000-${String(i).padStart(12, '0')}`, requestReceivedTimestamp: `2026-11-22T12:30:${String(10 + i).padStart(2, '0')}.000000Z` });
     expect(firing(n(5, del), 'KA-IMPACT-001')).toHaveLength(0);
     expect(firing(n(7, del), 'KA-IMPACT-001')).toHaveLength(1);
+  });
+});
+
+describe('attack-class sequence rules', () => {
+  const at = (minute: number, e: Raw): Raw => ({ ...e, requestReceivedTimestamp: `2026-11-22T12:${String(minute).padStart(2, '0')}:00.000000Z` });
+  const bind = (who: Raw) => ({ ...who, ...roleBinding('RoleBinding', 'ops-admin', 'admin', [{ kind: 'User', name: 'mallory' }]) });
+  const deploy = (who: Raw) => ({ ...who, ...createWorkload('Deployment', 'ledger', 'payments', { containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.9' }] }) });
+  const firing = (events: Raw[]) => {
+    const engine = new DetectionEngine(ruleSet, { clusterName: 'test', clusterId: '' });
+    return events.flatMap((e) => engine.hits(auditEvent(e))).filter((h) => h.ruleId === 'KA-RBAC-011');
+  };
+
+  it('KA-RBAC-011 fires on a person changing a binding and then writing a workload within 10 minutes', () => {
+    const found = firing([at(10, bind(identities.dana)), at(15, deploy(identities.dana))]);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatchObject({ level: 'low', category: 'rbac-escalation' });
+    expect(found[0].summary).toContain('dana@corp.example changed a role binding, then create deployments payments/ledger');
+  });
+
+  it('KA-RBAC-011 does not fire when another person writes the workload, after 10 minutes, or in the other order', () => {
+    expect(firing([at(10, bind(identities.dana)), at(15, deploy(identities.mallory))])).toHaveLength(0);
+    expect(firing([at(10, bind(identities.dana)), at(21, deploy(identities.dana))])).toHaveLength(0);
+    expect(firing([at(10, deploy(identities.dana)), at(12, bind(identities.dana))])).toHaveLength(0);
   });
 });
 

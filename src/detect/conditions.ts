@@ -2,9 +2,10 @@
 // verb, resource and response code the engine picks candidate rules by.
 import { BlockList, isIP } from 'node:net';
 import { posix } from 'node:path';
-import { bodyIf, bodyReaders, specialised, type Predicate } from './eval-context.ts';
-import { ANY_VALUE, compileGetter, compileSome, getterOf, resolvePath, singleValue } from './field-paths.ts';
-import { isObject } from './json.ts';
+import { baselineIdentity } from './baseline.ts';
+import { bodyIf, bodyReaders, specialised, type EvalContext, type Predicate } from './eval-context.ts';
+import { ANY_VALUE, compileGetter, compileKey, compileSome, getterOf, HEAD_ROOTS, parseFieldPath, resolvePath, singleValue } from './field-paths.ts';
+import { isObject, type Json } from './json.ts';
 import { unsafeRegexReason } from './regex-safety.ts';
 import { RuleError } from './rule-error.ts';
 
@@ -14,6 +15,25 @@ const STRING_OPS = new Set(['equals', 'in', 'in_list', 'not_in', 'not_in_list', 
 // Conditions decided when the files are loaded.
 const ALWAYS: Predicate = () => true;
 const NEVER: Predicate = () => false;
+
+/** The first segment of a field path, undefined when the path does not parse. */
+function fieldRoot(path: string): string | undefined {
+  try {
+    const first = parseFieldPath(path)[0];
+    return 'key' in first ? first.key : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Fields the engine's candidate index already decides on (guards leave them out). */
+const INDEXED_FIELDS = new Set(['verb', 'objectRef.resource', 'responseStatus.code', 'stage']);
+
+/** A condition a rule's match depends on: the rule cannot match unless `test` gives `holds`. */
+export interface Guard { test: Predicate; holds: boolean }
+
+/** One `of:` list of a `baseline:` condition: the tuple of an event it names (`of` joined, then the values). */
+export interface BaselineAspect { tuple: (ctx: EvalContext) => string }
 
 /** Stands for "the path yields nothing" in a rule's guards (`exists: false`). */
 export const ABSENT = '\0';
@@ -28,6 +48,10 @@ export class Compiler {
   readonly #macros: Map<string, { file: string; where: string; raw: unknown }>;
   readonly #compiled = new Map<string, Predicate>();
   readonly #compiling = new Set<string>();
+  /** The `of:` lists of baseline conditions, by their paths joined. */
+  readonly #aspects = new Map<string, BaselineAspect>();
+  /** Guard predicates of field conditions, by the condition's JSON text. */
+  readonly #guardConditions = new Map<string, Predicate>();
   /** Field paths are paths into records of other sources, not into audit events. */
   readonly #record: boolean;
 
@@ -140,6 +164,72 @@ export class Compiler {
     return undefined;
   }
 
+  /**
+   * The head-only conditions a (validated) condition needs, for the engine's guards: the parts of a top-level `all`,
+   * followed into macros, each a macro or a field condition, or the `not` of one (then it must fail). Verb, resource
+   * and code are left to the candidate index. A condition that reads bodies is no guard: it costs a parse.
+   */
+  guards(raw: unknown, at: string, holds = true, depth = 0, out: Guard[] = []): Guard[] {
+    if (!isObject(raw) || depth > 32) return out;
+    const add = (test: Predicate) => {
+      if (test === ALWAYS || test === NEVER || bodyReaders.has(test)) return;
+      if (!out.some((g) => g.test === test && g.holds === holds)) out.push({ test, holds });
+    };
+    if (holds && Array.isArray(raw.all)) {
+      for (const part of raw.all) this.guards(part, at, true, depth + 1, out);
+    } else if ('not' in raw && Object.keys(raw).length === 1) {
+      if (isObject(raw.not) && (typeof raw.not.macro === 'string' || typeof raw.not.field === 'string')) this.guards(raw.not, at, !holds, depth + 1, out);
+    } else if (typeof raw.macro === 'string') {
+      add(this.macro(raw.macro, at, 'match'));
+      if (holds) this.guards(this.#macros.get(raw.macro)?.raw, at, true, depth + 1, out);
+    } else if (typeof raw.field === 'string' && !INDEXED_FIELDS.has(raw.field)) {
+      add(this.#guardCondition(raw, at));
+    } else if (holds && Array.isArray(raw.any)) {
+      // Every branch a condition on one head field (impersonatedUser.username, impersonatedUser.groups[*]): none
+      // holds without that field, whatever its operators (only `exists: false` holds on a missing value).
+      const roots = new Set(raw.any.map((b: unknown) => (isObject(b) && typeof b.field === 'string' && b.exists !== false ? fieldRoot(b.field) : undefined)));
+      const [root] = roots;
+      if (roots.size === 1 && root !== undefined && HEAD_ROOTS.has(root) && !INDEXED_FIELDS.has(root)) add(this.#guardCondition({ field: root, exists: true }, at));
+    }
+    return out;
+  }
+
+  /** One predicate per distinct condition text, so that rules with the same condition share it. */
+  #guardCondition(raw: Json, at: string): Predicate {
+    const key = JSON.stringify(raw);
+    let test = this.#guardConditions.get(key);
+    if (test === undefined) this.#guardConditions.set(key, test = this.condition(raw, at, 'match'));
+    return test;
+  }
+
+  baselineAspects(): BaselineAspect[] {
+    return [...this.#aspects.values()];
+  }
+
+  /** `{ baseline: first_seen, of: [paths] }`: the request's identity never did what the `of` values say before. */
+  #baselineCondition(raw: Json, at: string, path: string): Predicate {
+    const fail = (sub: string, msg: string): never => {
+      throw new RuleError(`${at}.${sub}: ${msg}`);
+    };
+    if (this.#record) fail(path, 'baseline conditions are for rules on audit events');
+    if (Object.keys(raw).some((k) => k !== 'baseline' && k !== 'of')) fail(path, 'baseline takes of and no other keys');
+    if (raw.baseline !== 'first_seen') fail(`${path}.baseline`, 'expected first_seen');
+    const of = raw.of;
+    if (!Array.isArray(of) || of.length === 0 || of.some((x: unknown) => typeof x !== 'string')) fail(`${path}.of`, 'expected a non-empty list of field paths');
+    const name = (of as string[]).join(',');
+    let aspect = this.#aspects.get(name);
+    if (aspect === undefined) {
+      const key = compileKey(of as string[], `${at}.${path}.of`);
+      aspect = { tuple: (ctx) => `${name}\0${key(ctx)}` };
+      this.#aspects.set(name, aspect);
+    }
+    const tuple = aspect.tuple;
+    return (ctx) => {
+      const identity = ctx.baseline === undefined ? undefined : baselineIdentity(ctx.event.head.user.username);
+      return identity !== undefined && ctx.baseline!.firstSeen(identity, tuple(ctx), ctx.atMs);
+    };
+  }
+
   list(name: unknown, at: string, path: string): string[] {
     if (typeof name !== 'string') throw new RuleError(`${at}.${path}: expected the name of a list`);
     const l = this.#lists[name];
@@ -194,7 +284,8 @@ export class Compiler {
       p = this.macro(name, at, `${path}.macro`);
       return p;
     }
-    if (!('field' in raw)) return fail(path, 'expected field, all, any, not, macro or list_not_empty');
+    if ('baseline' in raw) return this.#baselineCondition(raw, at, path);
+    if (!('field' in raw)) return fail(path, 'expected field, all, any, not, macro, list_not_empty or baseline');
     if (typeof raw.field !== 'string') fail(`${path}.field`, 'expected a field path');
     const ops = keys.filter((k) => k !== 'field' && k !== 'ignore_case');
     for (const k of ops) if (!OPS.has(k)) fail(`${path}.${k}`, `unknown operator (expected one of ${[...OPS].join(', ')})`);

@@ -3,8 +3,10 @@ import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { parseAuditLine, type AuditEvent } from '../parse/audit.ts';
 import type { AlarmOut, Detector, DetectionNotes } from './hook.ts';
+import type { Baseline } from './baseline.ts';
+import { baselineIdentity } from './baseline.ts';
 import { GenerationalMap, leadingCharsFingerprint } from './generations.ts';
-import { allowedBy, BODY_MISSING, EvalContext, execOf, isNever, ABSENT, recordContext, recordNamespace, type CompiledAllow, type CompiledRule, type RateSpec, type RuleSet } from './rules.ts';
+import { allowedBy, BODY_MISSING, EvalContext, execOf, isNever, ABSENT, recordContext, recordNamespace, type BaselineAspect, type CompiledAllow, type CompiledRule, type Predicate, type RateSpec, type RuleSet, type SequenceSpec } from './rules.ts';
 
 /** A rule's hit on an audit event (auditID and stage set) or on a record of another source (`source` set, the others empty). */
 export interface RuleHit { ruleId: string; ruleName: string; category: string; level: string; auditID: string; stage: string; key: string[]; summary: string; source?: string }
@@ -17,6 +19,8 @@ export interface EngineOptions {
   now?: () => number;
   /** Aggregation keys and dedup entries kept (least recently used go first). */
   maxKeys?: number;
+  /** What each identity normally does, for `baseline:` conditions; learned from every allowed request. */
+  baseline?: Baseline;
 }
 
 interface AlarmState {
@@ -62,7 +66,7 @@ export class DetectionEngine implements Detector {
    */
   #allowByRule = new Map<string, CompiledAllow[]>();
   /** Candidate rules by stage, verb, resource and response code, and how many combinations are cached. */
-  #byKind = new Map<string, Map<string, Map<string, Map<number | undefined, CompiledRule[]>>>>();
+  #byKind = new Map<string, Map<string, Map<string, Map<number | undefined, Candidates>>>>();
   #kinds = 0;
   readonly #cluster: { name: string; id: string };
   readonly #interval: number;
@@ -79,6 +83,8 @@ export class DetectionEngine implements Detector {
   readonly #alarms: LRUCache<string, AlarmState>;
   /** Rate rules' windows by rule id, then group; each rule's bounded like the other state. Kept across reloads. */
   readonly #windows = new Map<string, LRUCache<string, RateWindow>>();
+  /** Sequence rules' progress by rule id, then actor: the next step and when the first matched. Kept across reloads. */
+  readonly #sequences = new Map<string, LRUCache<string, SequenceProgress>>();
   readonly #maxKeys: number;
   /** Allowlisted hits since the last takeNotes(), by rule and entry. */
   #allowed = new Map<string, number>();
@@ -91,9 +97,12 @@ export class DetectionEngine implements Detector {
   #recordCtx: EvalContext | undefined;
   /** Bumped by every change of the alarms' state (so a saver knows whether there is something new). */
   #version = 0;
+  readonly #baseline: Baseline | undefined;
+  #aspects: BaselineAspect[] = [];
 
   constructor(rules: RuleSet, opts: EngineOptions) {
     this.#cluster = { name: opts.clusterName, id: opts.clusterId };
+    this.#baseline = opts.baseline;
     this.setRules(rules);
     this.#interval = opts.updateIntervalMs ?? 60_000;
     this.#now = opts.now ?? Date.now;
@@ -122,6 +131,7 @@ export class DetectionEngine implements Detector {
     }
     this.#byKind = new Map();
     this.#kinds = 0;
+    this.#aspects = rules.baselineAspects ?? [];
     this.#allow = (rules.allowlist ?? []).filter((a) => a.clusters === undefined || a.clusters.has(cluster));
     this.#allowByRule = new Map();
     for (const r of enabled) {
@@ -208,7 +218,9 @@ export class DetectionEngine implements Detector {
    */
   hits(event: AuditEvent, forwarded?: () => string | undefined): RuleHit[] {
     const ctx = new EvalContext(event);
-    return this.#hits(event, ctx, shownContext(ctx, forwarded)).map((h) => h.hit);
+    const found = this.#hits(event, ctx, shownContext(ctx, forwarded)).map((h) => h.hit);
+    this.#learn(ctx);
+    return found;
   }
 
   /**
@@ -219,9 +231,13 @@ export class DetectionEngine implements Detector {
   #hits(event: AuditEvent, ctx: EvalContext, shown: () => EvalContext | undefined): Array<{ hit: RuleHit; rule: CompiledRule }> {
     let matched: CompiledRule[] | undefined;
     const head = event.head;
+    if (this.#baseline !== undefined) {
+      ctx.baseline = this.#baseline;
+      ctx.atMs = isoMillis(head.requestReceivedTimestamp ?? head.stageTimestamp ?? '') || this.#now();
+    }
     const resource = head.objectRef?.resource;
     const watchBodies = resource !== undefined && BODY_VERBS.has(head.verb) && head.stage === 'ResponseComplete';
-    for (const rule of this.#candidates(head.stage, head.verb, resource, head.responseStatus?.code)) {
+    for (const rule of this.#candidates(head.stage, head.verb, resource, head.responseStatus?.code).select(ctx)) {
       if (rule.namespaces !== undefined) {
         const ns = head.objectRef?.namespace;
         if (ns === undefined || !rule.namespaces.has(ns)) continue;
@@ -247,6 +263,7 @@ export class DetectionEngine implements Detector {
         const at = isoMillis(event.head.requestReceivedTimestamp ?? event.head.stageTimestamp ?? '') || this.#now();
         if (!this.#rateReached(rule, rule.rate, ctx, at, rule.rate.failureCodes.has(event.head.responseStatus?.code ?? 0))) continue;
       }
+      if (rule.sequence !== undefined && !this.#sequenceCompleted(rule, rule.sequence, ctx, event)) continue;
       (matched ??= []).push(rule);
     }
     if (matched === undefined) return NO_HITS;
@@ -273,7 +290,7 @@ export class DetectionEngine implements Detector {
    * each rule at load time (most rules cannot match most events). Cached per combination; the combinations are few.
    * Rules that can never match (a condition on an empty list) are left out.
    */
-  #candidates(stage: string, verb: string, resource: string | undefined, code: number | undefined): CompiledRule[] {
+  #candidates(stage: string, verb: string, resource: string | undefined, code: number | undefined): Candidates {
     let byVerb = this.#byKind.get(stage);
     if (byVerb === undefined) this.#byKind.set(stage, byVerb = new Map());
     let byResource = byVerb.get(verb);
@@ -281,9 +298,9 @@ export class DetectionEngine implements Detector {
     const key = resource ?? '\0';
     let byCode = byResource.get(key);
     if (byCode === undefined) byResource.set(key, byCode = new Map());
-    let rules = byCode.get(code);
-    if (rules === undefined) {
-      rules = this.#rules.filter((rule) =>
+    let candidates = byCode.get(code);
+    if (candidates === undefined) {
+      const rules = this.#rules.filter((rule) =>
         !isNever(rule.match) &&
         (rule.stages === undefined || rule.stages.has(stage)) &&
         (rule.onlyVerbs === undefined || rule.onlyVerbs.has(verb)) &&
@@ -294,9 +311,10 @@ export class DetectionEngine implements Detector {
         this.#byKind.clear();
         this.#kinds = 0;
       }
-      byCode.set(code, rules);
+      candidates = new Candidates(rules);
+      byCode.set(code, candidates);
     }
-    return rules;
+    return candidates;
   }
 
   /**
@@ -334,6 +352,45 @@ export class DetectionEngine implements Detector {
     return true;
   }
 
+  /**
+   * Adds what an allowed request did to its identity's baseline, once rules have judged it (so the request that is
+   * new is still new to every rule). Each request once: at its last stage.
+   */
+  #learn(ctx: EvalContext): void {
+    const b = this.#baseline;
+    if (b === undefined || this.#aspects.length === 0) return;
+    const head = ctx.event.head;
+    const code = head.responseStatus?.code;
+    if (head.stage !== 'ResponseComplete' || code === undefined || code >= 400) return;
+    const identity = baselineIdentity(head.user.username);
+    if (identity === undefined) return;
+    for (const aspect of this.#aspects) b.learn(identity, aspect.tuple(ctx), ctx.atMs);
+  }
+
+  /**
+   * Moves the actor of a request matching some step of a sequence rule along its steps, and says whether the request
+   * completes the sequence now: it matches the step after the last one the actor matched, no earlier than the first
+   * and within the window of it. A request matching the first step (again) starts the sequence over from it.
+   */
+  #sequenceCompleted(rule: CompiledRule, seq: SequenceSpec, ctx: EvalContext, event: AuditEvent): boolean {
+    const actor = seq.actorKey(ctx);
+    // No actor, nothing to pair the steps by.
+    if (actor.replaceAll('\0', '') === '') return false;
+    const at = isoMillis(event.head.requestReceivedTimestamp ?? event.head.stageTimestamp ?? '') || this.#now();
+    let progress = this.#sequences.get(rule.id);
+    if (progress === undefined) this.#sequences.set(rule.id, progress = new LRUCache({ max: this.#maxKeys }));
+    const p = progress.get(actor);
+    if (p !== undefined && at >= p.start && at - p.start <= seq.windowMs && seq.steps[p.next](ctx)) {
+      p.next += 1;
+      if (p.next < seq.steps.length) return false;
+      progress.delete(actor);
+      return true;
+    }
+    if (seq.steps[0](ctx)) progress.set(actor, { next: 1, start: at });
+    else if (p !== undefined && at - p.start > seq.windowMs) progress.delete(actor);
+    return false;
+  }
+
   /** alarmIdOf, remembered (bounded: cleared when it holds too many). */
   #alarmId(ruleId: string, key: string[], day: string): string {
     const k = JSON.stringify([ruleId, key, day]);
@@ -357,6 +414,7 @@ export class DetectionEngine implements Detector {
     const ctx = (this.#ctx ??= new EvalContext(event)).reset(event);
     const shownCtx = shownContext(ctx, forwarded);
     const found = this.#hits(event, ctx, shownCtx);
+    this.#learn(ctx);
     if (found.length === 0) return NO_ALARMS;
     const redactedLine = forwarded?.();
     const head = event.head;
@@ -460,6 +518,58 @@ function recordMillis(record: Record<string, unknown>): number | undefined {
   const t = record.time ?? record.timestamp;
   const ms = typeof t === 'string' ? isoMillis(t) : typeof t === 'number' ? t : NaN;
   return Number.isFinite(ms) ? ms : undefined;
+}
+
+/**
+ * The rules of one stage/verb/resource/code combination, narrowed per event by the guards they share, as a decision
+ * tree built as events take its branches: a node evaluates the guard that most of its rules would test first (a
+ * macro such as system_noise, a head field condition), once, and goes on with the rules that outcome leaves. Only a
+ * guard that at least two rules test first is evaluated: one a rule tests later may never be reached by it (an
+ * earlier, cheaper condition fails), and evaluating it ahead would cost more than it saves. Rules stay in load order.
+ */
+class Candidates {
+  readonly #rules: CompiledRule[];
+  /** The guard this node evaluates (undefined: a leaf), and the nodes for its outcomes, built on first use. */
+  readonly #guard: Predicate | undefined;
+  #ifTrue: Candidates | undefined;
+  #ifFalse: Candidates | undefined;
+  readonly #decided: ReadonlySet<Predicate>;
+
+  constructor(rules: CompiledRule[], decided: ReadonlySet<Predicate> = new Set()) {
+    this.#rules = rules;
+    this.#decided = decided;
+    const uses = new Map<Predicate, number>();
+    for (const r of rules) {
+      const first = r.guards.find((g) => !decided.has(g.test));
+      if (first !== undefined) uses.set(first.test, (uses.get(first.test) ?? 0) + 1);
+    }
+    let best: [Predicate, number] | undefined;
+    for (const u of uses) if (u[1] >= 2 && (best === undefined || u[1] > best[1])) best = u;
+    this.#guard = best?.[0];
+  }
+
+  /** The rules that can match the event in `ctx`, in load order. */
+  select(ctx: EvalContext): CompiledRule[] {
+    let node: Candidates = this;
+    while (node.#guard !== undefined) {
+      if (node.#guard(ctx)) node = node.#ifTrue ??= node.#branch(true);
+      else node = node.#ifFalse ??= node.#branch(false);
+    }
+    return node.#rules;
+  }
+
+  #branch(outcome: boolean): Candidates {
+    const g = this.#guard!;
+    const rules = this.#rules.filter((r) => r.guards.every((x) => x.test !== g || x.holds === outcome));
+    return new Candidates(rules, new Set([...this.#decided, g]));
+  }
+}
+
+interface SequenceProgress {
+  /** The step the actor must match next. */
+  next: number;
+  /** When the actor matched the first step (ms). */
+  start: number;
 }
 
 interface RateWindow {

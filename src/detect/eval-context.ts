@@ -1,5 +1,6 @@
 // What a compiled rule reads for one audit event or record, and the helpers compiled conditions and paths are built with.
 import type { AuditEvent } from '../parse/audit.ts';
+import type { Baseline } from './baseline.ts';
 import { parseImageRef, type ImageRef } from './image-ref.ts';
 import { isObject, type Json } from './json.ts';
 import { containersOf, podSpecsOf } from './virtual-fields.ts';
@@ -23,6 +24,10 @@ export class EvalContext {
    * a refused request, exec). The engine reads and clears it per rule.
    */
   bodyProbe = 0;
+  /** What `baseline:` conditions ask (set by the engine; undefined: no baseline, they hold for nothing). */
+  baseline: Baseline | undefined;
+  /** The request's time in ms (set by the engine when a baseline is kept). */
+  atMs = 0;
   #specs: unknown[] | undefined;
   #containers: unknown[] | undefined;
   #images: ImageRef[] | undefined;

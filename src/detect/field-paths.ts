@@ -58,7 +58,7 @@ export function parseFieldPath(path: string): Segment[] {
   return segs;
 }
 
-const HEAD_ROOTS = new Set([
+export const HEAD_ROOTS = new Set([
   'apiVersion', 'level', 'auditID', 'stage', 'requestURI', 'verb', 'user', 'impersonatedUser', 'sourceIPs',
   'userAgent', 'objectRef', 'responseStatus', 'requestReceivedTimestamp', 'stageTimestamp',
 ]);

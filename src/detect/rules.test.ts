@@ -691,3 +691,39 @@ describe('rules compiled ahead', () => {
     expect(() => loadRuleFiles([file])).toThrow(/level: expected high, medium, low or note/);
   });
 });
+
+describe('sequence rules', () => {
+  const file = (steps: unknown[], extra: Json = {}) => JSON.stringify({ rules: [
+    { id: 'T-A', name: 'a', category: 'test', level: 'low', match: { field: 'verb', equals: 'create' } },
+    { id: 'T-SEQ', name: 'seq', category: 'test', level: 'medium', sequence: steps, within: '5m', by: ['user.username'], ...extra },
+  ] });
+  const at = (minute: number, verb: string, username = 'dana') => ev({ verb, user: { username, groups: [] }, auditID: `a-${minute}-${verb}-${username}`,
+    requestReceivedTimestamp: `2026-11-22T12:${String(minute).padStart(2, '0')}:00.000000Z` });
+  const run = (text: string, events: AuditEvent[]) => {
+    const engine = new DetectionEngine(compileRuleTexts([{ name: 't.yaml', text }]), { clusterName: 'c', clusterId: 'i' });
+    return events.map((e) => engine.hits(e).filter((h) => h.ruleId === 'T-SEQ').length);
+  };
+  const steps = [{ rule: 'T-A' }, { match: { field: 'verb', equals: 'patch' } }, { match: { field: 'verb', equals: 'delete' } }];
+
+  it('hit on the request that completes the steps in order, by one actor, within the window of the first', () => {
+    expect(run(file(steps), [at(1, 'create'), at(2, 'patch'), at(3, 'delete')])).toEqual([0, 0, 1]);
+    // Completed once: the next delete needs the steps again.
+    expect(run(file(steps), [at(1, 'create'), at(2, 'patch'), at(3, 'delete'), at(4, 'delete')])).toEqual([0, 0, 1, 0]);
+    expect(run(file(steps), [at(1, 'create'), at(2, 'delete'), at(3, 'patch')])).toEqual([0, 0, 0]);
+    expect(run(file(steps), [at(1, 'create'), at(2, 'patch', 'eve'), at(3, 'delete')])).toEqual([0, 0, 0]);
+    expect(run(file(steps), [at(1, 'create'), at(2, 'patch'), at(7, 'delete')])).toEqual([0, 0, 0]);
+    // A later first step starts the window again.
+    expect(run(file(steps), [at(1, 'create'), at(4, 'create'), at(5, 'patch'), at(8, 'delete')])).toEqual([0, 0, 0, 1]);
+  });
+
+  it('are checked when the file loads', () => {
+    const text = (s: unknown[], extra: Json = {}) => file(s, extra);
+    expect(loadError(text([{ rule: 'T-A' }]))).toContain('rules[1] (T-SEQ).sequence: expected a list of at least two steps');
+    expect(loadError(text([{ rule: 'T-NOPE' }, { rule: 'T-A' }]))).toContain('rules[1] (T-SEQ).sequence[0].rule: unknown rule "T-NOPE"');
+    expect(loadError(text([{ rule: 'T-A', match: {} }, { rule: 'T-A' }]))).toContain('(T-SEQ).sequence[0]: expected { rule: ID } or { match: CONDITION }');
+    expect(loadError(text(steps, { match: { field: 'verb', equals: 'get' } }))).toContain('(T-SEQ).match: not with sequence');
+    expect(loadError(text(steps, { by: [] }))).toContain('(T-SEQ).by: expected a non-empty list of field paths');
+    expect(loadError(text([{ rule: 'T-A' }, { match: { field: 'verb', equal: 'x' } }]))).toContain('rules[1] (T-SEQ).sequence[1].match.equal: unknown operator');
+    expect(loadError(JSON.stringify({ rules: [{ id: 'T-1', name: 't', category: 'test', level: 'low', within: '5m', match: { field: 'verb', equals: 'x' } }] }))).toContain('(T-1).within: only with sequence');
+  });
+});

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseRuleText, parseYamlText } from './rule-cache.ts';
 import { ioReason } from '../config/io-error.ts';
 import { parseDuration } from '../config/unit-text.ts';
-import { Compiler } from './conditions.ts';
+import { Compiler, type BaselineAspect, type Guard } from './conditions.ts';
 import { recordNamespace, type EvalContext, type Getter, type Predicate } from './eval-context.ts';
 import { compileGetter, compileKey } from './field-paths.ts';
 import { isObject, type Json } from './json.ts';
@@ -13,7 +13,7 @@ import { RuleError } from './rule-error.ts';
 import { compileTemplate } from './templates.ts';
 
 // What the rule language's modules offer, from where the rest of the agent has always imported it.
-export { ABSENT, isNever, normalizeHostPath } from './conditions.ts';
+export { ABSENT, isNever, normalizeHostPath, type BaselineAspect, type Guard } from './conditions.ts';
 export { BODY_MISSING, BODY_PRESENT, EvalContext, needsBodies, recordContext, recordNamespace, type Getter, type Predicate } from './eval-context.ts';
 export { compileGetter, compileKey, parseFieldPath } from './field-paths.ts';
 export { parseImageRef, type ImageRef } from './image-ref.ts';
@@ -50,8 +50,16 @@ export interface CompiledRule {
   onlyResources: Set<string> | undefined;
   /** What responseStatus.code (undefined when absent) must pass for `match` to hold; undefined: no constraint. */
   onlyCodes: ((code: number | undefined) => boolean) | undefined;
+  /**
+   * Head-only conditions `match` needs to hold (`holds: true`) or to fail (`holds: false`): the macros and field
+   * conditions of its top-level `all` (through macros) and `not`s of them. Rules sharing one share the predicate,
+   * so the engine evaluates it once per event and skips every rule it rules out.
+   */
+  guards: Guard[];
   /** Set for rate rules: `match` selects the requests that count. */
   rate: RateSpec | undefined;
+  /** Set for sequence rules: `match` is any of the steps; the rule hits on the request that completes them in order. */
+  sequence: SequenceSpec | undefined;
   aggregateBy: string[];
   aggregateKey: Getter[];
   output: (ctx: EvalContext) => string;
@@ -78,7 +86,13 @@ export interface CompiledAllow {
   file: string;
 }
 
-export interface RuleSet { rules: CompiledRule[]; lists: Record<string, string[]>; allowlist: CompiledAllow[] }
+export interface RuleSet {
+  rules: CompiledRule[];
+  lists: Record<string, string[]>;
+  allowlist: CompiledAllow[];
+  /** What `baseline:` conditions look at: the engine learns these tuples per identity from every allowed request. */
+  baselineAspects?: BaselineAspect[];
+}
 
 /**
  * The first allowlist entry that suppresses `rule`'s hit on this event in `cluster`, or undefined. Entries are
@@ -155,7 +169,7 @@ export function compileRuleTexts(texts: Array<{ name: string; text: string }>): 
 const LEVELS = new Set(['high', 'medium', 'low', 'note']);
 const FILE_KEYS = new Set(['type', 'lists', 'macros', 'rules', 'allowlist']);
 const ALLOW_KEYS = new Set(['id', 'description', 'rules', 'source', 'scope', 'match']);
-const RULE_KEYS = new Set(['id', 'name', 'description', 'category', 'level', 'enabled', 'source', 'scope', 'stages', 'match', 'rate', 'aggregate_by', 'output', 'risk', 'solution']);
+const RULE_KEYS = new Set(['id', 'name', 'description', 'category', 'level', 'enabled', 'source', 'scope', 'stages', 'match', 'sequence', 'within', 'by', 'rate', 'aggregate_by', 'output', 'risk', 'solution']);
 /** What a rule's `source:` may name: audit events, and the records of the other source kinds. */
 export const RULE_SOURCES = new Set(['audit', 'containers', 'ingress', 'k8s_events', 'syslog', 'files']);
 const RATE_KEYS = new Set(['group_by', 'window', 'more_than', 'failure_ratio_above', 'failure_codes']);
@@ -173,6 +187,17 @@ export interface RateSpec {
   failureRatioAbove: number | undefined;
   failureCodes: Set<number>;
 }
+/**
+ * A sequence rule hits on the request that matches its last step when the same actor (the values of `by`) matched
+ * the steps before it, in order, within `windowMs` of the first.
+ */
+export interface SequenceSpec {
+  steps: Predicate[];
+  windowMs: number;
+  /** The actor of an event: the values of the `by` paths, joined ('' when it has none). */
+  actorKey: (ctx: EvalContext) => string;
+}
+const SEQUENCE_KEYS = new Set(['rule', 'match']);
 const STAGES = new Set(['RequestReceived', 'ResponseStarted', 'ResponseComplete', 'Panic']);
 
 interface RawRule { file: string; where: string; raw: Json; type: 'system' | 'custom' }
@@ -230,8 +255,11 @@ function compileTexts(texts: RuleText[], parse: (text: string) => unknown = pars
   const compiler = { audit: new Compiler(lists, macros, false), record: new Compiler(lists, macros, true) };
   const seen = new Map<string, string>();
   const rules: CompiledRule[] = [];
+  // Sequence steps may name a rule of any file by id: its match is the step's condition.
+  const rawMatches = new Map<string, { raw: Json; sequence: boolean }>();
+  for (const r of rawRules) if (typeof r.raw.id === 'string') rawMatches.set(r.raw.id, { raw: r.raw.match, sequence: r.raw.sequence !== undefined });
   for (const r of rawRules) {
-    const rule = compileRule(r, compiler);
+    const rule = compileRule(r, compiler, rawMatches);
     const before = seen.get(rule.id);
     if (before !== undefined) throw new RuleError(`${r.file}: ${r.where}.id: duplicate rule id (first defined in ${before})`);
     seen.set(rule.id, r.file);
@@ -249,7 +277,7 @@ function compileTexts(texts: RuleText[], parse: (text: string) => unknown = pars
   }
   // Macros no rule uses are still checked.
   for (const name of macros.keys()) compiler.audit.macro(name, 'macros', name);
-  return { rules, lists, allowlist };
+  return { rules, lists, allowlist, baselineAspects: compiler.audit.baselineAspects() };
 }
 
 /**
@@ -328,7 +356,7 @@ function compileAllow(a: RawAllow, compilers: { audit: Compiler; record: Compile
   return { id: raw.id as string, description: (raw.description as string | undefined) ?? '', rules: ids, record, clusters, namespaces, match, file };
 }
 
-function compileRule(r: RawRule, compilers: { audit: Compiler; record: Compiler }): CompiledRule {
+function compileRule(r: RawRule, compilers: { audit: Compiler; record: Compiler }, rawMatches: Map<string, { raw: Json; sequence: boolean }>): CompiledRule {
   const { raw, file, where } = r;
   const fail = (field: string, msg: string): never => {
     throw new RuleError(`${file}: ${where}.${field}: ${msg}`);
@@ -364,8 +392,34 @@ function compileRule(r: RawRule, compilers: { audit: Compiler; record: Compiler 
       stages = new Set(s as string[]);
     }
   }
-  if (raw.match === undefined) fail('match', 'required');
-  const match = compiler.condition(raw.match, `${file}: ${where}`, 'match');
+  let sequence: SequenceSpec | undefined;
+  let matchRaw: unknown = raw.match;
+  if (raw.sequence !== undefined) {
+    if (record) fail('sequence', 'only rules on audit events have sequences');
+    if (raw.match !== undefined) fail('match', 'not with sequence: each step has its own match');
+    if (raw.rate !== undefined) fail('rate', 'not with sequence');
+    if (!Array.isArray(raw.sequence) || raw.sequence.length < 2) fail('sequence', 'expected a list of at least two steps ({ rule: ID } or { match: CONDITION })');
+    const stepRaws = (raw.sequence as unknown[]).map((step, i) => {
+      if (!isObject(step) || Object.keys(step).length !== 1 || !SEQUENCE_KEYS.has(Object.keys(step)[0])) fail(`sequence[${i}]`, 'expected { rule: ID } or { match: CONDITION }');
+      const s = step as Json;
+      if (s.match !== undefined) return s.match;
+      const ref = typeof s.rule === 'string' ? rawMatches.get(s.rule) : undefined;
+      if (ref === undefined) return fail(`sequence[${i}].rule`, `unknown rule ${JSON.stringify(s.rule)}`);
+      if (ref.sequence) return fail(`sequence[${i}].rule`, `${s.rule} is a sequence rule itself`);
+      return ref.raw;
+    });
+    const steps = stepRaws.map((c, i) => compiler.condition(c, `${file}: ${where}`, `sequence[${i}]${'match' in (raw.sequence as Json[])[i] ? '.match' : ''}`));
+    const windowMs = parseDuration(raw.within ?? '10m');
+    if (windowMs === undefined || windowMs <= 0) fail('within', 'expected a duration such as 10m');
+    const by = raw.by;
+    if (!Array.isArray(by) || by.length === 0 || by.some((x: unknown) => typeof x !== 'string')) fail('by', 'expected a non-empty list of field paths (the actor, such as user.username)');
+    sequence = { steps, windowMs: windowMs!, actorKey: compileKey(by as string[], `${file}: ${where}.by`) };
+    matchRaw = { any: stepRaws };
+  } else if (raw.within !== undefined || raw.by !== undefined) {
+    fail(raw.within !== undefined ? 'within' : 'by', 'only with sequence');
+  }
+  if (matchRaw === undefined) fail('match', 'required');
+  const match = compiler.condition(matchRaw, `${file}: ${where}`, 'match');
   let rate: RateSpec | undefined;
   if (raw.rate !== undefined) {
     const rr = raw.rate;
@@ -388,9 +442,10 @@ function compileRule(r: RawRule, compilers: { audit: Compiler; record: Compiler 
     };
   }
   // Guards on the audit event's verb, resource and code: a record's fields of those names are no such thing.
-  const onlyVerbs = record ? undefined : compiler.necessaryValues(raw.match, 'verb');
-  const onlyResources = record ? undefined : compiler.necessaryValues(raw.match, 'objectRef.resource');
-  const onlyCodes = record ? undefined : compiler.codeGuard(raw.match);
+  const onlyVerbs = record ? undefined : compiler.necessaryValues(matchRaw, 'verb');
+  const onlyResources = record ? undefined : compiler.necessaryValues(matchRaw, 'objectRef.resource');
+  const onlyCodes = record ? undefined : compiler.codeGuard(matchRaw);
+  const guards = record ? [] : compiler.guards(matchRaw, `${file}: ${where}`);
   const aggregateBy: string[] = [];
   const aggregateKey: Getter[] = [];
   if (raw.aggregate_by !== undefined) {
@@ -405,7 +460,7 @@ function compileRule(r: RawRule, compilers: { audit: Compiler; record: Compiler 
   return {
     id, name: str('name', true), description: str('description', false), category,
     level: level as CompiledRule['level'], enabled: raw.enabled ?? true, type: r.type, sources, record,
-    clusters, namespaces, stages, lastStageOnly: record || (stages !== undefined && stages.size === 1 && stages.has('ResponseComplete')), match, onlyVerbs, onlyResources, onlyCodes, rate, aggregateBy, aggregateKey, output,
+    clusters, namespaces, stages, lastStageOnly: record || (stages !== undefined && stages.size === 1 && stages.has('ResponseComplete')), match, onlyVerbs, onlyResources, onlyCodes, guards, rate, sequence, aggregateBy, aggregateKey, output,
     risk: str('risk', false), solution: str('solution', false), file,
   };
 }

@@ -4,6 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import { writeFileAtomic } from '../delivery/atomic-file.ts';
+import { Baseline, type SavedBaseline } from './baseline.ts';
 import { DetectionEngine, type EngineHandover, type SavedAlarms } from './engine.ts';
 import { noDetection, type Detector } from './hook.ts';
 import { loadRuleFiles, SYSTEM_RULES_DIR } from './rules.ts';
@@ -20,6 +21,7 @@ export interface DetectionInit {
 
 /** How often changed aggregation state is written to disk. */
 const SAVE_INTERVAL_MS = 2000;
+const BASELINE_SAVE_INTERVAL_MS = 60_000;
 
 /** The shipped rule files (`rules/*.yaml`, sorted); none when the directory is absent. */
 export function systemRuleFiles(dir = SYSTEM_RULES_DIR): string[] {
@@ -72,6 +74,11 @@ export class DetectorHost {
   #savedVersion = 0;
   /** Whether this host saves the state file (false until it takes over, and after it handed over). */
   #owner: boolean;
+  /** What each identity normally does, kept beside the alarms' state (`baseline-<n>.json`). */
+  readonly #baseline = new Baseline();
+  #baselineFile: string | undefined;
+  #savedBaseline = 0;
+  #baselineSavedAt = 0;
   /** Alarms restored from the state file at start. */
   readonly restored: number = 0;
   /** Rules in force (0 with detection off); reload() returns the new count. */
@@ -86,14 +93,23 @@ export class DetectorHost {
     const rules = loadRuleFiles(init.ruleFiles);
     this.ruleCount = rules.rules.length;
     this.#engine = new DetectionEngine(rules, {
-      clusterName: init.clusterName, clusterId: init.clusterId, updateIntervalMs: init.updateIntervalMs,
+      clusterName: init.clusterName, clusterId: init.clusterId, updateIntervalMs: init.updateIntervalMs, baseline: this.#baseline,
     });
     this.detector = this.#engine;
     this.#stateFile = init.stateFile;
+    if (this.#stateFile !== undefined) this.#baselineFile = join(dirname(this.#stateFile), basename(this.#stateFile).replace(/^alarms-/, 'baseline-'));
     if (this.#stateFile !== undefined && this.#owner) {
       this.restored = this.#engine.loadState(readState(this.#stateFile));
+      this.#loadBaseline();
       this.#startSaving();
     }
+  }
+
+  /** The baseline is handed over through its file (it can be large, and a move is rare). */
+  #loadBaseline(): void {
+    if (this.#baselineFile === undefined) return;
+    this.#baseline.load(readJson(this.#baselineFile) as SavedBaseline);
+    this.#savedBaseline = this.#baseline.version;
   }
 
   #startSaving(): void {
@@ -112,8 +128,8 @@ export class DetectorHost {
     return rules.rules.length;
   }
 
-  /** Writes the aggregation state if it changed (temp file, fsync, rename). */
-  save(): Promise<void> {
+  /** Writes the aggregation state if it changed (temp file, fsync, rename), and the baseline (at most once a minute unless `final`). */
+  save(final = false): Promise<void> {
     const run = async () => {
       const engine = this.#engine;
       if (engine === undefined || this.#stateFile === undefined || !this.#owner || engine.stateVersion === this.#savedVersion) return;
@@ -122,8 +138,18 @@ export class DetectorHost {
       await writeFileAtomic(this.#stateFile, JSON.stringify(state));
       this.#savedVersion = version;
     };
+    const runBaseline = async () => {
+      const version = this.#baseline.version;
+      if (this.#baselineFile === undefined || !this.#owner || version === this.#savedBaseline) return;
+      // The baseline changes with nearly every new tuple and can be large: written once a minute, and at close.
+      if (!final && Date.now() - this.#baselineSavedAt < BASELINE_SAVE_INTERVAL_MS) return;
+      this.#baselineSavedAt = Date.now();
+      await mkdir(dirname(this.#baselineFile), { recursive: true });
+      await writeFileAtomic(this.#baselineFile, JSON.stringify(this.#baseline.save()));
+      this.#savedBaseline = version;
+    };
     // One save at a time; a failed one does not stop the next.
-    this.#saving = this.#saving.catch(() => {}).then(run);
+    this.#saving = this.#saving.catch(() => {}).then(run).then(runBaseline);
     return this.#saving;
   }
 
@@ -133,7 +159,7 @@ export class DetectorHost {
    */
   async handOver(): Promise<DetectorHandover | undefined> {
     clearInterval(this.#timer);
-    await this.#saving.catch(() => {});
+    await this.save(true).catch(() => {}); // the baseline goes over through its file
     this.#owner = false;
     return this.#engine && { engine: this.#engine.handOver(), savedVersion: this.#savedVersion };
   }
@@ -145,12 +171,22 @@ export class DetectorHost {
       this.#savedVersion = h.savedVersion;
     }
     this.#owner = true;
+    this.#loadBaseline();
     this.#startSaving();
   }
 
   async close(): Promise<void> {
-    clearInterval(this.#timer);
-    await this.save();
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    await this.save(true);
+  }
+}
+
+/** A state file's JSON; undefined when missing (first start) or damaged (learning starts afresh). */
+function readJson(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return undefined;
   }
 }
 
