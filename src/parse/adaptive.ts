@@ -1,5 +1,6 @@
 // Parses on the main thread while the input is light and on worker threads while it is heavy; detection state moves with the work.
 import type { ChunkResult } from './chunk.ts';
+import { gcFunction } from '../memory.ts';
 import { InputRate } from './input-rate.ts';
 import type { BlockOrigin } from './parsers.ts';
 import { InlineProcessor, WorkerPool, type ChunkProcessor, type MovableProcessor, type ProcessorInit } from './workers.ts';
@@ -151,6 +152,9 @@ export class AdaptiveProcessor implements ChunkProcessor {
         this.#retire(this.#current);
         this.#current = pool;
         this.#mode = 'workers';
+        // What the main thread's parsing left (its detector, the garbage of the busy seconds) is collected now, not
+        // when the old generation next grows by the heap bound's budget: the workers' heaps come on top of it.
+        gcFunction()?.({ type: 'major', execution: 'async' });
         this.#quietTimer = setInterval(() => this.#consider(), QUIET_CHECK_MS);
         this.#quietTimer.unref();
         const { bytesPerSecond, share } = this.#rate.last();
