@@ -21,6 +21,8 @@ const LEASE_NS = 'kaudit';
 const LEASE = 'kaudit-events-leader';
 const MARK = 'kaudit.io/events-resource-version';
 /** Short, client-go-shaped timings so that a hand-over happens within the test. */
+/** How long a step may take on a loaded machine (the agents share two cores with the test and the fake). */
+const WAIT = 60_000;
 const ELECTION = { namespace: LEASE_NS, lease_duration: '2s', renew_deadline: '1500ms', retry_period: '300ms' };
 
 let certs: TestCerts;
@@ -134,13 +136,13 @@ describe('k8s_events source against the fake Kubernetes API', () => {
     const served = api.seed(V1, 'events/list-events-v1.json');
     const a = await agentSetup(api, 'solo');
     let agent = a.start();
-    await agent.started(60_000);
-    await until('the 15 listed events at the sink', async () => (await delivered(a.out)).size === 15);
+    await agent.started(WAIT);
+    await until('the 15 listed events at the sink', async () => (await delivered(a.out)).size === 15, WAIT);
     expect(lease(api)!.spec).toMatchObject({ holderIdentity: expect.stringMatching(/^kaudit-solo_/), leaseDurationSeconds: 2 });
 
     // The recorded watch, event by event: new Warnings, and the combined FailedCreate counted up 2..6.
     for (const w of recordedWatch('watch-events-v1.jsonl')) served.push(api.put(V1, w.object));
-    await until('the watched events at the sink', async () => (await delivered(a.out)).size === new Set(identities(served)).size);
+    await until('the watched events at the sink', async () => (await delivered(a.out)).size === new Set(identities(served)).size, WAIT);
     expectOnce(await delivered(a.out), identities(served));
     // The shipped rules on events ran in the agent: the recorded warnings' alarms are at the sink too.
     const alarms = (await readFile(a.out, 'utf8')).split('\n').filter((l) => l.includes('"kaudit.Alarm"')).map((l) => JSON.parse(l) as { source: string; rule: { id: string } });
@@ -155,8 +157,8 @@ describe('k8s_events source against the fake Kubernetes API', () => {
     served.push(freshEvent(api, V1, 'during-outage.18eee6000000000a'));
     api.compact();
     api.setDown(false);
-    await agent.waitForLog(/410 Gone/);
-    await until('the event written during the outage', async () => (await delivered(a.out)).size === new Set(identities(served)).size);
+    await agent.waitForLog(/410 Gone/, WAIT);
+    await until('the event written during the outage', async () => (await delivered(a.out)).size === new Set(identities(served)).size, WAIT);
     expect(lists()).toBeGreaterThan(listsBefore);
     expectOnce(await delivered(a.out), identities(served));
 
@@ -165,12 +167,12 @@ describe('k8s_events source against the fake Kubernetes API', () => {
     expect(lease(api)!.spec).toMatchObject({ holderIdentity: '' }); // released for a standby
     served.push(freshEvent(api, V1, 'while-down.18eee6000000000b'));
     agent = a.start();
-    await agent.started(60_000);
-    await until('the event written while the agent was down', async () => (await delivered(a.out)).size === new Set(identities(served)).size);
-    await agent.waitForLog(/^became the events leader/);
+    await agent.started(WAIT);
+    await until('the event written while the agent was down', async () => (await delivered(a.out)).size === new Set(identities(served)).size, WAIT);
+    await agent.waitForLog(/^became the events leader/, WAIT);
     expectOnce(await delivered(a.out), identities(served));
     expect((await agent.stop()).code).toBe(0);
-  }, 90_000);
+  }, 240_000);
 
   it('two agents: exactly one forwards; when it is killed (kill -9) the other takes the Lease and nothing is lost or forwarded twice', async () => {
     const api = await fakeApi();
@@ -178,8 +180,8 @@ describe('k8s_events source against the fake Kubernetes API', () => {
     const one = await agentSetup(api, 'one');
     const two = await agentSetup(api, 'two');
     const agents = { one: one.start(), two: two.start() };
-    await Promise.all([agents.one.started(60_000), agents.two.started(60_000)]);
-    await until('the 15 listed events at a sink', async () => (await delivered(one.out, two.out)).size === 15);
+    await Promise.all([agents.one.started(WAIT), agents.two.started(WAIT)]);
+    await until('the 15 listed events at a sink', async () => (await delivered(one.out, two.out)).size === 15, WAIT);
     const holder = String((lease(api)!.spec as { holderIdentity: string }).holderIdentity);
     const [leader, standby] = holder.startsWith('kaudit-one_') ? (['one', 'two'] as const) : (['two', 'one'] as const);
     const outOf = { one: one.out, two: two.out };
@@ -187,25 +189,25 @@ describe('k8s_events source against the fake Kubernetes API', () => {
     const watch = recordedWatch('watch-events-v1.jsonl');
     for (const w of watch.slice(0, 10)) served.push(api.put(V1, w.object));
     const lastRv = Number(served.at(-1)!.metadata.resourceVersion);
-    await until('the first watched events at the leader', async () => (await delivered(outOf[leader])).size === new Set(identities(served)).size);
+    await until('the first watched events at the leader', async () => (await delivered(outOf[leader])).size === new Set(identities(served)).size, WAIT);
     // The leader has written its mark to the Lease (what the next leader starts from).
-    await until('the mark on the Lease', () => Number((lease(api)!.metadata.annotations as Record<string, string> | undefined)?.[MARK]) >= lastRv);
+    await until('the mark on the Lease', () => Number((lease(api)!.metadata.annotations as Record<string, string> | undefined)?.[MARK]) >= lastRv, WAIT);
     expect((await delivered(outOf[standby])).size).toBe(0); // the standby forwards nothing
 
     await agents[leader].kill9();
     const lastRenew = Date.parse(String((lease(api)!.spec as { renewTime: string }).renewTime));
     // An event while no one leads: the next leader's list has it.
     served.push(freshEvent(api, V1, 'no-leader.18eee6000000000c'));
-    await agents[standby].waitForLog(/^became the events leader/, 30_000);
+    await agents[standby].waitForLog(/^became the events leader/, WAIT);
     const taken = lease(api)!.spec as { holderIdentity: string; acquireTime: string; leaseTransitions: number };
     expect(taken.holderIdentity.startsWith(`kaudit-${standby}_`)).toBe(true);
     expect(taken.leaseTransitions).toBe(1);
     // Not before the lease duration had passed since the dead leader's last renewal (client-go's rule).
     expect(Date.parse(taken.acquireTime) - lastRenew).toBeGreaterThanOrEqual(2000);
     // The rest of the recorded watch, the combined event's counts included, to the new leader once it watches.
-    await until('the new leader watching', () => api.openWatches(V1) === 1);
+    await until('the new leader watching', () => api.openWatches(V1) === 1, WAIT);
     for (const w of watch.slice(10)) served.push(api.put(V1, w.object));
-    await until('every event at one sink or the other', async () => (await delivered(one.out, two.out)).size === new Set(identities(served)).size);
+    await until('every event at one sink or the other', async () => (await delivered(one.out, two.out)).size === new Set(identities(served)).size, WAIT);
     expectOnce(await delivered(one.out, two.out), identities(served));
     expect((await agents[standby].stop()).code).toBe(0);
     // deploy/cluster's RBAC allows every request the two agents made (events, and create, get, update of the Lease).
@@ -217,7 +219,7 @@ describe('k8s_events source against the fake Kubernetes API', () => {
       `GET /apis/coordination.k8s.io/v1/namespaces/${LEASE_NS}/leases/${LEASE}`, `POST /apis/coordination.k8s.io/v1/namespaces/${LEASE_NS}/leases`,
       `PUT /apis/coordination.k8s.io/v1/namespaces/${LEASE_NS}/leases/${LEASE}`,
     ]));
-  }, 90_000);
+  }, 240_000);
 
   it('killed (kill -9) after making events durable but before saving its state: restarted, it forwards them again and its buffer drops them', async () => {
     const api = await fakeApi();
@@ -225,20 +227,20 @@ describe('k8s_events source against the fake Kubernetes API', () => {
     // No Lease, and a state file saved only at a clean stop: the kill always falls between forward and checkpoint.
     const a = await agentSetup(api, 'kill', { leader_election: { enabled: false } }, { checkpoint_interval: '10m' });
     let agent = a.start();
-    await agent.started(60_000);
-    await until('the 15 listed events at the sink', async () => (await delivered(a.out)).size === 15);
+    await agent.started(WAIT);
+    await until('the 15 listed events at the sink', async () => (await delivered(a.out)).size === 15, WAIT);
     // The buffer saves what the sink acknowledged within 50 ms; a kill before that is the buffer's own repeat, not this one.
     await new Promise((r) => setTimeout(r, 500));
     await agent.kill9();
     served.push(freshEvent(api, V1, 'after-kill.18eee6000000000d'));
     agent = a.start();
-    await agent.started(60_000);
-    await until('the event written after the kill', async () => (await delivered(a.out)).size === 16);
+    await agent.started(WAIT);
+    await until('the event written after the kill', async () => (await delivered(a.out)).size === 16, WAIT);
     // The 15 were listed and handed over again, with the same record ids: the sink buffer knew them.
     await new Promise((r) => setTimeout(r, 500));
     expectOnce(await delivered(a.out), identities(served));
     expect((await agent.stop()).code).toBe(0);
-  }, 120_000);
+  }, 240_000);
 
   it('is unready while it leads and cannot reach the events API, and ready once it lists them', async () => {
     const api = await fakeApi();
@@ -247,7 +249,7 @@ describe('k8s_events source against the fake Kubernetes API', () => {
     const port = await freePort();
     const a = await agentSetup(api, 'down', { leader_election: { enabled: false } }, { http: { listen: `127.0.0.1:${port}` } });
     const agent = a.start();
-    await agent.started(60_000);
+    await agent.started(WAIT);
     const readyz = async () => {
       const r = await fetch(`http://127.0.0.1:${port}/readyz`);
       return { status: r.status, body: await r.text() };
@@ -255,12 +257,12 @@ describe('k8s_events source against the fake Kubernetes API', () => {
     await until('/readyz 503 naming the events source', async () => {
       const r = await readyz();
       return r.status === 503 && r.body.includes('sources.events: cannot list or watch Kubernetes events');
-    });
+    }, WAIT);
     api.setDown(false);
-    await until('the 15 listed events at the sink', async () => (await delivered(a.out)).size === 15, 60_000);
-    await until('/readyz 200', async () => (await readyz()).status === 200);
+    await until('the 15 listed events at the sink', async () => (await delivered(a.out)).size === 15, WAIT);
+    await until('/readyz 200', async () => (await readyz()).status === 200, WAIT);
     expect((await agent.stop()).code).toBe(0);
-  }, 120_000);
+  }, 240_000);
 
   it('falls back to core v1 events when the API server does not serve events.k8s.io', async () => {
     const api = await fakeApi();
@@ -268,15 +270,15 @@ describe('k8s_events source against the fake Kubernetes API', () => {
     const served = api.seed('events', 'events/list-core-events.json');
     const a = await agentSetup(api, 'core', { leader_election: { enabled: false } });
     const agent = a.start();
-    await agent.waitForLog(/events\.k8s\.io\/v1 not served; reading core v1 events/);
-    await until('the 15 listed events at the sink', async () => (await delivered(a.out)).size === 15);
+    await agent.waitForLog(/events\.k8s\.io\/v1 not served; reading core v1 events/, WAIT);
+    await until('the 15 listed events at the sink', async () => (await delivered(a.out)).size === 15, WAIT);
     for (const w of recordedWatch('watch-core-events.jsonl')) served.push(api.put('events', w.object));
-    await until('the core events at the sink', async () => (await delivered(a.out)).size === new Set(identities(served)).size);
+    await until('the core events at the sink', async () => (await delivered(a.out)).size === new Set(identities(served)).size, WAIT);
     expectOnce(await delivered(a.out), identities(served));
     const records = (await readFile(a.out, 'utf8')).trim().split('\n').filter((l) => !l.includes('"kaudit.Alarm"')).map((l) => JSON.parse(l) as { api: string; message: string });
     expect(new Set(records.map((r) => r.api))).toEqual(new Set(['v1']));
     expect(records.some((r) => r.message.startsWith('(combined from similar events)'))).toBe(true);
     expect(api.requestsTo('/apis/coordination.k8s.io')).toEqual([]); // no Lease without leader election
     expect((await agent.stop()).code).toBe(0);
-  }, 60_000);
+  }, 240_000);
 });
