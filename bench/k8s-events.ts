@@ -1,7 +1,7 @@
 // The k8s_events source: events/s the real `kaudit run` forwards from the FAKE Kubernetes API (test/utils/fake-k8s-api.ts),
 // first from its list (events there before the agent starts), then from its watch (events written while it watches),
 // made from the recorded events (../shared/corpus/k8s-api/events) with fresh names and uids; the agent's CPU seconds.
-// Usage: npm run bench:k8s-events -- [--events N] [--rules on|off]
+// Usage: npm run bench:source:k8s-events -- [--events N] [--rules on|off]
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
