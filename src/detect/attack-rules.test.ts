@@ -102,6 +102,15 @@ describe('attack-class sequence rules', () => {
     expect(firing([at(10, bind(identities.dana)), at(21, deploy(identities.dana))])).toHaveLength(0);
     expect(firing([at(10, deploy(identities.dana)), at(12, bind(identities.dana))])).toHaveLength(0);
   });
+
+  it('KA-RBAC-011 still fires when detection moves to another engine between the steps (parsing moved threads)', () => {
+    const first = new DetectionEngine(ruleSet, { clusterName: 'test', clusterId: '' });
+    first.hits(auditEvent(at(10, bind(identities.dana))));
+    // Through structured cloning, as the hand-over crosses threads.
+    const second = new DetectionEngine(ruleSet, { clusterName: 'test', clusterId: '' });
+    second.takeOver(structuredClone(first.handOver()));
+    expect(second.hits(auditEvent(at(15, deploy(identities.dana)))).map((h) => h.ruleId)).toContain('KA-RBAC-011');
+  });
 });
 
 describe('attack-class list rules and shipped lists', () => {

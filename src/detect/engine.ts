@@ -44,6 +44,8 @@ export interface EngineHandover {
   alarms: Array<[id: string, state: AlarmState]>;
   windows: Array<[ruleId: string, groups: Array<[group: string, window: RateWindow]>]>;
   seen: Array<[auditID: string, ruleIds: string[]]>;
+  /** Sequence rules' progress per actor. */
+  sequences: Array<[ruleId: string, actors: Array<[actor: string, progress: SequenceProgress]>]>;
   version: number;
 }
 
@@ -194,6 +196,7 @@ export class DetectionEngine implements Detector {
       alarms: [...this.#alarms.entries()].reverse(),
       windows: [...this.#windows].map(([rule, groups]) => [rule, [...groups.entries()].reverse()]),
       seen: this.#seen.entries(),
+      sequences: [...this.#sequences].map(([rule, actors]) => [rule, [...actors.entries()].reverse()]),
       version: this.#version,
     };
   }
@@ -209,6 +212,12 @@ export class DetectionEngine implements Detector {
       this.#windows.set(rule, windows);
     }
     for (const [auditID, ruleIds] of h.seen) this.#seen.set(auditID, ruleIds);
+    this.#sequences.clear();
+    for (const [rule, actors] of h.sequences) {
+      const progress = new LRUCache<string, SequenceProgress>({ max: this.#maxKeys });
+      for (const [actor, p] of actors) progress.set(actor, p);
+      this.#sequences.set(rule, progress);
+    }
     this.#version = h.version;
   }
 
