@@ -36,8 +36,7 @@ import { ContainerSource } from './sources/containers.ts';
 import { containerEvents, containerSourceOptions } from './sources/container-wiring.ts';
 import { FileSet, type FileSetEvents } from './sources/file-set.ts';
 import { SyslogSource } from './sources/syslog.ts';
-import { K8sEventsSource } from './sources/k8s-events.ts';
-import { k8sEventsOptions } from './sources/k8s-events-wiring.ts';
+import type { K8sEventsSource } from './sources/k8s-events.ts';
 import type { SourceReader } from './sources/reader.ts';
 import { ReadBufferPool } from './sources/read-buffers.ts';
 import { problemMessage, problemText } from './sources/read-problems.ts';
@@ -279,6 +278,8 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
       });
       let events: K8sEventsSource;
       try {
+        // Loaded only for this source kind: it brings the Kubernetes client library (tens of MiB).
+        const [{ K8sEventsSource }, { k8sEventsOptions }] = await Promise.all([import('./sources/k8s-events.ts'), import('./sources/k8s-events-wiring.ts')]);
         events = new K8sEventsSource(k8sEventsOptions(name, src, config, pipeline.submit, metrics, quarantined, logger));
       } catch (err) {
         throw new StartupError((err as Error).message);
@@ -375,7 +376,8 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
   const checkpointTimer = setInterval(() => {
     for (const s of sources) s.store.flush().catch((err: Error) => checkpointFailed(s.name, err));
   }, config.checkpoint_interval);
-  checkpointTimer.unref();
+  // Not unref'd: it keeps the process alive until stop(). An agent whose sources hold no handle of their own while
+  // they wait (a k8s_events source backing off, an idle sink without a timer) would otherwise end with exit code 0.
   // The report view is saved like the detection state: every 2 s when it changed, and at stop. A failure is said once.
   let reportSaveFailed = false;
   const saveReportView = () => reportView?.save().then(() => (reportSaveFailed = false), (err: unknown) => {

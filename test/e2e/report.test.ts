@@ -91,7 +91,9 @@ describe('kaudit scan --html', () => {
     const report = join(dir, 'scan.html');
     const { code, alarms } = await scan(['--html', report, audit]);
     expect(code).toBe(3);
-    expect(alarms.length).toBe(5);
+    // Five from the exec, port-forward and secret rules; four first-seen (KA-BASE-002): the events span eleven days,
+    // past the baseline's seven-day learning period.
+    expect(alarms.length).toBe(9);
     const page = await open(report);
 
     // Status: alarms and hits by level.
@@ -145,7 +147,7 @@ describe('kaudit scan --html', () => {
     expect(await shownCount()).toBe(alarms.filter((a) => String(a.evidence.user).toLowerCase().includes('dana')).length);
     await page.click('#clear-filters');
     await page.fill('#f-ip', '203.0.113.');
-    expect(await shownCount()).toBe(1);
+    expect(await shownCount()).toBe(alarms.filter((a) => String(a.evidence.sourceIP).startsWith('203.0.113.')).length);
     await page.click('#clear-filters');
     await page.fill('#f-from', '2026-11-21T00:00:00');
     await page.fill('#f-to', '2026-11-21T23:59:59');
@@ -210,7 +212,9 @@ describe('kaudit scan --html', () => {
     const hostile = alarms.find((a) => a.evidence.user === HOSTILE)!;
     const page = await open(report);
     await page.fill('#f-ip', '203.0.113.9');
-    expect(await page.$$eval('#rows tr td:nth-child(6)', (tds) => tds.map((td) => td.textContent))).toEqual([HOSTILE]);
+    const fromThere = alarms.filter((a) => a.evidence.sourceIP === '203.0.113.9');
+    expect(fromThere.length).toBeGreaterThan(0);
+    expect(await page.$$eval('#rows tr td:nth-child(6)', (tds) => tds.map((td) => td.textContent))).toEqual(fromThere.map(() => HOSTILE));
     await page.click(`#rows a[href="#alarm=${hostile.alarmID}"]`);
     await page.waitForSelector(`#details[data-alarm="${hostile.alarmID}"]:not([hidden])`);
     expect(await page.textContent('#d-summary')).toBe(hostile.summary);
@@ -234,7 +238,7 @@ describe('kaudit report', () => {
     expect((await runCli(['run', '--config', config, '--once'])).code).toBe(0);
     const text = await readFile(out, 'utf8');
     const alarms = latestAlarms(text);
-    expect(alarms.length).toBe(5);
+    expect(alarms.length).toBe(9); // as scan finds them (see above)
     expect(text.trim().split('\n').length).toBeGreaterThan(alarms.length); // raw events too
 
     // The sink's file as it is, and the same rotated and gzipped: its records are the same alarms, counted once.
@@ -242,7 +246,7 @@ describe('kaudit report', () => {
     const report = join(dir, 'sink.html');
     const r = await runCli(['report', '--output', report, out, `${out}.1.gz`]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain(`report: ${report}: 5 alarms`);
+    expect(r.stdout).toContain(`report: ${report}: ${alarms.length} alarms`);
     const page = await open(report);
     for (const level of LEVELS) {
       expect(await page.textContent(`#status [data-level="${level}"] .alarms`)).toBe(String(alarms.filter((a) => a.rule.level === level).length));
