@@ -443,7 +443,10 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
       // RELP sessions get `serverclose` after the answers due: their senders resend what was not answered.
       for (const s of syslogs) s.syslog.closeConnections();
       await Promise.all(pipelines.map((s) => s.deadLetter?.close()));
-      await processor.close();
+      // Detection saves its state (aggregation, baseline) here; a full disk must not turn a clean stop into a failure.
+      await processor.close().catch((err: unknown) => {
+        logger.warn({ err: ioReason(err) }, 'cannot save the detection state at stop; the next start goes on from the last one saved');
+      });
       if (ownStores) await opts.podStores.close();
       clearInterval(reportTimer);
       await saveReportView();
