@@ -65,7 +65,18 @@ async function startAgent(settings: Record<string, unknown> = {}, detection = fa
 
 async function records(path: string): Promise<SyslogRecord[]> {
   const text = await readFile(path, 'utf8').catch(() => '');
-  return text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as SyslogRecord);
+  // Whole lines only: the sink may be mid-write, and an agent killed with kill -9 may have left a torn line (what it
+  // held is sent again after the restart, so a torn line is never the only copy).
+  const out: SyslogRecord[] = [];
+  for (const l of text.split('\n').slice(0, -1)) {
+    if (!l.startsWith('{')) continue;
+    try {
+      out.push(JSON.parse(l) as SyslogRecord);
+    } catch {
+      // torn
+    }
+  }
+  return out;
 }
 
 async function forwarder(...args: Parameters<typeof startRsyslogForwarder>): Promise<RsyslogForwarder> {
