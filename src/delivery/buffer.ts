@@ -8,7 +8,8 @@
 //    and one fsync for everything that arrived within `commitWindowMs` of the previous commit's start.
 // 3. `ack.json` holds the position below which every record was acknowledged by the backend. It is
 //    written after the acks it records (within `ackFlushInterval`), never ahead of them; after a restart
-//    everything from there on is sent again (at least once; duplicates possible).
+//    everything from there on is sent again (at least once; duplicates possible). A damaged or lost one is recovered
+//    over the leading records whose keys are in `acked.keys` (written before the position, after the acks they name).
 // 4. A segment is deleted only when every record in it is acknowledged and the writer has moved on.
 // 5. A torn or corrupt record (an unclean stop during a write, a damaged disk) is skipped and counted;
 //    it never stops the reader. The writer always starts a fresh segment after a restart, so a torn
@@ -223,7 +224,12 @@ export class DiskBuffer {
       .filter((m): m is RegExpExecArray => m !== null)
       .map((m) => Number(m[1]))
       .sort((a, b) => a - b);
-    this.ackPos = await this.loadAck(seqs[0] ?? 1);
+    // The keys of the records acknowledged last: told apart from those of records merely buffered, they also tell how far
+    // a damaged ack position can be recovered.
+    const delivered = new Set<string>();
+    this.ackedKeys = await AckedKeys.open(join(this.dir, 'acked.keys'), (key) => delivered.add(key));
+    const saved = await this.loadAck();
+    this.ackPos = saved ?? { segment: seqs[0] ?? 1, offset: 0 };
     for (const seq of seqs) {
       if (seq < this.ackPos.segment) {
         await rm(this.segmentPath(seq), { force: true });
@@ -239,10 +245,10 @@ export class DiskBuffer {
     this.firstOwnSeq = this.writeSeq;
     this.segments.set(this.writeSeq, 0);
     const inherited = new Set<string>();
-    await this.walkInherited(seqs.filter((seq) => this.segments.has(seq)), inherited);
+    await this.walkInherited(seqs.filter((seq) => this.segments.has(seq)), inherited, saved === undefined ? delivered : undefined);
     this.readPos = { ...this.ackPos };
     if (!this.segments.has(this.readPos.segment)) this.readPos = { segment: this.firstSegment(), offset: 0 };
-    this.ackedKeys = await AckedKeys.open(join(this.dir, 'acked.keys'), (key) => inherited.add(key));
+    for (const key of delivered) inherited.add(key);
     if (inherited.size > 0) this.inheritedIds = inherited;
     await this.releaseSegments(); // segments acknowledged before the last stop
   }
@@ -251,8 +257,12 @@ export class DiskBuffer {
    * Walks the segments an earlier run left: counts the records not yet acknowledged and notes when they were
    * appended (the backlog), and collects the content keys of the raw-log records in the last RESTART_TAIL_BYTES
    * (records re-read from the sources that are already here).
+   *
+   * With `delivered` (the ack position was lost or damaged), the ack position is recovered on the way: it moves over
+   * the leading records whose keys say they were acknowledged (keys are saved before the position, never ahead of
+   * the acks), up to the first record not known to be delivered, which is sent again with everything after it.
    */
-  private async walkInherited(seqs: number[], keys: Set<string>): Promise<void> {
+  private async walkInherited(seqs: number[], keys: Set<string>, delivered?: Set<string>): Promise<void> {
     let budget = RESTART_TAIL_BYTES;
     const tail = new Set<number>();
     for (const seq of [...seqs].reverse()) {
@@ -260,15 +270,29 @@ export class DiskBuffer {
       tail.add(seq);
       budget -= this.segments.get(seq) ?? 0;
     }
+    let recovering = delivered !== undefined && delivered.size > 0;
+    let recovered = 0;
     for (const seq of seqs) {
       const path = this.segmentPath(seq);
       const [data, { mtimeMs }] = await Promise.all([readFile(path), stat(path)]);
       // Only whole segments are walked (records are found from the start); a huge one costs its read once.
-      for (let pos = 0; data.length - pos >= HEADER_V1;) {
+      let pos = 0;
+      for (; data.length - pos >= HEADER_V1;) {
         const headerLen = headerLength(data, pos);
         const bodyLen = data.readUInt32BE(pos + 4);
         const end = pos + headerLen + bodyLen;
         if (headerLen === 0 || end > data.length) break;
+        if (recovering) {
+          const crc = data.readUInt32BE(pos + 8);
+          const known = crc32(data.subarray(pos + headerLen, end)) === crc &&
+            delivered!.has(contentKey(crc, bodyLen, idHash(data, pos + headerLen + 2, data.readUInt16BE(pos + headerLen))));
+          if (known) {
+            this.ackPos = { segment: seq, offset: end };
+            recovered += 1;
+          } else {
+            recovering = false;
+          }
+        }
         if (seq === this.ackPos.segment && this.ackPos.offset > pos && this.ackPos.offset < end) {
           // An ack position inside a record is damaged: from that record on is sent again.
           this.warn('buffer ack position falls inside a record; sending again from the start of that record', { dir: this.dir, segment: path, offset: this.ackPos.offset });
@@ -284,6 +308,13 @@ export class DiskBuffer {
         }
         pos = end;
       }
+      // A torn or damaged stretch is not walked over: what follows it is not known to be delivered.
+      if (pos < data.length) recovering = false;
+    }
+    if (recovered > 0) {
+      this.warn('buffer ack position recovered from the keys of the records acknowledged last; sending again from there', {
+        dir: this.dir, recoveredRecords: recovered, segment: this.segmentPath(this.ackPos.segment), offset: this.ackPos.offset,
+      }, 'info');
     }
   }
 
@@ -312,16 +343,17 @@ export class DiskBuffer {
     return kept;
   }
 
-  private async loadAck(fallbackSeq: number): Promise<BufferPosition> {
+  /** The saved ack position, or undefined when there is none to trust (missing, unreadable, damaged). */
+  private async loadAck(): Promise<BufferPosition | undefined> {
     const path = join(this.dir, 'ack.json');
     let text: string;
     try {
       text = await readFile(path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        this.warn('buffer ack file cannot be read; re-sending everything in the buffer', { path, error: (err as NodeJS.ErrnoException).code ?? String(err) });
+        this.warn('buffer ack file cannot be read; re-sending the buffer from the first record not known to be delivered', { path, error: (err as NodeJS.ErrnoException).code ?? String(err) });
       }
-      return { segment: fallbackSeq, offset: 0 };
+      return undefined;
     }
     let reason: string;
     try {
@@ -332,8 +364,8 @@ export class DiskBuffer {
     } catch (err) {
       reason = unreadableReason(err);
     }
-    await quarantine('buffer_ack', path, reason, 'everything in the buffer is sent again', this.quarantined);
-    return { segment: fallbackSeq, offset: 0 };
+    await quarantine('buffer_ack', path, reason, 'the buffer is sent again from the first record not known to be delivered (acked.keys)', this.quarantined);
+    return undefined;
   }
 
   private segmentPath(seq: number): string {
@@ -726,7 +758,8 @@ export class DiskBuffer {
     entry.acked = true;
     // Remembered as delivered, so that a restart does not send them again when the sources re-read them.
     // (Batches hold the records as read back, each with its stored CRC.)
-    if (this.ackedKeys !== undefined) for (const r of batch.records) if (r.kind === 'log' && r instanceof StoredRecord) r.addKeyTo(this.ackedKeys);
+    // Alarms too: a damaged ack position is recovered over them (a restart never skips appending one).
+    if (this.ackedKeys !== undefined) for (const r of batch.records) if (r instanceof StoredRecord) r.addKeyTo(this.ackedKeys);
     let moved = false;
     while (this.outstanding.length > 0 && this.outstanding[0].acked) {
       const done = this.outstanding.shift()!;
