@@ -9,6 +9,9 @@ import type { SinkConfig } from '../config/schema.ts';
 import { FakeLoki, labelString } from '../../test/utils/fake-loki.ts';
 import { alarmRecord, auditRecord } from '../../test/utils/records.ts';
 import { driveSink } from '../../test/utils/sink-driver.ts';
+import { DetectionEngine } from '../detect/engine.ts';
+import { compileRuleTexts } from '../detect/rules.ts';
+import type { OutRecord } from '../delivery/record.ts';
 import { lokiSink, OVERFLOW_VALUE } from './loki.ts';
 import { sendBatch, type Sink } from './types.ts';
 
@@ -80,6 +83,26 @@ describe('loki sink', () => {
     const alarms = loki.streams.get(labelString({ cluster: 'prod-1', source: 'alarms', kind: 'alarm', level: 'high', namespace: 'kube-system' }))!;
     expect(alarms.entries).toHaveLength(1);
     expect(JSON.parse(alarms.entries[0].line).alarmID).toBe('alarm-1');
+  });
+
+  it('labels an alarm raised on a record with the namespace of its pod (containers) or of its object (k8s_events)', async () => {
+    const rules = compileRuleTexts([{ name: 'r.yaml', text: `
+rules:
+  - { id: R-CONT, name: panic, category: runtime, level: medium, source: containers, match: { field: message, contains: panic }, output: "{message}" }
+  - { id: R-EVT, name: backoff, category: runtime, level: low, source: k8s_events, match: { field: reason, equals: BackOff }, output: "{reason}" }
+` }]);
+    const engine = new DetectionEngine(rules, { clusterName: 'prod-1', clusterId: 'c-1' });
+    const at = ago(5);
+    const alarms = [
+      ...engine.evaluateRecord('containers', { time: at, stream: 'stderr', message: 'panic: boom', kubernetes: { namespace: 'shop', pod: 'web-1', container: 'app' } }),
+      ...engine.evaluateRecord('k8s_events', { time: at, reason: 'BackOff', message: 'restarting', involved_object: { kind: 'Pod', namespace: 'batch', name: 'job-1' } }),
+    ].map((a): OutRecord => ({ id: a.id, kind: 'alarm', source: 'alarms', payload: Buffer.from(a.payload) }));
+    expect(alarms).toHaveLength(2);
+    const loki = await startFake();
+    const sink = await makeSink({ url: loki.url() });
+    expect(await sendBatch(sink, alarms, signal)).toEqual({ kind: 'delivered' });
+    const labelled = [...loki.streams.values()].map((s) => [s.labels.level, s.labels.namespace]).sort();
+    expect(labelled).toEqual([['low', 'batch'], ['medium', 'shop']]);
   });
 
   it('orders the entries of each stream by time, whatever order the batch holds them in', async () => {

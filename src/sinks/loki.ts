@@ -4,6 +4,8 @@ import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import { z } from 'zod';
 import type { OutRecord } from '../delivery/record.ts';
+import { recordNamespace } from '../detect/eval-context.ts';
+import { isObject } from '../detect/json.ts';
 import { authSchema, compressionFields, LINE_BREAK, sinkClient, statusReason, timeoutSchema, tlsRefusals, tlsSchema, urlSchema, USER_AGENT, verdictFor, type HttpAnswer } from './http-client.ts';
 import { now, recordTime } from './record-time.ts';
 import type { SendVerdict, SinkKind } from './types.ts';
@@ -127,6 +129,7 @@ export class Labeler {
       case 'cluster': return this.#cluster;
       case 'source': return r.source;
       case 'kind': return r.kind;
+      case 'namespace': return r.kind === 'alarm' ? scalarAt(doc, ALARM_FIELDS.namespace!) ?? namespaceOfRecord(doc) : undefined;
       default: return r.kind === 'alarm' ? scalarAt(doc, ALARM_FIELDS[spec]!) : undefined;
     }
   }
@@ -150,6 +153,15 @@ export class Labeler {
 const ALARM_FIELDS: Partial<Record<BuiltIn, string>> = {
   level: 'rule.level', category: 'rule.category', rule: 'rule.id', namespace: 'evidence.namespace',
 };
+
+/**
+ * The namespace of an alarm raised on a record (container line, Kubernetes event): its evidence is the record, whose
+ * namespace is found where the rules' `namespaces:` scoping finds it.
+ */
+function namespaceOfRecord(alarm: Record<string, unknown> | undefined): string | undefined {
+  const evidence = alarm?.evidence;
+  return isObject(evidence) ? recordNamespace(evidence) : undefined;
+}
 
 function parseObject(payload: Buffer): Record<string, unknown> | undefined {
   try {
