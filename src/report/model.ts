@@ -26,7 +26,7 @@ export interface ReportData {
   rows: Row[];
   /** Per row, in the same order: the alarm's id, and what the details view shows. */
   ids: string[];
-  details: Array<{ risk: string; solution: string; evidence: Record<string, unknown>; clusterId: string; event: unknown }>;
+  details: Array<{ risk: string; solution: string; evidence: Record<string, unknown>; clusterId: string; event: unknown; source?: string }>;
   status: Record<string, { alarms: number; hits: number }>;
   trend: { days: string[]; byLevel: Record<string, number[]>; byRule: Array<{ rule: string; counts: number[] }> };
 }
@@ -70,7 +70,7 @@ export function buildReport(alarms: AlarmRecord[], meta: { title: string; inputs
     rows.push([level, table.of(a.rule.id), table.of(a.rule.category), table.of(namespace), table.of(ev.user), table.of(ev.sourceIP ?? record.ingress?.client_ip),
       table.of(a.summary), table.of(a.cluster?.name), Date.parse(a.firstSeen), Date.parse(a.lastSeen), a.count]);
     ids.push(a.alarmID);
-    details.push({ risk: a.risk ?? '', solution: a.solution ?? '', evidence: ev, clusterId: a.cluster?.id ?? '', event: a.event ?? null });
+    details.push({ risk: a.risk ?? '', solution: a.solution ?? '', evidence: ev, clusterId: a.cluster?.id ?? '', event: a.event ?? null, ...(a.source === undefined ? {} : { source: a.source }) });
   }
   return {
     title: meta.title,

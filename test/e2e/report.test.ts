@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, writeAgentConfig } from '../utils/agent.ts';
 import { type Alarm, HOSTILE, latestAlarms, REPORT_EVENTS as EVENTS } from '../utils/alarm-events.ts';
 import { launchChromium } from '../utils/browser.ts';
+import { FakeNode } from '../utils/kubelet.ts';
 
 /** Screenshots of the main views, for people to look at (git-ignored). */
 const SHOTS = fileURLToPath(new URL('../screenshots/', import.meta.url));
@@ -260,6 +261,63 @@ describe('kaudit report', () => {
     const r = await runCli(['report', '--output', join(dir, 'none.html'), join(dir, 'missing.ndjson')]);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(`${join(dir, 'missing.ndjson')}: 0 lines, 0 alarm records, 0 unreadable alarm records, ERROR: no such file or directory`);
+  });
+});
+
+describe('allowlist entries for alarms on records', () => {
+  it('offers entries in the record\'s own fields (container line, ingress access line) that suppress those alarms in the next run', async () => {
+    const base = join(dir, 'records');
+    const node = await new FakeNode(base).init();
+    await writeFile(join(base, 'site.yaml'), `rules:
+  - id: SITE-LEDGER-AUTH
+    name: Ledger refused a signature
+    category: credential-access
+    level: medium
+    source: containers
+    match: { field: message, regex: 'signature verification failed' }
+    aggregate_by: [kubernetes.pod]
+    output: "{kubernetes.namespace}/{kubernetes.pod}: {message}"
+`);
+    const [ledger] = await node.pod('payments', 'ledger-0', ['ledger']);
+    const [web] = await node.pod('shop', 'web-7d4b9-x2x9k', ['app']);
+    const [controller] = await node.pod('ingress-nginx', 'ingress-nginx-controller-5c8d66c76d-4gq7s', ['controller']);
+    await ledger.print(['signature verification failed for key 0a1b2c3d']);
+    await web.print(['connecting to postgres://app:hunter2secret@db.shop.svc:5432/shop']); // a credential: shown redacted
+    await controller.print([
+      '203.0.113.66 - - [07/Dec/2026:10:41:17 +0000] "GET /.git/config HTTP/1.1" 404 150 "-" "Mozilla/5.0 (compatible; Nuclei)" 300 0.002 [shop-web-80] [] 10.244.1.17:8080 150 0.002 404 4f3e2d1c',
+    ]);
+    const run = async (name: string, rules: string[]): Promise<Alarm[]> => {
+      const out = join(base, `${name}.ndjson`);
+      const config = await writeAgentConfig(base, {
+        state_dir: join(base, `state-${name}`),
+        http: null,
+        detection: { rules, update_interval: 0 },
+        sources: { pods: { kind: 'containers', path: node.links, pods_path: node.pods, ingress: { namespaces: ['ingress-nginx'], containers: ['controller'] } } },
+        sinks: { archive: { kind: 'file', path: out, inputs: ['alarms'] } },
+      }, `${name}.yaml`);
+      expect((await runCli(['run', '--config', config, '--once'])).code).toBe(0);
+      return latestAlarms(await readFile(out, 'utf8'));
+    };
+    const before = await run('before', ['site.yaml']);
+    const allowed = ['SITE-LEDGER-AUTH', 'KA-CLOG-001', 'KA-INGRESS-001'];
+    expect(before.map((a) => a.rule.id)).toEqual(expect.arrayContaining(allowed));
+    const report = join(base, 'records.html');
+    expect((await runCli(['report', '--output', report, join(base, 'before.ndjson')])).code).toBe(0);
+    const page = await open(report);
+    const files: string[] = [];
+    for (const id of allowed) {
+      const alarm = before.find((a) => a.rule.id === id)!;
+      await page.click(`#rows a[href="#alarm=${alarm.alarmID}"]`);
+      await page.waitForSelector(`#details[data-alarm="${alarm.alarmID}"]:not([hidden])`);
+      const entry = await page.textContent('#d-allowlist') ?? '';
+      expect(entry).toContain('- { field: kubernetes.container, equals: ');
+      expect(entry).not.toMatch(/user\.username|objectRef|sourceIP|userAgent/);
+      files.push(join(base, `allow-${id}.yaml`));
+      await writeFile(files.at(-1)!, entry);
+    }
+    await page.close();
+    const after = await run('after', ['site.yaml', ...files]);
+    expect(after.map((a) => a.rule.id).sort()).toEqual(before.map((a) => a.rule.id).filter((id) => !allowed.includes(id)).sort());
   });
 });
 

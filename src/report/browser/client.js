@@ -201,13 +201,34 @@
 
   // docs/rules.md, "From an alarm to an entry": the evidence fields and the field paths they map to.
   var ALLOW_FIELDS = [['user', 'user.username'], ['resource', 'objectRef.resource'], ['name', 'objectRef.name'], ['sourceIP', 'sourceIP'], ['userAgent', 'userAgent']];
+  // An alarm on a record of another source carries the record as its evidence: the entry matches the record's own
+  // fields (the rule reads them by the same paths), per source.
+  var RECORD_ALLOW_FIELDS = {
+    containers: ['kubernetes.container', 'kubernetes.owner.kind', 'kubernetes.owner.name', 'message'],
+    ingress: ['kubernetes.container', 'ingress.client_ip', 'ingress.upstream_name', 'ingress.path'],
+    syslog: ['hostname', 'app_name', 'falco.rule', 'message'],
+    k8s_events: ['reason', 'involved_object.kind', 'involved_object.name', 'reporting.component'],
+  };
+  function at(doc, path) {
+    return path.split('.').reduce(function (v, k) { return v !== null && typeof v === 'object' ? v[k] : undefined; }, doc);
+  }
   function q(s) { return JSON.stringify(String(s)); }
   function allowlistEntry(i, d) {
     var r = rows[i], ev = d.evidence || {};
-    var conds = ALLOW_FIELDS.filter(function (f) { return typeof ev[f[0]] === 'string' && ev[f[0]] !== ''; });
+    var conds, namespace;
+    if (d.source !== undefined) {
+      // The rules on container lines read the message as written; a redacted one is shown blanked: not matchable.
+      conds = (RECORD_ALLOW_FIELDS[d.source] || []).filter(function (path) { return !(path === 'message' && ev.redacted === true); })
+        .map(function (path) { return [path, at(ev, path)]; });
+      namespace = at(ev, 'kubernetes.namespace') || at(ev, 'involved_object.namespace');
+    } else {
+      conds = ALLOW_FIELDS.map(function (f) { return [f[1], ev[f[0]]]; });
+      namespace = ev.namespace;
+    }
+    conds = conds.filter(function (c) { return typeof c[1] === 'string' && c[1] !== ''; });
     if (ev.withheld || conds.length === 0) return null;
     var scope = ['clusters: [' + q(S[r[CLUSTER]]) + ']'];
-    if (typeof ev.namespace === 'string' && ev.namespace !== '') scope.push('namespaces: [' + q(ev.namespace) + ']');
+    if (typeof namespace === 'string' && namespace !== '') scope.push('namespaces: [' + q(namespace) + ']');
     return [
       'allowlist:',
       '  - id: alarm-' + data.ids[i].slice(0, 16),
@@ -216,7 +237,7 @@
       '    scope: { ' + scope.join(', ') + ' }',
       '    match:   # the fields of the alarm\'s last event: widen them (prefix, cidr) or drop some to cover its other hits',
       '      all:',
-    ].concat(conds.map(function (f) { return '        - { field: ' + f[1] + ', equals: ' + q(ev[f[0]]) + ' }'; })).join('\n') + '\n';
+    ].concat(conds.map(function (c) { return '        - { field: ' + c[0] + ', equals: ' + q(c[1]) + ' }'; })).join('\n') + '\n';
   }
 
   function showDetails() {
