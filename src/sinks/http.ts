@@ -103,6 +103,7 @@ export const httpSink: SinkKind<typeof options> = {
   preflight: (opts) => refusals(opts),
   // One record per request: batches are of one record.
   maxBatchEvents: (opts) => (shapeOf(opts).format === 'single' ? 1 : undefined),
+  effective: (opts) => shapeOf(opts),
   async create(opts, ctx) {
     const concurrency = ctx.concurrency ?? 1;
     const where = `sinks.${ctx.name}`;

@@ -75,4 +75,6 @@ export interface SinkKind<S extends z.ZodObject = z.ZodObject> {
   preflight?(options: z.infer<S>): string[];
   /** Optional: the most records a batch may hold with these options (below `batch.max_events`), e.g. one per request. */
   maxBatchEvents?(options: z.infer<S>): number | undefined;
+  /** Optional: the values in force where another field decides them over what was written (a preset): check-config shows these. */
+  effective?(options: z.infer<S>): Partial<z.infer<S>>;
 }

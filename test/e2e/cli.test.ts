@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { auditLine } from '../../bench/gen-audit.ts';
 import { AgentProcess, runCli, writeAgentConfig } from '../utils/agent.ts';
 
@@ -53,6 +54,19 @@ describe('kaudit check-config', () => {
     expect(r.stdout).toContain('max_events: 1000');
     expect(r.stdout).toContain('path: /var/log/kubernetes/kubernetes.audit');
     expect(r.stdout).not.toContain('tok-123-secret');
+  });
+
+  it('prints the format, template and batch size a preset puts in force, not the defaults it overrides', async () => {
+    const dir = await tmp();
+    const file = await writeAgentConfig(dir, {
+      sinks: { chat: { kind: 'http', url: 'https://chat.example.com/hook', preset: 'webhook', inputs: ['alarms'] } },
+    });
+    const r = await runCli(['check-config', file]);
+    expect(r.code).toBe(0);
+    const chat = (parse(r.stdout.replace(/^#.*\n/, '')) as { sinks: Record<string, { format: string; template: unknown; batch: { max_events: number } }> }).sinks.chat;
+    expect(chat.format).toBe('single');
+    expect(chat.template).toEqual({ text: '[{{rule.level}}] {{rule.name}} ({{rule.id}}), cluster {{cluster.name}}: {{summary}}' });
+    expect(chat.batch.max_events).toBe(1);
   });
 
   it('answers --version and --help, and rejects an unknown command with exit code 2', async () => {
