@@ -3,6 +3,7 @@
 // Usage: npm run bench:detect -- [--events N] [--rounds R]
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { Baseline } from '../src/detect/baseline.ts';
 import { DetectionEngine } from '../src/detect/engine.ts';
 import { noDetection, type Detector } from '../src/detect/hook.ts';
 import { loadRuleFiles } from '../src/detect/rules.ts';
@@ -49,6 +50,8 @@ const bytes = blocks.reduce((n, b) => n + b.length, 0);
 const redactor = compileRedaction({ secrets: true, token_requests: true, paths: [] });
 const rules = loadRuleFiles(systemRuleFiles());
 const makeEngine = (): Detector => new DetectionEngine(rules, { clusterName: 'bench', clusterId: '' });
+// With a baseline past its learning period: every allowed request learned, first-seen conditions judged.
+const makeEngineWithBaseline = (): Detector => new DetectionEngine(rules, { clusterName: 'bench', clusterId: '', baseline: new Baseline({ learningDays: 0 }) });
 
 /** Best CPU seconds (this thread) per pass over all blocks, a fresh detector per pass (its state starts empty, as in a new agent). */
 function measure(make: () => Detector): { seconds: number; events: number; alarms: number } {
@@ -76,9 +79,12 @@ function measure(make: () => Detector): { seconds: number; events: number; alarm
 
 const off = measure(() => noDetection);
 const on = measure(makeEngine);
+const learning = measure(makeEngineWithBaseline);
 console.log(`node ${process.version}; ${off.events} events, ${(bytes / 1e6).toFixed(1)} MB${values.file ? ` from ${values.file}` : ' generated'}; ${rules.rules.length} rules; best of ${rounds} passes`);
 const row = (name: string, m: { seconds: number; events: number; alarms: number }) =>
   `${name.padEnd(28)} ${String(Math.round(m.events / m.seconds)).padStart(9)} events/CPU-s  ${((m.seconds * 1e6) / m.events).toFixed(2).padStart(7)} µs CPU/event  ${m.alarms} alarm records`;
 console.log(row('parse + redact (no rules)', off));
 console.log(row('parse + redact + all rules', on));
+console.log(row('all rules + baseline', learning));
 console.log(`detection: ${(((on.seconds - off.seconds) * 1e6) / on.events).toFixed(2)} µs CPU/event`);
+console.log(`detection with the baseline: ${(((learning.seconds - off.seconds) * 1e6) / learning.events).toFixed(2)} µs CPU/event`);

@@ -22,11 +22,17 @@ Usage:
                                     (no --config: built-in defaults, /var/log/kubernetes/kubernetes.audit to stdout);
                                     --once: read what is there, deliver it, exit;
                                     SIGTERM/SIGINT stop cleanly, SIGHUP reloads the rule files
-  kaudit scan [--config FILE] [--hits] [--output text|json] [--html REPORT] FILE...
+  kaudit scan [--config FILE] [--hits] [--output text|json] [--html REPORT]
+              [--baseline-from PATH]... [--baseline FILE] [--baseline-save FILE] FILE...
                                     read audit files once (plain or .gz) through parse, redaction and
                                     detection; print a summary and a table of the alarms raised
                                     (json: one line per alarm, the summary last); --hits: every rule hit;
-                                    --html: also write the alarms as an HTML report (as kaudit report)
+                                    --html: also write the alarms as an HTML report (as kaudit report);
+                                    --baseline-from: learn what each identity does from these files,
+                                    directories or globs first (no alarm raised on them), then judge
+                                    FILE... with the learning period complete; --baseline: start from a
+                                    saved baseline; --baseline-save: save the baseline learned (FILE...
+                                    may then be left out)
   kaudit report [--output REPORT] INPUT...
                                     write one self-contained HTML report (status, trend, alarm list,
                                     details, allowlist entries) from the alarm records of NDJSON files
@@ -66,6 +72,9 @@ async function main(argv: string[]): Promise<number> {
       hits: { type: 'boolean' },
       html: { type: 'string' },
       source: { type: 'string' },
+      'baseline-from': { type: 'string', multiple: true },
+      baseline: { type: 'string' },
+      'baseline-save': { type: 'string' },
     },
   });
   const [command, ...args] = positionals;
@@ -89,8 +98,10 @@ async function main(argv: string[]): Promise<number> {
       });
     }
     case 'scan':
-      if (args.length === 0) return usage('scan needs at least one FILE');
-      return scanCommand(await loadConfig(values.config), args, values.output ?? 'text', { hits: values.hits === true, html: values.html });
+      if (args.length === 0 && values['baseline-save'] === undefined) return usage('scan needs at least one FILE');
+      return scanCommand(await loadConfig(values.config), args, values.output ?? 'text', {
+        hits: values.hits === true, html: values.html, baselineFrom: values['baseline-from'], baseline: values.baseline, baselineSave: values['baseline-save'],
+      });
     case 'report':
       if (args.length === 0) return usage('report needs at least one INPUT (NDJSON with alarm records, such as a file sink\'s output)');
       return reportCommand(args, values.output);

@@ -1,10 +1,14 @@
 // `kaudit scan FILE...`: one pass over audit files (plain or .gz) through the same parse, redact and detect path.
 import { createReadStream } from 'node:fs';
-import { type FileHandle, open, stat } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readFile, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import type { Config } from '../config/schema.ts';
 import type { RuleHit } from '../detect/engine.ts';
-import { detectionPlan } from '../detect/setup.ts';
+import { Baseline } from '../detect/baseline.ts';
+import { detectionPlan, type DetectionInit } from '../detect/setup.ts';
+import { writeFileAtomic } from '../delivery/atomic-file.ts';
+import { expandFileArgs } from './file-args.ts';
 import { type ChunkProcessor, createProcessor } from '../parse/workers.ts';
 import type { ChunkResult } from '../parse/chunk.ts';
 import { LineSplitter, type SplitOutput } from '../sources/lines.ts';
@@ -33,8 +37,22 @@ const READ_BUFFERS = 6;
 
 interface AlarmRow { rule: { id: string; level: string }; count: number; firstSeen: string; lastSeen: string; summary: string }
 
-/** Exit code: 1 a file could not be read (fully), 3 alarms were raised, 0 otherwise. */
-export async function scanCommand(config: Config, files: string[], output: string, opts: { hits?: boolean; html?: string } = {}): Promise<number> {
+export interface ScanOptions {
+  hits?: boolean;
+  html?: string;
+  /** Files, directories or globs the baseline learns from before the files are judged (no alarm raised on them). */
+  baselineFrom?: string[];
+  /** A baseline saved by --baseline-save, judged against as --baseline-from's. */
+  baseline?: string;
+  /** Where to save the baseline learned (from --baseline-from and --baseline), before any file is judged. */
+  baselineSave?: string;
+}
+
+/** What the baseline learned before judging, for the summary. */
+interface BaselineSummary { files: number; events: number; invalid: number; identities: number; tuples: number }
+
+/** Exit code: 1 a file could not be read (fully), 2 bad usage, 3 alarms were raised, 0 otherwise. */
+export async function scanCommand(config: Config, files: string[], output: string, opts: ScanOptions = {}): Promise<number> {
   if (output !== 'text' && output !== 'json') {
     process.stderr.write(`kaudit: --output must be text or json, found "${output}"\n`);
     return 2;
@@ -44,6 +62,16 @@ export async function scanCommand(config: Config, files: string[], output: strin
   const maxLineBytes = source?.max_line_bytes ?? 4 * 1024 * 1024;
   // Every hit updates its alarm here (no update interval): the last payload per alarm id holds the final count.
   const detection = detectionPlan(config, { updateIntervalMs: 0 });
+  let learned: BaselineSummary | undefined;
+  if (opts.baselineFrom !== undefined || opts.baseline !== undefined || opts.baselineSave !== undefined) {
+    const r = await learnBaseline(config, detection, maxLineBytes, opts);
+    if (typeof r === 'number') return r;
+    learned = r;
+    if (output === 'text') {
+      process.stdout.write(`baseline: learned from ${r.files} files, ${r.events} events, ${r.invalid} invalid lines: ${r.identities} identities, ${r.tuples} entries; learning period complete\n`);
+    }
+    if (files.length === 0) return 0;
+  }
   const processor = createProcessor(Math.max(1, config.workers), { redaction: config.redaction, detection, collectHits: opts.hits === true });
   const hits: RuleHit[] = [];
   const alarms = new Map<string, string>();
@@ -79,7 +107,7 @@ export async function scanCommand(config: Config, files: string[], output: strin
     for (const h of hits) process.stdout.write(`${JSON.stringify({ hit: h })}\n`);
     for (const a of rows) process.stdout.write(`${a}\n`);
     // The summary stays the last line.
-    process.stdout.write(`${JSON.stringify({ files: summaries, allowlisted: allowed, blind: blindRules, total: { ...total, seconds: round(seconds) } })}\n`);
+    process.stdout.write(`${JSON.stringify({ files: summaries, allowlisted: allowed, blind: blindRules, baseline: learned, total: { ...total, seconds: round(seconds) } })}\n`);
   } else {
     for (const h of hits) process.stdout.write(`hit ${h.auditID} ${h.ruleId} ${h.category} ${h.level}: ${h.summary}\n`);
     for (const s of summaries) {
@@ -108,6 +136,63 @@ export async function scanCommand(config: Config, files: string[], output: strin
   }
   if (failed.length > 0) return 1;
   return alarms.size > 0 ? 3 : 0;
+}
+
+/**
+ * Fills the detectors' shared baseline from --baseline (a saved one) and --baseline-from (files read with rules judging
+ * and no alarm raised), ends its learning period, and saves it to --baseline-save. An exit code when it cannot.
+ */
+async function learnBaseline(config: Config, detection: DetectionInit | undefined, maxLineBytes: number, opts: ScanOptions): Promise<BaselineSummary | number> {
+  const fail = (message: string, code = 2) => {
+    process.stderr.write(`kaudit: ${message}\n`);
+    return code;
+  };
+  if (detection?.baseline === undefined) return fail('the baseline options need detection (detection.enabled is false)');
+  const plan = detection.baseline;
+  const baseline = new Baseline({ memory: plan.memory, learningDays: plan.learningDays, decayDays: plan.decayDays });
+  if (opts.baseline !== undefined) {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(opts.baseline);
+    } catch (err) {
+      return fail(`--baseline ${opts.baseline}: ${ioReason(err)}`);
+    }
+    if (!baseline.load(bytes)) return fail(`--baseline ${opts.baseline}: not a baseline saved by kaudit scan --baseline-save`);
+  }
+  const summary: BaselineSummary = { files: 0, events: 0, invalid: 0, identities: 0, tuples: 0 };
+  if (opts.baselineFrom !== undefined) {
+    let files: string[];
+    try {
+      files = await expandFileArgs(opts.baselineFrom);
+    } catch (err) {
+      return fail(`--baseline-from ${(err as Error).message}`);
+    }
+    // Rules judge (their routine hits are counted) but raise nothing: the judged files' alarms are what scan shows.
+    const learning = createProcessor(Math.max(1, config.workers), { redaction: config.redaction, detection: { ...detection, baseline: { ...plan, learnOnly: true } } });
+    try {
+      await learning.ready();
+      for (const file of files) {
+        const s = await scanFile(file, maxLineBytes, learning, () => {});
+        if (s.error !== undefined) return fail(`--baseline-from ${file}: ${s.error}`, 1);
+        summary.files += 1;
+        summary.events += s.events;
+        summary.invalid += s.invalid;
+      }
+    } finally {
+      await learning.close();
+    }
+  }
+  baseline.completeLearning();
+  Object.assign(summary, baseline.size);
+  if (opts.baselineSave !== undefined) {
+    try {
+      await mkdir(dirname(opts.baselineSave), { recursive: true });
+      await writeFileAtomic(opts.baselineSave, baseline.save());
+    } catch (err) {
+      return fail(`--baseline-save ${opts.baselineSave}: ${ioReason(err)}`, 1);
+    }
+  }
+  return summary;
 }
 
 function alarmTable(rows: AlarmRow[]): string {

@@ -8,7 +8,7 @@ import { sinkKinds } from '../sinks/index.ts';
 import { path } from './fields.ts';
 import { listenSchema } from './listen.ts';
 import { secretRefSchema } from './secret.ts';
-import { countIn, durationIn, GiB, HOUR, KiB, MiB, MINUTE, SECOND, sizeIn } from './units.ts';
+import { countIn, DAY, durationIn, GiB, HOUR, KiB, MiB, MINUTE, SECOND, sizeIn, wholeDays } from './units.ts';
 
 export const DEFAULT_AUDIT_PATH = '/var/log/kubernetes/kubernetes.audit';
 
@@ -286,6 +286,18 @@ const detectionSchema = z.strictObject({
   update_interval: durationIn(0, 24 * HOUR).default(60_000),
   /** How often the rule files are checked for changes (a change reloads them; so does SIGHUP). 0: only SIGHUP. */
   reload_interval: durationIn(0, 24 * HOUR).refine((ms) => ms === 0 || ms >= 100, 'expected 0 (reload on SIGHUP only) or at least 100ms').default(5000),
+  /** What each identity normally does (docs/rules.md, Baseline): first-seen conditions and expected hits. */
+  baseline: z.strictObject({
+    /** From the first request seen until first-seen conditions hold; whole days. */
+    learning_period: wholeDays(1, 365).default(7 * DAY),
+    /** A tuple not seen again for this long is forgotten; whole days. */
+    decay: wholeDays(1, 3650).default(30 * DAY),
+    max_identities: countIn(64, 1_000_000).default(10_000),
+    /** Tuples kept, all identities together (rule hits counted per day among them). */
+    max_tuples: countIn(64, 10_000_000).default(65_536),
+    /** Lower a service account's or system identity's routine high/medium hits to low (evidence baseline: expected). */
+    expected: z.boolean().default(true),
+  }).prefault({}),
 });
 
 export type DetectionConfig = z.infer<typeof detectionSchema>;

@@ -1,7 +1,7 @@
 // Durations ("500ms", "5s", "1m") and sizes ("64KiB", "256MiB", "1GB") as operators write them in YAML, read without
 // the schema library (the parse workers read rule windows with it and need not load that).
 
-export const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+export const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 export const sizeUnits: Record<string, number> = {
   b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, k: 1024, m: 1024 ** 2, g: 1024 ** 3,
 };

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { durationUnits, parseWithUnits, sizeUnits } from './unit-text.ts';
 
-/** Milliseconds: a number (ms) or a string with a unit: ms, s, m, h. */
+/** Milliseconds: a number (ms) or a string with a unit: ms, s, m, h, d. */
 export const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
   if (typeof v === 'number') return v;
   const ms = parseWithUnits(v, durationUnits);
@@ -30,11 +30,19 @@ export const GiB = 1024 * MiB;
 export const SECOND = 1000;
 export const MINUTE = 60 * SECOND;
 export const HOUR = 60 * MINUTE;
+export const DAY = 24 * HOUR;
 
 /** A duration from `min` to `max` ms; the message gives the range in the units operators write. */
 export function durationIn(min: number, max: number) {
   return duration.refine((ms) => ms >= min && ms <= max, {
     error: (iss) => `expected a duration from ${formatDuration(min)} to ${formatDuration(max)}, found ${formatDuration(iss.input as number)}`,
+  });
+}
+
+/** Whole days, from `min` to `max` (written as any duration: 7d, 168h). */
+export function wholeDays(min: number, max: number) {
+  return durationIn(min * DAY, max * DAY).refine((ms) => ms % DAY === 0, {
+    error: (iss) => `expected whole days such as 7d, found ${formatDuration(iss.input as number)}`,
   });
 }
 
@@ -55,7 +63,7 @@ export function countIn(min: number, max: number) {
 
 /** The largest unit that divides exactly (`90000` → `90s`), else milliseconds. */
 export function formatDuration(ms: number): string {
-  for (const [unit, factor] of [['h', HOUR], ['m', MINUTE], ['s', SECOND]] as const) {
+  for (const [unit, factor] of [['d', DAY], ['h', HOUR], ['m', MINUTE], ['s', SECOND]] as const) {
     if (ms >= factor && ms % factor === 0) return `${ms / factor}${unit}`;
   }
   return `${ms}ms`;

@@ -52,23 +52,26 @@ describe('baseline', () => {
     expect(fires(engine, event(10, 'dana', 'get', 'pods'))).toBe(true);
   });
 
-  it('keeps at most maxIdentities identities and maxPerIdentity tuples each, least recently seen out first', () => {
-    const b = new Baseline({ maxIdentities: 3, maxPerIdentity: 2 });
-    for (let i = 0; i < 5; i++) b.learn(`u${i}`, 'get\0pods', Date.UTC(2026, 10, 1));
-    for (const r of ['pods', 'secrets', 'nodes']) b.learn('u4', `get\0${r}`, Date.UTC(2026, 10, 1));
-    expect(b.size).toEqual({ identities: 3, tuples: 2 + 1 + 1 });
-    const later = Date.UTC(2026, 10, 20);
-    expect(b.firstSeen('u4', 'get\0pods', later)).toBe(true);
-    expect(b.firstSeen('u4', 'get\0nodes', later)).toBe(false);
+  it('keeps at most maxIdentities identities and maxTuples tuples, the least recently seen given up first', () => {
+    const b = new Baseline({ maxIdentities: 64, maxTuples: 64, decayDays: 365 });
+    // Two tuples a day for 1,000 identities over 100 days.
+    for (let i = 0; i < 1000; i++) {
+      b.learn(`u${i}`, 'get\0pods', Date.UTC(2026, 0, 1 + Math.floor(i / 10)));
+      b.learn(`u${i}`, 'list\0pods', Date.UTC(2026, 0, 1 + Math.floor(i / 10)));
+    }
+    expect(b.size.identities).toBe(64);
+    expect(b.size.tuples).toBe(64);
+    b.completeLearning();
+    const later = Date.UTC(2026, 5, 1);
+    expect(b.firstSeen('u999', 'get\0pods', later)).toBe(false);
     expect(b.firstSeen('u0', 'get\0pods', later)).toBe(true);
   });
 
   it('survives a save and load (restart), learning period included', () => {
     const learned = new Baseline({ learningDays: 7 });
     fires(engineWith(learned), event(0, 'dana', 'get', 'pods'));
-    const saved = JSON.parse(JSON.stringify(learned.save(Date.UTC(2026, 10, 2))));
     const restored = new Baseline({ learningDays: 7 });
-    restored.load(saved);
+    expect(restored.load(new Uint8Array(learned.save()))).toBe(true);
     const second = engineWith(restored);
     expect(fires(second, event(8, 'dana', 'get', 'pods'))).toBe(false);
     expect(fires(second, event(8, 'dana', 'get', 'secrets'))).toBe(true);
@@ -78,7 +81,7 @@ describe('baseline', () => {
 });
 
 describe('shipped first-seen rules', () => {
-  const host = (dir: string) => new DetectorHost({ ruleFiles: systemRuleFiles(), clusterName: 'c', clusterId: '', updateIntervalMs: 0, stateFile: join(dir, 'alarms-0.json') });
+  const host = (dir: string) => new DetectorHost({ ruleFiles: systemRuleFiles(), clusterName: 'c', clusterId: '', updateIntervalMs: 0, stateFile: join(dir, 'alarms-0.json'), baselineFile: join(dir, 'baseline.bin') });
   const ruleIds = (h: DetectorHost, e: ReturnType<typeof event>) => {
     const hits: Parameters<DetectionEngine['evaluate']>[2] = [];
     h.detector.evaluate(e, undefined, hits);
@@ -91,7 +94,7 @@ describe('shipped first-seen rules', () => {
     expect(ruleIds(first, event(0, 'dana', 'get', 'pods'))).toEqual([]);
     expect(ruleIds(first, event(1, 'dana', 'get', 'configmaps'))).toEqual([]);
     await first.close();
-    expect(readdirSync(dir)).toContain('baseline-0.json');
+    expect(readdirSync(dir)).toContain('baseline.bin');
     const second = host(dir);
     expect(ruleIds(second, event(8, 'dana', 'get', 'pods'))).toEqual([]);
     expect(ruleIds(second, event(8, 'dana', 'delete', 'pods'))).toEqual(['KA-BASE-001/low']);

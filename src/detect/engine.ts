@@ -4,12 +4,16 @@ import { LRUCache } from 'lru-cache';
 import { parseAuditLine, type AuditEvent } from '../parse/audit.ts';
 import type { AlarmOut, Detector, DetectionNotes } from './hook.ts';
 import type { Baseline } from './baseline.ts';
-import { baselineIdentity } from './baseline.ts';
+import { baselineIdentity, ruleKey } from './baseline.ts';
 import { GenerationalMap, leadingCharsFingerprint } from './generations.ts';
 import { allowedBy, BODY_MISSING, EvalContext, execOf, isNever, ABSENT, recordContext, recordNamespace, type BaselineAspect, type CompiledAllow, type CompiledRule, type Predicate, type RateSpec, type RuleSet, type SequenceSpec } from './rules.ts';
 
 /** A rule's hit on an audit event (auditID and stage set) or on a record of another source (`source` set, the others empty). */
-export interface RuleHit { ruleId: string; ruleName: string; category: string; level: string; auditID: string; stage: string; key: string[]; summary: string; source?: string }
+export interface RuleHit {
+  ruleId: string; ruleName: string; category: string; level: string; auditID: string; stage: string; key: string[]; summary: string; source?: string;
+  /** The baseline expects this hit (see #expected): its level is lowered to low. */
+  expected?: true;
+}
 
 export interface EngineOptions {
   clusterName: string;
@@ -21,6 +25,13 @@ export interface EngineOptions {
   maxKeys?: number;
   /** What each identity normally does, for `baseline:` conditions; learned from every allowed request. */
   baseline?: Baseline;
+  /**
+   * Days (at least) on which a service account or system identity hit a high or medium rule on a kind of object, for
+   * its later hits of it to be expected (lowered to low); unset: never.
+   */
+  expectedAfterDays?: number;
+  /** Learn only: rules judge (their hits are counted in the baseline) but raise no alarm (kaudit scan --baseline-from). */
+  learnOnly?: boolean;
 }
 
 interface AlarmState {
@@ -101,10 +112,14 @@ export class DetectionEngine implements Detector {
   #version = 0;
   readonly #baseline: Baseline | undefined;
   #aspects: BaselineAspect[] = [];
+  readonly #expectedAfterDays: number | undefined;
+  readonly #learnOnly: boolean;
 
   constructor(rules: RuleSet, opts: EngineOptions) {
     this.#cluster = { name: opts.clusterName, id: opts.clusterId };
     this.#baseline = opts.baseline;
+    this.#expectedAfterDays = opts.baseline === undefined ? undefined : opts.expectedAfterDays;
+    this.#learnOnly = opts.learnOnly === true;
     this.setRules(rules);
     this.#interval = opts.updateIntervalMs ?? 60_000;
     this.#now = opts.now ?? Date.now;
@@ -277,12 +292,41 @@ export class DetectionEngine implements Detector {
     }
     if (matched === undefined) return NO_HITS;
     const view = shown();
-    return matched.map((rule) => {
+    const found = matched.map((rule) => {
       // A redacted event that no longer reads as one (a configured path blanked a whole head field): the rule's name.
       const key = view === undefined ? [] : rule.aggregateKey.map((g) => g(view).map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join(','));
       const summary = view === undefined ? rule.name : rule.output(view);
-      return { rule, hit: { ruleId: rule.id, ruleName: rule.name, category: rule.category, level: rule.level, auditID: head.auditID, stage: head.stage, key, summary } };
+      const hit: RuleHit = { ruleId: rule.id, ruleName: rule.name, category: rule.category, level: rule.level, auditID: head.auditID, stage: head.stage, key, summary };
+      if (this.#expected(rule, ctx)) {
+        hit.level = 'low';
+        hit.expected = true;
+      }
+      return { rule, hit };
     });
+    // Counted once judged, as requests are learned.
+    if (this.#expectedAfterDays !== undefined) for (const rule of matched) this.#noteHit(rule, ctx);
+    return found;
+  }
+
+  /**
+   * A high or medium hit the baseline expects: its service account or system identity hit this rule on this kind of
+   * object on at least expectedAfterDays days (within the decay). Never a high rule's successful request on a
+   * credential or exec: a stolen controller token doing what it always does is not the risk, but a hit on it is kept.
+   */
+  #expected(rule: CompiledRule, ctx: EvalContext): boolean {
+    if (this.#expectedAfterDays === undefined || rule.level === 'low') return false;
+    const head = ctx.event.head;
+    const identity = expectableIdentity(head.user.username);
+    if (identity === undefined) return false;
+    if (rule.level === 'high' && touchesCredentialOrExec(head) && (head.responseStatus?.code ?? 0) < 400) return false;
+    return this.#baseline!.daysSeen(identity, ruleKey(rule.id, head.objectRef?.resource), ctx.atMs) >= this.#expectedAfterDays;
+  }
+
+  #noteHit(rule: CompiledRule, ctx: EvalContext): void {
+    if (rule.level === 'low') return;
+    const head = ctx.event.head;
+    const identity = expectableIdentity(head.user.username);
+    if (identity !== undefined) this.#baseline!.note(identity, ruleKey(rule.id, head.objectRef?.resource), ctx.atMs);
   }
 
   /** Whether an allowlist entry suppresses `rule`'s hit on `ctx`; such hits are counted per rule and entry. */
@@ -424,7 +468,7 @@ export class DetectionEngine implements Detector {
     const shownCtx = shownContext(ctx, forwarded);
     const found = this.#hits(event, ctx, shownCtx);
     this.#learn(ctx);
-    if (found.length === 0) return NO_ALARMS;
+    if (found.length === 0 || this.#learnOnly) return NO_ALARMS;
     const redactedLine = forwarded?.();
     const head = event.head;
     const at = head.stageTimestamp ?? head.requestReceivedTimestamp ?? new Date(this.#now()).toISOString();
@@ -433,6 +477,7 @@ export class DetectionEngine implements Detector {
     return this.#fold(found, at, hitsOut, (hit, rule, payload) => {
       raw ??= eventText(event, redactedLine);
       payload.evidence = evidenceOf(shownCtx()?.event);
+      if (hit.expected) (payload.evidence as Record<string, unknown>).baseline = 'expected';
       const fields = JSON.stringify(payload);
       return `${fields.slice(0, -1)},"event":${raw}}`;
     });
@@ -466,7 +511,7 @@ export class DetectionEngine implements Detector {
       const payload: Record<string, unknown> = {
         kind: 'kaudit.Alarm',
         alarmID,
-        rule: { id: rule.id, name: rule.name, type: rule.type, category: rule.category, level: rule.level },
+        rule: { id: rule.id, name: rule.name, type: rule.type, category: rule.category, level: hit.level },
         cluster: this.#cluster,
       };
       if (hit.source !== undefined) payload.source = hit.source;
@@ -681,4 +726,17 @@ function evidenceOf(event: AuditEvent | undefined): Record<string, unknown> {
   const exec = execOf(event);
   if (exec !== undefined) evidence.exec = { container: exec.container ?? '', command: exec.command ?? '' };
   return evidence;
+}
+
+/** The identities whose routine hits the baseline may expect: service accounts and system identities (nodes folded into one). */
+function expectableIdentity(username: string | undefined): string | undefined {
+  return username !== undefined && username.startsWith('system:') ? baselineIdentity(username) : undefined;
+}
+
+const CREDENTIAL_OR_EXEC = new Set(['exec', 'attach', 'portforward', 'token']);
+
+/** A request on Secrets, or an exec, attach, port-forward or token request. */
+function touchesCredentialOrExec(head: AuditEvent['head']): boolean {
+  const ref = head.objectRef;
+  return ref !== undefined && (ref.resource === 'secrets' || (ref.subresource !== undefined && CREDENTIAL_OR_EXEC.has(ref.subresource)));
 }

@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import { writeFileAtomic } from '../delivery/atomic-file.ts';
-import { Baseline, type SavedBaseline } from './baseline.ts';
+import { Baseline, sharedMemory } from './baseline.ts';
 import { DetectionEngine, type EngineHandover, type SavedAlarms } from './engine.ts';
 import { noDetection, type Detector } from './hook.ts';
 import { loadRuleFiles, SYSTEM_RULES_DIR } from './rules.ts';
@@ -17,11 +17,29 @@ export interface DetectionInit {
   updateIntervalMs: number;
   /** Where the aggregation state is kept across restarts; unset (kaudit scan): not kept. */
   stateFile?: string;
+  /** The baseline every detector of the process shares (its memory crosses threads shared, not copied). */
+  baseline?: BaselinePlan;
+  /** Where this detector keeps the shared baseline (only one of them does); unset: not kept. */
+  baselineFile?: string;
+}
+
+/** `detection.baseline` for the detectors, and the memory they share. */
+export interface BaselinePlan {
+  memory: SharedArrayBuffer;
+  learningDays: number;
+  decayDays: number;
+  /** Days of routine hits after which a hit is expected; unset: hits are never lowered (`expected: false`). */
+  expectedAfterDays?: number;
+  /** Rules judge and the baseline learns, no alarm is raised (kaudit scan --baseline-from). */
+  learnOnly?: boolean;
 }
 
 /** How often changed aggregation state is written to disk. */
 const SAVE_INTERVAL_MS = 2000;
 const BASELINE_SAVE_INTERVAL_MS = 60_000;
+const DAY_MS = 86_400_000;
+/** The shared baseline's file in the detection state directory (`baseline-<n>.json` were the threads' own before). */
+export const BASELINE_FILE = 'baseline.bin';
 
 /** The shipped rule files (`rules/*.yaml`, sorted); none when the directory is absent. */
 export function systemRuleFiles(dir = SYSTEM_RULES_DIR): string[] {
@@ -49,6 +67,19 @@ export function detectionPlan(config: Config, overrides: { updateIntervalMs?: nu
     clusterId: config.cluster.id,
     updateIntervalMs: overrides.updateIntervalMs ?? d.update_interval,
     stateFile: overrides.stateFile,
+    baseline: baselinePlan(d.baseline),
+  };
+}
+
+/** The shared baseline of `detection.baseline` (its memory allocated, nothing learned yet). */
+export function baselinePlan(b: Config['detection']['baseline']): BaselinePlan {
+  const learningDays = Math.ceil(b.learning_period / DAY_MS);
+  return {
+    memory: sharedMemory({ maxIdentities: b.max_identities, maxTuples: b.max_tuples }),
+    learningDays,
+    decayDays: Math.ceil(b.decay / DAY_MS),
+    // "Most days of the learning period".
+    expectedAfterDays: b.expected ? Math.max(2, Math.floor(learningDays / 2) + 1) : undefined,
   };
 }
 
@@ -74,9 +105,9 @@ export class DetectorHost {
   #savedVersion = 0;
   /** Whether this host saves the state file (false until it takes over, and after it handed over). */
   #owner: boolean;
-  /** What each identity normally does, kept beside the alarms' state (`baseline-<n>.json`). */
-  readonly #baseline = new Baseline();
-  #baselineFile: string | undefined;
+  /** What each identity normally does: one for every detector of the process, kept by one of them (`baseline.bin`). */
+  readonly #baseline: Baseline | undefined;
+  readonly #baselineFile: string | undefined;
   #savedBaseline = 0;
   #baselineSavedAt = 0;
   /** Alarms restored from the state file at start. */
@@ -92,24 +123,23 @@ export class DetectorHost {
     }
     const rules = loadRuleFiles(init.ruleFiles);
     this.ruleCount = rules.rules.length;
+    const plan = init.baseline;
+    this.#baseline = new Baseline({ memory: plan?.memory, learningDays: plan?.learningDays, decayDays: plan?.decayDays });
     this.#engine = new DetectionEngine(rules, {
       clusterName: init.clusterName, clusterId: init.clusterId, updateIntervalMs: init.updateIntervalMs, baseline: this.#baseline,
+      expectedAfterDays: plan?.expectedAfterDays, learnOnly: plan?.learnOnly,
     });
     this.detector = this.#engine;
     this.#stateFile = init.stateFile;
-    if (this.#stateFile !== undefined) this.#baselineFile = join(dirname(this.#stateFile), basename(this.#stateFile).replace(/^alarms-/, 'baseline-'));
+    this.#baselineFile = init.baselineFile;
     if (this.#stateFile !== undefined && this.#owner) {
       this.restored = this.#engine.loadState(readState(this.#stateFile));
-      this.#loadBaseline();
+      // The shared baseline is read once, by the one detector that keeps it, before any event (a host built to take
+      // over finds it in memory).
+      if (this.#baselineFile !== undefined) this.#baseline.load(readBytes(this.#baselineFile));
+      this.#savedBaseline = this.#baseline.version;
       this.#startSaving();
     }
-  }
-
-  /** The baseline is handed over through its file (it can be large, and a move is rare). */
-  #loadBaseline(): void {
-    if (this.#baselineFile === undefined) return;
-    this.#baseline.load(readJson(this.#baselineFile) as SavedBaseline);
-    this.#savedBaseline = this.#baseline.version;
   }
 
   #startSaving(): void {
@@ -139,14 +169,14 @@ export class DetectorHost {
       this.#savedVersion = version;
     };
     const runBaseline = async () => {
-      const version = this.#baseline.version;
-      if (this.#baselineFile === undefined || !this.#owner || version === this.#savedBaseline) return;
+      const version = this.#baseline?.version;
+      if (this.#baseline === undefined || this.#baselineFile === undefined || !this.#owner || version === this.#savedBaseline) return;
       // The baseline changes with nearly every new tuple and can be large: written once a minute, and at close.
       if (!final && Date.now() - this.#baselineSavedAt < BASELINE_SAVE_INTERVAL_MS) return;
       this.#baselineSavedAt = Date.now();
       await mkdir(dirname(this.#baselineFile), { recursive: true });
-      await writeFileAtomic(this.#baselineFile, JSON.stringify(this.#baseline.save()));
-      this.#savedBaseline = version;
+      await writeFileAtomic(this.#baselineFile, this.#baseline.save());
+      this.#savedBaseline = version!;
     };
     // One save at a time; a failed one does not stop the next.
     this.#saving = this.#saving.catch(() => {}).then(run).then(runBaseline);
@@ -159,7 +189,7 @@ export class DetectorHost {
    */
   async handOver(): Promise<DetectorHandover | undefined> {
     clearInterval(this.#timer);
-    await this.save(true).catch(() => {}); // the baseline goes over through its file
+    await this.save(true).catch(() => {});
     this.#owner = false;
     return this.#engine && { engine: this.#engine.handOver(), savedVersion: this.#savedVersion };
   }
@@ -171,7 +201,7 @@ export class DetectorHost {
       this.#savedVersion = h.savedVersion;
     }
     this.#owner = true;
-    this.#loadBaseline();
+    this.#savedBaseline = this.#baseline?.version ?? 0;
     this.#startSaving();
   }
 
@@ -181,12 +211,12 @@ export class DetectorHost {
   }
 }
 
-/** A state file's JSON; undefined when missing (first start) or damaged (learning starts afresh). */
-function readJson(file: string): unknown {
+/** A baseline file's bytes; none when missing (first start) or unreadable (learning starts afresh). */
+function readBytes(file: string): Uint8Array {
   try {
-    return JSON.parse(readFileSync(file, 'utf8'));
+    return readFileSync(file);
   } catch {
-    return undefined;
+    return new Uint8Array(0);
   }
 }
 

@@ -2,7 +2,7 @@
 import type { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { RuleError } from '../detect/rules.ts';
-import { DetectorHost, type DetectionInit, type DetectorHandover } from '../detect/setup.ts';
+import { BASELINE_FILE, DetectorHost, type DetectionInit, type DetectorHandover } from '../detect/setup.ts';
 import type { ChunkContext, ChunkResult } from './chunk.ts';
 import { processBlock, type BlockOrigin } from './parsers.ts';
 import { compilePatterns } from './patterns.ts';
@@ -70,10 +70,11 @@ export type ControlMessage = { id: number } & Control;
  */
 type ControlReply = { control: number; error?: string; ruleError?: boolean; rules?: number; state?: DetectorHandover };
 
-/** The detection init of detector number `n`, with its own state file. */
+/** The detection init of detector number `n`, with its own state file; detector 0 keeps the shared baseline's. */
 function detectionFor(init: ProcessorInit, n: number): DetectionInit | undefined {
   if (init.detection === undefined || init.detectionStateDir === undefined) return init.detection;
-  return { ...init.detection, stateFile: join(init.detectionStateDir, `alarms-${n}.json`) };
+  const baselineFile = n === 0 ? join(init.detectionStateDir, BASELINE_FILE) : undefined;
+  return { ...init.detection, stateFile: join(init.detectionStateDir, `alarms-${n}.json`), baselineFile };
 }
 
 /**
