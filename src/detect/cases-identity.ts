@@ -73,6 +73,8 @@ export const IDENTITY_CASES: IdentityCase[] = [
   c('anonymous_access', 'anonymous watch of configmaps allowed (logged at ResponseStarted)', { ...anonymous, stage: 'ResponseStarted', ...req('watch', 'configmaps', { ns: 'kube-system', level: 'Metadata', query: 'watch=true' }) }),
   c('anonymous_access', 'anonymous /readyz?verbose from a scanner', { ...anonymous, userAgent: 'Mozilla/5.0 (compatible; CensysInspect/1.1)', sourceIPs: ['167.94.138.44'], ...path('/readyz?verbose') }),
 
+  c('anonymous_access', 'anonymous request without a user agent on the API root, refused', { ...anonymous, userAgent: undefined, ...path('/', 403) }),
+
   // ---- exceptional_user_agent
   c('exceptional_user_agent', 'kube-hunter fingerprinting /version', { ...anonymous, userAgent: 'kube-hunter/0.6.8', sourceIPs: ['198.51.100.9'], ...path('/version') }),
   c('exceptional_user_agent', 'Go-http-client reading secrets with a person\'s token', { ...dana, userAgent: 'Go-http-client/1.1', ...req('get', 'secrets', { ns: 'payments', name: 'db', level: 'Metadata' }) }),
@@ -85,6 +87,10 @@ export const IDENTITY_CASES: IdentityCase[] = [
   c('exceptional_user_agent', 'wfuzz enumerating API paths anonymously', { ...anonymous, userAgent: 'Wfuzz/3.1.0', ...path('/apis/batch/v1', 403) }),
   c('exceptional_user_agent', 'a pod token with kubectl', { ...foreignPod, userAgent: 'kubectl/v1.29.0 (linux/amd64) kubernetes/3f7a50f', ...req('get', 'pods', { ns: 'web-frontend', level: 'Request' }) }),
   c('exceptional_user_agent', 'okhttp on an RBAC read by an EKS user, refused', { ...eksAdmin, userAgent: 'okhttp/4.12.0', ...fail('list', 'clusterrolebindings', 403) }),
+
+  c('exceptional_user_agent', 'a browser with a pod\'s token (pasted into a proxy tool)', { ...stolenToken, userAgent: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0', ...req('list', 'namespaces', { level: 'Request' }) }),
+  c('exceptional_user_agent', 'no user agent on an anonymous resource request', { ...anonymous, userAgent: undefined, ...fail('list', 'nodes', 403) }),
+  c('exceptional_user_agent', 'LeakIX crawler anonymously', { ...anonymous, userAgent: 'l9explore/1.2.2', sourceIPs: ['193.142.146.35'], ...path('/api/v1/namespaces', 403) }),
 
   // ---- failed_auth_burst
   c('failed_auth_burst', '12 random tokens from the internet (401)', ...burst(12, () => ({ ...noUser, sourceIPs: ['198.51.100.9'], userAgent: 'python-requests/2.31.0', ...fail('get', 'namespaces', 401, { level: 'Metadata' }) }))),
@@ -108,6 +114,10 @@ export const IDENTITY_CASES: IdentityCase[] = [
   c('credential_access', 'configmaps listed in all namespaces by a GKE user', { ...gkeUser, ...req('list', 'configmaps', { level: 'Metadata' }) }),
   c('credential_access', 'secrets deleted by collection by a person', { ...aksAdmin, ...req('deletecollection', 'secrets', { ns: 'payments', level: 'Metadata' }) }),
   c('credential_access', 'a secret read with a replayed token (401)', { ...noUser, sourceIPs: ['10.244.3.19'], ...fail('get', 'secrets', 401, { ns: 'payments', name: 'db', level: 'Metadata' }) }),
+
+  c('credential_access', 'a foreign workload reads another namespace\'s ConfigMap', { ...foreignPod, ...req('get', 'configmaps', { ns: 'payments', name: 'ledger-config', level: 'Metadata' }) }),
+  c('credential_access', 'a person watches secrets cluster-wide (ResponseStarted only)', { ...gkeUser, stage: 'ResponseStarted', ...req('watch', 'secrets', { level: 'Metadata', query: 'watch=true' }) }),
+  c('credential_access', 'a CSR created with a revoked token (401)', { ...noUser, sourceIPs: ['10.244.3.19'], ...fail('create', 'certificatesigningrequests', 401) }),
 
   // ---- token_request
   c('token_request', 'a person mints a token for a kube-system controller (Metadata)', { ...oidc, ...req('create', 'serviceaccounts', { ns: 'kube-system', name: 'replicaset-controller', sub: 'token', level: 'Metadata' }) }),
@@ -168,6 +178,10 @@ export const IDENTITY_CASES: IdentityCase[] = [
   c('rbac_wildcard', 'a ClusterRole labelled to aggregate into admin with wildcard verbs', { ...ci, ...role('extra-admin', [{ apiGroups: [''], resources: ['secrets'], verbs: ['*'] }], { body: { kind: 'ClusterRole', apiVersion: 'rbac.authorization.k8s.io/v1', metadata: { name: 'extra-admin', labels: { 'rbac.authorization.k8s.io/aggregate-to-admin': 'true' } }, rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['*'] }] } }) }),
   c('rbac_wildcard', 'a ClusterRole with impersonate on users', { ...gkeUser, ...role('act-as', [{ apiGroups: [''], resources: ['users', 'groups'], verbs: ['impersonate'] }]) }),
 
+  c('rbac_wildcard', 'a JSON patch replacing all rules with a wildcard rule', { ...mallory, ...req('patch', 'clusterroles', { name: 'viewer', body: [{ op: 'replace', path: '/rules', value: [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }] }] }) }),
+  c('rbac_wildcard', 'a merge patch labelling a ClusterRole to aggregate into admin', { ...foreignPod, ...req('patch', 'clusterroles', { name: 'secret-writer', body: { metadata: { labels: { 'rbac.authorization.k8s.io/aggregate-to-edit': 'true' } } } }) }),
+  c('rbac_wildcard', 'a JSON patch adding an aggregate-to-admin label', { ...ci, ...req('patch', 'clusterroles', { name: 'node-admin', body: [{ op: 'add', path: '/metadata/labels/rbac.authorization.k8s.io~1aggregate-to-admin', value: 'true' }] }) }),
+
   // ---- admission_webhook
   c('admission_webhook', 'a mutating webhook on every resource by a person', { ...oidc, ...webhookRes('mutatingwebhookconfigurations')(req('create', 'mutatingwebhookconfigurations', { name: 'sidecar', body: webhook('MutatingWebhookConfiguration', 'sidecar', 'https://203.0.113.7:8443/mutate') })) }),
   c('admission_webhook', 'a validating webhook patched to failurePolicy Ignore', { ...mallory, ...webhookRes('validatingwebhookconfigurations')(req('patch', 'validatingwebhookconfigurations', { name: 'gatekeeper-validating-webhook-configuration', body: [{ op: 'replace', path: '/webhooks/0/failurePolicy', value: 'Ignore' }] })) }),
@@ -213,6 +227,8 @@ export const IDENTITY_BENIGN: BenignCase[] = [
   { what: 'a kubelet\'s single 401 after certificate rotation', events: [{ ...noUser, sourceIPs: ['10.0.4.17'], userAgent: 'kubelet/v1.29.3 (linux/amd64) kubernetes/6813625', ...fail('get', 'nodes', 401, { name: 'node-3', level: 'Metadata' }) }] },
   { what: 'a managed control plane minting tokens and binding roles', events: [{ ...eks('addon-manager'), ...req('create', 'serviceaccounts', { ns: 'kube-system', name: 'aws-node', sub: 'token', level: 'Metadata' }) }, { ...aks, ...roleBinding('ClusterRoleBinding', 'aks-service-rolebinding', 'cluster-admin', [{ kind: 'User', name: 'aksService' }]) }] },
   { what: 'a person\'s current kubectl reading pods', events: [{ ...oidc, ...req('list', 'pods', { ns: 'payments', level: 'Request' }) }] },
+  { what: 'an aggregated API server reading the authentication ConfigMap', events: [{ user: { username: 'system:serviceaccount:monitoring:metrics-server', groups: ['system:serviceaccounts', 'system:serviceaccounts:monitoring', 'system:authenticated'] }, sourceIPs: ['10.244.1.40'], userAgent: 'metrics-server/v0.7.0 (linux/amd64) kubernetes/$Format', ...req('list', 'configmaps', { ns: 'kube-system', query: 'fieldSelector=metadata.name%3Dextension-apiserver-authentication', level: 'Metadata' }) }] },
+  { what: 'a chart\'s view-aggregated ClusterRole installed by CI', events: [{ ...ci, ...role('widgets-view', [{ apiGroups: ['example.com'], resources: ['widgets'], verbs: ['get', 'list', 'watch'] }], { body: { kind: 'ClusterRole', apiVersion: 'rbac.authorization.k8s.io/v1', metadata: { name: 'widgets-view', labels: { 'rbac.authorization.k8s.io/aggregate-to-view': 'true' } }, rules: [{ apiGroups: ['example.com'], resources: ['widgets'], verbs: ['get', 'list', 'watch'] }] } }) }] },
   { what: 'the apiserver itself on its health endpoints', events: [{ user: { username: 'system:apiserver', groups: ['system:masters'] }, sourceIPs: ['127.0.0.1'], userAgent: 'kube-apiserver/v1.29.3 (linux/amd64) kubernetes/6813625', ...path('/readyz', 500) }] },
 ];
 
@@ -234,6 +250,14 @@ export const IDENTITY_RULE_CASES: IdentityRuleCase[] = [
     { ...mallory, userAgent: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0', ...fail('list', 'secrets', 403, { ns: 'kube-system', level: 'Metadata' }) }, 'a browser refused'),
   r('KA-UA-008', 'kube-hunter asking /version', { ...anonymous, userAgent: 'kube-hunter/0.6.8', ...path('/version') },
     { ...anonymous, userAgent: 'kube-hunter/0.6.8', ...fail('list', 'pods', 403) }, 'the same tool on a resource (KA-UA-001\'s)'),
+  r('KA-UA-006', 'an anonymous resource request without a user agent', { ...anonymous, userAgent: undefined, ...fail('list', 'nodes', 403) },
+    { ...anonymous, userAgent: undefined, ...path('/readyz') }, 'an anonymous health check without one'),
+  r('KA-UA-009', 'a browser with a pod\'s token', { ...stolenToken, userAgent: 'Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0', ...req('list', 'namespaces', { level: 'Request' }) },
+    { ...dana, userAgent: 'Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0', ...req('list', 'namespaces', { level: 'Request' }) }, 'a person\'s browser (a dashboard signed in with OIDC)'),
+  r('KA-CRED-023', 'a workload reading another namespace\'s ConfigMap', { ...foreignPod, userAgent: 'frontend/v1.4.0 (linux/amd64) kubernetes/$Format', ...req('get', 'configmaps', { ns: 'payments', name: 'ledger-config', level: 'Metadata' }) },
+    { ...foreignPod, userAgent: 'frontend/v1.4.0 (linux/amd64) kubernetes/$Format', ...req('get', 'configmaps', { ns: 'kube-system', name: 'extension-apiserver-authentication', level: 'Metadata' }) }, 'the API servers\' authentication ConfigMap'),
+  r('KA-CRED-001', 'a watch of every secret seen only at ResponseStarted', { ...gkeUser, stage: 'ResponseStarted', ...req('watch', 'secrets', { level: 'Metadata', query: 'watch=true' }) },
+    { ...gkeUser, stage: 'ResponseStarted', ...req('watch', 'configmaps', { ns: 'payments', level: 'Metadata', query: 'watch=true' }) }, 'a watch of one namespace\'s ConfigMaps'),
   r('KA-BRUTE-005', '4 requests from one address refused as unauthenticated', burst(4, () => ({ ...noUser, sourceIPs: ['203.0.113.66'], ...fail('list', 'secrets', 401, { ns: 'default', level: 'Metadata' }) })),
     burst(3, () => ({ ...noUser, sourceIPs: ['203.0.113.67'], ...fail('list', 'secrets', 401, { ns: 'default', level: 'Metadata' }) })), 'three'),
   r('KA-CRED-003', 'a refused secret overwrite', { ...mallory, ...fail('update', 'secrets', 403, { ns: 'payments', name: 'regcred', level: 'Metadata' }) },
@@ -254,6 +278,10 @@ export const IDENTITY_RULE_CASES: IdentityRuleCase[] = [
     { ...mallory, ...role('metrics', [{ nonResourceURLs: ['/metrics'], verbs: ['get'] }]) }, 'one named URL'),
   r('KA-RBAC-002', 'a JSON patch adding the * verb', { ...dana, ...req('patch', 'clusterroles', { name: 'reader', body: [{ op: 'add', path: '/rules/0/verbs/-', value: '*' }] }) },
     { ...dana, ...req('patch', 'clusterroles', { name: 'reader', body: [{ op: 'add', path: '/metadata/labels/tier', value: '*' }] }) }, 'a label whose value is *'),
+  r('KA-RBAC-002', 'a JSON patch replacing all rules with a wildcard one', { ...mallory, ...req('patch', 'clusterroles', { name: 'viewer', body: [{ op: 'replace', path: '/rules', value: [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }] }] }) },
+    { ...mallory, ...req('patch', 'clusterroles', { name: 'viewer', body: [{ op: 'replace', path: '/rules', value: [{ apiGroups: [''], resources: ['pods'], verbs: ['get'] }] }] }) }, 'the same patch with a read-only rule'),
+  r('KA-RBAC-012', 'a JSON patch adding an aggregate-to-admin label', { ...ci, ...req('patch', 'clusterroles', { name: 'node-admin', body: [{ op: 'add', path: '/metadata/labels/rbac.authorization.k8s.io~1aggregate-to-admin', value: 'true' }] }) },
+    { ...ci, ...req('patch', 'clusterroles', { name: 'node-admin', body: [{ op: 'add', path: '/metadata/labels/team', value: 'platform' }] }) }, 'another label'),
   r('KA-RBAC-004', 'a binding create that conflicts (409)', { ...mallory, ...fail('create', 'clusterrolebindings', 409) },
     { ...mallory, ...fail('get', 'clusterrolebindings', 404, { name: 'x' }) }, 'a read of a missing binding'),
   r('KA-RBAC-012', 'an aggregated ClusterRole selecting admin\'s labels', { ...mallory, ...role('shadow', [], { body: { kind: 'ClusterRole', apiVersion: 'rbac.authorization.k8s.io/v1', metadata: { name: 'shadow' }, aggregationRule: { clusterRoleSelectors: [{ matchLabels: { 'rbac.authorization.k8s.io/aggregate-to-admin': 'true' } }] }, rules: [] } }) },
