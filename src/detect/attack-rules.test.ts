@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ATTACK_CASES, MANAGED_CLUSTER_TRAFFIC, auditEvent, createWorkload, identities, req, roleBinding, type Raw } from './attack-cases.ts';
 import { IDENTITY_RULE_CASES } from './cases-identity.ts'; // run by identity-cases.test.ts
 import { parseAuditLine } from '../parse/audit.ts';
+import { WORKLOAD_CASES } from './cases-workload.ts';
 import { DetectionEngine, type RuleHit } from './engine.ts';
 import { PIPELINE_CASES } from './pipeline-cases.ts';
 import { compileRuleTexts, loadRuleFiles, type RuleSet } from './rules.ts';
@@ -33,7 +34,7 @@ const isAlarm = (h: RuleHit) => h.level === 'high' || h.level === 'medium';
 
 describe('attack-class rules, one behaviour at a time', () => {
   it('has a positive and a near miss for every rule of the attack-class files', () => {
-    const covered = new Set([...ATTACK_CASES.map((c) => c.rule), ...IDENTITY_RULE_CASES.map((c) => c.rule), ...RATE_RULES, ...LIST_RULES, ...SEQUENCE_RULES]);
+    const covered = new Set([...ATTACK_CASES.map((c) => c.rule), ...IDENTITY_RULE_CASES.map((c) => c.rule), ...WORKLOAD_CASES.map((c) => c.rule), ...RATE_RULES, ...LIST_RULES, ...SEQUENCE_RULES]);
     const mine = ruleSet.rules.filter((r) => ATTACK_FILES.includes(path.basename(r.file)));
     expect(mine.length).toBeGreaterThan(40);
     expect(mine.map((r) => r.id).filter((id) => !covered.has(id))).toEqual([]);
