@@ -33,6 +33,8 @@ import { sinkKinds } from './sinks/index.ts';
 import type { SinkKind } from './sinks/types.ts';
 import { AuditWebhookSource } from './sources/audit-webhook.ts';
 import { ContainerSource } from './sources/containers.ts';
+import { FilesSource } from './sources/files.ts';
+import { filesEvents, filesSourceOptions } from './sources/files-wiring.ts';
 import { containerEvents, containerSourceOptions } from './sources/container-wiring.ts';
 import { FileSet, type FileSetEvents } from './sources/file-set.ts';
 import { SyslogSource } from './sources/syslog.ts';
@@ -296,7 +298,7 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
     const rejectedLine = compileRejectedLine(config.redaction, src.dead_letter_raw);
     const pipeline = new SourcePipeline({
       source: name, processor, drivers, metrics: sourceMetrics, deadLetter, rejectedLine, logger, buffers, onDetection, onAlarms,
-      lineKind: src.kind === 'containers' ? 'a container log line' : undefined,
+      lineKind: src.kind === 'containers' ? 'a container log line' : src.kind === 'files' ? 'a JSON object (format: json)' : undefined,
       kubernetes: src.kind === 'audit' ? auditContext : undefined,
     });
     const srcLog = logger.child({ source: name });
@@ -326,6 +328,12 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
       }, kubernetes), pipeline.submit, containerEvents(events, srcLog, sourceHealth));
       files = containers;
       store = containers;
+    } else if (src.kind === 'files') {
+      const hostFiles = new FilesSource(filesSourceOptions(name, src, config, buffers, {
+        quarantined, saveFailed: (err) => checkpointFailed(name, err),
+      }, kubernetes), pipeline.submit, filesEvents(events, srcLog));
+      files = hostFiles;
+      store = hostFiles;
     } else {
       const fileStore = await CheckpointStore.open(join(config.state_dir, 'checkpoints', `${name}.json`), {
         quarantined,

@@ -156,6 +156,34 @@ const containersSourceSchema = z.strictObject({
   dead_letter_raw: z.boolean().default(false),
 });
 
+/** A glob of host files: an absolute path (or relative to the config file) whose parts may hold `*`, `**`, `?`, `[…]`. */
+const fileGlob = path().refine((g) => !g.endsWith('/'), 'expected a file pattern such as /var/log/nginx/*.log, not a directory');
+
+/** Host files by glob (docs/files.md): a node service's or an ingress controller's logs, files in pod volumes. */
+const filesSourceSchema = z.strictObject({
+  kind: z.literal('files'),
+  /** Live files to read; their rotated backups beside them are read too (and never taken for live files). */
+  paths: z.array(fileGlob).min(1, 'expected at least one file pattern'),
+  /** Files matching one of these are left out. */
+  exclude: z.array(fileGlob).default([]),
+  /** `auto`: JSON object lines as fields, other lines as text; `text`: every line as text; `json`: other lines refused. */
+  format: z.enum(['auto', 'text', 'json']).default('auto'),
+  /** JSON lines: the top-level field holding the line's time, and the one holding its message. */
+  time_field: z.string().min(1).optional(),
+  message_field: z.string().min(1).optional(),
+  /** Where to start in files on the very first start (no checkpoints yet); files found later are read whole. */
+  read_from: z.enum(['head', 'tail']).default('head'),
+  max_line_bytes: sizeIn(1 * KiB, 256 * MiB).default(256 * KiB),
+  read_chunk_bytes: sizeIn(4 * KiB, 64 * MiB).default(256 * KiB),
+  /** How often the patterns are matched again (new files) and each file looked at; writes are seen at once. */
+  poll_interval: durationIn(10, HOUR).default(5 * SECOND),
+  /** NDJSON file for lines refused (`format: json` lines that are not JSON objects). Unset: counted and logged only. */
+  dead_letter: path().optional(),
+  dead_letter_raw: z.boolean().default(false),
+}).refine((s) => s.format !== 'text' || (s.time_field === undefined && s.message_field === undefined), {
+  path: ['format'], message: 'time_field and message_field read JSON lines: set format to auto or json, or remove them',
+});
+
 const dnsName = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, 'expected a Kubernetes name (lower-case letters, digits, - and .)');
 
 /** Kubernetes Events cluster-wide (docs/events.md): one agent of the cluster reads them, elected over a Lease. */
@@ -187,12 +215,13 @@ const k8sEventsSourceSchema = z.strictObject({
   dead_letter_raw: z.boolean().default(false),
 });
 
-export const sourceSchema = z.discriminatedUnion('kind', [auditSourceSchema, containersSourceSchema, auditWebhookSourceSchema, syslogSourceSchema, k8sEventsSourceSchema], {
-  error: (iss) => `unknown source kind ${JSON.stringify((iss.input as { kind?: unknown })?.kind)}; expected one of: audit, containers, audit_webhook, syslog, k8s_events`,
+export const sourceSchema = z.discriminatedUnion('kind', [auditSourceSchema, containersSourceSchema, filesSourceSchema, auditWebhookSourceSchema, syslogSourceSchema, k8sEventsSourceSchema], {
+  error: (iss) => `unknown source kind ${JSON.stringify((iss.input as { kind?: unknown })?.kind)}; expected one of: audit, containers, files, audit_webhook, syslog, k8s_events`,
 });
 
 export type AuditSourceConfig = z.infer<typeof auditSourceSchema>;
 export type ContainersSourceConfig = z.infer<typeof containersSourceSchema>;
+export type FilesSourceConfig = z.infer<typeof filesSourceSchema>;
 export type AuditWebhookSourceConfig = z.infer<typeof auditWebhookSourceSchema>;
 export type SyslogSourceConfig = z.infer<typeof syslogSourceSchema>;
 export type SyslogTlsConfig = z.infer<typeof syslogTlsSchema>;

@@ -45,6 +45,39 @@ export function enrichContainerRecord<R extends { kubernetes: ContainerRef }>(
   return { ...record, kubernetes: k };
 }
 
+/** A host file's `kubernetes` object: what its path says (the pod's uid, the volume) and, once known, the pod's context. */
+export interface FileKubernetesFields {
+  pod_uid: string;
+  volume?: string;
+  /** Present only with `kubernetes.enabled`: false when the pod was not known within the lookup bound. */
+  enriched?: boolean;
+  namespace?: string;
+  pod?: string;
+  node?: string;
+  labels?: Labels;
+  annotations?: Labels;
+  images?: string[];
+  owner?: Owner;
+  owner_chain?: Owner[];
+  namespace_labels?: Labels;
+}
+
+/** `fromPath` completed from `pod` (undefined: not known) and its namespace's labels. */
+export function enrichFileRecord(fromPath: { pod_uid: string; volume?: string }, pod: PodContext | undefined, namespaceLabels: Labels | undefined): FileKubernetesFields {
+  const k: FileKubernetesFields = { ...fromPath, enriched: pod !== undefined };
+  if (pod === undefined) return k;
+  k.namespace = pod.namespace;
+  k.pod = pod.pod;
+  if (pod.node !== undefined) k.node = pod.node;
+  k.labels = pod.labels;
+  if (Object.keys(pod.annotations).length > 0) k.annotations = pod.annotations;
+  k.images = [...new Set(Object.values(pod.images))];
+  k.owner = pod.owner;
+  k.owner_chain = pod.owner_chain;
+  if (namespaceLabels !== undefined) k.namespace_labels = namespaceLabels;
+  return k;
+}
+
 /** The parts of an audit event these functions read. */
 export interface AuditEventLike {
   verb?: string;

@@ -136,6 +136,26 @@ export class PodStore {
     return result;
   }
 
+  /**
+   * A pod of this node known only by its uid (a file under kubelet's /var/lib/kubelet/pods/<uid>/), within `maxWaitMs`:
+   * from the watch (after its first list, and `watchWaitMs` for a pod it has not brought yet) or a tombstone. There is
+   * no GET by uid, so without a working pod watch it is not enriched.
+   */
+  async lookupUid(uid: string): Promise<LookupResult> {
+    const deadline = Date.now() + this.opts.maxWaitMs;
+    const ref = { namespace: '', pod: '', pod_uid: uid };
+    let known = await this.known(ref, deadline);
+    const w = this.podWatch;
+    if (known === undefined && w !== undefined && w.failing === 0) {
+      if (!w.synced) await this.waitFor(this.firstList, deadline - Date.now());
+      else await this.waitForWatch(uidKey(uid), Math.min(this.opts.watchWaitMs, deadline - Date.now()));
+      known = await this.known(ref, deadline);
+    }
+    const result: LookupResult = known ?? { enriched: false, reason: 'miss' };
+    this.metrics.lookup(result.enriched ? result.source : result.reason);
+    return result;
+  }
+
   private async find(ref: PodRef, opts: LookupOptions, deadline: number): Promise<LookupResult> {
     const known = await this.known(ref, deadline);
     if (known !== undefined) return known;
@@ -223,7 +243,7 @@ export class PodStore {
     if (chain === undefined || !chain.complete) this.resolveOwners(pod);
     const key = podKey(pod.metadata?.namespace ?? '', pod.metadata?.name ?? '');
     this.negative.delete(key);
-    for (const wake of [...(this.waiters.get(key) ?? [])]) wake();
+    for (const wake of [...(this.waiters.get(key) ?? []), ...(this.waiters.get(uidKey(uid)) ?? [])]) wake();
   }
 
   private podDeleted(pod: V1Pod): void {
@@ -287,6 +307,9 @@ export class PodStore {
     };
   }
 }
+
+/** Waiters for a pod known by uid only, beside those by `namespace/name` (a uid holds no `/`). */
+const uidKey = (uid: string): string => `uid:${uid}`;
 
 /** The pod's own controller, before the rest of the chain is known. */
 function startOfChain(pod: V1Pod) {

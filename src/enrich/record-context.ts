@@ -2,7 +2,7 @@
 // `kubernetes` object, a container pod's labels (include/exclude by label), and the `kubernetes` object of audit
 // events on pods and in namespaces. Every answer comes within the store's max_wait, enriched or not.
 import type { ContainerMeta } from '../sources/container-paths.ts';
-import { enrichAuditEvent, enrichContainerRecord } from './merge.ts';
+import { enrichAuditEvent, enrichContainerRecord, enrichFileRecord } from './merge.ts';
 import type { Labels, PodContext } from './pod-context.ts';
 import { podKey } from './pod-index.ts';
 import type { PodStore } from './pod-store.ts';
@@ -41,6 +41,14 @@ export class RecordContext {
   /** The labels of the container's pod, or undefined when they are not known within max_wait. */
   async podLabels(meta: ContainerMeta): Promise<Labels | undefined> {
     return (await this.podOf(meta))?.labels;
+  }
+
+  /** The `kubernetes` object (JSON) for a block of a host file in a pod's directory (known by the pod's uid only). */
+  async fileKubernetes(fromPath: { pod_uid: string; volume?: string }): Promise<string> {
+    const r = await this.store.lookupUid(fromPath.pod_uid);
+    const pod = r.enriched ? r.context : undefined;
+    const namespaceLabels = pod === undefined ? undefined : await this.store.namespaceLabelsListed(pod.namespace);
+    return JSON.stringify(enrichFileRecord(fromPath, pod, namespaceLabels));
   }
 
   /** The `kubernetes` object (JSON) of each audit event, undefined where nothing is known; each pod looked up once. */

@@ -453,7 +453,7 @@ export class FileSet {
     const rank = (t: Tracked) => (t.live && t.present ? 2 : sortName(t) === this.opts.path ? 1 : 0);
     const order = this.tracked
       .filter((t) => !t.finished && (t.present || t.fh))
-      .sort((a, b) => rank(a) - rank(b) || (rank(a) === 0 ? sortName(a).localeCompare(sortName(b)) : 0));
+      .sort((a, b) => rank(a) - rank(b) || (rank(a) === 0 ? this.backupNames.compare(sortName(a), sortName(b)) : 0));
     return { order, unsure };
   }
 
