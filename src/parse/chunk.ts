@@ -46,12 +46,37 @@ export interface ChunkResult {
   refs?: Array<{ index: number; namespace: string; pod?: string }>;
 }
 
-export function processChunk(data: Uint8Array, ctx: ChunkContext): ChunkResult {
-  const ids: string[] = [];
-  const spans: number[] = [];
+/** A block's result while a parser builds it: good records go in `ids` and `spans` (two numbers each), in line order. */
+export interface ChunkDraft {
+  result: ChunkResult;
+  ids: string[];
+  spans: number[];
+  /** Where the detector puts its rule hits, when the context asks for them. */
+  hits: RuleHit[] | undefined;
+}
+
+/** An empty result for a block parsed with `ctx` (each block parser starts with one). */
+export function startChunk(ctx: ChunkContext): ChunkDraft {
   const result: ChunkResult = { count: 0, ids: '', spans: new Uint32Array(0), replaced: [], alarms: [], bad: [] };
   const hits: RuleHit[] | undefined = ctx.collectHits ? [] : undefined;
   if (hits) result.hits = hits;
+  return { result, ids: [], spans: [], hits };
+}
+
+/** The result in its compact form, with the detection notes gathered up to the end of the block. */
+export function finishChunk(draft: ChunkDraft, ctx: ChunkContext): ChunkResult {
+  const { result, ids, spans } = draft;
+  const notes = ctx.detector.takeNotes?.();
+  if (notes !== undefined) result.notes = notes;
+  result.count = ids.length;
+  result.ids = ids.join('\n');
+  result.spans = Uint32Array.from(spans);
+  return result;
+}
+
+export function processChunk(data: Uint8Array, ctx: ChunkContext): ChunkResult {
+  const draft = startChunk(ctx);
+  const { result, ids, spans, hits } = draft;
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const forwarded = new ForwardedText(ctx.redactor);
   // Real apiservers write valid UTF-8 (Go escapes the rest); check per line only when the block fails.
@@ -104,12 +129,7 @@ export function processChunk(data: Uint8Array, ctx: ChunkContext): ChunkResult {
       if (ref !== undefined) (result.refs ??= []).push({ index, ...ref });
     }
   }
-  const notes = ctx.detector.takeNotes?.();
-  if (notes !== undefined) result.notes = notes;
-  result.count = ids.length;
-  result.ids = ids.join('\n');
-  result.spans = Uint32Array.from(spans);
-  return result;
+  return finishChunk(draft, ctx);
 }
 
 /** The text an event is forwarded as, redacted on first use (one per block, reset per event: no closure per event). */

@@ -7,9 +7,8 @@
 // cannot switch it. Fragments are joined per stream (stdout and stderr interleave in one file) up to a cap; what is
 // beyond it is dropped and the record flagged `truncated`. Each record then goes through the rules on `containers`
 // (and, for an ingress controller's access-log lines, on `ingress`) as read, and is forwarded with credentials blanked.
-import type { RuleHit } from '../detect/engine.ts';
 import { lineRecordId } from '../delivery/record.ts';
-import type { ChunkContext, ChunkResult } from './chunk.ts';
+import { finishChunk, startChunk, type ChunkContext, type ChunkResult } from './chunk.ts';
 import { accessLogFormatOf, parseAccessLine } from './ingress.ts';
 
 const NL = 0x0a;
@@ -113,11 +112,8 @@ interface Run {
 /** Parses a block of whole container log lines into records (see the top of this file) and runs the rules on them. */
 export function parseContainerBlock(data: Uint8Array, ctx: ChunkContext, origin: ContainerOrigin): ChunkResult {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const ids: string[] = [];
-  const spans: number[] = [];
-  const result: ChunkResult = { count: 0, ids: '', spans: new Uint32Array(0), replaced: [], alarms: [], bad: [] };
-  const hits: RuleHit[] | undefined = ctx.collectHits ? [] : undefined;
-  if (hits) result.hits = hits;
+  const draft = startChunk(ctx);
+  const { result, ids, spans, hits } = draft;
   const runs: { stdout?: Run; stderr?: Run } = {};
   let skipping = origin.continues;
   // The rules read the pod's context as an object: parsed once per block, shared by its records (rules only read).
@@ -188,12 +184,7 @@ export function parseContainerBlock(data: Uint8Array, ctx: ChunkContext, origin:
     run.cut = true;
     emit(run.stream);
   }
-  const notes = ctx.detector.takeNotes?.();
-  if (notes !== undefined) result.notes = notes;
-  result.count = ids.length;
-  result.ids = ids.join('\n');
-  result.spans = Uint32Array.from(spans);
-  return result;
+  return finishChunk(draft, ctx);
 }
 
 /** The joined message, its final `\r` dropped (a CRLF the program printed), as written (credentials not yet blanked). */

@@ -4,7 +4,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { K8S_CORPUS } from '../../test/utils/fake-k8s-api.ts';
+import { DetectionEngine } from '../detect/engine.ts';
 import { noDetection } from '../detect/hook.ts';
+import { compileRuleTexts } from '../detect/rules.ts';
 import type { ChunkContext } from './chunk.ts';
 import { eventIdentity, type ApiEvent } from './k8s-event.ts';
 import { processBlock } from './parsers.ts';
@@ -84,6 +86,21 @@ describe('Kubernetes event records', () => {
     const { docs } = records([{ ...e!, message: 'Back-off pulling image: pull from https://robot:s3cr3tpassw0rd@registry.example/app failed' }]);
     expect(docs[0]!.message).not.toContain('s3cr3tpassw0rd');
     expect(docs[0]!.message).toContain('[redacted: url_password]');
+  });
+
+  it('hands over the detection notes of its block (allowlisted hits), as the other parsers do', () => {
+    const detector = new DetectionEngine(compileRuleTexts([{ name: 'r.yaml', text: `
+rules:
+  - { id: EVT-WARN, name: warning, category: runtime, level: low, source: k8s_events, match: { field: type, equals: Warning }, output: "{reason}" }
+allowlist:
+  - { id: all-warnings, rules: [EVT-WARN], match: { field: type, equals: Warning } }
+` }]), { clusterName: 'prod', clusterId: 'c-1' });
+    const events = listed('list-events-v1-warnings.json');
+    const warnings = events.filter((e) => e.type === 'Warning').length;
+    expect(warnings).toBeGreaterThan(0);
+    const r = processBlock(Buffer.from(events.map((e) => `${JSON.stringify(e)}\n`).join('')), { ...ctx, detector }, { parser: 'k8s_events' });
+    expect(r.alarms).toEqual([]);
+    expect(r.notes?.allowlisted).toEqual([{ rule: 'EVT-WARN', entry: 'all-warnings', count: warnings }]);
   });
 
   it('refuses lines that are not events, naming why', () => {

@@ -1,8 +1,7 @@
 // Kubernetes Events (core v1 or events.k8s.io/v1, one JSON object per line as the API served it) into kaudit's event
 // record: one documented shape whichever API and recorder wrote the event (docs/events.md), the message's credentials
 // blanked as in container lines, and the rules on `k8s_events` records run over it.
-import type { RuleHit } from '../detect/engine.ts';
-import type { ChunkContext, ChunkResult } from './chunk.ts';
+import { finishChunk, startChunk, type ChunkContext, type ChunkResult } from './chunk.ts';
 
 /** A block of the k8s_events source (plain data: it crosses threads). */
 export interface K8sEventOrigin {
@@ -111,11 +110,8 @@ export function eventRecord(e: ApiEvent): EventRecord {
 /** Parses a block of event lines into records (each line's forwarded text is its record) and runs the rules on them. */
 export function parseK8sEventBlock(data: Uint8Array, ctx: ChunkContext, _origin: K8sEventOrigin): ChunkResult {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const result: ChunkResult = { count: 0, ids: '', spans: new Uint32Array(0), replaced: [], alarms: [], bad: [] };
-  const hits: RuleHit[] | undefined = ctx.collectHits ? [] : undefined;
-  if (hits) result.hits = hits;
-  const ids: string[] = [];
-  const spans: number[] = [];
+  const draft = startChunk(ctx);
+  const { result, ids, spans, hits } = draft;
   const patterns = ctx.patterns;
   let pos = 0;
   while (pos < buf.length) {
@@ -145,8 +141,5 @@ export function parseK8sEventBlock(data: Uint8Array, ctx: ChunkContext, _origin:
     const forwarded = shown === record.message ? undefined : () => text;
     for (const alarm of ctx.detector.evaluateRecord('k8s_events', record as unknown as Record<string, unknown>, forwarded, hits)) result.alarms.push(alarm);
   }
-  result.count = ids.length;
-  result.ids = ids.join('\n');
-  result.spans = Uint32Array.from(spans);
-  return result;
+  return finishChunk(draft, ctx);
 }

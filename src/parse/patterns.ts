@@ -1,5 +1,6 @@
 // Credentials recognised by shape outside Secrets: values under credential-like names, and values that look like one.
 import type { PatternsConfig } from '../config/schema.ts';
+import { walkJson } from './json-walk.ts';
 
 /** Every marker starts with this, so a consumer can tell a blanked value from a real one. */
 export const REDACTED_PREFIX = '[redacted: ';
@@ -240,54 +241,44 @@ export class CredentialPatterns {
    */
   redactBody(root: unknown): boolean {
     let changed = false;
-    const stack: unknown[] = [root];
-    while (stack.length > 0) {
-      const node = stack.pop();
-      if (node === null || typeof node !== 'object') continue;
+    // Server-side apply's bookkeeping (`managedFields`: field managers, times and field sets, keys only) is a large
+    // part of a body and holds no values: not walked.
+    walkJson(root, (node) => {
       if (Array.isArray(node)) {
-        let strings = false;
-        for (const v of node) {
-          if (typeof v === 'string') strings = true;
-          else if (v !== null && typeof v === 'object') stack.push(v);
-        }
-        if (strings) changed = this.redactList(node, true) || changed;
-        continue;
+        if (node.some((v) => typeof v === 'string')) changed = this.redactList(node, true) || changed;
+        return true;
       }
-      const obj = node as Json;
-      for (const k in obj) {
-        const v = obj[k];
+      for (const k in node) {
+        const v = node[k];
         if (typeof v === 'string') {
           if (!hides(v)) continue;
           const hit = this.keyPattern(k);
           const next = hit !== undefined ? patternMarker(hit) : this.mayHold(v) ? this.redactText(v) : v;
           if (next === v) continue;
-          obj[k] = next;
+          node[k] = next;
           changed = true;
-        } else if (v !== null && typeof v === 'object') {
-          // Server-side apply's bookkeeping: field managers, times and field sets (keys only), a large part of a body.
-          if (k === 'managedFields') continue;
-          const hit = Array.isArray(v) ? this.keyPattern(k) : undefined;
-          if (hit !== undefined) {
-            for (let i = 0; i < v.length; i++) {
-              if (typeof v[i] !== 'string' || !hides(v[i])) continue;
-              v[i] = patternMarker(hit);
-              changed = true;
-            }
+        } else if (Array.isArray(v) && k !== 'managedFields') {
+          const hit = this.keyPattern(k);
+          if (hit === undefined) continue;
+          for (let i = 0; i < v.length; i++) {
+            if (typeof v[i] !== 'string' || !hides(v[i])) continue;
+            v[i] = patternMarker(hit);
+            changed = true;
           }
-          stack.push(v);
         }
       }
       // `{name: DB_PASSWORD, value: …}` (env), `{name: Authorization, value: …}` (probe headers), `{key: …, value: …}`.
-      const value = obj.value;
+      const value = node.value;
       if (typeof value === 'string' && hides(value) && !value.startsWith(REDACTED_PREFIX)) {
-        const label = typeof obj.name === 'string' ? obj.name : typeof obj.key === 'string' ? obj.key : undefined;
+        const label = typeof node.name === 'string' ? node.name : typeof node.key === 'string' ? node.key : undefined;
         const hit = label === undefined ? undefined : this.keyPattern(label);
         if (hit !== undefined) {
-          obj.value = patternMarker(hit);
+          node.value = patternMarker(hit);
           changed = true;
         }
       }
-    }
+      return true;
+    }, 'managedFields');
     return changed;
   }
 

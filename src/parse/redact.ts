@@ -1,6 +1,7 @@
 // Blanks credentials (Secret values, issued tokens, configured paths, patterns) in audit events before anything is forwarded.
 import type { PatternsConfig, RedactionConfig } from '../config/schema.ts';
 import type { AuditEvent, ObjectRef } from './audit.ts';
+import { walkJson } from './json-walk.ts';
 import { compilePatterns, REDACTED_PREFIX } from './patterns.ts';
 
 export { REDACTED_PREFIX };
@@ -240,35 +241,25 @@ function redactTokenBody(body: unknown, ref: ObjectRef): boolean {
  */
 function walk(root: object, secrets: boolean, tokens: boolean): boolean {
   let changed = false;
-  const stack: unknown[] = [root];
-  while (stack.length > 0) {
-    const node = stack.pop();
-    if (node === null || typeof node !== 'object') continue;
-    if (Array.isArray(node)) {
-      for (const v of node) if (v !== null && typeof v === 'object') stack.push(v);
-      continue;
-    }
-    const obj = node as Json;
-    const kind = obj.kind;
+  walkJson(root, (node) => {
+    if (Array.isArray(node)) return true;
+    const kind = node.kind;
     if (secrets && kind === 'Secret') {
-      changed = redactSecret(obj) || changed;
-      continue;
+      changed = redactSecret(node) || changed;
+      return false;
     }
-    if (secrets && kind === 'SecretList' && Array.isArray(obj.items)) {
+    if (secrets && kind === 'SecretList' && Array.isArray(node.items)) {
       // List items carry no kind of their own.
-      for (const item of obj.items) if (isObject(item)) changed = redactSecret(item) || changed;
+      for (const item of node.items) if (isObject(item)) changed = redactSecret(item) || changed;
     }
-    if (tokens && kind === 'TokenRequest' && isObject(obj.status)) {
-      changed = replace(obj.status, 'token', TOKEN_MARKER) || changed;
+    if (tokens && kind === 'TokenRequest' && isObject(node.status)) {
+      changed = replace(node.status, 'token', TOKEN_MARKER) || changed;
     }
-    if (tokens && kind === 'TokenReview' && isObject(obj.spec)) {
-      changed = replace(obj.spec, 'token', TOKEN_MARKER) || changed;
+    if (tokens && kind === 'TokenReview' && isObject(node.spec)) {
+      changed = replace(node.spec, 'token', TOKEN_MARKER) || changed;
     }
-    for (const k in obj) {
-      const v = obj[k];
-      if (v !== null && typeof v === 'object') stack.push(v);
-    }
-  }
+    return true;
+  });
   return changed;
 }
 

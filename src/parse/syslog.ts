@@ -4,8 +4,7 @@
 // A block is a run of frames `<transport> <peer ip> <peer port> <received ms> <cut 0|1> <length>\n<message>\n`: the
 // message bytes as received (they may hold newlines), with what the receiving end knew about them.
 import { lineRecordId } from '../delivery/record.ts';
-import type { RuleHit } from '../detect/engine.ts';
-import type { ChunkContext, ChunkResult } from './chunk.ts';
+import { finishChunk, startChunk, type ChunkContext, type ChunkResult } from './chunk.ts';
 import { falcoAlert } from './falco.ts';
 import type { CredentialPatterns } from './patterns.ts';
 import { parseSyslogMessage } from './syslog-message.ts';
@@ -41,11 +40,8 @@ const NEWLINE = Buffer.from('\n');
 
 export function parseSyslogBlock(data: Uint8Array, ctx: ChunkContext, origin: SyslogOrigin): ChunkResult {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const result: ChunkResult = { count: 0, ids: '', spans: new Uint32Array(0), replaced: [], alarms: [], bad: [] };
-  const hits: RuleHit[] | undefined = ctx.collectHits ? [] : undefined;
-  if (hits) result.hits = hits;
-  const ids: string[] = [];
-  const spans: number[] = [];
+  const draft = startChunk(ctx);
+  const { result, ids, spans, hits } = draft;
   let pos = 0;
   while (pos < buf.length) {
     const nl = buf.indexOf(NL, pos);
@@ -74,12 +70,7 @@ export function parseSyslogBlock(data: Uint8Array, ctx: ChunkContext, origin: Sy
     ids.push(lineRecordId(origin.fileKey, origin.offset + start));
     spans.push(start, end);
   }
-  const notes = ctx.detector.takeNotes?.();
-  if (notes !== undefined) result.notes = notes;
-  result.count = ids.length;
-  result.ids = ids.join('\n');
-  result.spans = Uint32Array.from(spans);
-  return result;
+  return finishChunk(draft, ctx);
 }
 
 /** The record of one message (docs/syslog.md has its shape), or why the message is not syslog. */

@@ -195,24 +195,34 @@ describe('allowlists and blind rules in the running agent', () => {
 });
 
 describe('the blind-rule warning', () => {
-  it('is logged once per rule and resource per run, with two parse threads and bodies coming and going', async () => {
+  // Parsing starts on the main thread and moves to the `workers` threads only when the input is heavy: the light case
+  // runs on the main thread (one detector), and a backlog read at start (a flood) moves it to the two threads first.
+  it.each([
+    ['on the main thread (the input is light)', 0, '0'],
+    ['on two worker threads (a backlog read at start moved the parsing there)', 40_000, '2'],
+  ])('is logged once per rule and resource per run, bodies coming and going, %s', async (_where, backlog, threads) => {
     const bodyRule = `  - id: T-BODY\n    name: privileged pod\n    category: test\n    level: high\n    match: { all: [ { field: objectRef.resource, equals: pods }, { field: verb, equals: create }, { field: "containers[*].securityContext.privileged", equals: true } ] }\n`;
     const t = await setup(`rules:\n${bodyRule}`, { workers: 2 });
+    // Reads of configmaps, which the rule does not look at: ~30 MB, read at once at start.
+    if (backlog > 0) await writeFile(t.log, `${Array.from({ length: backlog }, () => event({ verb: 'get', body: { pad: 'x'.repeat(300) } })).join('\n')}\n`);
     const agent = t.start();
     await agent.started();
+    if (backlog > 0) await waitUntil(async () => new RegExp(`^kaudit_source_lines_total\\{source="audit"\\} ${backlog}$`, 'm').test(await t.metrics()), 'the backlog read', 120_000);
+    expect(await t.metrics()).toMatch(new RegExp(`^kaudit_parse_workers ${threads}$`, 'm'));
     const pod = { kind: 'Pod', apiVersion: 'v1', metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'x' }] } };
-    // One block per write, handed to the two threads in turn: each finds the rule blind, then sees bodies, then
-    // the first finds it blind again.
+    // One block per write, handed to the threads in turn: with two, each finds the rule blind, then sees bodies, then
+    // the first finds it blind again; on the main thread, one detector finds it blind, sees bodies, blind again.
     const writes = ['Metadata', 'Metadata', 'RequestResponse', 'RequestResponse', 'Metadata'];
     for (const [i, level] of writes.entries()) {
       await appendFile(t.log, `${event({ resource: 'pods', level, body: pod })}\n`);
-      await waitUntil(async () => new RegExp(`^kaudit_source_lines_total\\{source="audit"\\} ${i + 1}$`, 'm').test(await t.metrics()), `line ${i + 1} processed`);
+      await waitUntil(async () => new RegExp(`^kaudit_source_lines_total\\{source="audit"\\} ${backlog + i + 1}$`, 'm').test(await t.metrics()), `line ${i + 1} processed`);
     }
+    expect(await t.metrics()).toMatch(new RegExp(`^kaudit_parse_workers ${threads}$`, 'm'));
     const said = (start: string) => agent.logEntries().filter((e) => typeof e.msg === 'string' && (e.msg as string).startsWith(start));
     expect(said('rule blind for pods')).toHaveLength(1);
     expect(said('rule sees bodies for pods again')).toHaveLength(1);
     expect((await agent.stop()).code).toBe(0);
-  }, 60_000);
+  }, 180_000);
 });
 
 async function waitUntil(cond: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
