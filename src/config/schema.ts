@@ -8,7 +8,7 @@ import { sinkKinds } from '../sinks/index.ts';
 import { path } from './fields.ts';
 import { listenSchema } from './listen.ts';
 import { secretRefSchema } from './secret.ts';
-import { countIn, DAY, durationIn, GiB, HOUR, KiB, MiB, MINUTE, SECOND, sizeIn, wholeDays } from './units.ts';
+import { countIn, DAY, durationIn, formatDuration, GiB, HOUR, KiB, MiB, MINUTE, SECOND, sizeIn, wholeDays } from './units.ts';
 
 export const DEFAULT_AUDIT_PATH = '/var/log/kubernetes/kubernetes.audit';
 
@@ -326,6 +326,12 @@ const detectionSchema = z.strictObject({
     max_tuples: countIn(64, 10_000_000).default(65_536),
     /** Lower a service account's or system identity's routine high/medium hits to low (evidence baseline: expected). */
     expected: z.boolean().default(true),
+  }).refine((b) => b.decay >= b.learning_period, {
+    path: ['decay'],
+    error: (iss) => {
+      const b = iss.input as { decay: number; learning_period: number };
+      return `expected at least learning_period (${formatDuration(b.learning_period)}), found ${formatDuration(b.decay)}`;
+    },
   }).prefault({}),
 });
 

@@ -47,6 +47,8 @@ describe('expected hits (the baseline as noise reduction)', () => {
     const people = engine(4);
     routine(people, 'dana@corp.example', 'list', 7);
     expect(levels(people, event(9, 'dana@corp.example', 'list'))).toEqual(['T-LIST/medium']);
+    routine(people, 'system:anonymous', 'list', 7);
+    expect(levels(people, event(9, 'system:anonymous', 'list'))).toEqual(['T-LIST/medium']);
     const rare = engine(4);
     routine(rare, KSM, 'list', 3);
     expect(levels(rare, event(9, KSM, 'list'))).toEqual(['T-LIST/medium']);

@@ -107,4 +107,17 @@ describe('shipped first-seen rules', () => {
     expect(ruleIds(fresh, event(8, 'dana', 'get', 'secrets'))).toEqual([]);
     await fresh.close();
   });
+
+  it('after a kill, knows what was learned up to its last save and nothing since', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kaudit-baseline-'));
+    const killed = host(dir);
+    ruleIds(killed, event(0, 'dana', 'get', 'pods'));
+    await killed.save(true);
+    ruleIds(killed, event(1, 'dana', 'get', 'configmaps'));
+    // Never closed: the process died here.
+    const next = host(dir);
+    expect(ruleIds(next, event(8, 'dana', 'get', 'pods'))).toEqual([]);
+    expect(ruleIds(next, event(8, 'dana', 'get', 'configmaps'))).toEqual(['KA-BASE-001/low']);
+    await next.close();
+  });
 });

@@ -728,9 +728,12 @@ function evidenceOf(event: AuditEvent | undefined): Record<string, unknown> {
   return evidence;
 }
 
-/** The identities whose routine hits the baseline may expect: service accounts and system identities (nodes folded into one). */
+/**
+ * The identities whose routine hits the baseline may expect: service accounts and system identities (nodes folded into
+ * one), not the anonymous caller (anyone at all).
+ */
 function expectableIdentity(username: string | undefined): string | undefined {
-  return username !== undefined && username.startsWith('system:') ? baselineIdentity(username) : undefined;
+  return username !== undefined && username.startsWith('system:') && username !== 'system:anonymous' ? baselineIdentity(username) : undefined;
 }
 
 const CREDENTIAL_OR_EXEC = new Set(['exec', 'attach', 'portforward', 'token']);
