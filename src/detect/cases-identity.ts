@@ -92,6 +92,8 @@ export const IDENTITY_CASES: IdentityCase[] = [
   c('exceptional_user_agent', 'no user agent on an anonymous resource request', { ...anonymous, userAgent: undefined, ...fail('list', 'nodes', 403) }),
   c('exceptional_user_agent', 'LeakIX crawler anonymously', { ...anonymous, userAgent: 'l9explore/1.2.2', sourceIPs: ['193.142.146.35'], ...path('/api/v1/namespaces', 403) }),
 
+  c('exceptional_user_agent', 'an anonymous python client asking /version', { ...anonymous, userAgent: 'python-requests/2.31.0', sourceIPs: ['198.51.100.23'], ...path('/version') }),
+
   // ---- failed_auth_burst
   c('failed_auth_burst', '12 random tokens from the internet (401)', ...burst(12, () => ({ ...noUser, sourceIPs: ['198.51.100.9'], userAgent: 'python-requests/2.31.0', ...fail('get', 'namespaces', 401, { level: 'Metadata' }) }))),
   c('failed_auth_burst', '5 guessed tokens from the internet (401)', ...burst(5, () => ({ ...noUser, sourceIPs: ['203.0.113.66'], userAgent: 'kubectl/v1.27.4 (linux/amd64) kubernetes/fa3d799', ...fail('list', 'secrets', 401, { ns: 'default', level: 'Metadata' }) }))),
@@ -129,6 +131,8 @@ export const IDENTITY_CASES: IdentityCase[] = [
   c('token_request', 'the kubeadm admin mints a token from a laptop', { ...kubeadmAdmin, ...req('create', 'serviceaccounts', { ns: 'monitoring', name: 'prometheus', sub: 'token', level: 'Metadata' }) }),
   c('token_request', 'a token requested with a revoked credential (401)', { ...noUser, sourceIPs: ['203.0.113.66'], ...fail('create', 'serviceaccounts', 401, { ns: 'kube-system', name: 'default', sub: 'token', level: 'Metadata' }) }),
   c('token_request', 'a long-lived token Secret for a service account by a workload', { ...foreignPod, ...req('create', 'secrets', { ns: 'web-frontend', name: 'frontend-token', body: { kind: 'Secret', apiVersion: 'v1', metadata: { name: 'frontend-token', annotations: { 'kubernetes.io/service-account.name': 'frontend' } }, type: 'kubernetes.io/service-account-token' } }) }),
+
+  c('token_request', 'a node\'s kubeconfig used with kubectl to mint a pod\'s token', { ...node1, userAgent: 'kubectl/v1.26.1 (linux/amd64) kubernetes/8f94681', sourceIPs: ['127.0.0.143'], ...req('create', 'serviceaccounts', { ns: 'payments', name: 'report-gen', sub: 'token', level: 'Metadata' }) }),
 
   // ---- impersonation
   c('impersonation', 'a person acts as another user', { ...oidc, ...as('raj@corp.example', 'dev-frontend'), ...req('list', 'pods', { ns: 'web-frontend', level: 'Request' }) }),
@@ -258,6 +262,10 @@ export const IDENTITY_RULE_CASES: IdentityRuleCase[] = [
     { ...foreignPod, userAgent: 'frontend/v1.4.0 (linux/amd64) kubernetes/$Format', ...req('get', 'configmaps', { ns: 'kube-system', name: 'extension-apiserver-authentication', level: 'Metadata' }) }, 'the API servers\' authentication ConfigMap'),
   r('KA-CRED-001', 'a watch of every secret seen only at ResponseStarted', { ...gkeUser, stage: 'ResponseStarted', ...req('watch', 'secrets', { level: 'Metadata', query: 'watch=true' }) },
     { ...gkeUser, stage: 'ResponseStarted', ...req('watch', 'configmaps', { ns: 'payments', level: 'Metadata', query: 'watch=true' }) }, 'a watch of one namespace\'s ConfigMaps'),
+  r('KA-UA-008', 'an anonymous curl of /version', { ...anonymous, ...path('/version') },
+    { ...anonymous, userAgent: 'kube-probe/1.29', ...path('/livez') }, 'the kubelet\'s probe'),
+  r('KA-CRED-024', 'a node\'s credential used with kubectl', { ...node1, userAgent: 'kubectl/v1.26.1 (linux/amd64) kubernetes/8f94681', ...req('get', 'secrets', { ns: 'payments', name: 'db', level: 'Metadata' }) },
+    { ...node1, ...req('get', 'secrets', { ns: 'payments', name: 'db', level: 'Metadata' }) }, 'the kubelet reading its pod\'s secret'),
   r('KA-BRUTE-005', '4 requests from one address refused as unauthenticated', burst(4, () => ({ ...noUser, sourceIPs: ['203.0.113.66'], ...fail('list', 'secrets', 401, { ns: 'default', level: 'Metadata' }) })),
     burst(3, () => ({ ...noUser, sourceIPs: ['203.0.113.67'], ...fail('list', 'secrets', 401, { ns: 'default', level: 'Metadata' }) })), 'three'),
   r('KA-CRED-003', 'a refused secret overwrite', { ...mallory, ...fail('update', 'secrets', 403, { ns: 'payments', name: 'regcred', level: 'Metadata' }) },
