@@ -24,6 +24,8 @@ const gkeUser = person('bob@corp.example', [], '34.105.9.12');
 /** A pod's token copied out and used from the internet, and the same token used from another pod. */
 const stolenToken = { ...podToken, sourceIPs: ['198.51.100.77'], userAgent: 'kubectl/v1.28.2 (linux/amd64) kubernetes/89a4ea3' };
 const foreignPod = { user: { username: 'system:serviceaccount:web-frontend:frontend', groups: ['system:serviceaccounts', 'system:serviceaccounts:web-frontend', 'system:authenticated'], extra: { 'authentication.kubernetes.io/pod-name': ['frontend-6c9f7-x2v9q'] } }, sourceIPs: ['10.244.2.31'], userAgent: 'Go-http-client/2.0' };
+/** A kube-system add-on's token taken from its pod and used with kubectl. */
+const kubeSystemToken = { user: { username: 'system:serviceaccount:kube-system:coredns', groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'] }, sourceIPs: ['10.244.0.12'], userAgent: 'kubectl/v1.29.0 (linux/amd64) kubernetes/3f7a50f' };
 const noUser = { user: {}, stage: 'ResponseStarted', annotations: undefined };
 
 /** A request on a non-resource path (`/api`, `/metrics`, `/livez`): no objectRef. */
@@ -92,6 +94,8 @@ export const IDENTITY_CASES: IdentityCase[] = [
   c('exceptional_user_agent', 'no user agent on an anonymous resource request', { ...anonymous, userAgent: undefined, ...fail('list', 'nodes', 403) }),
   c('exceptional_user_agent', 'LeakIX crawler anonymously', { ...anonymous, userAgent: 'l9explore/1.2.2', sourceIPs: ['193.142.146.35'], ...path('/api/v1/namespaces', 403) }),
 
+  c('exceptional_user_agent', 'an anonymous python client asking /version', { ...anonymous, userAgent: 'python-requests/2.31.0', sourceIPs: ['198.51.100.23'], ...path('/version') }),
+
   // ---- failed_auth_burst
   c('failed_auth_burst', '12 random tokens from the internet (401)', ...burst(12, () => ({ ...noUser, sourceIPs: ['198.51.100.9'], userAgent: 'python-requests/2.31.0', ...fail('get', 'namespaces', 401, { level: 'Metadata' }) }))),
   c('failed_auth_burst', '5 guessed tokens from the internet (401)', ...burst(5, () => ({ ...noUser, sourceIPs: ['203.0.113.66'], userAgent: 'kubectl/v1.27.4 (linux/amd64) kubernetes/fa3d799', ...fail('list', 'secrets', 401, { ns: 'default', level: 'Metadata' }) }))),
@@ -119,6 +123,8 @@ export const IDENTITY_CASES: IdentityCase[] = [
   c('credential_access', 'a person watches secrets cluster-wide (ResponseStarted only)', { ...gkeUser, stage: 'ResponseStarted', ...req('watch', 'secrets', { level: 'Metadata', query: 'watch=true' }) }),
   c('credential_access', 'a CSR created with a revoked token (401)', { ...noUser, sourceIPs: ['10.244.3.19'], ...fail('create', 'certificatesigningrequests', 401) }),
 
+  c('credential_access', 'a kube-system add-on\'s token lists every secret with kubectl', { ...kubeSystemToken, ...req('list', 'secrets', { level: 'Metadata' }) }),
+
   // ---- token_request
   c('token_request', 'a person mints a token for a kube-system controller (Metadata)', { ...oidc, ...req('create', 'serviceaccounts', { ns: 'kube-system', name: 'replicaset-controller', sub: 'token', level: 'Metadata' }) }),
   c('token_request', 'a stolen pod token mints a token for another account with a year\'s expiry', { ...stolenToken, ...req('create', 'serviceaccounts', { ns: 'payments', name: 'ledger-admin', sub: 'token', body: tokenRequest(31536000) }) }),
@@ -129,6 +135,10 @@ export const IDENTITY_CASES: IdentityCase[] = [
   c('token_request', 'the kubeadm admin mints a token from a laptop', { ...kubeadmAdmin, ...req('create', 'serviceaccounts', { ns: 'monitoring', name: 'prometheus', sub: 'token', level: 'Metadata' }) }),
   c('token_request', 'a token requested with a revoked credential (401)', { ...noUser, sourceIPs: ['203.0.113.66'], ...fail('create', 'serviceaccounts', 401, { ns: 'kube-system', name: 'default', sub: 'token', level: 'Metadata' }) }),
   c('token_request', 'a long-lived token Secret for a service account by a workload', { ...foreignPod, ...req('create', 'secrets', { ns: 'web-frontend', name: 'frontend-token', body: { kind: 'Secret', apiVersion: 'v1', metadata: { name: 'frontend-token', annotations: { 'kubernetes.io/service-account.name': 'frontend' } }, type: 'kubernetes.io/service-account-token' } }) }),
+
+  c('token_request', 'a node\'s kubeconfig used with kubectl to mint a pod\'s token', { ...node1, userAgent: 'kubectl/v1.26.1 (linux/amd64) kubernetes/8f94681', sourceIPs: ['127.0.0.143'], ...req('create', 'serviceaccounts', { ns: 'payments', name: 'report-gen', sub: 'token', level: 'Metadata' }) }),
+
+  c('token_request', 'a kube-system add-on\'s token mints a controller\'s token with curl', { ...kubeSystemToken, userAgent: 'curl/8.5.0', ...req('create', 'serviceaccounts', { ns: 'kube-system', name: 'clusterrole-aggregation-controller', sub: 'token', level: 'Metadata' }) }),
 
   // ---- impersonation
   c('impersonation', 'a person acts as another user', { ...oidc, ...as('raj@corp.example', 'dev-frontend'), ...req('list', 'pods', { ns: 'web-frontend', level: 'Request' }) }),
@@ -166,6 +176,8 @@ export const IDENTITY_CASES: IdentityCase[] = [
   c('cluster_admin_binding', 'a binding to a controller\'s role', { ...mallory, ...roleBinding('ClusterRoleBinding', 'tokens', 'system:controller:token-cleaner', [{ kind: 'User', name: 'mallory' }]) }),
   c('cluster_admin_binding', 'a node certificate creating a binding', { ...node1, ...fail('create', 'rolebindings', 403, { ns: 'kube-system' }) }),
 
+  c('cluster_admin_binding', 'a kube-system add-on\'s token binds cluster-admin', { ...kubeSystemToken, ...roleBinding('ClusterRoleBinding', 'coredns-admin', 'cluster-admin', [{ kind: 'User', name: 'mallory' }]) }),
+
   // ---- rbac_wildcard
   c('rbac_wildcard', 'a ClusterRole with nonResourceURLs *', { ...mallory, ...role('metrics-all', [{ nonResourceURLs: ['*'], verbs: ['get'] }]) }),
   c('rbac_wildcard', 'a ClusterRole on pods/* (exec, attach, portforward)', { ...dana, ...role('pod-debug', [{ apiGroups: [''], resources: ['pods/*'], verbs: ['create', 'get'] }]) }),
@@ -182,6 +194,8 @@ export const IDENTITY_CASES: IdentityCase[] = [
   c('rbac_wildcard', 'a merge patch labelling a ClusterRole to aggregate into admin', { ...foreignPod, ...req('patch', 'clusterroles', { name: 'secret-writer', body: { metadata: { labels: { 'rbac.authorization.k8s.io/aggregate-to-edit': 'true' } } } }) }),
   c('rbac_wildcard', 'a JSON patch adding an aggregate-to-admin label', { ...ci, ...req('patch', 'clusterroles', { name: 'node-admin', body: [{ op: 'add', path: '/metadata/labels/rbac.authorization.k8s.io~1aggregate-to-admin', value: 'true' }] }) }),
 
+  c('rbac_wildcard', 'a kube-system add-on\'s token creates a wildcard ClusterRole', { ...kubeSystemToken, ...role('system:coredns-ext', [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }]) }),
+
   // ---- admission_webhook
   c('admission_webhook', 'a mutating webhook on every resource by a person', { ...oidc, ...webhookRes('mutatingwebhookconfigurations')(req('create', 'mutatingwebhookconfigurations', { name: 'sidecar', body: webhook('MutatingWebhookConfiguration', 'sidecar', 'https://203.0.113.7:8443/mutate') })) }),
   c('admission_webhook', 'a validating webhook patched to failurePolicy Ignore', { ...mallory, ...webhookRes('validatingwebhookconfigurations')(req('patch', 'validatingwebhookconfigurations', { name: 'gatekeeper-validating-webhook-configuration', body: [{ op: 'replace', path: '/webhooks/0/failurePolicy', value: 'Ignore' }] })) }),
@@ -194,6 +208,8 @@ export const IDENTITY_CASES: IdentityCase[] = [
   c('admission_webhook', 'a webhook update (PUT) by a service account at Metadata level', { ...foreignPod, ...webhookRes('validatingwebhookconfigurations')(req('update', 'validatingwebhookconfigurations', { name: 'policy', level: 'Metadata' })) }),
   c('admission_webhook', 'a webhook delete with a revoked token (401)', { ...noUser, sourceIPs: ['10.244.3.19'], ...webhookRes('mutatingwebhookconfigurations')(fail('delete', 'mutatingwebhookconfigurations', 401, { name: 'istio-sidecar-injector' })) }),
 
+  c('admission_webhook', 'a kube-system add-on\'s token creates a mutating webhook', { ...kubeSystemToken, ...webhookRes('mutatingwebhookconfigurations')(req('create', 'mutatingwebhookconfigurations', { name: 'dns-inject', body: webhook('MutatingWebhookConfiguration', 'dns-inject', 'https://203.0.113.7/m') })) }),
+
   // ---- events_deleted
   c('events_deleted', 'one core event deleted by a person', { ...mallory, ...eventDelete('delete', 'payments', 200, false, 'ledger-api-0.17a2b3c4d5e6f708') }),
   c('events_deleted', 'core events deleted by collection by a pod token', { ...stolenToken, ...eventDelete('deletecollection', 'payments', 200, false) }),
@@ -204,6 +220,8 @@ export const IDENTITY_CASES: IdentityCase[] = [
   c('events_deleted', 'an event deleted by a node certificate', { ...node1, ...eventDelete('delete', 'payments', 200, false, 'ledger-api-0.17a2') }),
   c('events_deleted', 'events deletion failing in storage (500)', { ...eksAdmin, ...eventDelete('deletecollection', 'payments', 500, true) }),
   c('events_deleted', 'an event deleted at RequestResponse level by an OIDC person', { ...oidc, ...eventDelete('delete', 'storefront', 200, true, 'cart.17a2', 'RequestResponse') }),
+  c('events_deleted', 'a kube-system add-on\'s token deletes events', { ...kubeSystemToken, ...eventDelete('deletecollection', 'kube-system', 200, true) }),
+  c('exceptional_user_agent', 'a kube-system add-on\'s token with kubectl', { ...kubeSystemToken, ...req('get', 'pods', { ns: 'kube-system', level: 'Request' }) }),
 ];
 
 export const IDENTITY_BENIGN: BenignCase[] = [
@@ -229,6 +247,8 @@ export const IDENTITY_BENIGN: BenignCase[] = [
   { what: 'a person\'s current kubectl reading pods', events: [{ ...oidc, ...req('list', 'pods', { ns: 'payments', level: 'Request' }) }] },
   { what: 'an aggregated API server reading the authentication ConfigMap', events: [{ user: { username: 'system:serviceaccount:monitoring:metrics-server', groups: ['system:serviceaccounts', 'system:serviceaccounts:monitoring', 'system:authenticated'] }, sourceIPs: ['10.244.1.40'], userAgent: 'metrics-server/v0.7.0 (linux/amd64) kubernetes/$Format', ...req('list', 'configmaps', { ns: 'kube-system', query: 'fieldSelector=metadata.name%3Dextension-apiserver-authentication', level: 'Metadata' }) }] },
   { what: 'a chart\'s view-aggregated ClusterRole installed by CI', events: [{ ...ci, ...role('widgets-view', [{ apiGroups: ['example.com'], resources: ['widgets'], verbs: ['get', 'list', 'watch'] }], { body: { kind: 'ClusterRole', apiVersion: 'rbac.authorization.k8s.io/v1', metadata: { name: 'widgets-view', labels: { 'rbac.authorization.k8s.io/aggregate-to-view': 'true' } }, rules: [{ apiGroups: ['example.com'], resources: ['widgets'], verbs: ['get', 'list', 'watch'] }] } }) }] },
+  { what: 'a node\'s boot script labelling its own Node with kubectl', events: [{ ...node1, userAgent: 'kubectl/v1.29.3 (linux/amd64) kubernetes/6813625', ...req('patch', 'nodes', { name: 'node-1', body: { metadata: { labels: { 'node.kubernetes.io/lifecycle': 'spot' } } } }) }] },
+  { what: 'kube-system add-ons and controllers with their own clients', events: [{ ...controller('clusterrole-aggregation-controller'), ...req('update', 'clusterroles', { name: 'admin', level: 'Metadata' }) }, { user: { username: 'system:serviceaccount:kube-system:coredns', groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'] }, sourceIPs: ['10.244.0.12'], userAgent: 'coredns/v1.11.1 (linux/amd64) kubernetes/$Format', ...req('list', 'secrets', { ns: 'kube-system', level: 'Metadata' }) }] },
   { what: 'the apiserver itself on its health endpoints', events: [{ user: { username: 'system:apiserver', groups: ['system:masters'] }, sourceIPs: ['127.0.0.1'], userAgent: 'kube-apiserver/v1.29.3 (linux/amd64) kubernetes/6813625', ...path('/readyz', 500) }] },
 ];
 
@@ -258,6 +278,12 @@ export const IDENTITY_RULE_CASES: IdentityRuleCase[] = [
     { ...foreignPod, userAgent: 'frontend/v1.4.0 (linux/amd64) kubernetes/$Format', ...req('get', 'configmaps', { ns: 'kube-system', name: 'extension-apiserver-authentication', level: 'Metadata' }) }, 'the API servers\' authentication ConfigMap'),
   r('KA-CRED-001', 'a watch of every secret seen only at ResponseStarted', { ...gkeUser, stage: 'ResponseStarted', ...req('watch', 'secrets', { level: 'Metadata', query: 'watch=true' }) },
     { ...gkeUser, stage: 'ResponseStarted', ...req('watch', 'configmaps', { ns: 'payments', level: 'Metadata', query: 'watch=true' }) }, 'a watch of one namespace\'s ConfigMaps'),
+  r('KA-UA-008', 'an anonymous curl of /version', { ...anonymous, ...path('/version') },
+    { ...anonymous, userAgent: 'kube-probe/1.29', ...path('/livez') }, 'the kubelet\'s probe'),
+  r('KA-CRED-024', 'a node\'s credential used with kubectl', { ...node1, userAgent: 'kubectl/v1.26.1 (linux/amd64) kubernetes/8f94681', ...req('get', 'secrets', { ns: 'payments', name: 'db', level: 'Metadata' }) },
+    { ...node1, ...req('get', 'secrets', { ns: 'payments', name: 'db', level: 'Metadata' }) }, 'the kubelet reading its pod\'s secret'),
+  r('KA-RBAC-001', 'a kube-system add-on\'s token binding cluster-admin with kubectl', { ...kubeSystemToken, ...roleBinding('ClusterRoleBinding', 'dns-admin', 'cluster-admin', [{ kind: 'User', name: 'mallory' }]) },
+    { ...kubeSystemToken, userAgent: 'coredns/v1.11.1 (linux/amd64) kubernetes/$Format', ...roleBinding('ClusterRoleBinding', 'dns-admin', 'cluster-admin', [{ kind: 'User', name: 'mallory' }]) }, 'the same account with its own client'),
   r('KA-BRUTE-005', '4 requests from one address refused as unauthenticated', burst(4, () => ({ ...noUser, sourceIPs: ['203.0.113.66'], ...fail('list', 'secrets', 401, { ns: 'default', level: 'Metadata' }) })),
     burst(3, () => ({ ...noUser, sourceIPs: ['203.0.113.67'], ...fail('list', 'secrets', 401, { ns: 'default', level: 'Metadata' }) })), 'three'),
   r('KA-CRED-003', 'a refused secret overwrite', { ...mallory, ...fail('update', 'secrets', 403, { ns: 'payments', name: 'regcred', level: 'Metadata' }) },

@@ -303,7 +303,8 @@ function podDelete(nodeName: string, extra: Over = {}): Over {
     responseObject: { kind: 'Pod', apiVersion: 'v1', metadata: { name: 'frontend-7d9c-abcde', namespace: 'web-frontend' }, spec: { nodeName, containers: [{ name: 'web', image: 'nginx' }] } }, ...ok(), ...extra,
   };
 }
-const controller = (name: string) => ({ user: { username: `system:serviceaccount:kube-system:${name}`, groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'] }, sourceIPs: ['127.0.0.1'] });
+// With --use-service-account-credentials, each controller names itself after the controller manager (as in the capture).
+const controller = (name: string) => ({ user: { username: `system:serviceaccount:kube-system:${name}`, groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'] }, sourceIPs: ['127.0.0.1'], userAgent: `kube-controller-manager/v1.26.1 (linux/amd64) kubernetes/8f94681/system:serviceaccount:kube-system:${name}` });
 const forbidden = (message: string) => ({ responseStatus: { metadata: {}, status: 'Failure', message, reason: 'Forbidden', code: 403 }, annotations: { 'authorization.k8s.io/decision': 'forbid', 'authorization.k8s.io/reason': '' } });
 const ok = (code = 200) => ({ responseStatus: { metadata: {}, code } });
 
