@@ -173,6 +173,26 @@ describe('container records with Kubernetes context (fake API)', () => {
     });
   });
 
+  it('follows a pod\'s label change after its container was found: later lines carry the new labels', async () => {
+    const { api, node, records, run, until } = await setUp();
+    const pod = api.put('pods', podOf(corpusObject('get-pod.json'), 'ledger-api-relabelled', 'ledger-api-8665cc4c74', { app: 'ledger-api', track: 'stable' }));
+    const [c] = await node.pod('payments', pod.metadata.name, ['api'], pod.metadata.uid);
+    await c.print(lines('before', 10));
+    const agent = run();
+    await until('10 records', () => ofPod(records(), pod.metadata.name).length >= 10, agent);
+    // The watch brings a MODIFIED pod: a label changed, one added, one removed.
+    const changed = structuredClone(pod);
+    changed.metadata.labels = { app: 'ledger-api', track: 'canary', rollout: '42' };
+    api.put('pods', changed);
+    await new Promise((r) => setTimeout(r, 500));
+    await c.print(lines('after', 10));
+    await until('20 records', () => ofPod(records(), pod.metadata.name).length >= 20, agent);
+    await agent.stop();
+    const labelsOf = (tag: string) => ofPod(records(), pod.metadata.name).filter((r) => r.message?.startsWith(tag)).map((r) => r.kubernetes?.labels);
+    expect(labelsOf('before')).toEqual(Array(10).fill({ app: 'ledger-api', track: 'stable' }));
+    expect(labelsOf('after')).toEqual(Array(10).fill({ app: 'ledger-api', track: 'canary', rollout: '42' }));
+  });
+
   it('starts on a node with 100 pods of 10 ReplicaSets with one list and one GET per ReplicaSet, not one request per pod', async () => {
     const { api, node, records, run, until } = await setUp();
     const template = corpusObject('get-pod.json');
