@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runMeasured, spawnMeasured, threadCpuSeconds } from '../test/utils/proc.ts';
+import { FakeNode } from '../test/utils/kubelet.ts';
 import { DEFAULT_SEED, GENERATOR_VERSION, writeAuditFile } from './gen-audit.ts';
 
 /*
@@ -19,6 +20,7 @@ import { DEFAULT_SEED, GENERATOR_VERSION, writeAuditFile } from './gen-audit.ts'
  *   run    `kaudit run` tailing the file into an http sink (ndjson, gzip) whose receiver runs in its own
  *          process; timed from spawn until the receiver has N events, CPU and VmHWM read from the
  *          agent's /proc entry just before SIGTERM
+ *          [--containers P --container-lines L]: with a busy containers source beside it (P pods, L lines each)
  * Figures only: tests assert behaviour, this prints numbers to compare between changes.
  */
 
@@ -43,6 +45,13 @@ const { values } = parseArgs({
     timeout: { type: 'string', default: '90' },
     /** The CLI entry to measure (another checkout's, to compare). */
     agent: { type: 'string', default: join(ROOT, 'bin/kaudit.js') },
+    /**
+     * run, run-gzip: a containers source beside the audit source, on this many pods of a kubelet-shaped node whose logs
+     * hold `container-lines` lines each when the agent starts (read at full speed while the audit file is): what a
+     * busy node's container logs take from the audit path. Their records go to a file sink.
+     */
+    containers: { type: 'string', default: '0' },
+    'container-lines': { type: 'string', default: '20000' },
     /** Extra Node flags for the agent (scan and run), e.g. to profile it. */
     'node-flags': { type: 'string', default: '' },
   },
@@ -127,6 +136,7 @@ async function run(mode: 'run' | 'run-gzip' = 'run'): Promise<Row> {
     if (port === undefined) return { mode, note: 'receiver did not start' };
 
     const config = join(tmp, 'kaudit.yaml');
+    const containers = await busyContainers(tmp);
     await writeFile(
       config,
       [
@@ -136,6 +146,7 @@ async function run(mode: 'run' | 'run-gzip' = 'run'): Promise<Row> {
         `workers: ${process.env.KAUDIT_BENCH_WORKERS ?? 1}`,
         'sources:',
         `  audit: { kind: audit, path: ${JSON.stringify(file)} }`,
+        ...containers.sources,
         'sinks:',
         '  bench:',
         '    kind: http',
@@ -147,6 +158,7 @@ async function run(mode: 'run' | 'run-gzip' = 'run'): Promise<Row> {
         '    kind: file',
         `    path: ${JSON.stringify(join(tmp, 'alarms.ndjson'))}`,
         '    inputs: [alarms]',
+        ...containers.sinks,
         '',
       ].join('\n'),
     );
@@ -182,6 +194,10 @@ async function run(mode: 'run' | 'run-gzip' = 'run'): Promise<Row> {
     notes.push(`${alarms} alarm records (all rules on)`);
     notes.push(`CPU s by thread: ${threadSummary(threads)}`);
     notes.push(`receiver CPU ${receiverCpu.toFixed(2)} s`);
+    if (containers.out !== undefined) {
+      const lines = await readFile(containers.out).then((b) => b.reduce((n, c) => n + (c === 0x0a ? 1 : 0), 0), () => 0);
+      notes.push(`beside it ${containers.pods} pods' container logs: ${lines} of ${containers.lines} lines delivered by the end`);
+    }
     if (got.invalid > 0) notes.push(`${got.invalid} sampled lines were not JSON`);
     return {
       mode,
@@ -195,6 +211,27 @@ async function run(mode: 'run' | 'run-gzip' = 'run'): Promise<Row> {
     if (receiver.exitCode === null && receiver.signalCode === null) receiver.kill('SIGKILL');
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/** The config lines of the busy containers source (--containers) and its sink, its pods' logs written; none without it. */
+async function busyContainers(tmp: string): Promise<{ sources: string[]; sinks: string[]; out?: string; pods: number; lines: number }> {
+  const pods = Number(values.containers);
+  const perPod = Number(values['container-lines']);
+  if (!(pods > 0)) return { sources: [], sinks: [], pods: 0, lines: 0 };
+  const node = await new FakeNode(tmp).init();
+  for (let p = 0; p < pods; p++) {
+    const [c] = await node.pod('shop', `web-${p}`, ['app']);
+    for (let from = 0; from < perPod; from += 5000) {
+      const messages = Array.from({ length: Math.min(5000, perPod - from) }, (_, i) => JSON.stringify({ level: 'info', logger: 'orders', msg: 'order processed', order_id: `o-${p}-${from + i}`, duration_ms: (from + i) % 300 }));
+      await c.print(messages);
+    }
+  }
+  const out = join(tmp, 'containers.ndjson');
+  return {
+    sources: [`  pods: { kind: containers, path: ${JSON.stringify(node.links)}, pods_path: ${JSON.stringify(node.pods)} }`],
+    sinks: ['  containers:', '    kind: file', `    path: ${JSON.stringify(out)}`, '    inputs: [pods]'],
+    out, pods, lines: pods * perPod,
+  };
 }
 
 /** `main 3.1, kaudit-parse-0 4.2, v8-helpers 0.9, io 0.4`: where the agent's CPU went (threads alive at the end; V8's helpers collect garbage and compile hot code). */

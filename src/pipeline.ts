@@ -122,8 +122,11 @@ export class SourcePipeline {
     // restart (its offset is never acknowledged). Copies can simply be processed again.
     const { result, data } = await this.retrying('processing a chunk', () => processed,
       () => chunk.owned ? Promise.reject(new Error('chunk memory lost with its worker')) : this.o.processor.process(chunk.data, chunk.origin).then((r) => ({ result: r, data: chunk.data })));
+    // The pod and namespace context of events (within the lookup bound), on their alarms too before they go out.
+    const contexts = result.refs !== undefined && this.o.kubernetes !== undefined ? await this.o.kubernetes(result.refs) : undefined;
+    if (contexts !== undefined) alarmsWithKubernetes(result, contexts);
     const { logs, alarms } = this.toRecords(chunk.source, data, result);
-    if (result.refs !== undefined && this.o.kubernetes !== undefined) await this.addKubernetes(logs, result.refs, this.o.kubernetes);
+    if (contexts !== undefined) addKubernetes(logs, result.refs!, contexts);
     this.o.metrics.lines(result.count + result.bad.length);
     if (result.alarms.length > 0 || result.notes !== undefined) this.o.onDetection?.(result.alarms.length, result.notes);
     if (result.alarms.length > 0) this.o.onAlarms?.(result.alarms);
@@ -160,19 +163,6 @@ export class SourcePipeline {
     for (const [i, text] of r.replaced) logs[i].payload = Buffer.from(text);
     const alarms = r.alarms.map((a): OutRecord => ({ id: a.id, kind: 'alarm', source: 'alarms', payload: Buffer.from(a.payload) }));
     return { logs, alarms };
-  }
-
-  /** Stage: each event's pod and namespace context, as a last `kubernetes` key of its forwarded object. */
-  private async addKubernetes(logs: OutRecord[], refs: NonNullable<ChunkResult['refs']>, lookup: NonNullable<SourcePipelineOptions['kubernetes']>): Promise<void> {
-    const contexts = await lookup(refs);
-    for (let i = 0; i < refs.length; i++) {
-      const json = contexts[i];
-      if (json === undefined) continue;
-      const record = logs[refs[i].index];
-      const close = record.payload.lastIndexOf(0x7d); // the event object's closing brace
-      if (close < 0) continue;
-      record.payload = Buffer.concat([record.payload.subarray(0, close), Buffer.from(`,"kubernetes":${json}`), record.payload.subarray(close)]);
-    }
   }
 
   /**
@@ -262,4 +252,38 @@ function deadLetterEntry(chunk: SourceChunk, offset: number, error: string, byte
     truncated: truncated || cut || bytes.length > MAX,
     ...kept,
   });
+}
+
+/** Each event's pod and namespace context, as a last `kubernetes` key of its forwarded object. */
+function addKubernetes(logs: OutRecord[], refs: NonNullable<ChunkResult['refs']>, contexts: Array<string | undefined>): void {
+  for (let i = 0; i < refs.length; i++) {
+    const json = contexts[i];
+    if (json === undefined) continue;
+    const record = logs[refs[i].index];
+    const close = record.payload.lastIndexOf(0x7d); // the event object's closing brace
+    if (close < 0) continue;
+    record.payload = Buffer.concat([record.payload.subarray(0, close), Buffer.from(`,"kubernetes":${json}`), record.payload.subarray(close)]);
+  }
+}
+
+/**
+ * The same context on the alarms those events raised: in the alarm's evidence and in the event it carries, so that an
+ * alarm says which workload was touched (alarms are few: each is parsed and written again).
+ */
+function alarmsWithKubernetes(result: ChunkResult, contexts: Array<string | undefined>): void {
+  if (result.alarms.length === 0) return;
+  const byEvent = new Map<number, string>();
+  result.refs!.forEach((r, i) => {
+    const json = contexts[i];
+    if (json !== undefined) byEvent.set(r.index, json);
+  });
+  for (const alarm of result.alarms) {
+    const json = alarm.event === undefined ? undefined : byEvent.get(alarm.event);
+    if (json === undefined) continue;
+    const doc = JSON.parse(alarm.payload) as { evidence?: Record<string, unknown>; event?: Record<string, unknown> };
+    const kubernetes = JSON.parse(json) as unknown;
+    if (doc.evidence !== undefined) doc.evidence.kubernetes = kubernetes;
+    if (doc.event !== undefined) doc.event.kubernetes = kubernetes;
+    alarm.payload = JSON.stringify(doc);
+  }
 }

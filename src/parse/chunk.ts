@@ -32,7 +32,8 @@ export interface ChunkResult {
   spans: Uint32Array;
   /** Events whose forwarded text differs from the line (redacted): [index into ids, new text]. */
   replaced: Array<[number, string]>;
-  alarms: Array<{ id: string; payload: string }>;
+  /** `event`: with `kubernetesRefs`, the index (into ids) of the event that raised it, when that event has a ref. */
+  alarms: Array<{ id: string; payload: string; event?: number }>;
   /** Every rule hit, only when the context asks for them. */
   hits?: RuleHit[];
   /** Lines that are not audit events: [start, end) and why. */
@@ -105,6 +106,7 @@ export function processChunk(data: Uint8Array, ctx: ChunkContext): ChunkResult {
     }
     const event = parsed.event;
     let redacted: string | undefined;
+    const firstAlarm = result.alarms.length;
     try {
       // The rules match the event as written; redaction follows (walking bodies the rules parsed, if any), and alarms
       // carry and show the redacted line.
@@ -126,7 +128,10 @@ export function processChunk(data: Uint8Array, ctx: ChunkContext): ChunkResult {
     if (redacted !== undefined) result.replaced.push([index, redacted]);
     if (ctx.kubernetesRefs) {
       const ref = kubernetesRef(event);
-      if (ref !== undefined) (result.refs ??= []).push({ index, ...ref });
+      if (ref !== undefined) {
+        (result.refs ??= []).push({ index, ...ref });
+        for (let a = firstAlarm; a < result.alarms.length; a++) result.alarms[a].event = index;
+      }
     }
   }
   return finishChunk(draft, ctx);

@@ -173,6 +173,26 @@ describe('container records with Kubernetes context (fake API)', () => {
     });
   });
 
+  it('follows a pod\'s label change after its container was found: later lines carry the new labels', async () => {
+    const { api, node, records, run, until } = await setUp();
+    const pod = api.put('pods', podOf(corpusObject('get-pod.json'), 'ledger-api-relabelled', 'ledger-api-8665cc4c74', { app: 'ledger-api', track: 'stable' }));
+    const [c] = await node.pod('payments', pod.metadata.name, ['api'], pod.metadata.uid);
+    await c.print(lines('before', 10));
+    const agent = run();
+    await until('10 records', () => ofPod(records(), pod.metadata.name).length >= 10, agent);
+    // The watch brings a MODIFIED pod: a label changed, one added, one removed.
+    const changed = structuredClone(pod);
+    changed.metadata.labels = { app: 'ledger-api', track: 'canary', rollout: '42' };
+    api.put('pods', changed);
+    await new Promise((r) => setTimeout(r, 500));
+    await c.print(lines('after', 10));
+    await until('20 records', () => ofPod(records(), pod.metadata.name).length >= 20, agent);
+    await agent.stop();
+    const labelsOf = (tag: string) => ofPod(records(), pod.metadata.name).filter((r) => r.message?.startsWith(tag)).map((r) => r.kubernetes?.labels);
+    expect(labelsOf('before')).toEqual(Array(10).fill({ app: 'ledger-api', track: 'stable' }));
+    expect(labelsOf('after')).toEqual(Array(10).fill({ app: 'ledger-api', track: 'canary', rollout: '42' }));
+  });
+
   it('starts on a node with 100 pods of 10 ReplicaSets with one list and one GET per ReplicaSet, not one request per pod', async () => {
     const { api, node, records, run, until } = await setUp();
     const template = corpusObject('get-pod.json');
@@ -279,5 +299,45 @@ describe('audit events with Kubernetes context (fake API)', () => {
     // No pod watch without a node name; the pod fetched once for its 20 events.
     expect(api.requestsTo('/api/v1/pods')).toHaveLength(0);
     expect(api.requestsTo(`/api/v1/namespaces/payments/pods/${pod.metadata.name}`)).toHaveLength(1);
+  });
+
+  it('gives an alarm on an exec into a known pod the pod\'s labels and owner, in its evidence and in the event it carries', async () => {
+    const { dir, records, run, until } = await setUp({
+      kubernetes: { node_name: undefined },
+      sources: (_, d) => ({ audit: { kind: 'audit', path: join(d, 'audit.log') } }),
+      more: { detection: { enabled: true, system_rules: false, rules: ['site.yaml'] } },
+    });
+    await writeFile(join(dir, 'site.yaml'), [
+      'rules:',
+      '  - id: SITE-EXEC-001',
+      '    name: Exec into a pod',
+      '    category: command-execution',
+      '    level: high',
+      '    match: { all: [ { field: objectRef.resource, equals: pods }, { field: objectRef.subresource, equals: exec } ] }',
+      '    aggregate_by: [objectRef.name]',
+      '    output: "exec into {objectRef.namespace}/{objectRef.name}"',
+      '',
+    ].join('\n'));
+    const pod = corpusObject('get-pod.json');
+    await appendFile(join(dir, 'audit.log'), `${[
+      auditEvent(1, 'create', { resource: 'pods', namespace: 'payments', name: pod.metadata.name, subresource: 'exec' }),
+      auditEvent(2, 'create', { resource: 'pods', namespace: 'payments', name: 'gone-pod', subresource: 'exec' }),
+    ].join('\n')}\n`);
+    const agent = run();
+    type Alarm = { kind?: string; evidence?: { name?: string; kubernetes?: Record<string, unknown> }; event?: { kubernetes?: Record<string, unknown> } };
+    const alarms = () => (records() as Alarm[]).filter((r) => r.kind === 'kaudit.Alarm');
+    await until('2 alarms', () => alarms().length >= 2, agent);
+    await agent.stop();
+    const known = alarms().find((a) => a.evidence?.name === pod.metadata.name)!;
+    const context = {
+      node: 'node-1', labels: { app: 'ledger-api', 'pod-template-hash': '8665cc4c74' }, owner: { kind: 'Deployment', name: 'ledger-api' },
+      owner_chain: [{ kind: 'ReplicaSet', name: 'ledger-api-8665cc4c74' }, { kind: 'Deployment', name: 'ledger-api' }],
+      namespace_labels: expect.objectContaining({ 'kubernetes.io/metadata.name': 'payments' }),
+    };
+    expect(known.evidence!.kubernetes).toMatchObject(context);
+    expect(known.event!.kubernetes).toMatchObject(context);
+    // A pod the API does not have: its namespace's labels only, as on the forwarded event.
+    const gone = alarms().find((a) => a.evidence?.name === 'gone-pod')!;
+    expect(gone.evidence!.kubernetes).toEqual({ namespace_labels: expect.objectContaining({ 'kubernetes.io/metadata.name': 'payments' }) });
   });
 });
