@@ -65,6 +65,8 @@ const gke = {
   // GKE's kubelet bootstrap identity asks for the node's client certificate.
   bootstrapKubelet: plainUser('kubelet', ['system:node-bootstrapper', 'system:authenticated'], '10.128.0.31', `kubelet/${K8S}`),
   metricsAgent: sa('kube-system', 'gke-metrics-agent', '10.128.0.31', 'gke-metrics-agent/1.11.2 (linux/amd64)', 'gke-metrics-agent-k2x9q'),
+  // Managed Service for Prometheus: its operator keeps its webhooks current and reads the secrets scrape configs name.
+  gmpOperator: sa('gke-gmp-system', 'operator', '10.128.0.40', 'gmp-operator/v0.10.0 (linux/amd64) kubernetes/$Format', 'gmp-operator-6d8f7c9b5-x4kqz'),
 } satisfies Record<string, Identity>;
 
 // OpenShift: the platform's operators run as service accounts of openshift-* namespaces.
@@ -264,6 +266,8 @@ const managedControlPlanes: Array<[number, Behaviour]> = [
     g.emit(gke.gcpController, { verb: 'update', target: { resource: 'certificatesigningrequests', name, group: 'certificates.k8s.io', subresource: 'approval' }, requestObject: { kind: 'CertificateSigningRequest', status: { conditions: [{ type: 'Approved', status: 'True', reason: 'AutoApproved' }] } } });
   }],
   [1, (g) => listWatch(g, gke.metricsAgent, { resource: g.pick(['nodes', 'pods']) })],
+  [0.2, (g) => caBundlePatch(g, gke.gmpOperator, g.pick(['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'] as const), 'gmp-operator.gke-gmp-system.monitoring.googleapis.com', { namespace: 'gke-gmp-system', name: 'gmp-operator' })],
+  [1, (g) => listWatch(g, gke.gmpOperator, { resource: g.pick(['secrets', 'configmaps']), namespace: g.pick(['gmp-system', 'gmp-public']) })],
   // OpenShift
   [2, (g) => listWatch(g, openshift.apiserverOperator, { resource: g.pick(['secrets', 'configmaps']), namespace: g.pick(['openshift-kube-apiserver', 'openshift-config', 'openshift-config-managed']) })],
   [1, (g) => g.emit(openshift.apiserverOperator, { verb: g.pick(['get', 'update', 'create']), target: { resource: 'secrets', namespace: 'openshift-kube-apiserver', name: g.pick(['localhost-recovery-client-token', 'kube-apiserver-cert-syncer-client-cert-key', 'node-kubeconfigs']) } })],
@@ -344,6 +348,16 @@ const operators: Array<[number, Behaviour]> = [
   [1, (g) => g.emit(trimmed(ops.kyvernoAdmission), { verb: 'update', target: { resource: 'leases', namespace: 'kyverno', name: 'kyverno', group: 'coordination.k8s.io' } })],
 ];
 
+/** `helm upgrade` run by a person: the release history read, the objects patched, the new release record written. */
+function helmByPerson(g: Generator, who: Identity, ns: string, release: string): void {
+  g.emit(who, { verb: 'list', target: { resource: 'secrets', namespace: ns, query: `labelSelector=name%3D${release}%2Cowner%3Dhelm%2Cstatus%3Ddeployed` } });
+  g.emit(who, { verb: 'get', target: { resource: 'secrets', namespace: ns, name: `sh.helm.release.v1.${release}.v${1 + g.int(20)}` } });
+  const image = `registry.corp.example/${ns}/${release}:1.${g.int(30)}.0`;
+  g.emit(who, { verb: 'patch', target: { resource: 'deployments', namespace: ns, name: release, group: 'apps' }, requestObject: { spec: { template: { spec: { containers: [{ name: release, image }] } } } }, responseObject: deployment(ns, release, image) });
+  g.emit(who, { verb: 'create', target: { resource: 'secrets', namespace: ns, name: `sh.helm.release.v1.${release}.v${21 + g.int(20)}` } });
+  g.emit(who, { verb: 'update', target: { resource: 'secrets', namespace: ns, name: `sh.helm.release.v1.${release}.v${1 + g.int(20)}` } });
+}
+
 const deployersAndPeople: Array<[number, Behaviour]> = [
   // kubectl apply by a CI service account: GET (404 the first time) then POST, or GET then PATCH.
   [2, (g) => {
@@ -366,6 +380,12 @@ const deployersAndPeople: Array<[number, Behaviour]> = [
   }],
   // Helm upgrades of the node agents' charts by the CI runner (image bumps: the privileges do not change).
   [0.3, (g) => helmAgentUpgrade(g, ci.githubRunner, g.pick([AGENTS.datadog, AGENTS.nodeExporter, AGENTS.falco]))],
+  // People with Helm: the platform admin upgrading an add-on in kube-system, a developer their own release.
+  [0.3, (g) => helmByPerson(g, { ...admin, ua: HELM }, 'kube-system', g.pick(['metrics-server', 'aws-load-balancer-controller', 'ingress-nginx']))],
+  [0.5, (g) => {
+    const d = g.pick(devs);
+    helmByPerson(g, { ...d.who, ua: HELM }, d.namespace, 'api');
+  }],
   // The on-call engineer: `kubectl get -A`, logs, `kubectl top` (metrics API).
   [2, (g) => g.emit(oncall, { verb: 'list', target: { resource: g.pick(['pods', 'deployments', 'services', 'nodes', 'ingresses']), group: undefined } })],
   [1, (g) => g.emit(oncall, { verb: 'get', target: { resource: 'pods', namespace: g.pick(APP_NAMESPACES), name: `app-${g.int(80)}`, subresource: 'log', query: 'tailLines=100' } })],
