@@ -9,6 +9,7 @@ import { ATTACK_CASES } from './attack-cases.ts';
 import { IDENTITY_RULE_CASES } from './cases-identity.ts'; // run by identity-cases.test.ts
 import { CATEGORY_MAP } from './categories.ts';
 import { WORKLOAD_CASES } from './cases-workload.ts';
+import { NOISE_CASES } from './cases-noise.ts';
 import { DetectionEngine, type RuleHit } from './engine.ts';
 import { compileRuleTexts, loadRuleFiles, type RuleSet } from './rules.ts';
 import { auditEventOf } from './test-event.ts';
@@ -502,6 +503,7 @@ describe('system rules, one behaviour at a time', () => {
   it('has a hit and a near miss for every rule', () => {
     // The attack-class rules' cases are run by attack-rules.test.ts, the identity and workload cases' by identity-cases.test.ts and workload-cases.test.ts.
     const covered = new Set([...CASES.map((c) => c.rule), ...ATTACK_CASES.map((c) => c.rule), ...IDENTITY_RULE_CASES.map((c) => c.rule), ...WORKLOAD_CASES.map((c) => c.rule), ...RATE_RULES, ...LIST_RULES, 'KA-CRED-016', 'KA-CRED-017', 'KA-IMPACT-001', 'KA-NODE-001', 'KA-EXPOSE-006', 'KA-RBAC-011', 'KA-BASE-001', 'KA-BASE-002']);
+    for (const c of NOISE_CASES) covered.add(c.rule); // cases-noise.test.ts
     // Rules on records of other sources (source:) have their cases with their parsers (record-rules.test.ts).
     expect(ruleSet.rules.filter((r) => !r.record).map((r) => r.id).filter((id) => !covered.has(id))).toEqual([]);
   });

@@ -20,7 +20,7 @@ export interface Identity {
   reason: string;
 }
 
-interface Target {
+export interface Target {
   resource: string;
   namespace?: string;
   name?: string;
@@ -34,7 +34,7 @@ interface Target {
   query?: string;
 }
 
-interface Request {
+export interface Request {
   verb: string;
   target?: Target;
   /** Non-resource URL (no objectRef). */
@@ -45,25 +45,25 @@ interface Request {
   impersonatedUser?: Json;
 }
 
-const K8S = 'v1.29.4 (linux/amd64) kubernetes/55019c8';
-const KUBECTL = `kubectl/${K8S}`;
-const HELM = 'Helm/3.14.4';
-const NODES = Array.from({ length: 8 }, (_, k) => ({ name: `ip-10-0-1-${21 + k}.eu-west-1.compute.internal`, ip: `10.0.1.${21 + k}` }));
-const CONTROL_PLANE_IP = '10.0.0.10';
-const APP_NAMESPACES = ['payments', 'storefront', 'web-frontend', 'team-a', 'team-b', 'data-platform'];
+export const K8S = 'v1.29.4 (linux/amd64) kubernetes/55019c8';
+export const KUBECTL = `kubectl/${K8S}`;
+export const HELM = 'Helm/3.14.4';
+export const NODES = Array.from({ length: 8 }, (_, k) => ({ name: `ip-10-0-1-${21 + k}.eu-west-1.compute.internal`, ip: `10.0.1.${21 + k}` }));
+export const CONTROL_PLANE_IP = '10.0.0.10';
+export const APP_NAMESPACES = ['payments', 'storefront', 'web-frontend', 'team-a', 'team-b', 'data-platform'];
 const METADATA_RESOURCES = new Set(['secrets', 'configmaps', 'tokenreviews', 'leases']);
 
-function sa(namespace: string, name: string, ip: string, ua: string, pod?: string): Identity {
+export function sa(namespace: string, name: string, ip: string, ua: string, pod?: string): Identity {
   const user: Json = { username: `system:serviceaccount:${namespace}:${name}`, uid: uidOf(`sa/${namespace}/${name}`), groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'] };
   if (pod !== undefined) user.extra = { 'authentication.kubernetes.io/pod-name': [pod], 'authentication.kubernetes.io/pod-uid': [uidOf(pod)] };
   return { user, ip, ua, reason: `RBAC: allowed by ClusterRoleBinding "${name}" of ClusterRole "${name}" to ServiceAccount "${name}/${namespace}"` };
 }
 
-function person(username: string, groups: string[], ip: string, reason: string, ua = KUBECTL): Identity {
+export function person(username: string, groups: string[], ip: string, reason: string, ua = KUBECTL): Identity {
   return { user: { username, uid: uidOf(username), groups: [...groups, 'system:authenticated'] }, ip, ua, reason };
 }
 
-function plainUser(username: string, groups: string[], ip: string, ua: string): Identity {
+export function plainUser(username: string, groups: string[], ip: string, ua: string): Identity {
   return { user: { username, groups }, ip, ua, reason: `RBAC: allowed by ClusterRoleBinding "${username}" of ClusterRole "${username}" to User "${username}"` };
 }
 
@@ -78,7 +78,7 @@ const kcm = plainUser('system:kube-controller-manager', ['system:authenticated']
 const scheduler = plainUser('system:kube-scheduler', ['system:authenticated'], CONTROL_PLANE_IP, `kube-scheduler/${K8S}/scheduler`);
 const apiserver = { ...plainUser('system:apiserver', ['system:authenticated', 'system:masters'], '::1', `kube-apiserver/${K8S}`), reason: '' };
 const kubeProxy = plainUser('system:kube-proxy', ['system:authenticated'], NODES[0].ip, `kube-proxy/${K8S}`);
-const kubelets = NODES.map((n) => ({ ...plainUser(`system:node:${n.name}`, ['system:nodes', 'system:authenticated'], n.ip, `kubelet/${K8S}`), reason: '' }));
+export const kubelets = NODES.map((n) => ({ ...plainUser(`system:node:${n.name}`, ['system:nodes', 'system:authenticated'], n.ip, `kubelet/${K8S}`), reason: '' }));
 const kubeSystem = (name: string) => sa('kube-system', name, CONTROL_PLANE_IP, `kube-controller-manager/${K8S}/system:serviceaccount:kube-system:${name}`);
 const anonymous = (ip: string, ua: string): Identity => ({ user: { username: 'system:anonymous', groups: ['system:unauthenticated'] }, ip, ua, reason: 'RBAC: allowed by ClusterRoleBinding "system:public-info-viewer" of ClusterRole "system:public-info-viewer" to Group "system:unauthenticated"' });
 
@@ -150,9 +150,9 @@ const DEVELOPERS = [
 ];
 
 /** Emits the events of one piece of ordinary traffic. */
-type Behaviour = (g: Generator) => void;
+export type Behaviour = (g: Generator) => void;
 
-class Generator {
+export class Generator {
   readonly lines: string[] = [];
   readonly #rnd: () => number;
   #us: number;
@@ -201,7 +201,8 @@ class Generator {
     };
     if (req.impersonatedUser !== undefined) ev.impersonatedUser = req.impersonatedUser;
     ev.sourceIPs = [who.ip];
-    ev.userAgent = who.ua;
+    // An empty user agent stands for a request without the header (trimmed by a log pipeline, or hand-made).
+    if (who.ua !== '') ev.userAgent = who.ua;
     if (t !== undefined) ev.objectRef = objectRefOf(t);
     ev.responseStatus = { metadata: {}, code };
     if (level !== 'Metadata' && req.requestObject !== undefined) ev.requestObject = req.requestObject;
@@ -255,7 +256,7 @@ function objectRefOf(t: Target): Json {
 
 // ---- object bodies -----------------------------------------------------------------------
 
-function deployment(namespace: string, app: string, image: string): Json {
+export function deployment(namespace: string, app: string, image: string): Json {
   return {
     kind: 'Deployment', apiVersion: 'apps/v1', metadata: { name: app, namespace, labels: { app } },
     spec: {
@@ -294,7 +295,7 @@ function awsNode(): Json {
   };
 }
 
-function webhookConfig(kind: 'ValidatingWebhookConfiguration' | 'MutatingWebhookConfiguration', name: string, service: { namespace: string; name: string }): Json {
+export function webhookConfig(kind: 'ValidatingWebhookConfiguration' | 'MutatingWebhookConfiguration', name: string, service: { namespace: string; name: string }): Json {
   return {
     kind, apiVersion: 'admissionregistration.k8s.io/v1', metadata: { name },
     webhooks: [{
@@ -306,7 +307,7 @@ function webhookConfig(kind: 'ValidatingWebhookConfiguration' | 'MutatingWebhook
 }
 
 /** A webhook configuration's CA bundle refreshed by the controller that serves it (cert rotation), as a JSON patch. */
-function caBundlePatch(g: Generator, who: Identity, resource: 'validatingwebhookconfigurations' | 'mutatingwebhookconfigurations', name: string, service: { namespace: string; name: string }): void {
+export function caBundlePatch(g: Generator, who: Identity, resource: 'validatingwebhookconfigurations' | 'mutatingwebhookconfigurations', name: string, service: { namespace: string; name: string }): void {
   const kind = resource === 'validatingwebhookconfigurations' ? 'ValidatingWebhookConfiguration' : 'MutatingWebhookConfiguration';
   g.emit(who, {
     verb: g.chance(0.5) ? 'patch' : 'update', target: { resource, name, group: 'admissionregistration.k8s.io' },
@@ -315,7 +316,7 @@ function caBundlePatch(g: Generator, who: Identity, resource: 'validatingwebhook
   });
 }
 
-function listWatch(g: Generator, who: Identity, target: Target): void {
+export function listWatch(g: Generator, who: Identity, target: Target): void {
   g.emit(who, { verb: g.chance(0.3) ? 'list' : 'watch', target: { ...target, query: target.query ?? `resourceVersion=${g.rv()}&timeoutSeconds=${300 + g.int(300)}` } });
 }
 
@@ -555,14 +556,15 @@ function clusterSetup(g: Generator): void {
   }
 }
 
-/** `n` events (at least) of ordinary traffic, the same lines for the same seed. */
-export function benignTraffic(n: number, seed = 1): string[] {
+/** `n` events (at least) of ordinary traffic, the same lines for the same seed; `extra` adds behaviours to the mix. */
+export function benignTraffic(n: number, seed = 1, extra: Array<[number, Behaviour]> = []): string[] {
   const g = new Generator(seed, Date.UTC(2026, 10, 22, 6, 0, 0));
-  const total = MIX.reduce((s, [w]) => s + w, 0);
+  const mix = [...MIX, ...extra];
+  const total = mix.reduce((s, [w]) => s + w, 0);
   clusterSetup(g);
   while (g.lines.length < n) {
     let r = g.int(1_000_000) / 1_000_000 * total;
-    for (const [w, behaviour] of MIX) {
+    for (const [w, behaviour] of mix) {
       r -= w;
       if (r < 0) {
         behaviour(g);
