@@ -12,9 +12,11 @@ if (major < 24) {
 // Settings Node cannot change once the process runs, so the process replaces itself once (exec: same PID, same
 // streams, ~30 ms) with them, unless the operator already chose them:
 // - V8 sizes the main thread's young generation at start, and in a long busy run it doubled to 64 MB (about +33 MB
-//   resident over 600,000 events): 8 MB semi-spaces. A smaller young generation hands more short-lived objects to
-//   the old one, where the heap bound (src/memory.ts) collects them: peak RSS over 600,000 events 180–186 MB
-//   against 191–201 MB with 16 MB, over 1.5 million 197 against 209 MB, events/s the same or higher.
+//   resident over 600,000 events), and any rate keeps all of it resident: 2 MB semi-spaces (the parse workers get
+//   their own size below). A smaller young generation hands more short-lived objects to the old one, where the heap
+//   bound (src/memory.ts) collects them. Against 8 MB: RSS at 1,000 events/s 131–133 against 145 MiB, idle VmHWM
+//   89 against 104 MiB, full-speed peak RSS 187–205 against 232–235 MB with the same events per CPU-second (16 MB
+//   → 8 MB before had taken 191–201 → 180–186 MB over 600,000 events). 1 MB saved no more.
 // - glibc gives every thread that allocates its own malloc arena, which keeps what it once held: two arenas
 //   (peak RSS over 1.5 million events 227–233 MB → 218–224 MB, same throughput).
 // - glibc serves blocks above its mmap threshold (128 KiB) with their own mappings, returned when freed, but raises
@@ -25,7 +27,7 @@ const operatorFlags = [...process.execArgv, process.env.NODE_OPTIONS ?? ''];
 /** @param {string} flag whether the operator set this V8 flag (command line or NODE_OPTIONS) */
 const operatorSet = (flag) => operatorFlags.some((a) => a.includes(flag));
 {
-  const semiSpace = operatorSet('--max-semi-space-size') ? [] : ['--max-semi-space-size=8'];
+  const semiSpace = operatorSet('--max-semi-space-size') ? [] : ['--max-semi-space-size=2'];
   const malloc = {
     ...(process.env.MALLOC_ARENA_MAX === undefined ? { MALLOC_ARENA_MAX: '2' } : {}),
     ...(process.env.MALLOC_MMAP_THRESHOLD_ === undefined ? { MALLOC_MMAP_THRESHOLD_: '131072' } : {}),
