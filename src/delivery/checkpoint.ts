@@ -94,7 +94,7 @@ export class CheckpointStore {
 
   static async open(path: string, events: CheckpointEvents = {}): Promise<CheckpointStore> {
     const store = new CheckpointStore(path, events);
-    await mkdir(dirname(path), { recursive: true });
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     let text: string;
     try {
       text = await readFile(path, 'utf8');

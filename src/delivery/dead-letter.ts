@@ -15,7 +15,7 @@ export class DeadLetterFile {
   write(entries: string[]): Promise<void> {
     const next = this.chain.then(async () => {
       if (!this.handle) {
-        await mkdir(dirname(this.path), { recursive: true });
+        await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
         this.handle = await open(this.path, 'a', 0o600);
       }
       await this.handle.write(entries.join('\n') + '\n');

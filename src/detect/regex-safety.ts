@@ -3,9 +3,26 @@
 /** The reason `source` is refused, or undefined when it is accepted. Refuses some safe patterns on purpose. */
 export function unsafeRegexReason(source: string): string | undefined {
   // One frame per open group: does it hold a quantifier, an alternation, and the first characters of its branches.
-  interface Frame { quantified: boolean; branches: string[]; current: string; plain: boolean }
-  const stack: Frame[] = [{ quantified: false, branches: [], current: '', plain: true }];
-  let lastAtom: { kind: 'char' | 'class' | 'group'; frame?: Frame } | undefined;
+  // `run`: the repeated atoms of the current branch since its last required one (`.*`, `a+`, `\s*` in `.*a+\s*`),
+  // which can share the same text; `required`: the branch has an atom that must match once (not under a quantifier).
+  interface Frame { quantified: boolean; branches: string[]; current: string; plain: boolean; run: string[]; required: boolean; optionalBranch: boolean }
+  const frame = (): Frame => ({ quantified: false, branches: [], current: '', plain: true, run: [], required: false, optionalBranch: false });
+  const stack: Frame[] = [frame()];
+  let lastAtom: { kind: 'char' | 'class' | 'group'; frame?: Frame; text: string } | undefined;
+  let refused: string | undefined;
+  // The atom before the current position, once it is known to stand without a quantifier: required, so it ends the run.
+  const settle = () => {
+    if (lastAtom === undefined) return;
+    const f = top();
+    if (lastAtom.kind !== 'group' || !lastAtom.frame!.optionalBranch) {
+      f.run = [];
+      f.required = true;
+    } else if (lastAtom.frame!.quantified) {
+      // A group that can match nothing yet repeats inside (`(?:.*)`) extends the run as its repeated atoms would.
+      if (f.run.length > 0) refused = ADJACENT;
+      f.run.push('.');
+    }
+  };
   let i = 0;
   const top = () => stack[stack.length - 1];
   const addAtom = (text: string, plain: boolean) => {
@@ -14,13 +31,15 @@ export function unsafeRegexReason(source: string): string | undefined {
     if (!plain) f.plain = false;
   };
   while (i < source.length) {
+    if (refused !== undefined) return refused;
     const c = source[i];
     if (c === '\\') {
       const n = source[i + 1] ?? '';
       if (/[1-9]/.test(n) || (n === 'k' && source[i + 2] === '<')) return 'backreferences are not allowed';
       const literal = /[\\^$.|?*+()[\]{}\/-]/.test(n);
+      settle();
       addAtom(literal ? n : `\\${n}`, literal);
-      lastAtom = { kind: literal ? 'char' : 'class' };
+      lastAtom = { kind: literal ? 'char' : 'class', text: literal ? n : `\\${n}` };
       i += 2;
       continue;
     }
@@ -29,8 +48,9 @@ export function unsafeRegexReason(source: string): string | undefined {
       if (source[j] === '^') j++;
       if (source[j] === ']') j++;
       while (j < source.length && source[j] !== ']') j += source[j] === '\\' ? 2 : 1;
+      settle();
       addAtom(source.slice(i, j + 1), false);
-      lastAtom = { kind: 'class' };
+      lastAtom = { kind: 'class', text: source.slice(i, j + 1) };
       i = j + 1;
       continue;
     }
@@ -41,27 +61,34 @@ export function unsafeRegexReason(source: string): string | undefined {
       let skip = 1;
       if (source.startsWith('(?:', i)) skip = 3;
       else if (source.startsWith('(?<', i)) skip = source.indexOf('>', i) - i + 1;
-      stack.push({ quantified: false, branches: [], current: '', plain: true });
+      settle();
+      stack.push(frame());
       lastAtom = undefined;
       i += skip;
       continue;
     }
     if (c === ')') {
       if (stack.length === 1) return 'unbalanced parenthesis';
-      const frame = stack.pop()!;
-      frame.branches.push(frame.current);
+      settle();
+      const inner = stack.pop()!;
+      inner.branches.push(inner.current);
+      if (!inner.required) inner.optionalBranch = true;
       const outer = top();
-      outer.current += `(${frame.branches.join('|')})`;
+      outer.current += `(${inner.branches.join('|')})`;
       outer.plain = false;
-      if (frame.quantified) outer.quantified = true;
-      lastAtom = { kind: 'group', frame };
+      if (inner.quantified) outer.quantified = true;
+      lastAtom = { kind: 'group', frame: inner, text: '.' };
       i++;
       continue;
     }
     if (c === '|') {
+      settle();
       const f = top();
       f.branches.push(f.current);
       f.current = '';
+      if (!f.required) f.optionalBranch = true;
+      f.run = [];
+      f.required = false;
       lastAtom = undefined;
       i++;
       continue;
@@ -74,18 +101,33 @@ export function unsafeRegexReason(source: string): string | undefined {
         if (inner.quantified) return 'nested quantifiers';
         if (inner.branches.length > 1 && overlapping(inner.branches)) return 'quantified group with overlapping alternatives';
       }
+      if (q.repeats) {
+        // `.*.*=`, `a*a*b`, `\s*\s*$`: each split of the text between them is tried, a polynomial as steep as
+        // their number.
+        if (top().run.some((other) => mayOverlap(other, lastAtom!.text))) return ADJACENT;
+        top().run.push(lastAtom.text);
+      }
       top().quantified = true;
       top().plain = false;
       lastAtom = undefined;
       i += q.length;
       continue;
     }
-    addAtom(c, c !== '.' && c !== '^' && c !== '$');
-    lastAtom = { kind: c === '.' ? 'class' : 'char' };
+    settle();
+    if (c === '^' || c === '$') {
+      // Anchors match no text: they neither end a run nor repeat.
+      addAtom(c, false);
+      lastAtom = undefined;
+      i++;
+      continue;
+    }
+    addAtom(c, c !== '.');
+    lastAtom = { kind: c === '.' ? 'class' : 'char', text: c };
     i++;
   }
   if (stack.length !== 1) return 'unbalanced parenthesis';
-  return undefined;
+  settle();
+  return refused;
 }
 
 function readQuantifier(s: string, i: number): { length: number; repeats: boolean } | undefined {
@@ -108,6 +150,14 @@ function readQuantifier(s: string, i: number): { length: number; repeats: boolea
   }
   if (s[i + length] === '?') length++;
   return { length, repeats };
+}
+
+const ADJACENT = 'adjacent quantifiers that can match the same text';
+
+/** Two repeated atoms may match the same character unless both are literal characters that differ. */
+function mayOverlap(a: string, b: string): boolean {
+  const literal = (t: string) => t.length === 1 && t !== '.';
+  return !(literal(a) && literal(b) && a.toLowerCase() !== b.toLowerCase());
 }
 
 // Alternatives are safe under repetition only when each is a plain literal and no two can start alike.

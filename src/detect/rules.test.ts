@@ -604,11 +604,18 @@ describe('regular expressions', () => {
   it.each(['(a+)+', '(a|a)*', '(a|ab)+$', '(\\w+\\s?)*$', '(.*a){2,}', '(x+x+)+y'])('rejects the backtracking pattern %s', (re) => {
     expect(loadError(rule(re))).toContain('pattern can backtrack catastrophically');
   });
+  // Without nesting, repeated atoms side by side are a polynomial as steep as their number: `.*.*.*.*.*.*=` took
+  // seconds on a 50-character value.
+  it.each(['.*.*.*.*.*.*=', 'a*a*b', '\\s*\\s*$', '[a-z]+b?[a-z]+!', '.*(?:.*)x', 'x.+(?:y|.*)z'])('rejects adjacent quantifiers that can match the same text: %s', (re) => {
+    expect(loadError(rule(re))).toContain('pattern can backtrack catastrophically');
+    expect(loadError(rule(re))).toContain('adjacent quantifiers that can match the same text');
+  });
   it.each(['(a)\\1', '(?=a)b', '(?<!a)b', '(?<n>a)\\k<n>'])('rejects backreferences and lookarounds: %s', (re) => {
     expect(loadError(rule(re))).toMatch(/backreferences|lookarounds/);
   });
   it('accepts common patterns and runs them over a 100 KB value', () => {
-    const patterns = ['^(curl|python|wget)/', '^kubectl/v1\\.[0-9]+', '(nmap|masscan|zgrab)', '^system:serviceaccount:[a-z0-9-]+:[a-z0-9-]+$', '(ab|cd)+x'];
+    const patterns = ['^(curl|python|wget)/', '^kubectl/v1\\.[0-9]+', '(nmap|masscan|zgrab)', '^system:serviceaccount:[a-z0-9-]+:[a-z0-9-]+$', '(ab|cd)+x',
+      '^[ ]*\\*[ ]+\\*$', '\\d+\\.\\d+'];
     const long = 'a'.repeat(100_000);
     for (const re of patterns) {
       expect(matches({ field: 'userAgent', regex: re }, ev({ userAgent: long }))).toBe(false);

@@ -164,7 +164,7 @@ export class DetectorHost {
       const engine = this.#engine;
       if (engine === undefined || this.#stateFile === undefined || !this.#owner || engine.stateVersion === this.#savedVersion) return;
       const { state, version } = engine.saveState();
-      await mkdir(dirname(this.#stateFile), { recursive: true });
+      await mkdir(dirname(this.#stateFile), { recursive: true, mode: 0o700 });
       await writeFileAtomic(this.#stateFile, JSON.stringify(state));
       this.#savedVersion = version;
     };
@@ -174,7 +174,7 @@ export class DetectorHost {
       // The baseline changes with nearly every new tuple and can be large: written once a minute, and at close.
       if (!final && Date.now() - this.#baselineSavedAt < BASELINE_SAVE_INTERVAL_MS) return;
       this.#baselineSavedAt = Date.now();
-      await mkdir(dirname(this.#baselineFile), { recursive: true });
+      await mkdir(dirname(this.#baselineFile), { recursive: true, mode: 0o700 });
       await writeFileAtomic(this.#baselineFile, this.#baseline.save());
       this.#savedBaseline = version!;
     };

@@ -22,7 +22,7 @@ describe('key-name patterns', () => {
       token: ['token', 'GITHUB_TOKEN', 'access_token', 'bearerToken', 'refresh-tokens'],
       api_key: ['apiKey', 'API_KEY', 'x-api-key', 'apikey'],
       access_key: ['accessKey', 'aws_secret_access_key', 'ACCESS-KEY'],
-      private_key: ['privateKey', 'ssh_private_key', 'tls.private-key'],
+      private_key: ['privateKey', 'ssh_private_key', 'tls.private-key', 'client-key-data', 'clientKeyData'],
       credentials: ['credentials', 'gcpCredential'],
       authorization: ['Authorization', 'proxy-authorization'],
     };
@@ -95,6 +95,14 @@ describe('text', () => {
     expect(text('mount -o username=u,password=pw-1,domain=x')).toBe('mount -o username=u,password=[redacted: password],domain=x');
     expect(text('{"pin":1234,"apiKey":98765}')).toBe('{"pin":1234,"apiKey":"[redacted: api_key]"}');
     expect(text('{"automountServiceAccountToken":true,"token":null}')).toBe('{"automountServiceAccountToken":true,"token":null}');
+    // A kubeconfig kept in a ConfigMap: the client key, the token and the password go; the certificate and server stay.
+    const kubeconfig = 'apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: https://10.0.0.1:6443\n  name: prod\nusers:\n- name: admin\n  user:\n'
+      + '    client-certificate-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t\n    client-key-data: LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQ==\n'
+      + '- name: ci\n  user:\n    token: tok-0001\n- name: old\n  user:\n    username: bob\n    password: pw-1\n';
+    expect(text(kubeconfig)).toBe(kubeconfig
+      .replace('LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQ==', '[redacted: private_key]')
+      .replace('tok-0001', '[redacted: token]').replace('pw-1', '[redacted: password]'));
+    expect(text(JSON.stringify({ users: [{ user: { 'client-key-data': 'LS0tLS1CRUdJTi' } }] }))).toBe('{"users":[{"user":{"client-key-data":"[redacted: private_key]"}}]}');
   });
 
   it('finds values by shape: bearer and basic credentials, JWTs, private keys, URL passwords, mysql -p', () => {

@@ -20,7 +20,8 @@ export const KEY_PATTERNS: Record<string, { regex: string; endings: string[] }> 
   token: { regex: 'tokens?', endings: ['en', 'ns'] },
   api_key: { regex: 'api[-_.]?key', endings: ['ey'] },
   access_key: { regex: 'access[-_.]?key', endings: ['ey'] },
-  private_key: { regex: 'private[-_.]?key', endings: ['ey'] },
+  /** Also a kubeconfig's `client-key-data` (the base64 of a PEM private key, kept in ConfigMaps too). */
+  private_key: { regex: 'private[-_.]?key|client[-_.]?key[-_.]?data', endings: ['ey', 'ta'] },
   credentials: { regex: 'credentials?', endings: ['al', 'ls'] },
   authorization: { regex: 'authorization', endings: ['tion'] },
 };

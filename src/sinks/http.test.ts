@@ -207,6 +207,15 @@ describe('http sink configuration', () => {
     expect(() => parse({ url: 'https://x.example', auth: {} })).toThrow(/exactly one of/);
   });
 
+  it('rejects credential headers given inline, and takes them as secret references', () => {
+    for (const name of ['Authorization', 'proxy-authorization', 'Cookie', 'X-Api-Key', 'X-Auth-Token', 'X-Client-Secret']) {
+      expect(() => parse({ url: 'https://x.example', headers: { [name]: 'Bearer abc.def.ghi' } }))
+        .toThrow(new RegExp(`headers\\.${name}: a credential header takes a secret reference .*inline secrets are not accepted`));
+      expect(parse({ url: 'https://x.example', headers: { [name]: { env: 'SIEM_KEY' } } }).headers).toEqual({ [name]: { env: 'SIEM_KEY' } });
+    }
+    expect(parse({ url: 'https://x.example', headers: { 'X-Tenant': 'security' } }).headers).toEqual({ 'X-Tenant': 'security' });
+  });
+
   it('rejects framing headers, bad header names and a client certificate without its key', () => {
     expect(() => parse({ url: 'https://x.example', headers: { 'Content-Length': '5' } })).toThrow(/Content-Length: this header is set by the sink/);
     expect(() => parse({ url: 'https://x.example', headers: { 'X Bad': 'v' } })).toThrow(/not a valid HTTP header name/);
@@ -222,7 +231,7 @@ describe('http sink configuration', () => {
   it('refuses tls settings on an http:// URL and auth beside an Authorization header', async () => {
     await expect(sink({ url: 'http://127.0.0.1:9/', tls: { insecure_skip_verify: true } })).rejects.toThrow(/tls: only used with https/);
     const file = await secretFile('token-both', 'tok');
-    await expect(sink({ url: 'http://127.0.0.1:9/', headers: { authorization: 'Bearer x' }, auth: { bearer: { file } } }))
+    await expect(sink({ url: 'http://127.0.0.1:9/', headers: { authorization: { file } }, auth: { bearer: { file } } }))
       .rejects.toThrow(/either auth or an Authorization header/);
   });
 });

@@ -29,6 +29,9 @@ const RESERVED_HEADERS = new Set([
   'content-length', 'content-encoding', 'transfer-encoding', 'host', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect',
 ]);
 
+/** Headers that carry a credential: their value is a secret reference, never written into the config (README, Secrets). */
+const CREDENTIAL_HEADER = /^(?:proxy-)?authorization$|^cookie$|token|secret|passw|api[-_]?key|access[-_]?key|auth[-_]?key/i;
+
 const headersSchema = z.record(
   z.string(),
   z.union([z.string(), secretRefSchema], { error: 'expected a string or a secret reference { env: NAME } or { file: PATH }' }),
@@ -39,7 +42,9 @@ const headersSchema = z.record(
     if (!HEADER_NAME.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'not a valid HTTP header name' });
     else if (RESERVED_HEADERS.has(lower)) ctx.addIssue({ code: 'custom', path: [name], message: 'this header is set by the sink itself' });
     else if (seen.has(lower)) ctx.addIssue({ code: 'custom', path: [name], message: 'header given twice (names are case-insensitive)' });
-    if (typeof value === 'string' && LINE_BREAK.test(value)) {
+    if (typeof value === 'string' && CREDENTIAL_HEADER.test(name)) {
+      ctx.addIssue({ code: 'custom', path: [name], message: 'a credential header takes a secret reference { env: NAME } or { file: PATH } (inline secrets are not accepted)' });
+    } else if (typeof value === 'string' && LINE_BREAK.test(value)) {
       ctx.addIssue({ code: 'custom', path: [name], message: 'header values cannot contain line breaks' });
     }
     seen.add(lower);

@@ -219,6 +219,7 @@ export class ContainerSource {
     const files = new FileSet({
       source: this.o.source, path, readFrom: this.firstScan && this.startedEmpty ? this.o.readFrom : 'head',
       maxLineBytes: this.o.maxLineBytes, chunkBytes: this.o.chunkBytes, pollMs: this.o.pollMs, buffers: this.o.buffers, backupNaming: 'kubelet',
+      followSymlinks: true, // cri-dockerd's files under /var/log/pods are links into Docker's directory
     }, store, partial.push, this.fileEvents(() => container));
     const container: Container = { log, path, files, partial, store };
     this.containers.set(path, container);

@@ -1,5 +1,5 @@
 import { appendFile, mkdir, mkdtemp, readFile, rm, rmdir, truncate, writeFile } from 'node:fs/promises';
-import { appendFileSync, copyFileSync, mkdirSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdirSync, renameSync, symlinkSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -518,6 +518,33 @@ describe('FileSet', () => {
         `cannot read ${name(1, '.audit.gz')}: named .gz but not gzip data (no gzip header)`,
         `cannot read ${name(2, '.audit.gz')}: damaged gzip data (ends before its first block)`,
       ]);
+      await h.stop();
+    });
+    it('reads no file through a symbolic link under the live name or a backup name, and says so', async () => {
+      const dir = await tmp();
+      const logs = join(dir, 'logs');
+      await mkdir(logs);
+      const live = join(logs, 'kubernetes.audit');
+      const backup = join(logs, 'kubernetes-2026-11-22T12-00-01.000.audit');
+      // Another file, as /etc/shadow would be, whose lines a planted link would have forwarded.
+      const other = join(dir, 'shadow');
+      writeFileSync(other, body(0, 5));
+      symlinkSync(other, live);
+      symlinkSync(other, backup);
+      const h = await new Harness().start(live, join(dir, 'state.json'), { pollMs: 20 });
+      await until(() => h.cannotRead.length === 2, 'both links reported');
+      expect(h.cannotRead.map((p) => [p.path, p.reason, p.detail, p.live]).sort()).toEqual([
+        [backup, 'not_a_regular_file', 'a symbolic link', false],
+        [live, 'not_a_regular_file', 'a symbolic link', true],
+      ]);
+      expect(h.files.liveProblems()).toEqual([`cannot read ${live}: not a regular file (a symbolic link)`]);
+
+      // Replaced by the apiserver's own file: read as usual.
+      unlinkSync(live);
+      writeFileSync(live, body(5, 5));
+      await h.waitForIds(5);
+      await sleep(200);
+      expect(h.ids()).toEqual(idsOf(5, 5));
       await h.stop();
     });
   });

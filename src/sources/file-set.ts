@@ -120,6 +120,11 @@ export interface FileSetOptions {
   repeatWarningMs?: number;
   /** How the writer names its backups (default: the apiserver's `<stem>-<time><ext>`). */
   backupNaming?: BackupNaming;
+  /**
+   * Read a file whose name is a symbolic link (off by default: the apiserver writes none, and a link planted under
+   * its names would have the agent forward and dead-letter another file, /etc/shadow as well as any).
+   */
+  followSymlinks?: boolean;
 }
 
 const REPEAT_WARNING_MS = 5 * 60_000;
@@ -151,6 +156,8 @@ interface Tracked {
 
 export class FileSet {
   private readonly opts: Required<Omit<FileSetOptions, 'buffers' | 'backupNaming'>>;
+  /** How files are opened: read-only, and not through a symbolic link unless `followSymlinks`. */
+  private readonly openFlags: number;
   private readonly buffers: ReadBufferPool;
   private readonly store: CheckpointStore;
   private readonly consume: ChunkConsumer;
@@ -182,7 +189,8 @@ export class FileSet {
   private loop: Promise<void> | undefined;
 
   constructor(opts: FileSetOptions, store: CheckpointStore, consume: ChunkConsumer, events: FileSetEvents) {
-    this.opts = { quietMs: 300, settleMs: 250, repeatWarningMs: REPEAT_WARNING_MS, ...opts };
+    this.opts = { quietMs: 300, settleMs: 250, repeatWarningMs: REPEAT_WARNING_MS, followSymlinks: false, ...opts };
+    this.openFlags = constants.O_RDONLY | (this.opts.followSymlinks ? 0 : constants.O_NOFOLLOW);
     this.buffers = opts.buffers ?? new ReadBufferPool(opts.chunkBytes, 0);
     this.store = store;
     this.consume = consume;
@@ -516,7 +524,7 @@ export class FileSet {
     let fh: FileHandle;
     try {
       // Non-blocking, so that a FIFO under a matching name cannot hang the scan.
-      fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+      fh = await open(path, this.openFlags | constants.O_NONBLOCK);
     } catch (err) {
       const why = reasonOf(err);
       if (why.reason === 'not_found') return false;
@@ -709,7 +717,7 @@ export class FileSet {
   private async openHandle(t: Tracked): Promise<boolean> {
     await this.closeHandle(t);
     try {
-      const fh = await open(t.path, 'r');
+      const fh = await open(t.path, this.openFlags);
       const st = await fh.stat();
       if (st.ino !== t.ino || st.dev !== t.dev) {
         await fh.close();

@@ -60,6 +60,8 @@ export function reasonOf(err: unknown): { reason: ReadProblemReason; detail?: st
       return { reason: 'permission_denied', detail: code };
     case 'EISDIR':
       return { reason: 'not_a_regular_file', detail: 'a directory' };
+    case 'ELOOP': // opened without following links
+      return { reason: 'not_a_regular_file', detail: 'a symbolic link' };
     default:
       return { reason: 'read_error', detail: code ?? 'unknown cause' };
   }

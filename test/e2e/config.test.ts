@@ -117,7 +117,7 @@ describe('the preflight: what a valid config needs from the machine', () => {
         // What only the http sink knows it would refuse.
         plain: {
           kind: 'http', url: 'http://logs.example.com/in', tls: { insecure_skip_verify: true },
-          headers: { Authorization: 'Basic a2F1ZGl0Og==' }, auth: { basic: { username: 'kaudit', password: { file: join(dir, 'kubernetes.audit') } } },
+          headers: { Authorization: { file: join(dir, 'kubernetes.audit') } }, auth: { basic: { username: 'kaudit', password: { file: join(dir, 'kubernetes.audit') } } },
         },
       },
     });

@@ -1,6 +1,6 @@
 // End to end: the agent's state directory — damaged state files, two agents on one state_dir, the backlog it keeps
 // across restarts, and `run --once` with records it could not deliver.
-import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -140,6 +140,41 @@ describe('one agent per state_dir', () => {
     const fourth = running(AgentProcess.run(config));
     await fourth.started();
     expect(await fourth.stop()).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe('permissions', () => {
+  it('keeps what it writes under state_dir private to its user, in a state_dir others can read', async () => {
+    const { dir, log } = await auditDir('kaudit-perm-', 20, 14);
+    await appendFile(log, 'not an audit event\n');
+    const state = join(dir, 'state');
+    await mkdir(state);
+    await chmod(state, 0o755); // as a hostPath volume is created
+    const config = await writeAgentConfig(dir, {
+      state_dir: state,
+      http: null,
+      sources: { audit: { kind: 'audit', path: log, dead_letter: join(state, 'dead-letter', 'audit-lines.ndjson') } },
+      detection: { system_rules: false },
+      sinks: { out: { kind: 'file', path: join(dir, 'out', 'audit.ndjson') } },
+    });
+    expect((await runCli(['run', '--config', config, '--once'])).code).toBe(0);
+
+    const modes: string[] = [];
+    const walk = async (d: string): Promise<void> => {
+      for (const name of await readdir(d)) {
+        const p = join(d, name);
+        const st = await lstat(p);
+        modes.push(`${p.slice(state.length + 1)} ${(st.mode & 0o777).toString(8)}`);
+        if (st.isDirectory()) await walk(p);
+      }
+    };
+    await walk(state);
+    // Buffer segments, checkpoints, dead letters, acknowledgements: the events, redacted or not, and where they came from.
+    for (const part of ['buffers/out/', 'checkpoints/audit.json', 'dead-letter/audit-lines.ndjson']) {
+      expect(modes.some((m) => m.startsWith(part)), part).toBe(true);
+    }
+    expect(modes.some((m) => /\.seg /.test(m))).toBe(true);
+    expect(modes.filter((m) => !/ (600|700)$/.test(m))).toEqual([]);
   });
 });
 
