@@ -382,14 +382,20 @@ describe('DiskBuffer backlog', () => {
   });
 });
 
+/** A buffer of 50 records, the first 20 acknowledged, left with its ack position cut short. */
+async function bufferWithDamagedAck(): Promise<string> {
+  const dir = await tmp();
+  const first = await DiskBuffer.open(dir, opts);
+  await first.append(Array.from({ length: 50 }, (_, i) => rec(i)));
+  first.ack(await first.read(20, 1024 * 1024));
+  await first.close();
+  await writeFile(join(dir, 'ack.json'), '{"version":1,"segm');
+  return dir;
+}
+
 describe('DiskBuffer state damaged or lost', () => {
   it('sets a damaged ack position aside, says so, and sends again from the first record not known to be delivered', async () => {
-    const dir = await tmp();
-    const first = await DiskBuffer.open(dir, opts);
-    await first.append(Array.from({ length: 50 }, (_, i) => rec(i)));
-    first.ack(await first.read(20, 1024 * 1024));
-    await first.close();
-    await writeFile(join(dir, 'ack.json'), '{"version":1,"segm');
+    const dir = await bufferWithDamagedAck();
     const reports: QuarantinedState[] = [];
     const again = await DiskBuffer.open(dir, { ...opts, quarantined: (q) => reports.push(q) });
     expect(reports).toHaveLength(1);
@@ -397,8 +403,8 @@ describe('DiskBuffer state damaged or lost', () => {
     expect(reports[0].reason).not.toMatch(/Unexpected|SyntaxError/);
     expect((await readFile(reports[0].movedTo!, 'utf8'))).toBe('{"version":1,"segm');
     // Records 0-19 (alarms among them) were acknowledged: their keys say so; the rest is sent again.
+    expect(again.backlog().records).toBe(30);
     expect(ids(await readAll(again))).toEqual(ids(Array.from({ length: 30 }, (_, i) => rec(i + 20))));
-    expect(again.backlog().records).toBe(0);
     await again.close();
   });
 
@@ -422,12 +428,7 @@ describe('DiskBuffer state damaged or lost', () => {
   });
 
   it('sends everything again when the ack position is damaged and the keys of the acknowledged records are gone too', async () => {
-    const dir = await tmp();
-    const first = await DiskBuffer.open(dir, opts);
-    await first.append(Array.from({ length: 50 }, (_, i) => rec(i)));
-    first.ack(await first.read(20, 1024 * 1024));
-    await first.close();
-    await writeFile(join(dir, 'ack.json'), '{"version":1,"segm');
+    const dir = await bufferWithDamagedAck();
     await writeFile(join(dir, 'acked.keys'), 'garbage');
     const again = await DiskBuffer.open(dir, { ...opts, quarantined: () => {} });
     expect(ids(await readAll(again))).toEqual(ids(Array.from({ length: 50 }, (_, i) => rec(i))));

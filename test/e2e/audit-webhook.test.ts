@@ -6,10 +6,10 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'undici';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { AgentProcess, writeAgentConfig } from '../utils/agent.ts';
 import { freePort } from '../utils/ports.ts';
-import { makeTestCerts, type TestCerts } from '../utils/tls.ts';
+import { certsForTestFile } from '../utils/tls.ts';
 import { until } from '../utils/until.ts';
 
 const CORPUS = join(import.meta.dirname, '../../../shared/corpus/k8s-api/audit-webhook');
@@ -43,11 +43,7 @@ async function delivered(path: string): Promise<Map<string, number>> {
   return out;
 }
 
-let certs: TestCerts;
-beforeAll(async () => {
-  certs = await makeTestCerts();
-});
-afterAll(async () => certs.cleanup());
+const certs = certsForTestFile();
 
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {

@@ -6,12 +6,12 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { kustomize } from '../deploy/k8s-schema.ts';
 import { AgentProcess, writeAgentConfig } from '../utils/agent.ts';
 import { FakeK8sApi, K8S_CORPUS, kubeconfigFor, type K8sObject, type RequestLogEntry } from '../utils/fake-k8s-api.ts';
 import { freePort } from '../utils/ports.ts';
-import { makeTestCerts, type TestCerts } from '../utils/tls.ts';
+import { certsForTestFile } from '../utils/tls.ts';
 import { until } from '../utils/until.ts';
 
 const TOKEN = 'fake-events-reader-token';
@@ -25,11 +25,7 @@ const MARK = 'kaudit.io/events-resource-version';
 const WAIT = 60_000;
 const ELECTION = { namespace: LEASE_NS, lease_duration: '2s', renew_deadline: '1500ms', retry_period: '300ms' };
 
-let certs: TestCerts;
-beforeAll(async () => {
-  certs = await makeTestCerts();
-});
-afterAll(async () => certs.cleanup());
+const certs = certsForTestFile();
 
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {

@@ -5,11 +5,11 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { AgentProcess, runCli, writeAgentConfig } from '../utils/agent.ts';
 import { freePort } from '../utils/ports.ts';
 import { startRsyslogForwarder, type Received, type RsyslogForwarder } from '../utils/rsyslog.ts';
-import { makeTestCerts, type TestCerts } from '../utils/tls.ts';
+import { certsForTestFile } from '../utils/tls.ts';
 import { until } from '../utils/until.ts';
 
 type SyslogRecord = {
@@ -18,11 +18,7 @@ type SyslogRecord = {
   message: string; transport: string; peer: { ip: string; port: number }; falco?: Record<string, unknown>;
 };
 
-let certs: TestCerts;
-beforeAll(async () => {
-  certs = await makeTestCerts();
-});
-afterAll(async () => certs.cleanup());
+const certs = certsForTestFile();
 
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {

@@ -1,7 +1,8 @@
 // Tests of the /proc measurement helpers against real child processes.
+import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import { ProcSampler, readProcSample, runMeasured, spawnMeasured, summarizeRss } from './proc.ts';
-import type { MeasureOptions } from './proc.ts';
+import type { MeasureOptions, ProcSample } from './proc.ts';
 
 const MB = 1024 * 1024;
 const node = (code: string, opts: MeasureOptions = {}) => runMeasured(process.execPath, ['-e', code], opts);
@@ -33,29 +34,33 @@ describe('proc', () => {
   });
 
   it('reports peak RSS from VmHWM after the memory was freed', async () => {
-    const code = `
-      let b = Buffer.alloc(200 * 1024 * 1024, 1);
-      setTimeout(() => { b = null; globalThis.gc?.(); setTimeout(() => {}, 300); }, 300);
-    `;
-    const r = await node(code);
-    expect(r.peakRssBytes).toBeGreaterThan(200 * MB);
-    // The high-water mark stays at the peak in later samples (the very last one may be of the exited process).
-    const later = r.samples.filter((s) => s.hwmBytes > 0).at(-1)!;
-    expect(later.hwmBytes).toBeGreaterThan(200 * MB);
+    // The child allocates, frees, says so and waits to be stopped: the sample just before the signal comes after the
+    // free whatever the machine's load (no race between the child's timers and the sampler's).
+    const code = `let b = Buffer.alloc(200 * 1024 * 1024, 1); b = null; globalThis.gc?.(); process.stdout.write('freed\\n'); setInterval(() => {}, 1000);`;
+    const c = spawnMeasured(process.execPath, ['--expose-gc', '-e', code]);
+    await new Promise<void>((resolve) => c.child.stdout!.once('data', () => resolve()));
+    const { beforeSignal, exit } = await c.stop('SIGTERM');
+    expect(beforeSignal!.hwmBytes).toBeGreaterThan(200 * MB);
+    expect(exit.peakRssBytes).toBeGreaterThan(200 * MB);
   });
 
   it('samples RSS over time: a leak shows late growth, steady memory does not', async () => {
-    // Samples from the child's "ready" on, so a slow start under load does not look like growth.
-    const afterReady = async (code: string) => {
-      let readyAt = Infinity;
-      const exit = await node(`${code}; process.stdout.write('ready\\n')`, { sampleMs: 50, onStdout: () => (readyAt = Math.min(readyAt, Date.now())) });
-      return exit.samples.filter((x) => x.t >= readyAt);
+    // The child works in steps and waits after each for its sample: one sample a step, whatever the machine's load.
+    const stepped = async (setup: string, step: string): Promise<ProcSample[]> => {
+      const code = `${setup}; let n = 0; const next = () => { ${step}; process.stdout.write('step\\n'); };
+        require('node:readline').createInterface({ input: process.stdin }).on('line', () => (++n < 12 ? next() : process.exit(0))); next();`;
+      const c = spawnMeasured(process.execPath, ['-e', code], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const samples: ProcSample[] = [];
+      for await (const _line of createInterface({ input: c.child.stdout! })) {
+        samples.push(c.sampler.sampleNow()!);
+        c.child.stdin!.write('go\n');
+      }
+      expect((await c.exited).code).toBe(0);
+      return samples;
     };
-    const leak = await afterReady(`const keep = []; const t = setInterval(() => keep.push(Buffer.alloc(20 * 1024 * 1024, 1)), 100); setTimeout(() => clearInterval(t), 1200)`);
-    const steady = await afterReady(`const b = Buffer.alloc(50 * 1024 * 1024, 1); setTimeout(() => b.length, 1200)`);
-    const l = summarizeRss(leak);
-    const s = summarizeRss(steady);
-    expect(l.samples).toBeGreaterThan(5);
+    const l = summarizeRss(await stepped('const keep = []', 'keep.push(Buffer.alloc(20 * 1024 * 1024, 1))'));
+    const s = summarizeRss(await stepped('const b = Buffer.alloc(50 * 1024 * 1024, 1)', 'b.length'));
+    expect(l.samples).toBe(12);
     expect(l.lateGrowth).toBeGreaterThan(50 * MB);
     expect(s.max).toBeGreaterThan(50 * MB);
     expect(s.lateGrowth).toBeLessThan(10 * MB);

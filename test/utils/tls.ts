@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { afterAll, beforeAll } from 'vitest';
 
 const run = promisify(execFile);
 
@@ -90,4 +91,17 @@ export async function makeTestCerts(): Promise<TestCerts> {
     selfSigned,
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
+}
+
+/**
+ * The certificates of one test file: made before its first test, removed after its last. The object is filled in
+ * then, so its fields are read inside tests and hooks only.
+ */
+export function certsForTestFile(): TestCerts {
+  const certs = {} as TestCerts;
+  beforeAll(async () => {
+    Object.assign(certs, await makeTestCerts());
+  });
+  afterAll(async () => certs.cleanup?.());
+  return certs;
 }
