@@ -41,7 +41,8 @@ function fail(verb: string, resource: string, code: number, o: Parameters<typeof
 }
 /** A refused impersonation as the apiserver logs it: the original request, no annotations, the impersonation message. */
 function impersonationRefused(who: Raw, kind: string, name: string, request: Raw): Raw {
-  const message = `${kind} "${name}" is forbidden: User "${(who.user as { username: string }).username}" cannot impersonate resource "${kind}" in API group "${kind === 'serviceaccounts' ? '' : kind === 'uids' || kind === 'userextras/scopes' ? 'authentication.k8s.io' : ''}" at the cluster scope`;
+  const group = kind === 'uids' || kind.startsWith('userextras/') ? 'authentication.k8s.io' : '';
+  const message = `${kind} "${name}" is forbidden: User "${(who.user as { username: string }).username}" cannot impersonate resource "${kind}" in API group "${group}" at the cluster scope`;
   return { ...who, ...request, level: 'Request', responseStatus: { metadata: {}, status: 'Failure', message, reason: 'Forbidden', details: { name, kind }, code: 403 }, responseObject: undefined, annotations: undefined };
 }
 const as = (username: string, ...groups: string[]) => ({ impersonatedUser: { username, groups: [...groups, 'system:authenticated'] } });

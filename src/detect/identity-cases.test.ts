@@ -3,12 +3,11 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { auditEvent } from './attack-cases.ts';
+import { auditEvent, type Raw } from './attack-cases.ts';
 import { CATEGORY_MAP } from './categories.ts';
 import { IDENTITY_BENIGN, IDENTITY_CASES, IDENTITY_RULE_CASES } from './cases-identity.ts';
 import { DetectionEngine, type RuleHit } from './engine.ts';
 import { loadRuleFiles, type RuleSet } from './rules.ts';
-import type { Raw } from './attack-cases.ts';
 
 const RULES_DIR = path.resolve(import.meta.dirname, '../../rules');
 const ruleFiles = () => readdirSync(RULES_DIR).filter((n) => n.endsWith('.yaml')).sort().map((n) => path.join(RULES_DIR, n));
