@@ -3,7 +3,7 @@ import type { AuditEvent } from '../parse/audit.ts';
 import type { Baseline } from './baseline.ts';
 import { parseImageRef, type ImageRef } from './image-ref.ts';
 import { isObject, type Json } from './json.ts';
-import { containersOf, podSpecsOf } from './virtual-fields.ts';
+import { containersOf, patchBodyOf, podSpecsOf } from './virtual-fields.ts';
 
 /** What a rule reads for one event; bodies and derived fields are computed on first use and cached. */
 export class EvalContext {
@@ -31,6 +31,7 @@ export class EvalContext {
   #specs: unknown[] | undefined;
   #containers: unknown[] | undefined;
   #images: ImageRef[] | undefined;
+  #patchBody: { value: unknown } | undefined;
   constructor(event: AuditEvent) {
     this.event = event;
   }
@@ -42,7 +43,12 @@ export class EvalContext {
     this.#specs = undefined;
     this.#containers = undefined;
     this.#images = undefined;
+    this.#patchBody = undefined;
     return this;
+  }
+  patchBody(): unknown {
+    if (this.#patchBody === undefined) this.#patchBody = { value: patchBodyOf(this.event) };
+    return this.#patchBody.value;
   }
   podSpecs(): unknown[] {
     if (this.#specs === undefined) this.#specs = podSpecsOf(this.event);

@@ -157,6 +157,7 @@ export function resolvePath(path: string, at: string, record = false): ResolvedP
     const list: (ctx: EvalContext) => unknown = root === 'pod_specs' ? (ctx) => ctx.podSpecs() : root === 'containers' ? (ctx) => ctx.containers() : (ctx) => ctx.images();
     return { root: (ctx) => { probeBody(ctx); return list(ctx); }, list: true, steps: rest, body: true };
   }
+  if (root === 'patch_body') return { root: (ctx) => { probeBody(ctx); return ctx.patchBody(); }, list: false, steps: rest, body: true };
   if (root === 'annotations') return { root: (ctx) => ctx.event.annotations(), list: false, steps: rest, body: false };
   if (HEAD_ROOTS.has(root)) return { root: (ctx) => (ctx.event.head as unknown as Json)[root], list: false, steps: rest, body: false };
   return { root: (ctx) => { probeBody(ctx); return ctx.event.full()[root]; }, list: false, steps: rest, body: true };

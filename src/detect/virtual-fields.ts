@@ -1,5 +1,5 @@
-// Virtual fields of audit events: user.node, user.serviceaccount, exec.command / exec.container, and the pod specs and
-// containers a request or response carries.
+// Virtual fields of audit events: user.node, user.serviceaccount, exec.command / exec.container, the pod specs and
+// containers a request or response carries, and a patch's body as an object whatever the patch type.
 import type { AuditEvent } from '../parse/audit.ts';
 import { decodeQuery } from '../parse/patterns.ts';
 import { isObject, type Json } from './json.ts';
@@ -95,7 +95,9 @@ export function podSpecsOf(event: AuditEvent): unknown[] {
   const full = event.full();
   const resource = event.head.objectRef?.resource;
   const fromResponse = specOf(full.responseObject, resource);
-  return fromResponse.length > 0 || status ? fromResponse : specOf(full.requestObject, resource);
+  if (fromResponse.length > 0 || status) return fromResponse;
+  // A JSON patch logged without its response: the spec its operations write.
+  return specOf(Array.isArray(full.requestObject) ? patchBodyOf(event) : full.requestObject, resource);
 }
 
 export function containersOf(event: AuditEvent, specs: unknown[]): unknown[] {
@@ -118,4 +120,55 @@ export function containersOf(event: AuditEvent, specs: unknown[]): unknown[] {
     }
   }
   return out;
+}
+
+/**
+ * `patch_body`: what a write's request body sets, as an object. A merge, strategic-merge or apply body is that object
+ * already; a JSON patch (a list of operations) becomes the object its `add` and `replace` operations build from nothing
+ * (`/spec/template/spec/containers/0/securityContext/privileged: true` →
+ * `{spec: {template: {spec: {containers: [{securityContext: {privileged: true}}]}}}}`), so one condition reads every
+ * patch type and an operation's path and value are never taken from two different operations.
+ */
+export function patchBodyOf(event: AuditEvent): unknown {
+  if (!event.hasRequestObject) return undefined;
+  const body = event.full().requestObject;
+  if (!Array.isArray(body)) return body;
+  const root: Json = {};
+  for (const op of body) {
+    if (!isObject(op) || (op.op !== 'add' && op.op !== 'replace') || typeof op.path !== 'string' || !('value' in op)) continue;
+    // RFC 6901 pointer: `/`-separated, `~1` is `/`, `~0` is `~`.
+    const keys = op.path.split('/').slice(1).map((k) => k.replaceAll('~1', '/').replaceAll('~0', '~'));
+    if (keys.length === 0) continue;
+    let cur: Json | unknown[] = root;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i];
+      const last = i === keys.length - 1;
+      // A list index (or `-`, the end of a list) makes its parent a list; the element goes at the end of what is built.
+      const index = key === '-' || /^[0-9]+$/.test(key);
+      if (Array.isArray(cur)) {
+        if (!index) break;
+        if (last) {
+          cur.push(op.value);
+          break;
+        }
+        const next: Json | unknown[] = /^[0-9]+$|^-$/.test(keys[i + 1]) ? [] : {};
+        cur.push(next);
+        cur = next;
+        continue;
+      }
+      if (last) {
+        cur[key] = op.value as Json[string];
+        break;
+      }
+      const existing = cur[key];
+      const wantList = /^[0-9]+$|^-$/.test(keys[i + 1]);
+      if (wantList ? Array.isArray(existing) : isObject(existing)) cur = existing as Json | unknown[];
+      else {
+        const next: Json | unknown[] = wantList ? [] : {};
+        cur[key] = next as Json[string];
+        cur = next;
+      }
+    }
+  }
+  return root;
 }

@@ -3,10 +3,10 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditEvent } from './attack-cases.ts';
+import { auditEvent, identities, req } from './attack-cases.ts';
 import { KAUDIT_CATEGORY, WORKLOAD_CASES, type WorkloadCase } from './cases-workload.ts';
 import { DetectionEngine, type RuleHit } from './engine.ts';
-import { loadRuleFiles, type RuleSet } from './rules.ts';
+import { compileRuleTexts, loadRuleFiles, type RuleSet } from './rules.ts';
 
 const RULES_DIR = path.resolve(import.meta.dirname, '../../rules');
 
@@ -58,4 +58,33 @@ it('names each rule it covers on an attack and on a near miss', () => {
 it('has at least 8 attacks per category and a benign look-alike per category', () => {
   for (const gt of Object.keys(KAUDIT_CATEGORY)) expect(WORKLOAD_CASES.filter((c) => c.gt === gt).length, gt).toBeGreaterThanOrEqual(8);
   expect(WORKLOAD_CASES.filter((c) => c.gt === undefined).length).toBeGreaterThanOrEqual(8 * 3);
+});
+
+describe('patch_body: a patch\'s body as the object it writes, whatever the patch type', () => {
+  const rule = (field: string, cond: string) => compileRuleTexts([{ name: 'site.yaml', text: `rules:
+  - { id: T-1, name: t, description: t, category: test, level: low, output: t, match: { field: "${field}", ${cond} } }
+` }]);
+  const fires = (set: RuleSet, body: unknown) => new DetectionEngine(set, { clusterName: 'test', clusterId: '' })
+    .hits(auditEvent({ ...identities.mallory, ...req('patch', 'deployments', { ns: 'payments', name: 'api', body, level: 'Request' }), responseObject: undefined })).length > 0;
+  const privileged = rule('patch_body.spec.template.spec.containers[*].securityContext.privileged', 'equals: true');
+
+  it('reads a JSON patch\'s add and replace operations as the object they build, list indexes and `-` included', () => {
+    expect(fires(privileged, [{ op: 'add', path: '/spec/template/spec/containers/0/securityContext/privileged', value: true }])).toBe(true);
+    expect(fires(privileged, [{ op: 'replace', path: '/spec/template/spec/containers/-', value: { name: 'x', securityContext: { privileged: true } } }])).toBe(true);
+    expect(fires(privileged, [{ op: 'replace', path: '/spec', value: { template: { spec: { containers: [{ securityContext: { privileged: true } }] } } } }])).toBe(true);
+  });
+
+  it('takes an operation\'s path and value together, never one operation\'s path with another\'s value', () => {
+    expect(fires(privileged, [
+      { op: 'replace', path: '/spec/template/spec/containers/0/securityContext/privileged', value: false },
+      { op: 'add', path: '/spec/template/spec/containers/0/securityContext/readOnlyRootFilesystem', value: true },
+    ])).toBe(false);
+    expect(fires(privileged, [{ op: 'remove', path: '/spec/template/spec/containers/0/securityContext/privileged' }, { op: 'test', path: '/x', value: true }])).toBe(false);
+  });
+
+  it('reads a merge or strategic-merge body as it is, and unescapes ~1 and ~0 in pointers', () => {
+    expect(fires(privileged, { spec: { template: { spec: { containers: [{ name: 'a', securityContext: { privileged: true } }] } } } })).toBe(true);
+    const annotation = rule('patch_body.metadata.annotations[\\"kubernetes.io/config.mirror\\"]', 'exists: true');
+    expect(fires(annotation, [{ op: 'add', path: '/metadata/annotations/kubernetes.io~1config.mirror', value: 'x' }])).toBe(true);
+  });
 });
