@@ -8,15 +8,17 @@
 // one on `<n>.log` reads on to its end. A container whose symlink is gone, or whose pod directory is gone, is
 // finished: its FileSet reads what it holds (a deleted file stays readable through the open descriptor), then stops,
 // and its checkpoint file goes once the log file is gone.
-import { readdir, readlink, rm, rmdir, stat } from 'node:fs/promises';
+import { readdir, readlink, rm, rmdir } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CheckpointStore, type CheckpointEvents } from '../delivery/checkpoint.ts';
 import { containerLogOf, type ContainerLog, type ContainerMeta } from './container-paths.ts';
 import { FileSet, type ChunkConsumer, type FileSetEvents } from './file-set.ts';
+import { exists, listDir } from './fs-checks.ts';
 import { PartialLines } from './partial-lines.ts';
 import { ReadBufferPool } from './read-buffers.ts';
 import { reasonOf, problemText, type ReadProblem } from './read-problems.ts';
+import { followedFileEvents, RescanLoop } from './rescan-loop.ts';
 
 export interface ContainerSourceOptions {
   source: string;
@@ -67,9 +69,6 @@ interface Container {
   missing?: boolean;
 }
 
-/** Least time between two listings the watch causes. */
-const WATCH_SCAN_GAP_MS = 50;
-
 export class ContainerSource {
   private readonly o: ContainerSourceOptions;
   private readonly consume: ChunkConsumer;
@@ -84,54 +83,34 @@ export class ContainerSource {
   private linksProblem: ReadProblem | undefined;
   private readonly seen: string[] = [];
   private watcher: FSWatcher | undefined;
-  private wake: (() => void) | undefined;
-  private rescan = false;
-  private loop: Promise<void> | undefined;
-  private scanned: Array<() => void> = [];
+  private readonly rescans: RescanLoop;
 
   constructor(o: ContainerSourceOptions, consume: ChunkConsumer, events: ContainerSourceEvents) {
     this.o = o;
     this.consume = consume;
     this.events = events;
+    this.rescans = new RescanLoop({
+      pollMs: o.pollMs,
+      before: async () => {
+        this.startedEmpty = (await listDir(this.o.checkpointDir)).length === 0;
+      },
+      scan: () => this.scan(),
+      failed: (err) => this.events.problem('container log scan failed', { path: this.o.linksDir, error: String(err) }),
+      afterFirst: async () => {
+        this.firstScan = false;
+        await this.dropOrphans().catch((err: unknown) => this.events.problem('cannot look for checkpoints of removed containers', { error: String(err) }));
+      },
+      watch: () => this.watchLinks(),
+    });
   }
 
   start(): void {
-    this.loop = this.run();
-  }
-
-  private async run(): Promise<void> {
-    this.startedEmpty = (await listDir(this.o.checkpointDir)).length === 0;
-    while (!this.stopped) {
-      this.rescan = false;
-      try {
-        await this.scan();
-      } catch (err) {
-        this.events.problem('container log scan failed', { path: this.o.linksDir, error: String(err) });
-      }
-      if (this.firstScan) {
-        this.firstScan = false;
-        await this.dropOrphans().catch((err: unknown) => this.events.problem('cannot look for checkpoints of removed containers', { error: String(err) }));
-      }
-      for (const w of this.scanned.splice(0)) w();
-      if (this.stopped) break;
-      this.watchLinks();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.rescan ? WATCH_SCAN_GAP_MS : this.o.pollMs);
-        this.wake = () => {
-          clearTimeout(timer);
-          setTimeout(resolve, WATCH_SCAN_GAP_MS);
-        };
-      });
-      this.wake = undefined;
-    }
+    this.rescans.start();
   }
 
   /** A listing soon (the directory changed, or a container's file went away). */
   private scanSoon(): void {
-    this.rescan = true;
-    const w = this.wake;
-    this.wake = undefined;
-    w?.();
+    this.rescans.scanSoon();
   }
 
   private watchLinks(): void {
@@ -220,38 +199,11 @@ export class ContainerSource {
       source: this.o.source, path, readFrom: this.firstScan && this.startedEmpty ? this.o.readFrom : 'head',
       maxLineBytes: this.o.maxLineBytes, chunkBytes: this.o.chunkBytes, pollMs: this.o.pollMs, buffers: this.o.buffers, backupNaming: 'kubelet',
       followSymlinks: true, // cri-dockerd's files under /var/log/pods are links into Docker's directory
-    }, store, partial.push, this.fileEvents(() => container));
+    }, store, partial.push, followedFileEvents(this.events, () => container, () => this.scanSoon(), (line) => this.note(line)));
     const container: Container = { log, path, files, partial, store };
     this.containers.set(path, container);
     this.events.containerAdded(log, path);
     files.start();
-  }
-
-  /**
-   * A container's own events, except that its current file going missing is not a problem but the end of the
-   * container (the next listing tells), and the problems it does report are remembered for `run --once`.
-   */
-  private fileEvents(container: () => Container): FileSetEvents {
-    return {
-      ...this.events,
-      cannotRead: (p, lastingMs) => {
-        if (p.live && (p.reason === 'not_found' || p.reason === 'directory_not_found')) {
-          container().missing = true;
-          this.scanSoon();
-          return;
-        }
-        if (lastingMs === 0) this.note(`cannot read ${p.path}: ${problemText(p)}`);
-        this.events.cannotRead(p, lastingMs);
-      },
-      readableAgain: (p) => {
-        if (p.live && (p.reason === 'not_found' || p.reason === 'directory_not_found')) container().missing = false;
-        else this.events.readableAgain(p);
-      },
-      lost: (l) => {
-        this.note(`lost ${l.path}: ${l.unreadBytes} bytes never read`);
-        this.events.lost(l);
-      },
-    };
   }
 
   /** Reads what the container's files hold to their end, then stops reading them; the checkpoint goes with the log. */
@@ -329,7 +281,7 @@ export class ContainerSource {
 
   /** Resolves once a listing has been made and every container found has been read to its end. */
   async caughtUp(): Promise<void> {
-    await new Promise<void>((resolve) => this.scanned.push(resolve));
+    await this.rescans.nextScan();
     await Promise.all([...this.containers.values()].map((c) => c.finishing ?? c.files.caughtUp()));
   }
 
@@ -342,26 +294,8 @@ export class ContainerSource {
   async stop(): Promise<void> {
     this.stopped = true;
     this.watcher?.close();
-    this.wake?.();
-    await this.loop;
+    await this.rescans.stop();
     await Promise.all([...this.containers.values()].map((c) => c.files.stop()));
-  }
-}
-
-async function listDir(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch {
-    return [];
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -199,7 +199,8 @@ export class FileSet {
     const ext = extname(opts.path);
     this.backupNames = new BackupNames(basename(opts.path, ext), ext, opts.backupNaming);
     this.startedEmpty = store.isEmpty();
-    this.finishedFiles = new FinishedFiles(store.all());
+    // logrotate's numbered backups move up a name at each rotation: a finished file's name is soon another file's.
+    this.finishedFiles = new FinishedFiles(store.all(), { namesReused: opts.backupNaming === 'any' });
     this.problems = new ReadProblems({ confirmMs: this.opts.quietMs, repeatMs: this.opts.repeatWarningMs }, events);
   }
 

@@ -7,14 +7,15 @@
 // is read to its end, then it is let go (its checkpoint goes with its directory, as a deleted pod's volume goes).
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
-import { glob, readdir, rm, stat } from 'node:fs/promises';
+import { glob, rm } from 'node:fs/promises';
 import { dirname, join, matchesGlob } from 'node:path';
 import { CheckpointStore, type CheckpointEvents } from '../delivery/checkpoint.ts';
 import type { FileLineOrigin } from '../parse/file-line.ts';
 import { fixedDirOf, liveFilesOf, podOfPath } from './file-paths.ts';
 import { FileSet, type ChunkConsumer, type FileSetEvents } from './file-set.ts';
+import { exists, isFile, listDir } from './fs-checks.ts';
 import type { ReadBufferPool } from './read-buffers.ts';
-import { problemText } from './read-problems.ts';
+import { followedFileEvents, RescanLoop } from './rescan-loop.ts';
 
 export interface FilesSourceOptions {
   source: string;
@@ -48,9 +49,6 @@ interface HostFile {
   finishing?: Promise<void>;
 }
 
-/** Least time between two matchings the watches cause. */
-const WATCH_SCAN_GAP_MS = 50;
-
 export class FilesSource {
   private readonly o: FilesSourceOptions;
   private readonly consume: ChunkConsumer;
@@ -62,53 +60,29 @@ export class FilesSource {
   /** No checkpoint at all when the agent started: `read_from` applies to what the first matching finds. */
   private startedEmpty = true;
   private readonly seen: string[] = [];
-  private wake: (() => void) | undefined;
-  private rescan = false;
-  private loop: Promise<void> | undefined;
-  private scanned: Array<() => void> = [];
+  private readonly rescans: RescanLoop;
 
   constructor(o: FilesSourceOptions, consume: ChunkConsumer, events: FilesSourceEvents) {
     this.o = o;
     this.consume = consume;
     this.events = events;
+    this.rescans = new RescanLoop({
+      pollMs: o.pollMs,
+      before: async () => {
+        this.startedEmpty = (await listDir(this.o.checkpointDir)).length === 0;
+      },
+      scan: () => this.scan(),
+      failed: (err) => this.events.problem('cannot match the file patterns', { paths: this.o.paths, error: String(err) }),
+      afterFirst: async () => {
+        this.firstScan = false;
+        await this.dropOrphans().catch((err: unknown) => this.events.problem('cannot look for checkpoints of removed files', { error: String(err) }));
+      },
+      watch: () => this.watchDirs(),
+    });
   }
 
   start(): void {
-    this.loop = this.run();
-  }
-
-  private async run(): Promise<void> {
-    this.startedEmpty = (await listDir(this.o.checkpointDir)).length === 0;
-    while (!this.stopped) {
-      this.rescan = false;
-      try {
-        await this.scan();
-      } catch (err) {
-        this.events.problem('cannot match the file patterns', { paths: this.o.paths, error: String(err) });
-      }
-      if (this.firstScan) {
-        this.firstScan = false;
-        await this.dropOrphans().catch((err: unknown) => this.events.problem('cannot look for checkpoints of removed files', { error: String(err) }));
-      }
-      for (const w of this.scanned.splice(0)) w();
-      if (this.stopped) break;
-      this.watchDirs();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.rescan ? WATCH_SCAN_GAP_MS : this.o.pollMs);
-        this.wake = () => {
-          clearTimeout(timer);
-          setTimeout(resolve, WATCH_SCAN_GAP_MS);
-        };
-      });
-      this.wake = undefined;
-    }
-  }
-
-  private scanSoon(): void {
-    this.rescan = true;
-    const w = this.wake;
-    this.wake = undefined;
-    w?.();
+    this.rescans.start();
   }
 
   /** Watches the directory each pattern's fixed part names (one that is not there yet is tried at every matching). */
@@ -116,7 +90,7 @@ export class FilesSource {
     for (const dir of new Set(this.o.paths.map(fixedDirOf))) {
       if (this.watchers.has(dir)) continue;
       try {
-        const w = watch(dir, { persistent: false }, () => this.scanSoon());
+        const w = watch(dir, { persistent: false }, this.rescans.scanSoon);
         w.on('error', () => {
           w.close();
           this.watchers.delete(dir);
@@ -166,36 +140,11 @@ export class FilesSource {
     const files = new FileSet({
       source: this.o.source, path, readFrom: this.firstScan && this.startedEmpty ? this.o.readFrom : 'head',
       maxLineBytes: this.o.maxLineBytes, chunkBytes: this.o.chunkBytes, pollMs: this.o.pollMs, buffers: this.o.buffers, backupNaming: 'any',
-    }, store, this.consumerOf(path), this.fileEvents(() => file));
+    }, store, this.consumerOf(path), followedFileEvents(this.events, () => file, this.rescans.scanSoon, (line) => this.note(line)));
     const file: HostFile = { path, files, store };
     this.files.set(path, file);
     this.events.fileAdded(path);
     files.start();
-  }
-
-  /** A file's own events, except that its live path going missing is not a problem: the next matching tells what it is. */
-  private fileEvents(file: () => HostFile): FileSetEvents {
-    const gone = (p: { live: boolean; reason: string }) => p.live && (p.reason === 'not_found' || p.reason === 'directory_not_found');
-    return {
-      ...this.events,
-      cannotRead: (p, lastingMs) => {
-        if (gone(p)) {
-          file().missing = true;
-          this.scanSoon();
-          return;
-        }
-        if (lastingMs === 0) this.note(`cannot read ${p.path}: ${problemText(p)}`);
-        this.events.cannotRead(p, lastingMs);
-      },
-      readableAgain: (p) => {
-        if (gone(p)) file().missing = false;
-        else this.events.readableAgain(p);
-      },
-      lost: (l) => {
-        this.note(`lost ${l.path}: ${l.unreadBytes} bytes never read`);
-        this.events.lost(l);
-      },
-    };
   }
 
   /** Reads what the file and its backups hold to their end, then lets it go; its checkpoint goes with its directory. */
@@ -256,7 +205,7 @@ export class FilesSource {
 
   /** Resolves once a matching has been made and every file found has been read to its end. */
   async caughtUp(): Promise<void> {
-    await new Promise<void>((resolve) => this.scanned.push(resolve));
+    await this.rescans.nextScan();
     await Promise.all([...this.files.values()].map((f) => f.finishing ?? f.files.caughtUp()));
   }
 
@@ -270,33 +219,7 @@ export class FilesSource {
     this.stopped = true;
     for (const w of this.watchers.values()) w.close();
     this.watchers.clear();
-    this.wake?.();
-    await this.loop;
+    await this.rescans.stop();
     await Promise.all([...this.files.values()].map((f) => f.files.stop()));
-  }
-}
-
-async function listDir(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch {
-    return [];
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
   }
 }

@@ -33,9 +33,12 @@ export class FinishedFiles {
   /** Names the watcher saw change since they were last looked at. */
   private readonly changed = new Set<string>();
   private lastListed: ReadonlySet<string> | undefined;
+  /** Backup names are reused for other files (logrotate's `.1`): a name says nothing, every scan looks. */
+  private readonly namesReused: boolean;
 
-  constructor(states: FileState[]) {
+  constructor(states: FileState[], opts: { namesReused?: boolean } = {}) {
     for (const s of states) if (s.done) this.fromCheckpoint!.set(identityOf(s), s);
+    this.namesReused = opts.namesReused === true;
   }
 
   /** The watcher saw `name` change. */
@@ -46,7 +49,7 @@ export class FinishedFiles {
   /** True when `name` is a finished file looked at recently and not changed since: skip it, no system call. */
   skip(name: string, now: number): boolean {
     const k = this.byName.get(name);
-    if (k === undefined || !k.state.done || this.changed.has(name) || now - k.checkedAt >= RECHECK_MS) return false;
+    if (this.namesReused || k === undefined || !k.state.done || this.changed.has(name) || now - k.checkedAt >= RECHECK_MS) return false;
     k.state.seenAt = now;
     return true;
   }

@@ -64,11 +64,29 @@ const lines = (tag: string, from: number, n: number) => Array.from({ length: n }
 const write = (path: string, text: string[]) => appendFile(path, `${text.join('\n')}\n`);
 const messagesOf = (records: FileRecord[], path: string) => records.filter((r) => r.path === path).map((r) => r.message);
 
+/** Moves logrotate's numbered backups (`.N.gz`, and `.N` but `.1`) one up, the highest first, to make room for a new `.2`. */
+async function shiftBackups(path: string): Promise<void> {
+  const stem = basename(path);
+  const backups = (await readdir(dirname(path))).map((n) => (n.startsWith(stem) ? /^\.(\d+)(\.gz)?$/.exec(n.slice(stem.length)) : null))
+    .filter((m): m is RegExpExecArray => m !== null && !(m[1] === '1' && m[2] === undefined));
+  for (const m of backups.sort((a, b) => Number(b[1]) - Number(a[1]))) await rename(`${path}.${m[1]}${m[2] ?? ''}`, `${path}.${Number(m[1]) + 1}${m[2] ?? ''}`);
+}
+
+/** logrotate's copytruncate: the backups moved up, the live file copied to a new `.1`, then truncated. */
+async function copytruncate(path: string): Promise<void> {
+  await shiftBackups(path);
+  try {
+    await rename(`${path}.1`, `${path}.2`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  await copyFile(path, `${path}.1`);
+  await truncate(path, 0);
+}
+
 /** logrotate's rename rotation with `compress` and `delaycompress`: `.N.gz` → `.N+1.gz`, `.1` → `.2.gz`, the live file → `.1`, a new live file. */
 async function logrotate(path: string): Promise<void> {
-  const names = await readdir(dirname(path));
-  const numbers = names.map((n) => /^\.(\d+)\.gz$/.exec(n.slice(basename(path).length))?.[1]).filter((x) => x !== undefined).map(Number);
-  for (const k of numbers.sort((a, b) => b - a)) await rename(`${path}.${k}.gz`, `${path}.${k + 1}.gz`);
+  await shiftBackups(path);
   try {
     const previous = await readFile(`${path}.1`);
     await writeFile(`${path}.2.gz`, await promisify(gzip)(previous));
@@ -125,14 +143,16 @@ describe('files source', () => {
       await write(renamed, lines('app', n, 100));
       await write(copied, lines('copied', n, 100));
       n += 100;
-      await until(`${2 * n} lines`, () => records().length >= 2 * n, agent);
+      await until(`${2 * n} lines`, () => records().length >= 2 * n, agent).catch((err: Error) => {
+        const got = new Set(records().map((r) => r.message));
+        throw new Error(`${err.message.slice(0, 100)}; missing: ${[...lines('app', 0, n), ...lines('copied', 0, n)].filter((l) => !got.has(l)).join(', ')}`);
+      });
       await write(renamed, lines('app', n, 50));
       await write(copied, lines('copied', n, 50));
       n += 50;
       await logrotate(renamed);
       // copytruncate: the content copied to a backup, the live file cut to nothing and written on.
-      await copyFile(copied, `${copied}.1`);
-      await truncate(copied, 0);
+      await copytruncate(copied);
     }
     await until(`${2 * n} lines`, () => records().length >= 2 * n, agent).catch((err: Error) => {
       const got = new Set(records().map((r) => r.message));
