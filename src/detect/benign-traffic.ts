@@ -128,6 +128,14 @@ const devs = [
   { who: person('dana@corp.example', ['dev-payments'], '192.168.40.57', 'RBAC: allowed by RoleBinding "dev-payments-edit/payments" of ClusterRole "edit" to Group "dev-payments"'), namespace: 'payments' },
   { who: person('raj@corp.example', ['dev-frontend'], '192.168.40.63', 'RBAC: allowed by RoleBinding "dev-frontend-edit/web-frontend" of ClusterRole "edit" to Group "dev-frontend"'), namespace: 'web-frontend' },
 ];
+// An auth proxy (declared in impersonating_proxies) and the people it passes on, with the groups its roles map to
+// (administrators to a group bound to cluster-admin: a proxy passing on system:masters, which no RBAC change can
+// revoke, stays a high alarm, KA-IMP-002).
+const teleport = sa('teleport', 'teleport-kube-agent', '10.244.15.8', KUBECTL, 'teleport-kube-agent-0');
+const TELEPORT_USERS = [
+  { username: 'alice@corp.example', groups: ['platform-admins', 'system:authenticated'] },
+  { username: 'lee@corp.example', groups: ['developers', 'system:authenticated'] },
+];
 const admin = person('alice@corp.example', ['platform'], '192.168.40.21', 'RBAC: allowed by ClusterRoleBinding "platform-admins" of ClusterRole "cluster-admin" to Group "platform"');
 
 // Anonymous health checks of the clouds' load balancers (GCP's checkers, Azure's probe address) and the kubelets.
@@ -395,6 +403,12 @@ const deployersAndPeople: Array<[number, Behaviour]> = [
     const d = g.pick(devs);
     if (g.chance(0.5)) g.emit(d.who, { verb: 'create', target: { resource: 'selfsubjectaccessreviews', group: 'authorization.k8s.io' }, requestObject: { kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { namespace: d.namespace, verb: 'create', resource: 'deployments', group: 'apps' } } } });
     else g.emit(d.who, { verb: 'create', target: { resource: 'selfsubjectrulesreviews', group: 'authorization.k8s.io' }, requestObject: { kind: 'SelfSubjectRulesReview', spec: { namespace: d.namespace } } });
+  }],
+  // Teleport's Kubernetes agent: every request of its users is impersonated, admins with their mapped groups.
+  [3, (g) => {
+    const u = g.pick(TELEPORT_USERS);
+    const resource = g.pick(['pods', 'deployments', 'services', 'nodes']);
+    g.emit(teleport, { verb: g.pick(['get', 'list', 'watch']), target: { resource, namespace: resource === 'nodes' ? undefined : g.pick([undefined, ...APP_NAMESPACES]) }, impersonatedUser: u });
   }],
   // The platform admin's occasional `--as` to check a service account's access.
   [0.1, (g) => g.emit(admin, { verb: 'list', target: { resource: 'secrets', namespace: 'storefront' }, impersonatedUser: { username: 'system:serviceaccount:ci:deployer', groups: ['system:serviceaccounts', 'system:serviceaccounts:ci', 'system:authenticated'] }, code: 403 })],
