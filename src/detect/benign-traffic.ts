@@ -109,6 +109,8 @@ const ops = {
   karpenter: sa('karpenter', 'karpenter', '10.244.19.2', 'karpenter/v0.36.1 (linux/amd64) kubernetes/$Format', 'karpenter-6d8f7c9b5-p2xkq'),
   kedaOperator: sa('keda', 'keda-operator', '10.244.12.17', 'keda-operator/v2.13.1 (linux/amd64) kubernetes/$Format', 'keda-operator-5b9c8d7f6-m2kqx'),
   kedaMetrics: sa('keda', 'keda-operator-metrics-apiserver', '10.244.12.18', 'keda-adapter/v2.13.1 (linux/amd64) kubernetes/$Format', 'keda-operator-metrics-apiserver-7c9d-2xkq'),
+  tektonWebhook: sa('tekton-pipelines', 'tekton-pipelines-webhook', '10.244.20.3', 'webhook/v0.59.0 (linux/amd64) kubernetes/$Format', 'tekton-pipelines-webhook-6d8f7c9b5-x4kqz'),
+  knativeWebhook: sa('knative-serving', 'controller', '10.244.20.4', 'webhook/v1.14.0 (linux/amd64) kubernetes/$Format', 'webhook-5b9c8d7f6-m2kqx'),
   metricsServer: sa('kube-system', 'metrics-server', '10.244.0.9', 'metrics-server/v0.7.1 (linux/amd64) kubernetes/$Format', 'metrics-server-6d94bc8694-ckz2q'),
   nodeProblemDetector: sa('kube-system', 'node-problem-detector', NODES[0].ip, 'node-problem-detector/v0.8.19 (linux/amd64) kubernetes/$Format', 'node-problem-detector-2xkq9'),
   velero: sa('velero', 'velero', '10.244.12.15', 'velero-server/v1.13.2 (linux/amd64) 4d961fb', 'velero-7c9d8b6f5-x2kqm'),
@@ -127,6 +129,14 @@ const oncall = person('oncall-sre', ['sre'], '192.168.40.90', 'RBAC: allowed by 
 const devs = [
   { who: person('dana@corp.example', ['dev-payments'], '192.168.40.57', 'RBAC: allowed by RoleBinding "dev-payments-edit/payments" of ClusterRole "edit" to Group "dev-payments"'), namespace: 'payments' },
   { who: person('raj@corp.example', ['dev-frontend'], '192.168.40.63', 'RBAC: allowed by RoleBinding "dev-frontend-edit/web-frontend" of ClusterRole "edit" to Group "dev-frontend"'), namespace: 'web-frontend' },
+];
+// An auth proxy (declared in impersonating_proxies) and the people it passes on, with the groups its roles map to
+// (administrators to a group bound to cluster-admin: a proxy passing on system:masters, which no RBAC change can
+// revoke, stays a high alarm, KA-IMP-002).
+const teleport = sa('teleport', 'teleport-kube-agent', '10.244.15.8', KUBECTL, 'teleport-kube-agent-0');
+const TELEPORT_USERS = [
+  { username: 'alice@corp.example', groups: ['platform-admins', 'system:authenticated'] },
+  { username: 'lee@corp.example', groups: ['developers', 'system:authenticated'] },
 ];
 const admin = person('alice@corp.example', ['platform'], '192.168.40.21', 'RBAC: allowed by ClusterRoleBinding "platform-admins" of ClusterRole "cluster-admin" to Group "platform"');
 
@@ -332,6 +342,16 @@ const operators: Array<[number, Behaviour]> = [
   // KEDA: the operator keeps its admission webhook current; its metrics server checks tokens.
   [0.2, (g) => caBundlePatch(g, ops.kedaOperator, 'validatingwebhookconfigurations', 'keda-admission', { namespace: 'keda', name: 'keda-admission-webhooks' })],
   [1, (g) => g.emit(ops.kedaMetrics, { verb: 'create', target: { resource: g.pick(['tokenreviews', 'subjectaccessreviews']), group: g.pick(['authentication.k8s.io', 'authorization.k8s.io']) } })],
+  // Kubelets authenticate and authorise callers of their own API (metrics-server, Prometheus, the API server's
+  // exec and logs) through TokenReviews and SubjectAccessReviews.
+  [3, (g) => {
+    const kubelet = g.pick(kubelets);
+    if (g.chance(0.5)) g.emit(kubelet, { verb: 'create', target: { resource: 'tokenreviews', group: 'authentication.k8s.io' } });
+    else g.emit(kubelet, { verb: 'create', target: { resource: 'subjectaccessreviews', group: 'authorization.k8s.io' }, requestObject: { kind: 'SubjectAccessReview', apiVersion: 'authorization.k8s.io/v1', spec: { user: 'system:serviceaccount:kube-system:metrics-server', groups: ['system:serviceaccounts', 'system:authenticated'], resourceAttributes: { verb: 'get', resource: 'nodes', subresource: g.pick(['metrics', 'stats', 'proxy']), name: NODES[0].name } } } });
+  }],
+  // Tekton's and Knative's webhooks reconcile their own configurations (Knative's webhook library).
+  [0.3, (g) => caBundlePatch(g, ops.tektonWebhook, g.pick(['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'] as const), g.pick(['webhook.pipeline.tekton.dev', 'validation.webhook.pipeline.tekton.dev', 'config.webhook.pipeline.tekton.dev']), { namespace: 'tekton-pipelines', name: 'tekton-pipelines-webhook' })],
+  [0.3, (g) => caBundlePatch(g, ops.knativeWebhook, g.pick(['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'] as const), g.pick(['webhook.serving.knative.dev', 'validation.webhook.serving.knative.dev', 'config.webhook.serving.knative.dev']), { namespace: 'knative-serving', name: 'webhook' })],
   // metrics-server and node-problem-detector.
   [2, (g) => g.emit(ops.metricsServer, { verb: 'get', target: { resource: 'nodes', name: g.pick(NODES).name, subresource: 'proxy', rest: g.pick(['metrics/resource', 'stats/summary']) } })],
   [1, (g) => {
@@ -395,6 +415,12 @@ const deployersAndPeople: Array<[number, Behaviour]> = [
     const d = g.pick(devs);
     if (g.chance(0.5)) g.emit(d.who, { verb: 'create', target: { resource: 'selfsubjectaccessreviews', group: 'authorization.k8s.io' }, requestObject: { kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { namespace: d.namespace, verb: 'create', resource: 'deployments', group: 'apps' } } } });
     else g.emit(d.who, { verb: 'create', target: { resource: 'selfsubjectrulesreviews', group: 'authorization.k8s.io' }, requestObject: { kind: 'SelfSubjectRulesReview', spec: { namespace: d.namespace } } });
+  }],
+  // Teleport's Kubernetes agent: every request of its users is impersonated, admins with their mapped groups.
+  [3, (g) => {
+    const u = g.pick(TELEPORT_USERS);
+    const resource = g.pick(['pods', 'deployments', 'services', 'nodes']);
+    g.emit(teleport, { verb: g.pick(['get', 'list', 'watch']), target: { resource, namespace: resource === 'nodes' ? undefined : g.pick([undefined, ...APP_NAMESPACES]) }, impersonatedUser: u });
   }],
   // The platform admin's occasional `--as` to check a service account's access.
   [0.1, (g) => g.emit(admin, { verb: 'list', target: { resource: 'secrets', namespace: 'storefront' }, impersonatedUser: { username: 'system:serviceaccount:ci:deployer', groups: ['system:serviceaccounts', 'system:serviceaccounts:ci', 'system:authenticated'] }, code: 403 })],

@@ -22,6 +22,7 @@ const ocpApiserverOperator = sa('openshift-kube-apiserver-operator', 'kube-apise
 const ocpPrometheus = sa('openshift-monitoring', 'prometheus-k8s', '10.128.2.14', 'Prometheus/2.48.0');
 const keda = sa('keda', 'keda-operator', '10.244.12.17', 'keda-operator/v2.13.1 (linux/amd64) kubernetes/$Format');
 const calicoNode = sa('calico-system', 'calico-node', '10.0.1.26', 'Go-http-client/2.0');
+const tektonWebhook = sa('tekton-pipelines', 'tekton-pipelines-webhook', '10.244.20.3', 'webhook/v0.59.0 (linux/amd64) kubernetes/$Format');
 const gmpOperator = sa('gke-gmp-system', 'operator', '10.128.0.40', 'gmp-operator/v0.10.0 (linux/amd64) kubernetes/$Format');
 const admin = { user: { username: 'alice@corp.example', groups: ['platform', 'system:authenticated'] }, sourceIPs: ['192.168.40.21'] };
 
@@ -83,6 +84,9 @@ export const NOISE_CASES: NoiseCase[] = [
   { what: "GKE's managed Prometheus operator keeping its webhook current", rule: 'KA-EVADE-001',
     benign: { ...gmpOperator, ...webhookRef(webhookPatch('gmp-operator.gke-gmp-system.monitoring.googleapis.com')) },
     attack: { ...gmpOperator, ...webhookRef(webhookPatch('istio-sidecar-injector')) }, attackWhy: 'its token changing the sidecar injector' },
+  { what: "Tekton's webhook reconciling its own configuration", rule: 'KA-EVADE-001',
+    benign: { ...tektonWebhook, ...webhookRef(webhookPatch('validation.webhook.pipeline.tekton.dev')) },
+    attack: { ...tektonWebhook, ...webhookRef(webhookPatch('gatekeeper-validating-webhook-configuration')) }, attackWhy: "its token changing the policy engine's webhook" },
   { what: 'a person upgrading an add-on in kube-system with Helm (its release history)', rule: 'KA-CRED-002',
     benign: { ...admin, userAgent: 'Helm/3.14.4', ...req('get', 'secrets', { ns: 'kube-system', name: 'sh.helm.release.v1.metrics-server.v7', level: 'Metadata' }) },
     attack: { ...admin, userAgent: 'Helm/3.14.4', ...req('get', 'secrets', { ns: 'kube-system', name: 'bootstrap-token-abcdef', level: 'Metadata' }) }, attackWhy: 'the same client reading a bootstrap token' },
