@@ -159,12 +159,12 @@ describe('kaudit run: process settings', () => {
   }
   const procList = async (pid: number, file: string) => (await readFile(`/proc/${pid}/${file}`, 'utf8')).split('\0').filter((s) => s !== '');
 
-  it('re-executes itself once (same PID) with 8 MB semi-spaces and its malloc settings, and keeps what the operator set', async () => {
+  it('re-executes itself once (same PID) with 2 MB semi-spaces and its malloc settings, and keeps what the operator set', async () => {
     const agent = AgentProcess.run(await agentConfig());
     try {
       await agent.started();
       const cmdline = await procList(agent.pid, 'cmdline');
-      expect(cmdline).toContain('--max-semi-space-size=8');
+      expect(cmdline).toContain('--max-semi-space-size=2');
       expect(cmdline.slice(-3)).toEqual(['run', '--config', expect.stringMatching(/kaudit\.yaml$/)]);
       const environ = await procList(agent.pid, 'environ');
       expect(environ).toContain('MALLOC_ARENA_MAX=2');
@@ -177,7 +177,7 @@ describe('kaudit run: process settings', () => {
     });
     try {
       await chosen.started();
-      expect(await procList(chosen.pid, 'cmdline')).not.toContain('--max-semi-space-size=8');
+      expect(await procList(chosen.pid, 'cmdline')).not.toContain('--max-semi-space-size=2');
       const environ = await procList(chosen.pid, 'environ');
       expect(environ).toContain('MALLOC_ARENA_MAX=4');
       expect(environ).not.toContain('MALLOC_ARENA_MAX=2');
