@@ -46,6 +46,15 @@ export interface ChunkResult {
   refs?: Array<{ index: number; namespace: string; pod?: string }>;
 }
 
+/**
+ * Why a parsed line could not be redacted or run through detection. A body nested deeper than the stack (tens of
+ * thousands of levels; the apiserver decodes no more than 10,000) is said in words, not as V8's RangeError.
+ */
+export function processingFailed(err: unknown): string {
+  const deep = err instanceof RangeError && /call stack/i.test(err.message);
+  return `processing failed: ${deep ? 'nested too deeply to process' : (err as Error).message}`;
+}
+
 export function processChunk(data: Uint8Array, ctx: ChunkContext): ChunkResult {
   const ids: string[] = [];
   const spans: number[] = [];
@@ -88,7 +97,7 @@ export function processChunk(data: Uint8Array, ctx: ChunkContext): ChunkResult {
       redacted = forwarded.text();
     } catch (err) {
       // Never forward an event whose redaction failed: it could carry a credential.
-      result.bad.push({ start, end: lineEnd, error: `processing failed: ${(err as Error).message}` });
+      result.bad.push({ start, end: lineEnd, error: processingFailed(err) });
       continue;
     }
     const index = ids.length;
