@@ -5,6 +5,7 @@ import { stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import type { Config } from '../config/schema.ts';
+import { readFailure } from '../config/io-error.ts';
 import { DetectionEngine, type RuleHit } from '../detect/engine.ts';
 import { loadRuleFiles, type CompiledRule } from '../detect/rules.ts';
 import { ruleFilesOf } from '../detect/setup.ts';
@@ -171,7 +172,7 @@ async function testEvents(file: string, lineHits: LineHits, onHit: (hit: RuleHit
       summary.events += 1;
     }
   } catch (err) {
-    summary.error = (err as NodeJS.ErrnoException).code === 'Z_BUF_ERROR' ? 'compressed file is truncated' : (err as Error).message;
+    summary.error = readFailure(err);
   }
   return summary;
 }

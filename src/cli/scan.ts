@@ -13,7 +13,7 @@ import { type ChunkProcessor, createProcessor } from '../parse/workers.ts';
 import type { ChunkResult } from '../parse/chunk.ts';
 import { LineSplitter, type SplitOutput } from '../sources/lines.ts';
 import { ReadBufferPool } from '../sources/read-buffers.ts';
-import { ioReason } from '../config/io-error.ts';
+import { ioReason, readFailure } from '../config/io-error.ts';
 import { asAlarmRecord, type AlarmRecord } from '../report/alarm-records.ts';
 import { writeReport } from '../report/write.ts';
 
@@ -286,7 +286,7 @@ async function scanFile(file: string, maxLineBytes: number, processor: ChunkProc
       }
     }
   } catch (err) {
-    summary.error = (err as NodeJS.ErrnoException).code === 'Z_BUF_ERROR' ? 'compressed file is truncated' : (err as Error).message;
+    summary.error = readFailure(err);
   }
   await handle(splitter.flush());
   while (inFlight.length > 0) await settle();

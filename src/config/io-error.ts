@@ -17,3 +17,10 @@ export function ioReason(err: unknown): string {
   if (code === undefined) return err instanceof Error ? err.message : String(err);
   return REASONS[code] ?? code;
 }
+
+/** Why an input file could not be read to its end: a truncated .gz, an operating-system error in words, or zlib's own text. */
+export function readFailure(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'Z_BUF_ERROR') return 'compressed file is truncated';
+  return e.syscall !== undefined ? ioReason(err) : e.message;
+}

@@ -49,6 +49,16 @@ describe('kaudit scan with rules', () => {
     expect(new Set(alarms.map((a) => a.alarmID)).size).toBe(alarms.length);
   });
 
+  it('says in words why a file could not be read, and exits 1', async () => {
+    const config = setup(RULES);
+    const dir = join(config, '..');
+    const r = await runCli(['scan', '--config', config, join(dir, 'missing.audit'), dir]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`${join(dir, 'missing.audit')}: 0 events, 0 invalid lines, 0 over-long lines, 0 redacted, ERROR: no such file or directory\n`);
+    expect(r.stdout).toContain(`${dir}: 0 events, 0 invalid lines, 0 over-long lines, 0 redacted, ERROR: is a directory, not a file\n`);
+    expect(r.stdout).not.toMatch(/ENOENT|EISDIR|stat '|illegal operation/);
+  });
+
   it('exits 0 when no rule hits', async () => {
     const r = await runCli(['scan', '--config', setup(RULES.replace('[exec, attach]', '[nothing]')), FILE]);
     expect(r.code).toBe(0);

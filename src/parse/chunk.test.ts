@@ -31,6 +31,16 @@ describe('processChunk', () => {
     expect(block.subarray(r.spans[0], r.spans[1]).toString()).toBe(line); // forwarded without the mark
   });
 
+  it('reports an event nested too deeply to process in words, forwards nothing of it, and reads on', () => {
+    // A credential in the request URI: the redacted event is written out again, and that is where the stack runs out.
+    const event = { ...JSON.parse(auditLine(7)), requestURI: '/api/v1/namespaces/default/configmaps?access_token=tok-0001', requestObject: 0 };
+    const deep = JSON.stringify(event).replace('"requestObject":0', `"requestObject":${'['.repeat(100_000)}${']'.repeat(100_000)}`);
+    const withPatterns = { ...ctx, redactor: compileRedaction({ secrets: true, token_requests: true, paths: [], patterns: { enabled: true, keys: {}, values: {}, skip: [] } }) };
+    const r = processChunk(Buffer.from(`${deep}\n${auditLine(8)}\n`), withPatterns);
+    expect(r.count).toBe(1);
+    expect(r.bad.map((b) => b.error)).toEqual(['processing failed: nested too deeply to process']);
+  });
+
   it('keeps one id per event when an auditID or stage holds a newline (a client-set Audit-ID), as a space', () => {
     const odd = JSON.stringify({ ...JSON.parse(auditLine(4)), auditID: 'a\nb' });
     const oddStage = JSON.stringify({ ...JSON.parse(auditLine(5)), stage: 'Response\nComplete' });

@@ -47,6 +47,15 @@ export interface ChunkResult {
   refs?: Array<{ index: number; namespace: string; pod?: string }>;
 }
 
+/**
+ * Why a parsed line could not be redacted or run through detection. A body nested deeper than the stack (tens of
+ * thousands of levels; the apiserver decodes no more than 10,000) is said in words, not as V8's RangeError.
+ */
+export function processingFailed(err: unknown): string {
+  const deep = err instanceof RangeError && /call stack/i.test(err.message);
+  return `processing failed: ${deep ? 'nested too deeply to process' : (err as Error).message}`;
+}
+
 /** A block's result while a parser builds it: good records go in `ids` and `spans` (two numbers each), in line order. */
 export interface ChunkDraft {
   result: ChunkResult;
@@ -115,7 +124,7 @@ export function processChunk(data: Uint8Array, ctx: ChunkContext): ChunkResult {
       redacted = forwarded.text();
     } catch (err) {
       // Never forward an event whose redaction failed: it could carry a credential.
-      result.bad.push({ start, end: lineEnd, error: `processing failed: ${(err as Error).message}` });
+      result.bad.push({ start, end: lineEnd, error: processingFailed(err) });
       continue;
     }
     const index = ids.length;

@@ -4,7 +4,7 @@
 // A block is a run of frames `<transport> <peer ip> <peer port> <received ms> <cut 0|1> <length>\n<message>\n`: the
 // message bytes as received (they may hold newlines), with what the receiving end knew about them.
 import { lineRecordId } from '../delivery/record.ts';
-import { finishChunk, startChunk, type ChunkContext, type ChunkResult } from './chunk.ts';
+import { finishChunk, processingFailed, startChunk, type ChunkContext, type ChunkResult } from './chunk.ts';
 import { falcoAlert } from './falco.ts';
 import type { CredentialPatterns } from './patterns.ts';
 import { parseSyslogMessage } from './syslog-message.ts';
@@ -63,7 +63,7 @@ export function parseSyslogBlock(data: Uint8Array, ctx: ChunkContext, origin: Sy
     try {
       for (const alarm of ctx.detector.evaluateRecord('syslog', record, () => text, hits)) result.alarms.push(alarm);
     } catch (err) {
-      result.bad.push({ start, end, error: `processing failed: ${(err as Error).message}` });
+      result.bad.push({ start, end, error: processingFailed(err) });
       continue;
     }
     result.replaced.push([ids.length, text]);

@@ -82,4 +82,13 @@ describe('record templates', () => {
       text: 'get by alice (log)', n: 3, list: ['audit'],
     });
   });
+
+  it('fills a placeholder only from the record\'s own fields: inherited names are absent, not the prototype or its functions', () => {
+    const render = compileTemplate({
+      c: '{{constructor}}', p: '{{__proto__}}', s: '{{toString}}', u: '{{user.constructor.name}}', l: '{{auditID.length}}',
+      text: '[{{constructor}}|{{__proto__}}|{{user.hasOwnProperty}}]', own: '{{annotations.constructor}}',
+    });
+    const r = auditRecord(8, AT, { annotations: { constructor: 'set by the client' } });
+    expect(JSON.parse(render(r).toString())).toEqual({ c: null, p: null, s: null, u: null, l: null, text: '[||]', own: 'set by the client' });
+  });
 });

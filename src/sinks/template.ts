@@ -18,11 +18,12 @@ const PLACEHOLDER = /\{\{\s*([A-Za-z0-9_@$.-]+)\s*\}\}/g;
 const ALONE = /^\{\{\s*([A-Za-z0-9_@$.-]+)\s*\}\}$/;
 
 /** The placeholders a template has that are not fields of the record. */
-const META: Record<string, (r: OutRecord) => string> = {
-  id: (r) => r.id,
-  kind: (r) => r.kind,
-  source: (r) => r.source,
-};
+// A map without a prototype: `{{constructor}}` or `{{__proto__}}` names no metadata, only a field of the record.
+const META: Record<string, ((r: OutRecord) => string) | undefined> = Object.assign(Object.create(null), {
+  id: (r: OutRecord) => r.id,
+  kind: (r: OutRecord) => r.kind,
+  source: (r: OutRecord) => r.source,
+});
 
 /** Compiles a template into a function from a record to its JSON text. */
 export function compileTemplate(template: Template): (r: OutRecord) => Buffer {
@@ -32,7 +33,8 @@ export function compileTemplate(template: Template): (r: OutRecord) => Buffer {
       const alone = ALONE.exec(t)?.[1];
       if (alone === 'record') return (r) => r.payload.toString('utf8');
       if (alone === 'time') return (r) => ((recordTime(r, 'lastSeen') ?? now()).ms / 1000).toFixed(3);
-      if (alone !== undefined && META[alone] !== undefined) return (r) => JSON.stringify(META[alone](r));
+      const meta = alone === undefined ? undefined : META[alone];
+      if (meta !== undefined) return (r) => JSON.stringify(meta(r));
       if (alone !== undefined) {
         needsDoc = true;
         return (_r, doc) => JSON.stringify(valueAt(doc(), alone) ?? null);
@@ -74,7 +76,8 @@ export function compileTemplate(template: Template): (r: OutRecord) => Buffer {
 function valueAt(doc: unknown, path: string): unknown {
   let v = doc;
   for (const key of path.split('.')) {
-    if (typeof v !== 'object' || v === null) return undefined;
+    // Own fields only: what a record inherits (`constructor`, `__proto__`, `toString`) is not in it.
+    if (typeof v !== 'object' || v === null || !Object.hasOwn(v, key)) return undefined;
     v = (v as Record<string, unknown>)[key];
   }
   return v;
