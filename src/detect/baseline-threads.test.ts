@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DAY } from '../config/units.ts';
+import { AdaptiveProcessor } from '../parse/adaptive.ts';
 import { createProcessor, type ChunkProcessor } from '../parse/workers.ts';
 import { baselinePlan, type DetectionInit } from './setup.ts';
 
@@ -31,12 +32,15 @@ function line(day: number, username: string, verb: string, resource: string): st
 }
 const block = (...lines: string[]) => Buffer.from(`${lines.join('\n')}\n`);
 
-async function setUp(stateDir: string): Promise<ChunkProcessor> {
+async function detectionIn(stateDir: string): Promise<DetectionInit> {
   const rules = join(stateDir, 'rules.yaml');
   await writeFile(rules, RULES);
-  const detection: DetectionInit = { ruleFiles: [rules], clusterName: 'c', clusterId: '', updateIntervalMs: 0, baseline: baselinePlan(settings) };
+  return { ruleFiles: [rules], clusterName: 'c', clusterId: '', updateIntervalMs: 0, baseline: baselinePlan(settings) };
+}
+
+async function setUp(stateDir: string): Promise<ChunkProcessor> {
   // Two worker threads, blocks sent to them in turn.
-  const p = createProcessor(2, { redaction, detection, detectionStateDir: join(stateDir, 'detection'), collectHits: true });
+  const p = createProcessor(2, { redaction, detection: await detectionIn(stateDir), detectionStateDir: join(stateDir, 'detection'), collectHits: true });
   open.push(p);
   await p.ready();
   return p;
@@ -71,5 +75,29 @@ describe('one baseline for all parse threads', () => {
     const second = await setUp(dir);
     expect(await firstSeen(second, block(line(9, 'dana', 'get', 'pods')))).toEqual([]);
     expect(await firstSeen(second, block(line(9, 'dana', 'get', 'configmaps'), line(9, 'dana', 'delete', 'pods')))).toEqual(['dana delete pods']);
+  });
+
+  it('is the same baseline on the main thread and on the workers, before and after parsing moves between them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kaudit-baseline-threads-'));
+    let now = 0;
+    const p = new AdaptiveProcessor(2, { redaction, detection: await detectionIn(dir), detectionStateDir: join(dir, 'detection'), collectHits: true },
+      undefined, { busyBytesPerSecond: 1000, busySeconds: 2, quietMs: 10_000, now: () => now });
+    open.push(p);
+    const seen: string[] = [];
+    // Learned on the main thread, which stays busy until the two workers take over.
+    seen.push(...await firstSeen(p, block(line(0, 'dana', 'get', 'pods'), line(0, 'dana', 'get', 'configmaps'))));
+    for (let i = 0; p.mode === 'inline'; i++) {
+      if (i > 3000) throw new Error('the workers did not take over');
+      now += 200;
+      seen.push(...await firstSeen(p, block(line(0, 'erin', 'get', 'pods'))));
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    // Judged on both workers (blocks go to them in turn), then on the main thread again after a quiet spell.
+    for (let i = 0; i < 2; i++) seen.push(...await firstSeen(p, block(line(8, 'dana', 'get', 'pods'), line(8, 'dana', 'get', 'configmaps'), line(8, 'dana', 'list', 'secrets'))));
+    now += 60_000;
+    seen.push(...await firstSeen(p, block(line(8, 'dana', 'list', 'secrets'), line(8, 'dana', 'delete', 'pods'))));
+    expect(p.mode).toBe('inline');
+    seen.push(...await firstSeen(p, block(line(8, 'dana', 'delete', 'pods'))));
+    expect(seen).toEqual(['dana list secrets', 'dana delete pods']);
   });
 });

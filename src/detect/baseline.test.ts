@@ -20,8 +20,8 @@ const BASE = {
   sourceIPs: ['10.0.0.9'], userAgent: 'kubectl/v1.30.0', responseStatus: { metadata: {}, code: 200 },
 };
 let n = 0;
-const event = (day: number, username: string, verb: string, resource: string, code = 200) => auditEventOf(BASE, {
-  auditID: `b-${++n}`, verb, user: { username, groups: ['system:authenticated'] }, objectRef: { resource, namespace: 'payments', apiVersion: 'v1' },
+const event = (day: number, username: string, verb: string, resource: string, code = 200, stage = 'ResponseComplete') => auditEventOf(BASE, {
+  auditID: `b-${++n}`, stage, verb, user: { username, groups: ['system:authenticated'] }, objectRef: { resource, namespace: 'payments', apiVersion: 'v1' },
   responseStatus: { metadata: {}, code }, requestReceivedTimestamp: new Date(Date.UTC(2026, 10, 1 + day, 12)).toISOString(),
 });
 const engineWith = (baseline: Baseline) => new DetectionEngine(compileRuleTexts([{ name: 't.yaml', text: RULES }]), { clusterName: 'c', clusterId: '', baseline });
@@ -42,6 +42,14 @@ describe('baseline', () => {
     // Nodes are one identity: a new node doing what nodes do is not new.
     expect(fires(engine, event(0, 'system:node:a', 'get', 'nodes'))).toBe(false);
     expect(fires(engine, event(9, 'system:node:b', 'get', 'nodes'))).toBe(false);
+  });
+
+  it('learns a watch when its response starts: a watch still open is known', () => {
+    const engine = engineWith(new Baseline({ learningDays: 7 }));
+    // Opened on day 0, still open: it never completed.
+    expect(fires(engine, event(0, 'dana', 'watch', 'pods', 200, 'ResponseStarted'))).toBe(false);
+    expect(fires(engine, event(8, 'dana', 'watch', 'pods'))).toBe(false);
+    expect(fires(engine, event(8, 'dana', 'watch', 'secrets'))).toBe(true);
   });
 
   it('forgets what an identity stopped doing after the decay', () => {

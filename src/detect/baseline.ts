@@ -33,6 +33,8 @@ const H_ID_SLOTS = 5;
 const H_TUPLE_SLOTS = 6;
 const HEADER = 8;
 const MAGIC = 0x6b626c31; // "kbl1"
+/** Texts whose hashes are remembered. */
+const HASHES_KEPT = 4096;
 /** A writer that cannot get the lock in this many tries skips its write (learning lost, the event never held up). */
 const LOCK_TRIES = 100_000;
 
@@ -72,6 +74,8 @@ export class Baseline {
   readonly #ids: BaselineTable;
   /** identity and tuple → last day seen, days seen. */
   readonly #tuples: BaselineTable;
+  /** Hashes of the texts seen lately (this thread's): the same identities and tuples come again and again. */
+  #hashes = new Map<string, number>();
 
   constructor(opts: BaselineOptions = {}) {
     this.#learningDays = opts.learningDays ?? BASELINE_DEFAULTS.learningDays;
@@ -104,17 +108,17 @@ export class Baseline {
   firstSeen(identity: string, tuple: string, atMs: number): boolean {
     const day = Math.floor(atMs / DAY_MS);
     if (!this.#learned(day)) return false;
-    const id = hash64(identity);
+    const id = this.#hash(identity);
     const known = this.#ids.find(id);
     if (known < 0) return true;
     if (atMs - this.#ids.value(known) * MINUTE_MS < IDENTITY_GRACE_MS) return false;
-    const t = this.#tuples.find(mixKey(id, hash64(tuple)));
+    const t = this.#tuples.find(mixKey(id, this.#hash(tuple)));
     return t < 0 || day - this.#tuples.day(t) > this.#decayDays;
   }
 
   /** Records that `identity` did `tuple` at `atMs`. */
   learn(identity: string, tuple: string, atMs: number): void {
-    this.#count(identity, hash64(tuple), atMs);
+    this.#count(identity, this.#hash(tuple), atMs);
   }
 
   /**
@@ -122,20 +126,31 @@ export class Baseline {
    * again within the decay.
    */
   daysSeen(identity: string, what: string, atMs: number): number {
-    const t = this.#tuples.find(mixKey(hash64(identity), hash64(what)));
+    const t = this.#tuples.find(mixKey(this.#hash(identity), this.#hash(what)));
     if (t < 0 || Math.floor(atMs / DAY_MS) - this.#tuples.day(t) > this.#decayDays) return 0;
     return this.#tuples.value(t);
   }
 
   /** Records that `identity` did `what` on the day of `atMs` (learn() for what is not a tuple of a condition). */
   note(identity: string, what: string, atMs: number): void {
-    this.#count(identity, hash64(what), atMs);
+    this.#count(identity, this.#hash(what), atMs);
+  }
+
+  /** hash64, remembered (bounded: cleared when it holds too many). */
+  #hash(text: string): number {
+    let h = this.#hashes.get(text);
+    if (h === undefined) {
+      if (this.#hashes.size >= HASHES_KEPT) this.#hashes = new Map();
+      h = hash64(text);
+      this.#hashes.set(text, h);
+    }
+    return h;
   }
 
   #count(identity: string, what: number, atMs: number): void {
     const day = Math.floor(atMs / DAY_MS);
     const minute = Math.floor(atMs / MINUTE_MS);
-    const id = hash64(identity);
+    const id = this.#hash(identity);
     const key = mixKey(id, what);
     // Nearly every request repeats something learned today: looked up without the lock, nothing written.
     const i = this.#ids.find(id);

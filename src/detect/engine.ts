@@ -407,14 +407,17 @@ export class DetectionEngine implements Detector {
 
   /**
    * Adds what an allowed request did to its identity's baseline, once rules have judged it (so the request that is
-   * new is still new to every rule). Each request once: at its last stage.
+   * new is still new to every rule). At its last stage, and a watch already when its response starts: a controller's
+   * watch is open for minutes to hours before it completes. (Not an exec or port-forward: its upgrade is answered
+   * 101 at ResponseStarted even when the connection to the kubelet fails afterwards.)
    */
   #learn(ctx: EvalContext): void {
     const b = this.#baseline;
     if (b === undefined || this.#aspects.length === 0) return;
     const head = ctx.event.head;
     const code = head.responseStatus?.code;
-    if (head.stage !== 'ResponseComplete' || code === undefined || code >= 400) return;
+    if (head.stage !== 'ResponseComplete' && !(head.stage === 'ResponseStarted' && head.verb === 'watch')) return;
+    if (code === undefined || code >= 400) return;
     const identity = baselineIdentity(head.user.username);
     if (identity === undefined) return;
     for (const aspect of this.#aspects) b.learn(identity, aspect.tuple(ctx), ctx.atMs);
