@@ -1,8 +1,7 @@
 // Lines of host files (`kind: files`) into records: JSON object lines as their fields, other lines as text, credentials
 // blanked, then the rules on `files` run over each (docs/files.md has the record's shape).
-import type { RuleHit } from '../detect/engine.ts';
 import { lineRecordId } from '../delivery/record.ts';
-import type { ChunkContext, ChunkResult } from './chunk.ts';
+import { finishChunk, processingFailed, startChunk, type ChunkContext, type ChunkResult } from './chunk.ts';
 
 const NL = 0x0a;
 const CR = 0x0d;
@@ -32,11 +31,8 @@ type Line = { ok: true; record: Record<string, unknown> } | { ok: false; error: 
 /** Parses a block of whole lines of one file into records (see the top of this file) and runs the rules on them. */
 export function parseFileBlock(data: Uint8Array, ctx: ChunkContext, origin: FileLineOrigin): ChunkResult {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const result: ChunkResult = { count: 0, ids: '', spans: new Uint32Array(0), replaced: [], alarms: [], bad: [] };
-  const hits: RuleHit[] | undefined = ctx.collectHits ? [] : undefined;
-  if (hits) result.hits = hits;
-  const ids: string[] = [];
-  const spans: number[] = [];
+  const draft = startChunk(ctx);
+  const { result, ids, spans, hits } = draft;
   // Lines carry no time of their own unless a JSON field gives it: the time they were read.
   const readAt = new Date().toISOString();
   // The rules read the pod's context as an object: parsed once per block, shared by its records (rules only read).
@@ -64,19 +60,14 @@ export function parseFileBlock(data: Uint8Array, ctx: ChunkContext, origin: File
     try {
       for (const alarm of ctx.detector.evaluateRecord('files', record, shown === undefined ? undefined : () => forwarded, hits)) result.alarms.push(alarm);
     } catch (err) {
-      result.bad.push({ start, end: lineEnd, error: `processing failed: ${(err as Error).message}` });
+      result.bad.push({ start, end: lineEnd, error: processingFailed(err) });
       continue;
     }
     result.replaced.push([ids.length, forwarded]);
     ids.push(lineRecordId(origin.fileKey, origin.offset + start));
     spans.push(start, lineEnd);
   }
-  const notes = ctx.detector.takeNotes?.();
-  if (notes !== undefined) result.notes = notes;
-  result.count = ids.length;
-  result.ids = ids.join('\n');
-  result.spans = Uint32Array.from(spans);
-  return result;
+  return finishChunk(draft, ctx);
 }
 
 /** The record of one line: `json` (its fields) or `message` (its text), and the time, path and host. */

@@ -208,6 +208,7 @@
     ingress: ['kubernetes.container', 'ingress.client_ip', 'ingress.upstream_name', 'ingress.path'],
     syslog: ['hostname', 'app_name', 'falco.rule', 'message'],
     k8s_events: ['reason', 'involved_object.kind', 'involved_object.name', 'reporting.component'],
+    files: ['path', 'kubernetes.pod', 'message'],
   };
   function at(doc, path) {
     return path.split('.').reduce(function (v, k) { return v !== null && typeof v === 'object' ? v[k] : undefined; }, doc);
