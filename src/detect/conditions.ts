@@ -13,6 +13,23 @@ const OPS = new Set(['equals', 'in', 'in_list', 'not_in', 'not_in_list', 'equals
 const STRING_OPS = new Set(['equals', 'in', 'in_list', 'not_in', 'not_in_list', 'equals_field', 'prefix', 'prefix_list', 'suffix', 'suffix_list', 'contains', 'contains_list', 'regex']);
 
 // Conditions decided when the files are loaded.
+/**
+ * A value longer than this is matched window by window (windows this long, each starting half a window after the one
+ * before): an unanchored `.*` or `[^;]*` tried from every position is quadratic in the length of what it scans, and a
+ * command line of hundreds of kilobytes written by whoever may create pods must not stall detection for seconds.
+ * Every match up to half a window long is still found; `^` and `$` also hold at the windows' edges.
+ */
+export const REGEX_WINDOW = 4096;
+
+/** `re` tested on overlapping windows of `v` (see REGEX_WINDOW): linear in the value's length. */
+export function testInWindows(re: RegExp, v: string): boolean {
+  const step = REGEX_WINDOW / 2;
+  for (let at = 0; ; at += step) {
+    if (re.test(v.slice(at, at + REGEX_WINDOW))) return true;
+    if (at + REGEX_WINDOW >= v.length) return false;
+  }
+}
+
 const ALWAYS: Predicate = () => true;
 const NEVER: Predicate = () => false;
 
@@ -407,7 +424,7 @@ export class Compiler {
         } catch (err) {
           return fail(`invalid regular expression: ${(err as Error).message}`);
         }
-        return (v) => typeof v === 'string' && re.test(v);
+        return (v) => typeof v === 'string' && (v.length <= REGEX_WINDOW ? re.test(v) : testInWindows(re, v));
       }
       case 'cidr':
       case 'cidr_list': {

