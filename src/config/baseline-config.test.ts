@@ -30,12 +30,12 @@ describe('detection.baseline', () => {
     expect(problems({ learning_period: '36h', decay: 'forever', max_identities: 10, max_tuples: 1.5, expected: 'yes' }).sort()).toEqual([
       'detection.baseline.decay: expected a duration such as 500ms, 5s or 1m, found "forever"',
       'detection.baseline.expected: expected boolean, found string "yes"',
-      'detection.baseline.learning_period: expected whole days such as 7d, found 36h',
+      'detection.baseline.learning_period: expected whole days from 1d to 365d such as 7d, found 36h',
       'detection.baseline.max_identities: expected a whole number from 64 to 1000000, found 10',
       'detection.baseline.max_tuples: expected a whole number from 64 to 10000000, found 1.5',
     ]);
     expect(problems({ learning_period: '14d', decay: '7d' })).toEqual(['detection.baseline.decay: expected at least learning_period (14d), found 7d']);
-    expect(problems({ learning_period: '400d', decay: '3650d' })).toEqual(['detection.baseline.learning_period: expected a duration from 1d to 365d, found 400d']);
+    expect(problems({ learning_period: '400d', decay: '3650d' })).toEqual(['detection.baseline.learning_period: expected whole days from 1d to 365d such as 7d, found 400d']);
     expect(problems({ learning: '7d' })[0]).toMatch(/^detection\.baseline.*learning/);
   });
 });

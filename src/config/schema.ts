@@ -8,7 +8,7 @@ import { sinkKinds } from '../sinks/index.ts';
 import { path } from './fields.ts';
 import { listenSchema } from './listen.ts';
 import { secretRefSchema } from './secret.ts';
-import { countIn, DAY, durationIn, formatDuration, GiB, HOUR, KiB, MiB, MINUTE, SECOND, sizeIn, wholeDays } from './units.ts';
+import { countIn, DAY, durationIn, formatDays, GiB, HOUR, KiB, MiB, MINUTE, SECOND, sizeIn, wholeDays } from './units.ts';
 
 export const DEFAULT_AUDIT_PATH = '/var/log/kubernetes/kubernetes.audit';
 
@@ -330,7 +330,7 @@ const detectionSchema = z.strictObject({
     path: ['decay'],
     error: (iss) => {
       const b = iss.input as { decay: number; learning_period: number };
-      return `expected at least learning_period (${formatDuration(b.learning_period)}), found ${formatDuration(b.decay)}`;
+      return `expected at least learning_period (${formatDays(b.learning_period)}), found ${formatDays(b.decay)}`;
     },
   }).prefault({}),
 });

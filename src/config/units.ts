@@ -39,11 +39,16 @@ export function durationIn(min: number, max: number) {
   });
 }
 
-/** Whole days, from `min` to `max` (written as any duration: 7d, 168h). */
+/** Whole days, from `min` to `max` days (written as any duration: 7d, 168h). */
 export function wholeDays(min: number, max: number) {
-  return durationIn(min * DAY, max * DAY).refine((ms) => ms % DAY === 0, {
-    error: (iss) => `expected whole days such as 7d, found ${formatDuration(iss.input as number)}`,
+  return duration.refine((ms) => ms % DAY === 0 && ms >= min * DAY && ms <= max * DAY, {
+    error: (iss) => `expected whole days from ${min}d to ${max}d such as 7d, found ${formatDays(iss.input as number)}`,
   });
+}
+
+/** `7d` for whole days, else as formatDuration. */
+export function formatDays(ms: number): string {
+  return ms > 0 && ms % DAY === 0 ? `${ms / DAY}d` : formatDuration(ms);
 }
 
 /** A size from `min` to `max` bytes (no upper bound without `max`). */
@@ -63,7 +68,7 @@ export function countIn(min: number, max: number) {
 
 /** The largest unit that divides exactly (`90000` → `90s`), else milliseconds. */
 export function formatDuration(ms: number): string {
-  for (const [unit, factor] of [['d', DAY], ['h', HOUR], ['m', MINUTE], ['s', SECOND]] as const) {
+  for (const [unit, factor] of [['h', HOUR], ['m', MINUTE], ['s', SECOND]] as const) {
     if (ms >= factor && ms % factor === 0) return `${ms / factor}${unit}`;
   }
   return `${ms}ms`;
