@@ -37,6 +37,7 @@ import { FilesSource } from './sources/files.ts';
 import { filesEvents, filesSourceOptions } from './sources/files-wiring.ts';
 import { containerEvents, containerSourceOptions } from './sources/container-wiring.ts';
 import { FileSet, type FileSetEvents } from './sources/file-set.ts';
+import { SourcePrecedence } from './sources/precedence.ts';
 import { SyslogSource } from './sources/syslog.ts';
 import type { K8sEventsSource } from './sources/k8s-events.ts';
 import type { SourceReader } from './sources/reader.ts';
@@ -241,6 +242,8 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
   const eventSources: Array<{ name: string; events: K8sEventsSource; pipeline: SourcePipeline; deadLetter?: DeadLetterFile }> = [];
   const onAlarms = reportView && ((alarms: Parameters<AlarmView['record']>[0]) => reportView.record(alarms));
   const syslogs: Array<{ name: string; syslog: SyslogSource; pipeline: SourcePipeline; deadLetter?: DeadLetterFile }> = [];
+  // Audit logs are read first when container logs or host files also have much to read (src/sources/precedence.ts).
+  const precedence = new SourcePrecedence();
   for (const [name, src] of Object.entries(config.sources)) {
     if (src.kind === 'syslog') {
       // Listeners, no files and no checkpoint: RELP answers once durable; UDP and TCP give what the transport gives.
@@ -323,15 +326,15 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
     let files: SourceReader;
     let store: { flush(): Promise<void> };
     if (src.kind === 'containers') {
-      const containers = new ContainerSource(containerSourceOptions(name, src, config.state_dir, buffers, pipeline, {
+      const containers = new ContainerSource({ ...containerSourceOptions(name, src, config.state_dir, buffers, pipeline, {
         quarantined, saveFailed: (err) => checkpointFailed(name, err),
-      }, kubernetes), pipeline.submit, containerEvents(events, srcLog, sourceHealth));
+      }, kubernetes), precedence }, pipeline.submit, containerEvents(events, srcLog, sourceHealth));
       files = containers;
       store = containers;
     } else if (src.kind === 'files') {
-      const hostFiles = new FilesSource(filesSourceOptions(name, src, config, buffers, {
+      const hostFiles = new FilesSource({ ...filesSourceOptions(name, src, config, buffers, {
         quarantined, saveFailed: (err) => checkpointFailed(name, err),
-      }, kubernetes), pipeline.submit, filesEvents(events, srcLog));
+      }, kubernetes), precedence }, pipeline.submit, filesEvents(events, srcLog));
       files = hostFiles;
       store = hostFiles;
     } else {
@@ -341,7 +344,7 @@ async function startWith(processor: ChunkProcessor, detection: DetectionInit | u
       });
       files = new FileSet({
         source: name, path: src.path, readFrom: src.read_from, maxLineBytes: src.max_line_bytes,
-        chunkBytes: src.read_chunk_bytes, pollMs: src.poll_interval, buffers,
+        chunkBytes: src.read_chunk_bytes, pollMs: src.poll_interval, buffers, precedence: { shared: precedence, role: 'lead' },
       }, fileStore, pipeline.submit, events);
       store = fileStore;
     }

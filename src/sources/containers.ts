@@ -8,6 +8,7 @@
 // one on `<n>.log` reads on to its end. A container whose symlink is gone, or whose pod directory is gone, is
 // finished: its FileSet reads what it holds (a deleted file stays readable through the open descriptor), then stops,
 // and its checkpoint file goes once the log file is gone.
+import type { SourcePrecedence } from './precedence.ts';
 import { readdir, readlink, rm, rmdir } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -21,6 +22,8 @@ import { reasonOf, problemText, type ReadProblem } from './read-problems.ts';
 import { followedFileEvents, RescanLoop } from './rescan-loop.ts';
 
 export interface ContainerSourceOptions {
+  /** Shared with the audit source, which reads first when both have much to read (src/sources/precedence.ts). */
+  precedence?: SourcePrecedence;
   source: string;
   /** Kubelet's directory of symlinks, and the pods directory their targets are read under. */
   linksDir: string;
@@ -199,6 +202,7 @@ export class ContainerSource {
       source: this.o.source, path, readFrom: this.firstScan && this.startedEmpty ? this.o.readFrom : 'head',
       maxLineBytes: this.o.maxLineBytes, chunkBytes: this.o.chunkBytes, pollMs: this.o.pollMs, buffers: this.o.buffers, backupNaming: 'kubelet',
       followSymlinks: true, // cri-dockerd's files under /var/log/pods are links into Docker's directory
+      ...(this.o.precedence === undefined ? {} : { precedence: { shared: this.o.precedence, role: 'follow' as const } }),
     }, store, partial.push, followedFileEvents(this.events, () => container, () => this.scanSoon(), (line) => this.note(line)));
     const container: Container = { log, path, files, partial, store };
     this.containers.set(path, container);

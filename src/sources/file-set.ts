@@ -40,6 +40,7 @@ import { BackupNames, type BackupNaming, type Backups } from './backup-names.ts'
 import { FinishedFiles } from './finished-files.ts';
 import { FINGERPRINT_BYTES, bytesOf, fingerprintOf, hashBytes, readGzipHeadFrom, readGzipSizeFrom, readHeadFrom, type Fingerprint, type GzipHead } from './fingerprint.ts';
 import { LineSplitter, type SplitOutput } from './lines.ts';
+import type { SourcePrecedence } from './precedence.ts';
 import { ReadBufferPool } from './read-buffers.ts';
 import { ReadProblems, reasonOf, type ReadProblem } from './read-problems.ts';
 
@@ -125,6 +126,11 @@ export interface FileSetOptions {
    * its names would have the agent forward and dead-letter another file, /etc/shadow as well as any).
    */
   followSymlinks?: boolean;
+  /**
+   * The audit log goes first (src/sources/precedence.ts): a `lead` file set says when it is behind its writer, a
+   * `follow` one waits before each read while a leader is.
+   */
+  precedence?: { shared: SourcePrecedence; role: 'lead' | 'follow' };
 }
 
 const REPEAT_WARNING_MS = 5 * 60_000;
@@ -155,7 +161,8 @@ interface Tracked {
 }
 
 export class FileSet {
-  private readonly opts: Required<Omit<FileSetOptions, 'buffers' | 'backupNaming'>>;
+  private readonly opts: Required<Omit<FileSetOptions, 'buffers' | 'backupNaming' | 'precedence'>>;
+  private readonly precedence: FileSetOptions['precedence'];
   /** How files are opened: read-only, and not through a symbolic link unless `followSymlinks`. */
   private readonly openFlags: number;
   private readonly buffers: ReadBufferPool;
@@ -190,6 +197,7 @@ export class FileSet {
 
   constructor(opts: FileSetOptions, store: CheckpointStore, consume: ChunkConsumer, events: FileSetEvents) {
     this.opts = { quietMs: 300, settleMs: 250, repeatWarningMs: REPEAT_WARNING_MS, followSymlinks: false, ...opts };
+    this.precedence = opts.precedence;
     this.openFlags = constants.O_RDONLY | (this.opts.followSymlinks ? 0 : constants.O_NOFOLLOW);
     this.buffers = opts.buffers ?? new ReadBufferPool(opts.chunkBytes, 0);
     this.store = store;
@@ -264,6 +272,7 @@ export class FileSet {
     this.stopped = true;
     this.wake();
     await this.loop;
+    if (this.precedence?.role === 'lead') this.precedence.shared.lead(this, false);
     this.unwatchDirectory();
     for (const t of this.tracked) await this.closeHandle(t);
   }
@@ -769,12 +778,16 @@ export class FileSet {
     // Small only while passes find little: a pass that found more reads in whole chunks from its start.
     let small = this.passBytes < SYNC_READ_BYTES;
     this.passBytes = 0;
+    const precedence = this.precedence;
     for (;; small = false) {
+      if (precedence?.role === 'follow') await precedence.shared.follow();
       if (this.stopped) return 'stopped';
       const buf = this.buffers.take();
       const want = small ? Math.min(SYNC_READ_BYTES, buf.length) : buf.length;
       const bytesRead = small ? readSync(fh.fd, buf, 0, want, t.readOffset) : (await fh.read(buf, 0, want, t.readOffset)).bytesRead;
       this.passBytes += bytesRead;
+      // A read that filled its buffer leaves more waiting: behind until a read comes back short.
+      if (precedence?.role === 'lead') precedence.shared.lead(this, bytesRead === want);
       if (bytesRead === 0) {
         this.buffers.give(buf);
         // Size and modification time from one stat taken after the empty read: a write that landed in

@@ -5,6 +5,7 @@
 // fs.watch each), and every poll interval. A match that is a backup of another match, or a `.gz`, is not a live file
 // (its live file's FileSet reads it). A file whose live path is gone and no longer matched is finished: what it holds
 // is read to its end, then it is let go (its checkpoint goes with its directory, as a deleted pod's volume goes).
+import type { SourcePrecedence } from './precedence.ts';
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { glob, rm } from 'node:fs/promises';
@@ -18,6 +19,8 @@ import type { ReadBufferPool } from './read-buffers.ts';
 import { followedFileEvents, RescanLoop } from './rescan-loop.ts';
 
 export interface FilesSourceOptions {
+  /** Shared with the audit source, which reads first when both have much to read (src/sources/precedence.ts). */
+  precedence?: SourcePrecedence;
   source: string;
   paths: readonly string[];
   exclude: readonly string[];
@@ -140,6 +143,7 @@ export class FilesSource {
     const files = new FileSet({
       source: this.o.source, path, readFrom: this.firstScan && this.startedEmpty ? this.o.readFrom : 'head',
       maxLineBytes: this.o.maxLineBytes, chunkBytes: this.o.chunkBytes, pollMs: this.o.pollMs, buffers: this.o.buffers, backupNaming: 'any',
+      ...(this.o.precedence === undefined ? {} : { precedence: { shared: this.o.precedence, role: 'follow' as const } }),
     }, store, this.consumerOf(path), followedFileEvents(this.events, () => file, this.rescans.scanSoon, (line) => this.note(line)));
     const file: HostFile = { path, files, store };
     this.files.set(path, file);
