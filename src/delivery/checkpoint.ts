@@ -41,6 +41,11 @@ export interface FileState {
   key?: string;
 }
 
+/** Content of a file its checkpoint says was never read: none once it is done or its loss was reported. */
+export function unreadBytesOf(f: FileState): number {
+  return f.done || f.lostAt !== undefined ? 0 : Math.max(0, f.size - f.offset);
+}
+
 const count = z.number().int().nonnegative();
 const version1State = z.object({
   fingerprint: z.string(), fpLen: count, dev: z.number(), ino: z.number(), offset: count, done: z.boolean(), path: z.string(), seenAt: z.number(),

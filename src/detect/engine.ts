@@ -221,18 +221,10 @@ export class DetectionEngine implements Detector {
     this.#alarms.clear();
     for (const [id, state] of h.alarms) this.#alarms.set(id, state);
     this.#windows.clear();
-    for (const [rule, groups] of h.windows) {
-      const windows = new LRUCache<string, RateWindow>({ max: this.#maxKeys });
-      for (const [group, w] of groups) windows.set(group, w);
-      this.#windows.set(rule, windows);
-    }
+    for (const [rule, groups] of h.windows) this.#windows.set(rule, lruOf(groups, this.#maxKeys));
     for (const [auditID, ruleIds] of h.seen) this.#seen.set(auditID, ruleIds);
     this.#sequences.clear();
-    for (const [rule, actors] of h.sequences) {
-      const progress = new LRUCache<string, SequenceProgress>({ max: this.#maxKeys });
-      for (const [actor, p] of actors) progress.set(actor, p);
-      this.#sequences.set(rule, progress);
-    }
+    for (const [rule, actors] of h.sequences) this.#sequences.set(rule, lruOf(actors, this.#maxKeys));
     this.#version = h.version;
   }
 
@@ -571,6 +563,13 @@ export class DetectionEngine implements Detector {
 }
 
 /** A record's own time (`time`, else `timestamp`: RFC 3339 or ms since the epoch) in ms; undefined when it has none readable. */
+/** A bounded map holding `entries` in their order (the last the most recently used), as handed over. */
+function lruOf<V extends {}>(entries: Iterable<[string, V]>, max: number): LRUCache<string, V> {
+  const lru = new LRUCache<string, V>({ max });
+  for (const [key, value] of entries) lru.set(key, value);
+  return lru;
+}
+
 function recordMillis(record: Record<string, unknown>): number | undefined {
   const t = record.time ?? record.timestamp;
   const ms = typeof t === 'string' ? isoMillis(t) : typeof t === 'number' ? t : NaN;

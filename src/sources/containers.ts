@@ -8,11 +8,11 @@
 // one on `<n>.log` reads on to its end. A container whose symlink is gone, or whose pod directory is gone, is
 // finished: its FileSet reads what it holds (a deleted file stays readable through the open descriptor), then stops,
 // and its checkpoint file goes once the log file is gone.
-import type { SourcePrecedence } from './precedence.ts';
+import { following, type SourcePrecedence } from './precedence.ts';
 import { readdir, readlink, rm, rmdir } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { CheckpointStore, type CheckpointEvents } from '../delivery/checkpoint.ts';
+import { CheckpointStore, unreadBytesOf, type CheckpointEvents } from '../delivery/checkpoint.ts';
 import { containerLogOf, type ContainerLog, type ContainerMeta } from './container-paths.ts';
 import { FileSet, type ChunkConsumer, type FileSetEvents } from './file-set.ts';
 import { exists, listDir } from './fs-checks.ts';
@@ -202,7 +202,7 @@ export class ContainerSource {
       source: this.o.source, path, readFrom: this.firstScan && this.startedEmpty ? this.o.readFrom : 'head',
       maxLineBytes: this.o.maxLineBytes, chunkBytes: this.o.chunkBytes, pollMs: this.o.pollMs, buffers: this.o.buffers, backupNaming: 'kubelet',
       followSymlinks: true, // cri-dockerd's files under /var/log/pods are links into Docker's directory
-      ...(this.o.precedence === undefined ? {} : { precedence: { shared: this.o.precedence, role: 'follow' as const } }),
+      ...following(this.o.precedence),
     }, store, partial.push, followedFileEvents(this.events, () => container, () => this.scanSoon(), (line) => this.note(line)));
     const container: Container = { log, path, files, partial, store };
     this.containers.set(path, container);
@@ -240,7 +240,7 @@ export class ContainerSource {
           const log = join(this.o.podsDir, pod, container, file.replace(/\.json$/, '.log'));
           if (await exists(log)) continue; // a container excluded now, or its symlink not there yet
           const store = await CheckpointStore.open(checkpoint, this.o.checkpoints);
-          const unread = store.all().reduce((n, f) => n + (f.done || f.lostAt !== undefined ? 0 : Math.max(0, f.size - f.offset)), 0);
+          const unread = store.all().reduce((n, f) => n + unreadBytesOf(f), 0);
           this.events.orphanCheckpoint(log, unread);
           if (unread > 0) this.note(`lost ${log}: removed while the agent was not running, ${unread} bytes never read`);
           await removeCheckpoint(checkpoint, this.o.checkpointDir);

@@ -5,12 +5,12 @@
 // fs.watch each), and every poll interval. A match that is a backup of another match, or a `.gz`, is not a live file
 // (its live file's FileSet reads it). A file whose live path is gone and no longer matched is finished: what it holds
 // is read to its end, then it is let go (its checkpoint goes with its directory, as a deleted pod's volume goes).
-import type { SourcePrecedence } from './precedence.ts';
+import { following, type SourcePrecedence } from './precedence.ts';
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { glob, rm } from 'node:fs/promises';
 import { dirname, join, matchesGlob } from 'node:path';
-import { CheckpointStore, type CheckpointEvents } from '../delivery/checkpoint.ts';
+import { CheckpointStore, unreadBytesOf, type CheckpointEvents } from '../delivery/checkpoint.ts';
 import type { FileLineOrigin } from '../parse/file-line.ts';
 import { fixedDirOf, liveFilesOf, podOfPath } from './file-paths.ts';
 import { FileSet, type ChunkConsumer, type FileSetEvents } from './file-set.ts';
@@ -143,7 +143,7 @@ export class FilesSource {
     const files = new FileSet({
       source: this.o.source, path, readFrom: this.firstScan && this.startedEmpty ? this.o.readFrom : 'head',
       maxLineBytes: this.o.maxLineBytes, chunkBytes: this.o.chunkBytes, pollMs: this.o.pollMs, buffers: this.o.buffers, backupNaming: 'any',
-      ...(this.o.precedence === undefined ? {} : { precedence: { shared: this.o.precedence, role: 'follow' as const } }),
+      ...following(this.o.precedence),
     }, store, this.consumerOf(path), followedFileEvents(this.events, () => file, this.rescans.scanSoon, (line) => this.note(line)));
     const file: HostFile = { path, files, store };
     this.files.set(path, file);
@@ -177,7 +177,7 @@ export class FilesSource {
       for (const s of states) if (await exists(dirname(s.path))) dirLeft = true;
       if (dirLeft) continue;
       for (const s of states) {
-        const unread = s.done || s.lostAt !== undefined ? 0 : Math.max(0, s.size - s.offset);
+        const unread = unreadBytesOf(s);
         if (unread === 0) continue;
         this.note(`lost ${s.path}: removed while the agent was not running, ${unread} bytes never read`);
         this.events.lost({ path: s.path, fingerprint: s.fingerprint, size: s.size, offset: s.offset, unreadBytes: unread, lastSeenAt: s.seenAt, whileDown: true });

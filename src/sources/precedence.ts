@@ -57,3 +57,8 @@ export class SourcePrecedence {
     });
   }
 }
+
+/** A following file set's options: nothing to wait for when the agent has no precedence to share. */
+export function following(shared: SourcePrecedence | undefined): { precedence?: { shared: SourcePrecedence; role: 'follow' } } {
+  return shared === undefined ? {} : { precedence: { shared, role: 'follow' } };
+}
